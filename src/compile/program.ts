@@ -1,0 +1,241 @@
+/**
+ * A compiled program: the ops of a graph as a fixed list of dispatches over buffers planned by liveness.
+ * Built once, replayed with new inputs: one encoder, one compute pass, one submit per run.
+ */
+import { type Node, showShape, topo } from "../graph/node.ts";
+import { type BindingRef, type KernelCall, opDef } from "../graph/op.ts";
+import { pipeline } from "../gpu/kernels.ts";
+
+/** A fixed place in GPU memory: `bytes` bytes of `buffer` from byte `offset`. */
+export interface Slot {
+  buffer: GPUBuffer;
+  offset: number;
+  bytes: number;
+}
+
+/** One recorded dispatch. */
+export interface Dispatch {
+  kernel: string;
+  /** The op node it computes, or a label for calls added after the graph. */
+  label: string;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  workgroups: readonly [number, number, number];
+}
+
+/** How to compile a program. */
+export interface ProgramOptions {
+  /** Nodes whose values live in fixed places: params in flat buffers, gradients in the gradient buffer. */
+  pinned?: ReadonlyMap<Node, Slot>;
+  /** Calls run after the graph, bound to fixed buffers only (the optimiser). */
+  after?: readonly KernelCall[];
+  /** Fill every planned buffer with NaN once, so a kernel that skips an element is caught. */
+  poison?: boolean;
+}
+
+const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+/** A graph compiled for replay. */
+export class Program {
+  private constructor(
+    readonly device: GPUDevice,
+    readonly dispatches: readonly Dispatch[],
+    readonly slots: ReadonlyMap<Node, Slot>,
+    /** Bytes of the buffers planned for intermediate values (leaves and pinned slots excluded). */
+    readonly plannedBytes: number,
+    /** Bytes of leaf buffers this program created (inputs, consts, unpinned params). */
+    readonly leafBytes: number,
+    private readonly owned: readonly GPUBuffer[],
+  ) {}
+
+  /** Compiles `outputs` and everything they depend on. */
+  static async compile(device: GPUDevice, outputs: readonly Node[], options: ProgramOptions = {}): Promise<Program> {
+    const pinned = options.pinned ?? new Map<Node, Slot>();
+    const order = topo(outputs);
+    const ops = order.filter((n) => n.role === "op");
+    const slots = new Map<Node, Slot>();
+    const owned: GPUBuffer[] = [];
+    let leafBytes = 0;
+
+    for (const n of order) {
+      if (n.role === "op") continue;
+      const pin = pinned.get(n);
+      if (pin) {
+        slots.set(n, pin);
+        continue;
+      }
+      const bytes = n.size * 4;
+      const buffer = device.createBuffer({ size: align(bytes), usage: USAGE, label: n.name });
+      owned.push(buffer);
+      leafBytes += buffer.size;
+      if (n.role === "const") {
+        const data = n.attrs.data as Float32Array;
+        device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
+      }
+      slots.set(n, { buffer, offset: 0, bytes });
+    }
+
+    // Views share their root's storage; a root lives until the last use of it or of any view of it.
+    const root = new Map<Node, Node>();
+    const rootOf = (n: Node): Node => root.get(n) ?? n;
+    for (const n of ops) if (opDef(n.op).view) root.set(n, rootOf(n.inputs[0]));
+    const lastUse = new Map<Node, number>();
+    ops.forEach((n, i) => n.inputs.forEach((x) => lastUse.set(rootOf(x), i)));
+    for (const o of outputs) lastUse.set(rootOf(o), Infinity);
+
+    // Plan: a virtual buffer per live value, reused best-fit once its value is dead.
+    interface Virtual {
+      bytes: number;
+      users: { node?: Node; scratch?: number[]; call?: number }[];
+    }
+    const virtuals: Virtual[] = [];
+    const free: Virtual[] = [];
+    const assigned = new Map<Node, Virtual>();
+    const take = (bytes: number): Virtual => {
+      free.sort((a, b) => a.bytes - b.bytes);
+      let i = free.findIndex((v) => v.bytes >= bytes);
+      if (i < 0 && free.length) i = free.length - 1;
+      const v = i >= 0 ? free.splice(i, 1)[0] : (virtuals.push({ bytes, users: [] }), virtuals[virtuals.length - 1]);
+      v.bytes = Math.max(v.bytes, bytes);
+      return v;
+    };
+    const lowerings = ops.map((n) => {
+      const def = opDef(n.op);
+      return def.view ? undefined : def.gpu!(n.inputs.map((x) => x.shape), n.attrs, n.shape);
+    });
+    const scratchOf: Virtual[][] = [];
+    ops.forEach((n, i) => {
+      const def = opDef(n.op);
+      if (!def.view && !pinned.has(n)) assigned.set(n, take(n.size * 4));
+      const scratch = (lowerings[i]?.scratch ?? []).map((floats) => take(floats * 4));
+      scratchOf[i] = scratch;
+      free.push(...scratch);
+      for (const x of new Set(n.inputs.map(rootOf))) {
+        if (x.role === "op" && lastUse.get(x) === i && assigned.has(x)) free.push(assigned.get(x)!);
+      }
+      if (lastUse.get(n) === undefined && assigned.has(n)) free.push(assigned.get(n)!);
+    });
+
+    const physical = new Map<Virtual, GPUBuffer>();
+    let plannedBytes = 0;
+    for (const v of virtuals) {
+      const buffer = device.createBuffer({ size: align(v.bytes), usage: USAGE });
+      physical.set(v, buffer);
+      owned.push(buffer);
+      plannedBytes += buffer.size;
+    }
+    for (const n of ops) {
+      const r = rootOf(n);
+      const pin = pinned.get(n);
+      if (pin) slots.set(n, pin);
+      else if (r !== n) slots.set(n, { ...slots.get(r)!, bytes: n.size * 4 });
+      else slots.set(n, { buffer: physical.get(assigned.get(n)!)!, offset: 0, bytes: n.size * 4 });
+    }
+    if (options.poison) {
+      for (const b of physical.values()) device.queue.writeBuffer(b, 0, new Float32Array(b.size / 4).fill(NaN));
+      for (const n of ops) {
+        const s = slots.get(n)!;
+        if (pinned.has(n)) device.queue.writeBuffer(s.buffer, s.offset, new Float32Array(n.size).fill(NaN));
+      }
+    }
+
+    const dispatches: Dispatch[] = [];
+    const record = async (call: KernelCall, label: string, resolve: (ref: BindingRef) => Slot) => {
+      const pipe = await pipeline(device, call.kernel, call.source, call.entry);
+      const uniform = device.createBuffer({ size: align(call.params.byteLength), usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      device.queue.writeBuffer(uniform, 0, call.params);
+      owned.push(uniform);
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
+      call.bind.forEach((ref, k) => {
+        const s = resolve(ref);
+        entries.push({ binding: k + 1, resource: { buffer: s.buffer, offset: s.offset, size: align(s.bytes) } });
+      });
+      const bindGroup = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries, label });
+      dispatches.push({ kernel: call.kernel, label, pipeline: pipe, bindGroup, workgroups: call.workgroups });
+    };
+    for (let i = 0; i < ops.length; i++) {
+      const n = ops[i];
+      const low = lowerings[i];
+      if (!low) continue;
+      const resolve = (ref: BindingRef): Slot => {
+        if ("in" in ref) return slots.get(n.inputs[ref.in])!;
+        if ("out" in ref) return slots.get(n)!;
+        if ("scratch" in ref) {
+          const v = scratchOf[i][ref.scratch];
+          return { buffer: physical.get(v)!, offset: 0, bytes: low.scratch![ref.scratch] * 4 };
+        }
+        return { buffer: ref.buffer, offset: ref.offset ?? 0, bytes: ref.size ?? ref.buffer.size - (ref.offset ?? 0) };
+      };
+      for (const call of low.calls) await record(call, `${n.op} ${n.name} ${showShape(n.shape)}`, resolve);
+    }
+    for (const call of options.after ?? []) {
+      await record(call, call.kernel, (ref) => {
+        if (!("buffer" in ref)) throw new Error(`call ${call.kernel} after the graph may bind fixed buffers only`);
+        return { buffer: ref.buffer, offset: ref.offset ?? 0, bytes: ref.size ?? ref.buffer.size - (ref.offset ?? 0) };
+      });
+    }
+    return new Program(device, dispatches, slots, plannedBytes, leafBytes, owned);
+  }
+
+  /** Writes a leaf's value (an input each step, or a weight once). */
+  write(node: Node, data: Float32Array): void {
+    const s = this.slot(node);
+    if (data.length !== node.size) {
+      throw new Error(`${node.name}: got ${data.length} values for shape ${showShape(node.shape)}`);
+    }
+    this.device.queue.writeBuffer(s.buffer, s.offset, data as Float32Array<ArrayBuffer>);
+  }
+
+  /** Where a node's value lives. */
+  slot(node: Node): Slot {
+    const s = this.slots.get(node);
+    if (!s) throw new Error(`${node.name || node.op} is not part of this program`);
+    return s;
+  }
+
+  /** Records every dispatch into `encoder`, in one compute pass. */
+  encode(encoder: GPUCommandEncoder): void {
+    const pass = encoder.beginComputePass();
+    for (const d of this.dispatches) {
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, d.bindGroup);
+      pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+    }
+    pass.end();
+  }
+
+  /** Runs the program once. */
+  run(): void {
+    const encoder = this.device.createCommandEncoder();
+    this.encode(encoder);
+    this.device.queue.submit([encoder.finish()]);
+  }
+
+  /** Reads a node's value back. */
+  async read(node: Node): Promise<Float32Array> {
+    const s = this.slot(node);
+    const staging = this.device.createBuffer({ size: align(s.bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const encoder = this.device.createCommandEncoder();
+    encoder.copyBufferToBuffer(s.buffer, s.offset, staging, 0, align(s.bytes));
+    this.device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(staging.getMappedRange().slice(0), 0, node.size);
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  /** Kernel names in dispatch order. */
+  kernels(): string[] {
+    return this.dispatches.map((d) => d.kernel);
+  }
+
+  /** Frees the buffers this program created (pinned buffers belong to the caller). */
+  destroy(): void {
+    for (const b of this.owned) b.destroy();
+  }
+}
+
+function align(bytes: number): number {
+  return Math.max(16, Math.ceil(bytes / 16) * 16);
+}

@@ -1,0 +1,73 @@
+/** Storage buffers reused by size bucket, with capped free lists; released explicitly, never by GC. */
+
+const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+/** Bytes rounded up to the bucket they are served from: powers of two, at least 256. */
+export function bucket(bytes: number): number {
+  return Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(1, bytes))));
+}
+
+/** A pool of storage buffers keyed by bucket size. */
+export class BufferPool {
+  #free = new Map<number, GPUBuffer[]>();
+  #live = 0;
+  constructor(readonly device: GPUDevice, readonly maxFreePerBucket = 8) {}
+
+  /** Bytes currently handed out. */
+  get liveBytes(): number {
+    return this.#live;
+  }
+
+  /** A buffer of at least `bytes` bytes; its contents are undefined. */
+  acquire(bytes: number): GPUBuffer {
+    const size = bucket(bytes);
+    this.#live += size;
+    const list = this.#free.get(size);
+    return list?.pop() ?? this.device.createBuffer({ size, usage: USAGE });
+  }
+
+  /** Returns a buffer from `acquire`; past the cap it is destroyed. */
+  release(buffer: GPUBuffer): void {
+    this.#live -= buffer.size;
+    let list = this.#free.get(buffer.size);
+    if (!list) this.#free.set(buffer.size, list = []);
+    if (list.length < this.maxFreePerBucket) list.push(buffer);
+    else buffer.destroy();
+  }
+
+  /** Destroys every free buffer. */
+  trim(): void {
+    for (const list of this.#free.values()) for (const b of list) b.destroy();
+    this.#free.clear();
+  }
+}
+
+/** Copies `data` into a new storage buffer. */
+export function upload(device: GPUDevice, data: Float32Array, label?: string): GPUBuffer {
+  const buffer = device.createBuffer({ size: Math.max(16, align4(data.byteLength)), usage: USAGE, label });
+  device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
+  return buffer;
+}
+
+/** Reads `count` floats from `buffer` at float offset `offset`. */
+export async function readback(
+  device: GPUDevice,
+  buffer: GPUBuffer,
+  count: number,
+  offset = 0,
+): Promise<Float32Array> {
+  const bytes = align4(count * 4);
+  const staging = device.createBuffer({ size: Math.max(16, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const encoder = device.createCommandEncoder();
+  encoder.copyBufferToBuffer(buffer, offset * 4, staging, 0, bytes);
+  device.queue.submit([encoder.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const out = new Float32Array(staging.getMappedRange(0, bytes).slice(0), 0, count);
+  staging.unmap();
+  staging.destroy();
+  return out;
+}
+
+function align4(n: number): number {
+  return Math.ceil(n / 4) * 4;
+}

@@ -1,0 +1,41 @@
+/** Reverse-mode autodiff over the op graph, using each op's gradient rule. */
+import { apply, opDef } from "./op.ts";
+import { type Node, topo } from "./node.ts";
+
+/**
+ * Gradients of the scalar `loss` with respect to each of `wrt`, as new graph nodes. Only nodes on a path
+ * from `wrt` to `loss` are differentiated, so frozen weights cost nothing.
+ */
+export function gradients(loss: Node, wrt: readonly Node[]): Map<Node, Node> {
+  if (loss.size !== 1) throw new Error(`gradients: loss must be a scalar, found shape [${loss.shape}]`);
+  const order = topo([loss]);
+  const targets = new Set(wrt);
+  const needs = new Set<Node>();
+  for (const n of order) {
+    if (targets.has(n) || n.inputs.some((i) => needs.has(i))) needs.add(n);
+  }
+  const grads = new Map<Node, Node>();
+  grads.set(loss, apply("fill", [], { shape: loss.shape, value: 1 }));
+  for (let k = order.length - 1; k >= 0; k--) {
+    const n = order[k];
+    const g = grads.get(n);
+    if (!g || n.role !== "op" || !n.inputs.some((i) => needs.has(i))) continue;
+    const rule = opDef(n.op).grad;
+    if (!rule) throw new Error(`op ${n.op} has no gradient rule`);
+    const gs = rule(n, g);
+    n.inputs.forEach((input, i) => {
+      const gi = gs[i];
+      if (!gi || !needs.has(input)) return;
+      if (gi.shape.join() !== input.shape.join()) {
+        throw new Error(`gradient rule of ${n.op} gave shape [${gi.shape}] for input of shape [${input.shape}]`);
+      }
+      const prev = grads.get(input);
+      grads.set(input, prev ? apply("add", [prev, gi]) : gi);
+    });
+  }
+  const out = new Map<Node, Node>();
+  for (const w of wrt) {
+    out.set(w, grads.get(w) ?? apply("fill", [], { shape: w.shape, value: 0 }));
+  }
+  return out;
+}

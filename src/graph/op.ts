@@ -1,0 +1,71 @@
+/** The op contract: shape rule, float64 reference, gradient rule and GPU lowering, side by side. */
+import { type Attrs, Node, type Shape } from "./node.ts";
+
+/** Where a kernel binding points: the op's inputs by index, its output, a scratch buffer, or a fixed buffer. */
+export type BindingRef =
+  | { in: number }
+  | { out: true }
+  | { scratch: number }
+  | { buffer: GPUBuffer; offset?: number; size?: number };
+
+/**
+ * One compute dispatch. Binding 0 is the uniform `params`; bindings 1.. follow `bind` in order.
+ * Kernels must take sizes from `params`, never from arrayLength: planned buffers may be larger.
+ */
+export interface KernelCall {
+  /** Kernel name for errors (`matmul`); the source is imported from `kernels/<name>.wgsl`. */
+  kernel: string;
+  /** WGSL source text. */
+  source: string;
+  entry?: string;
+  /** Uniform bytes (see `params()` in src/gpu/kernels.ts). */
+  params: ArrayBuffer;
+  workgroups: readonly [number, number, number];
+  bind: readonly BindingRef[];
+}
+
+/** The GPU form of one op application. */
+export interface Lowering {
+  calls: KernelCall[];
+  /** Sizes in floats of scratch buffers the calls use; they live only for this op. */
+  scratch?: number[];
+}
+
+/** Everything about one op. Composite ops are plain functions building primitives and need no def. */
+export interface OpDef {
+  name: string;
+  /** Output shape; throws ShapeError naming both shapes when inputs do not fit. */
+  shape(inputs: readonly Shape[], attrs: Attrs): Shape;
+  /** float64 reference: the truth kernels and gradients are tested against. */
+  cpu(inputs: readonly Float64Array[], shapes: readonly Shape[], attrs: Attrs, out: Shape): Float64Array;
+  /** Gradients for each input given the output's gradient `g`; null where an input gets none. */
+  grad?(node: Node, g: Node): (Node | null)[];
+  /** Kernel calls computing the output; absent for views. */
+  gpu?(shapes: readonly Shape[], attrs: Attrs, out: Shape): Lowering;
+  /** Views (reshape) share their input's storage: no kernel, no copy. */
+  view?: boolean;
+}
+
+const table = new Map<string, OpDef>();
+
+/** Adds ops to the table; a name defined twice is a bug. */
+export function defineOps(...defs: OpDef[]): void {
+  for (const d of defs) {
+    if (table.has(d.name)) throw new Error(`op ${d.name} is defined twice`);
+    table.set(d.name, d);
+  }
+}
+
+/** The definition of `op`. */
+export function opDef(op: string): OpDef {
+  const d = table.get(op);
+  if (!d) throw new Error(`unknown op ${op}`);
+  return d;
+}
+
+/** Applies a defined op: infers the output shape now, so shape errors point at the call site. */
+export function apply(op: string, inputs: readonly Node[], attrs: Attrs = {}, name = ""): Node {
+  const def = opDef(op);
+  const shape = def.shape(inputs.map((n) => n.shape), attrs);
+  return new Node(op, inputs, shape, attrs, "op", name || op);
+}

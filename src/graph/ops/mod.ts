@@ -1,0 +1,2 @@
+/** Registers every op; import this once before building graphs. */
+import "./fill.ts";
