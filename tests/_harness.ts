@@ -31,7 +31,7 @@ export function rng(seed: number): () => number {
 }
 
 /** `n` random floats in [lo, hi). */
-export function randoms(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+export function randoms(n: number, seed: number, lo = -1, hi = 1): Float32Array<ArrayBuffer> {
   const r = rng(seed);
   return Float32Array.from({ length: n }, () => lo + (r() + 1) / 2 * (hi - lo));
 }

@@ -64,7 +64,11 @@ export function refLinear(
 ): Float64Array {
   const [out, inDim] = w.shape;
   const y = matmulT(x, n, Float64Array.from(w.data), out, inDim);
-  if (b !== undefined) for (let i = 0; i < n; i++) for (let o = 0; o < out; o++) y[i * out + o] += b.data[o];
+  if (b !== undefined) {
+    for (let i = 0; i < n; i++) {
+      for (let o = 0; o < out; o++) y[i * out + o] += b.data[o];
+    }
+  }
   if (lora === undefined) return y;
   const branch = (a: HostTensor, bUp: HostTensor, weight: number): void => {
     const r = a.shape[0];
@@ -176,14 +180,20 @@ export function refVitForward(
   const t = tokens(config);
   const lora = options.lora ?? {};
   const known = new Set(linearModules(config).map((m) => m.path));
-  for (const path of Object.keys(lora)) if (!known.has(path)) throw new Error(`reference: no module "${path}"`);
+  for (const path of Object.keys(lora)) {
+    if (!known.has(path)) throw new Error(`reference: no module "${path}"`);
+  }
   const gated = Object.values(lora).some((l) => l.A2 !== undefined);
   if (gated && options.gate?.length !== batch) {
     throw new Error(`reference: gated LoRA needs a gate of length ${batch}, found ${options.gate?.length}`);
   }
-  if (!gated && options.gate !== undefined) throw new Error("reference: a gate was given but no LoRA is gated");
+  if (!gated && options.gate !== undefined) {
+    throw new Error("reference: a gate was given but no LoRA is gated");
+  }
   if (images.length !== batch * config.image * config.image) {
-    throw new Error(`reference: expected ${batch * config.image * config.image} pixels, found ${images.length}`);
+    throw new Error(
+      `reference: expected ${batch * config.image * config.image} pixels, found ${images.length}`,
+    );
   }
   const embedding = new Float64Array(batch * e);
   const logits = new Float64Array(batch * c);
@@ -193,7 +203,9 @@ export function refVitForward(
   for (let b = 0; b < batch; b++) {
     const g = gated ? options.gate![b] : 1;
     const lin = (x: Float64Array, n: number, path: string): Float64Array => {
-      if (weights[`${path}.weight`] === undefined) throw new Error(`reference: missing weight "${path}.weight"`);
+      if (weights[`${path}.weight`] === undefined) {
+        throw new Error(`reference: missing weight "${path}.weight"`);
+      }
       return refLinear(x, n, weights[`${path}.weight`], weights[`${path}.bias`], lora[path], g);
     };
     const ln = (x: Float64Array, name: string): Float64Array =>

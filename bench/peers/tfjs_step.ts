@@ -4,7 +4,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
-import { countParams, makeInit, median, type PeerStepResult, type PeerWorkload, WORKLOAD } from "./workload.ts";
+import {
+  countParams,
+  makeInit,
+  median,
+  type PeerStepResult,
+  type PeerWorkload,
+  WORKLOAD,
+} from "./workload.ts";
 
 /** A TF.js backend this peer can run on. */
 export type TfjsBackend = "webgpu" | "cpu";
@@ -46,7 +53,9 @@ async function useBackend(backend: TfjsBackend): Promise<string | undefined> {
   // Production mode: no debug checks, and no "install tfjs-node" banner in the bench output.
   tf.enableProdMode();
   const ok = await tf.setBackend(backend);
-  if (!ok) throw new Error(`TF.js backend "${backend}" failed to initialise (for webgpu: is navigator.gpu there?)`);
+  if (!ok) {
+    throw new Error(`TF.js backend "${backend}" failed to initialise (for webgpu: is navigator.gpu there?)`);
+  }
   await tf.ready();
   if (backend !== "webgpu") return undefined;
   const adapter = await navigator.gpu.requestAdapter();
@@ -94,6 +103,7 @@ export async function tfjsPeer(backend: TfjsBackend, opts: TfjsPeerOptions = {})
   const result: PeerStepResult = {
     backend: `tfjs-${backend}`,
     stepMsMedian: median(times),
+    stepMsAll: times,
     steps,
     params: {
       total: Object.values(t).reduce((a, x) => a + x.size, 0),
@@ -118,7 +128,7 @@ function layerNorm(t: Record<string, tf.Tensor>, path: string, x: tf.Tensor): tf
 }
 
 function geluTanh(x: tf.Tensor): tf.Tensor {
-  const inner = x.add(x.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
+  const inner = x.add(x.square().mul(x).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
   return x.mul(0.5).mul(tf.tanh(inner).add(1));
 }
 
@@ -127,7 +137,13 @@ function splitHeads(x: tf.Tensor, w: PeerWorkload, tokens: number): tf.Tensor {
   return x.reshape([w.batch, tokens, w.heads, w.dim / w.heads]).transpose([0, 2, 1, 3]);
 }
 
-function attention(t: Record<string, tf.Tensor>, i: number, x: tf.Tensor, w: PeerWorkload, tokens: number): tf.Tensor {
+function attention(
+  t: Record<string, tf.Tensor>,
+  i: number,
+  x: tf.Tensor,
+  w: PeerWorkload,
+  tokens: number,
+): tf.Tensor {
   const path = `blocks.${i}.attn.qkv`;
   const lora = tf.matMul(tf.matMul(x, t[`${path}.lora_A`], false, true), t[`${path}.lora_B`], false, true);
   const qkv = linear(t, path, x).add(lora);

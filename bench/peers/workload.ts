@@ -132,7 +132,7 @@ export function makeInit(seed: number, w: PeerWorkload = WORKLOAD): PeerInit {
   for (const s of specs) {
     const v = new Float32Array(s.shape.reduce((a, b) => a * b, 1));
     if (s.init === "ones") v.fill(1);
-    if (s.init === "normal") for (let i = 0; i < v.length; i++) v[i] = s.std * rng.normal();
+    if (s.init === "normal") { for (let i = 0; i < v.length; i++) v[i] = s.std * rng.normal(); }
     params.set(s.name, v);
   }
   const images = new Float32Array(w.batch * w.image * w.image);
@@ -167,6 +167,8 @@ export interface PeerStepResult {
   adapterInfo?: string;
   /** Median wall time of the timed steps, each ending with the loss read back to the host. */
   stepMsMedian: number;
+  /** Every timed step's wall time, in order (the machine is shared: the spread shows contention). */
+  stepMsAll: number[];
   /** Number of timed steps (warm-up steps excluded). */
   steps: number;
   params: { total: number; trainable: number };

@@ -163,10 +163,15 @@ export function editDistance(a: string, b: string): number {
   return previous[b.length];
 }
 
-/** The `count` candidates nearest to `text` by edit distance; ties keep the candidates' order. */
-export function closestNames(text: string, candidates: readonly string[], count = 3): string[] {
+/** The `count` candidates nearest to `text` (by edit distance unless given); ties keep the candidates' order. */
+export function closestNames(
+  text: string,
+  candidates: readonly string[],
+  count = 3,
+  distance: (text: string, candidate: string) => number = editDistance,
+): string[] {
   return candidates
-    .map((name, order) => ({ name, order, distance: editDistance(text, name) }))
+    .map((name, order) => ({ name, order, distance: distance(text, name) }))
     .sort((x, y) => x.distance - y.distance || x.order - y.order)
     .slice(0, count)
     .map((c) => c.name);

@@ -1,7 +1,7 @@
 /** LoRA placement: which linear layers get which adapter, with every scale and option resolved. */
 
 import type { LinearModule } from "../models/config.ts";
-import { closestNames, compilePattern, type PathMatcher, PatternError } from "./patterns.ts";
+import { closestNames, compilePattern, editDistance, type PathMatcher, PatternError } from "./patterns.ts";
 
 /**
  * How the LoRA branch output is scaled.
@@ -98,7 +98,12 @@ export function placeAdapters(adapters: AdapterSpec[], modules: LinearModule[]):
     const patterns = targetList(adapter.targets);
     problems.push(...optionProblems(adapter, index, patterns.join(", ")));
     if (patterns.length === 0) {
-      problems.push({ index, pattern: "", field: "targets", message: "targets is empty: give at least one pattern" });
+      problems.push({
+        index,
+        pattern: "",
+        field: "targets",
+        message: "targets is empty: give at least one pattern",
+      });
     }
     for (const pattern of patterns) {
       const matcher = compileOrReport(pattern, index, problems);
@@ -117,7 +122,8 @@ export function placeAdapters(adapters: AdapterSpec[], modules: LinearModule[]):
             index,
             pattern,
             field: "targets",
-            message: `module "${module.path}" is matched by adapters[${owner.adapter}] ("${owner.pattern}") ` +
+            message:
+              `module "${module.path}" is matched by adapters[${owner.adapter}] ("${owner.pattern}") ` +
               `and adapters[${index}] ("${pattern}")`,
           });
         }
@@ -154,7 +160,10 @@ function optionProblems(adapter: AdapterSpec, index: number, pattern: string): P
   const scale = adapter.scale;
   const multiplier = typeof scale === "object" ? scale.alpha : scale;
   if (multiplier !== undefined && !(Number.isFinite(multiplier) && multiplier > 0)) {
-    add("scale", `scale ${typeof scale === "object" ? "alpha " : ""}must be a positive number, found ${multiplier}`);
+    add(
+      "scale",
+      `scale ${typeof scale === "object" ? "alpha " : ""}must be a positive number, found ${multiplier}`,
+    );
   }
   const dropout = adapter.dropout ?? 0;
   if (!(dropout >= 0 && dropout < 1)) add("dropout", `dropout must be in [0, 1), found ${dropout}`);
@@ -206,13 +215,18 @@ export function selectParameters(patterns: string[], names: string[]): Selection
     }
     const matched = names.filter((name) => prefixes(name).some((p) => matcher.test(p)));
     if (matched.length === 0) {
-      const closest = closestNames(pattern, names);
+      // nearest by module prefix too, so "haed" points at "head.weight"
+      const closest = closestNames(pattern, names, 3, prefixDistance);
       const what = names.length === 0 ? "there are none" : `closest: ${closest.join(", ")}`;
       problems.push({ index, pattern, message: `pattern "${pattern}" matches no parameter; ${what}` });
     }
     for (const name of matched) chosen.add(name);
   });
   return { selected: names.filter((n) => chosen.has(n)), problems };
+}
+
+function prefixDistance(pattern: string, name: string): number {
+  return Math.min(...prefixes(name).map((p) => editDistance(pattern, p)));
 }
 
 /** `a.b.c` -> `a`, `a.b`, `a.b.c`. */

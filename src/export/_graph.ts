@@ -55,9 +55,16 @@ export class GraphBuilder {
   /** A float32 initializer; returns its value name. */
   float(name: string, shape: number[], values: ArrayLike<number>): string {
     const size = shape.reduce((a, b) => a * b, 1);
-    if (size !== values.length) throw new Error(`internal: "${name}" has ${values.length} values for [${shape}]`);
+    if (size !== values.length) {
+      throw new Error(`internal: "${name}" has ${values.length} values for [${shape}]`);
+    }
     const unique = this.#unique(name);
-    this.initializers.push({ name: unique, dims: shape, data_type: DataType.FLOAT, raw_data: float32Bytes(values) });
+    this.initializers.push({
+      name: unique,
+      dims: shape,
+      data_type: DataType.FLOAT,
+      raw_data: float32Bytes(values),
+    });
     return unique;
   }
 
@@ -84,8 +91,16 @@ export class GraphBuilder {
 
   /** Add a node and return its (single) output name; `out` names the output, else one is derived. */
   op(opType: string, inputs: string[], attributes: AttributeMsg[] = [], out?: string): string {
-    const output = this.#unique(out ?? `${opType.toLowerCase()}_${this.nodes.length}`);
-    this.nodes.push({ name: `n${this.nodes.length}_${opType}`, op_type: opType, input: inputs, output: [output], attribute: attributes });
+    const output = out === undefined
+      ? this.#unique(`${opType.toLowerCase()}_${this.nodes.length}`)
+      : this.reserve(out);
+    this.nodes.push({
+      name: `n${this.nodes.length}_${opType}`,
+      op_type: opType,
+      input: inputs,
+      output: [output],
+      attribute: attributes,
+    });
     return output;
   }
 }

@@ -89,13 +89,15 @@ export const DataType = { FLOAT: 1, INT64: 7 } as const;
 /** AttributeProto.AttributeType values used here. */
 export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
 
-/** Plain-object forms of the messages, as protobufjs encodes them (snake_case field names). */
+// Plain-object forms of the messages, as protobufjs encodes them (snake_case field names).
+/** A TensorProto with raw little-endian data. */
 export interface TensorMsg {
   name: string;
   dims: number[];
   data_type: number;
   raw_data: Uint8Array;
 }
+/** An AttributeProto; `type` says which value field is set. */
 export interface AttributeMsg {
   name: string;
   type: number;
@@ -105,6 +107,7 @@ export interface AttributeMsg {
   ints?: number[];
   floats?: number[];
 }
+/** A NodeProto of the default (ai.onnx) domain. */
 export interface NodeMsg {
   name: string;
   op_type: string;
@@ -112,10 +115,14 @@ export interface NodeMsg {
   output: string[];
   attribute: AttributeMsg[];
 }
+/** A ValueInfoProto of a tensor; dims are fixed (dim_value) or symbolic (dim_param). */
 export interface ValueInfoMsg {
   name: string;
-  type: { tensor_type: { elem_type: number; shape: { dim: ({ dim_value: number } | { dim_param: string })[] } } };
+  type: {
+    tensor_type: { elem_type: number; shape: { dim: ({ dim_value: number } | { dim_param: string })[] } };
+  };
 }
+/** The ModelProto fields the exporter sets. */
 export interface ModelMsg {
   ir_version: number;
   producer_name: string;

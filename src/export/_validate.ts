@@ -49,7 +49,9 @@ export function validateVitWeights(config: VitConfig, weights: Weights): void {
   }
   const shapes = vitParameterShapes(config);
   const problems: string[] = [];
-  for (const [name, shape] of Object.entries(shapes)) checkTensor(`weights["${name}"]`, weights[name], shape, problems);
+  for (const [name, shape] of Object.entries(shapes)) {
+    checkTensor(`weights["${name}"]`, weights[name], shape, problems);
+  }
   for (const name of Object.keys(weights)) {
     if (!(name in shapes)) problems.push(`weights["${name}"]: not a parameter of this ViT`);
   }
@@ -66,7 +68,9 @@ export function validateLora(config: VitConfig, lora: LoraSet): void {
       problems.push(`lora["${path}"]: no such linear module (known: ${[...modules.keys()].join(", ")})`);
       continue;
     }
-    if (!Number.isFinite(l.scale)) problems.push(`lora["${path}"].scale: expected a finite number, found ${l.scale}`);
+    if (!Number.isFinite(l.scale)) {
+      problems.push(`lora["${path}"].scale: expected a finite number, found ${l.scale}`);
+    }
     const r = l.A1.shape[0] ?? 0;
     checkTensor(`lora["${path}"].A1`, l.A1, [r, m.in], problems);
     checkTensor(`lora["${path}"].B1`, l.B1, [m.out, r], problems);

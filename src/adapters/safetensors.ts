@@ -1,0 +1,228 @@
+/**
+ * The safetensors file format for float32 tensors: an 8-byte little-endian header length N, N bytes of JSON
+ * (`{"__metadata__": {...}, "<name>": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}}`,
+ * padded with spaces to a multiple of 8), then the raw little-endian tensor bytes. Offsets are relative to
+ * the start of the data and the tensors tile it without gaps, as the reference implementation requires.
+ */
+
+/** A dense float32 tensor in row-major order. */
+export interface Tensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+/** The contents of a safetensors file. */
+export interface SafetensorsContents {
+  tensors: Record<string, Tensor>;
+  metadata: Record<string, string>;
+}
+
+/** A safetensors file that is malformed, or tensors that cannot be written. */
+export class SafetensorsError extends Error {
+  override name = "SafetensorsError";
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const MAX_HEADER = 100_000_000;
+
+/** Serialises tensors (written in name order) and string metadata into safetensors bytes. */
+export function writeSafetensors(
+  tensors: Record<string, Tensor>,
+  metadata: Record<string, string> = {},
+): Uint8Array {
+  const names = Object.keys(tensors).sort();
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) {
+    for (const [key, value] of Object.entries(metadata)) {
+      if (typeof value !== "string") {
+        throw new SafetensorsError(`metadata "${key}" must be a string, found ${typeof value}`);
+      }
+    }
+    header.__metadata__ = metadata;
+  }
+  let offset = 0;
+  for (const name of names) {
+    if (name === "" || name === "__metadata__") {
+      throw new SafetensorsError(`tensor name "${name}" is reserved`);
+    }
+    const { shape, data } = tensors[name];
+    checkShape(name, shape);
+    if (product(shape) !== data.length) {
+      throw new SafetensorsError(
+        `tensor "${name}" has shape [${shape.join(", ")}] (${
+          product(shape)
+        } values) but ${data.length} values`,
+      );
+    }
+    header[name] = { dtype: "F32", shape, data_offsets: [offset, offset + data.byteLength] };
+    offset += data.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (new TextEncoder().encode(json).length % 8)) % 8);
+  const headerBytes = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + headerBytes.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  let at = 8 + headerBytes.length;
+  for (const name of names) {
+    const { data } = tensors[name];
+    out.set(littleEndianBytes(data), at);
+    at += data.byteLength;
+  }
+  return out;
+}
+
+/** Parses safetensors bytes holding F32 tensors; throws SafetensorsError saying what is wrong and where. */
+export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
+  if (bytes.length < 8) {
+    throw new SafetensorsError(`file is ${bytes.length} bytes, shorter than the 8-byte header length`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const declared = view.getBigUint64(0, true);
+  const available = bytes.length - 8;
+  if (declared > BigInt(Math.min(available, MAX_HEADER))) {
+    throw new SafetensorsError(
+      `header length ${declared} exceeds the ${available} bytes that follow it` +
+        (declared > BigInt(MAX_HEADER) ? ` (and the ${MAX_HEADER}-byte limit)` : "") +
+        "; the file is truncated or not a safetensors file",
+    );
+  }
+  const headerLength = Number(declared);
+  const header = parseHeader(bytes.subarray(8, 8 + headerLength));
+  const data = bytes.subarray(8 + headerLength);
+
+  let metadata: Record<string, string> = {};
+  const entries: { name: string; shape: number[]; begin: number; end: number }[] = [];
+  for (const [name, value] of Object.entries(header)) {
+    if (name === "__metadata__") {
+      metadata = checkMetadata(value);
+      continue;
+    }
+    entries.push({ name, ...checkEntry(name, value, data.length) });
+  }
+  // the tensors must tile the data region exactly: sorted by start, each begins where the previous ended
+  let expected = 0;
+  for (const e of [...entries].sort((x, y) => x.begin - y.begin || x.end - y.end)) {
+    if (e.begin !== expected) {
+      throw new SafetensorsError(
+        `tensor "${e.name}" starts at byte ${e.begin} of the data but the previous tensor ends at ${expected} ` +
+          "(overlapping or non-contiguous data_offsets)",
+      );
+    }
+    expected = e.end;
+  }
+  if (expected !== data.length) {
+    throw new SafetensorsError(`tensors cover ${expected} bytes of data but the file holds ${data.length}`);
+  }
+  const tensors: Record<string, Tensor> = {};
+  for (const e of entries) {
+    tensors[e.name] = { shape: e.shape, data: float32FromLittleEndian(data.subarray(e.begin, e.end)) };
+  }
+  return { tensors, metadata };
+}
+
+function parseHeader(bytes: Uint8Array): Record<string, unknown> {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new SafetensorsError("header is not valid UTF-8");
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new SafetensorsError(`header is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new SafetensorsError("header must be a JSON object of tensor entries");
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function checkMetadata(value: unknown): Record<string, string> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new SafetensorsError("__metadata__ must be an object of strings");
+  }
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v !== "string") {
+      throw new SafetensorsError(`__metadata__ "${key}" must be a string, found ${JSON.stringify(v)}`);
+    }
+  }
+  return { ...(value as Record<string, string>) };
+}
+
+function checkEntry(
+  name: string,
+  value: unknown,
+  dataLength: number,
+): { shape: number[]; begin: number; end: number } {
+  const entry = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+  if (typeof value !== "object" || value === null) {
+    throw new SafetensorsError(`tensor "${name}": entry must be an object, found ${JSON.stringify(value)}`);
+  }
+  if (entry.dtype !== "F32") {
+    throw new SafetensorsError(
+      `tensor "${name}": dtype ${JSON.stringify(entry.dtype)} is not supported (only F32)`,
+    );
+  }
+  if (!Array.isArray(entry.shape)) throw new SafetensorsError(`tensor "${name}": shape must be an array`);
+  const shape = entry.shape as number[];
+  checkShape(name, shape);
+  const offsets = entry.data_offsets;
+  if (
+    !Array.isArray(offsets) || offsets.length !== 2 ||
+    !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)
+  ) {
+    throw new SafetensorsError(
+      `tensor "${name}": data_offsets must be two non-negative integers, found ${JSON.stringify(offsets)}`,
+    );
+  }
+  const [begin, end] = offsets as number[];
+  if (begin > end || end > dataLength) {
+    throw new SafetensorsError(
+      `tensor "${name}": data_offsets [${begin}, ${end}] are out of range for ${dataLength} bytes of data`,
+    );
+  }
+  if (end - begin !== product(shape) * 4) {
+    throw new SafetensorsError(
+      `tensor "${name}": shape [${shape.join(", ")}] needs ${product(shape) * 4} bytes but data_offsets ` +
+        `[${begin}, ${end}] span ${end - begin}`,
+    );
+  }
+  return { shape: [...shape], begin, end };
+}
+
+function checkShape(name: string, shape: number[]): void {
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new SafetensorsError(
+      `tensor "${name}": shape must hold non-negative integers, found ${JSON.stringify(shape)}`,
+    );
+  }
+}
+
+function product(shape: readonly number[]): number {
+  return shape.reduce((p, d) => p * d, 1);
+}
+
+/** The bytes of `data` in little-endian order, copied as bits so NaN payloads survive. */
+function littleEndianBytes(data: Float32Array): Uint8Array {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return LITTLE_ENDIAN ? bytes : swap32(bytes);
+}
+
+function float32FromLittleEndian(bytes: Uint8Array): Float32Array {
+  const copy = LITTLE_ENDIAN ? bytes.slice() : swap32(bytes);
+  return new Float32Array(copy.buffer, 0, copy.length / 4);
+}
+
+function swap32(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  for (let i = 0; i < bytes.length; i += 4) {
+    out[i] = bytes[i + 3];
+    out[i + 1] = bytes[i + 2];
+    out[i + 2] = bytes[i + 1];
+    out[i + 3] = bytes[i];
+  }
+  return out;
+}

@@ -1,0 +1,169 @@
+/**
+ * The compiled training step: forward, loss, backward, gradient clipping and AdamW as one fixed list of
+ * dispatches over planned buffers, replayed every step with new data. Metrics are summed on the GPU.
+ */
+import accumulateSource from "../../kernels/accumulate.wgsl" with { type: "text" };
+import { copy } from "../graph/ops/elementwise.ts";
+import { gradients } from "../graph/grad.ts";
+import { type Node, sizeOf } from "../graph/node.ts";
+import { opDef } from "../graph/op.ts";
+import { grid, params } from "../gpu/kernels.ts";
+import type { ModelGraph } from "../models/graph.ts";
+import { adamwCalls, type AdamwOptions, writeOptimizerState } from "./optimizer.ts";
+import { ParamStore, read } from "./param_store.ts";
+import { Program, type Slot } from "./program.ts";
+
+const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+/** One batch of inputs, already laid out as the model's input nodes expect. */
+export interface Batch {
+  x: Float32Array;
+  labels: Float32Array;
+  weights: Float32Array;
+  /** One-hot domain of each example [B, D]. */
+  domains: Float32Array;
+  gate?: Float32Array;
+}
+
+/** Optimiser settings of a step. */
+export type StepOptions = Omit<AdamwOptions, "theta" | "grad" | "m" | "v" | "mask" | "state" | "n"> & {
+  /** Whether weight decay applies to a trainable parameter (default: matrices yes, vectors no). */
+  decay?: (name: string, shape: readonly number[]) => boolean;
+};
+
+/** GPU memory of a step, by what it holds. */
+export interface StepMemory {
+  frozen: number;
+  /** Trainable weights, their gradients and both Adam moments. */
+  trainableState: number;
+  /** Planned intermediate buffers and input buffers. */
+  activations: number;
+  total: number;
+}
+
+/** A compiled training step over a ParamStore shared with evaluation programs. */
+export class TrainStep {
+  private constructor(
+    readonly model: ModelGraph,
+    readonly store: ParamStore,
+    readonly program: Program,
+    private readonly buffers: { grad: GPUBuffer; m: GPUBuffer; v: GPUBuffer; mask: GPUBuffer; state: GPUBuffer; acc: GPUBuffer },
+    private readonly options: StepOptions,
+    /** Adam steps taken so far. */
+    public steps: number,
+  ) {}
+
+  /** Compiles the step for `model`; the store is created here and can be shared with evaluation. */
+  static async compile(device: GPUDevice, model: ModelGraph, options: StepOptions): Promise<TrainStep> {
+    const all = [...model.params.values()];
+    const store = new ParamStore(device, all.map((p) => ({ name: p.name, shape: p.shape, trainable: p.trainable })));
+    const trainable = all.filter((p) => p.trainable);
+    if (trainable.length === 0) throw new Error("nothing to train: no parameter is trainable");
+    const grad = store.like("grad");
+    const m = store.like("adam_m");
+    const v = store.like("adam_v");
+    const mask = store.like("decay_mask");
+    const maskData = new Float32Array(store.trainableFloats);
+    const decay = options.decay ?? ((_: string, shape: readonly number[]) => shape.length >= 2);
+    for (const e of store.trainable()) if (decay(e.name, e.shape)) maskData.fill(1, e.offset, e.offset + e.size);
+    device.queue.writeBuffer(mask, 0, maskData);
+
+    const pinned = new Map<Node, Slot>();
+    for (const p of all) pinned.set(p, store.slot(p.name));
+    const grads = gradients(model.loss, trainable);
+    const gradNodes: Node[] = [];
+    for (const [p, g0] of grads) {
+      // A gradient that is a leaf, a view or already pinned cannot own the slot; copy it there instead.
+      const g = g0.role !== "op" || opDef(g0.op).view || pinned.has(g0) ? copy(g0) : g0;
+      pinned.set(g, store.slotIn(grad, p.name));
+      gradNodes.push(g);
+    }
+    const D = sizeOf(model.domainLoss.shape);
+    const metricsFloats = 64 + D;
+    const metrics = device.createBuffer({ size: align16(metricsFloats * 4), usage: USAGE, label: "metrics" });
+    const acc = device.createBuffer({ size: align16(metricsFloats * 4), usage: USAGE, label: "metrics_acc" });
+    pinned.set(model.loss, { buffer: metrics, offset: 0, bytes: 4 });
+    pinned.set(model.domainLoss, { buffer: metrics, offset: 256, bytes: D * 4 });
+
+    const opt = adamwCalls(device, { ...options, theta: store.theta, grad, m, v, mask, n: store.trainableFloats });
+    const accumulate = {
+      kernel: "accumulate",
+      source: accumulateSource,
+      params: params([["u32", metricsFloats]]),
+      workgroups: grid(metricsFloats, 64),
+      bind: [{ buffer: metrics }, { buffer: acc }],
+    };
+    const program = await Program.compile(device, [model.loss, model.domainLoss, ...gradNodes], {
+      pinned,
+      after: [...opt.calls, accumulate],
+    });
+    return new TrainStep(model, store, program, { grad, m, v, mask, state: opt.state, acc }, options, 0);
+  }
+
+  /** Writes one batch into the input buffers. */
+  feed(batch: Batch): void {
+    const i = this.model.inputs;
+    this.program.write(i.x, batch.x);
+    this.program.write(i.labels, batch.labels);
+    this.program.write(i.weights, batch.weights);
+    this.program.write(i.domains, batch.domains);
+    if (i.gate) {
+      if (!batch.gate) throw new Error("this model has gated adapters: the batch needs gate values");
+      this.program.write(i.gate, batch.gate);
+    }
+  }
+
+  /** Runs one step at learning rate `lr`; nothing is read back. */
+  run(lr: number): void {
+    this.steps++;
+    const { beta1, beta2 } = this.options;
+    writeOptimizerState(this.store.device, this.buffers.state, { lr, step: this.steps, beta1, beta2 });
+    this.program.run();
+  }
+
+  /** Sums of the loss and per-domain losses since the last call, then zeroes them. */
+  async drainMetrics(): Promise<{ loss: number; domainLoss: Float32Array }> {
+    const device = this.store.device;
+    const acc = await read(device, this.buffers.acc);
+    device.queue.writeBuffer(this.buffers.acc, 0, new Float32Array(acc.length));
+    const D = sizeOf(this.model.domainLoss.shape);
+    return { loss: acc[0], domainLoss: acc.slice(64, 64 + D) };
+  }
+
+  /** Adam moments and step count, for checkpoints. */
+  async optimizerState(): Promise<{ m: Float32Array; v: Float32Array; steps: number }> {
+    const device = this.store.device;
+    return { m: await read(device, this.buffers.m), v: await read(device, this.buffers.v), steps: this.steps };
+  }
+
+  /** Restores what `optimizerState` returned. */
+  restoreOptimizer(state: { m: Float32Array; v: Float32Array; steps: number }): void {
+    const q = this.store.device.queue;
+    q.writeBuffer(this.buffers.m, 0, state.m as Float32Array<ArrayBuffer>);
+    q.writeBuffer(this.buffers.v, 0, state.v as Float32Array<ArrayBuffer>);
+    this.steps = state.steps;
+  }
+
+  /** GPU bytes by kind, from the buffer plan. */
+  memory(): StepMemory {
+    const b = this.store.bytes;
+    const trainableState = b.trainable * 4;
+    const activations = this.program.plannedBytes + this.program.leafBytes;
+    return { frozen: b.frozen, trainableState, activations, total: b.frozen + trainableState + activations };
+  }
+
+  /** Kernel names of the step in dispatch order. */
+  kernels(): string[] {
+    return this.program.kernels();
+  }
+
+  destroy(): void {
+    this.program.destroy();
+    for (const b of Object.values(this.buffers)) b.destroy();
+    this.store.destroy();
+  }
+}
+
+function align16(n: number): number {
+  return Math.ceil(n / 16) * 16;
+}

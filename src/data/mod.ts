@@ -1,0 +1,28 @@
+/**
+ * mixtune's data layer: sources (dictionaries, udhr, mnist, folders, JSONL), transforms, mixing strategies,
+ * temperature schedules and a checkpointable sampler. Everything runs on the CPU and is seeded.
+ *
+ * @module
+ */
+
+export * from "./errors.ts";
+export * from "./prng.ts";
+export * from "./domain.ts";
+export * from "./batch.ts";
+export * from "./quality.ts";
+export * from "./sampler.ts";
+export * from "./mix/temperature.ts";
+export * from "./mix/unimax.ts";
+export * from "./mix/schedule.ts";
+export * from "./mix/strategy.ts";
+export * from "./transforms/text.ts";
+export * from "./transforms/images.ts";
+export * from "./transforms/resize.ts";
+export * from "./transforms/degrade.ts";
+export * from "./sources/dictionary.ts";
+export * from "./sources/udhr.ts";
+export * from "./sources/mnist.ts";
+export * from "./sources/text_folder.ts";
+export * from "./sources/jsonl.ts";
+export * from "./sources/image_folder.ts";
+export { decodeImage, type GrayImage, IMAGE_EXTENSIONS } from "./sources/_image_decode.ts";

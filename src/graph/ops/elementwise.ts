@@ -1,0 +1,132 @@
+/** Binary elementwise ops with numpy broadcasting (add, sub, mul, div), `where`, and two backward helpers. */
+import binarySource from "../../../kernels/binary.wgsl" with { type: "text" };
+import whereSource from "../../../kernels/where.wgsl" with { type: "text" };
+import { grid, params } from "../../gpu/kernels.ts";
+import { type Node, type Shape, sizeOf } from "../node.ts";
+import { apply, defineOps, type OpDef } from "../op.ts";
+import { broadcastShapes, broadcastStrides, type Fields, forEachStrided, vecFields } from "./_layout.ts";
+import { fill } from "./fill.ts";
+import { sumTo } from "./reduce.ts";
+import { neg } from "./unary.ts";
+
+/** Offsets into a tensor of shape `from` for each element of its broadcast to `to`. */
+function offsets(from: Shape, to: Shape): Int32Array {
+  const o = new Int32Array(sizeOf(to));
+  forEachStrided(to, broadcastStrides(from, to), (i, off) => o[i] = off);
+  return o;
+}
+
+/** Uniform fields of the broadcast kernels: size, flags, then dims and each input's strides. */
+function broadcastFields(ins: readonly Shape[], out: Shape, head: number): Fields {
+  const fields: Fields = [["u32", sizeOf(out)], ["u32", head], ["u32", 0], ["u32", 0], ...vecFields(out, 1)];
+  for (const s of ins) fields.push(...vecFields(broadcastStrides(s, out), 0));
+  return fields;
+}
+
+function binary(name: string, f: (a: number, b: number) => number, grad: OpDef["grad"]): OpDef {
+  return {
+    name,
+    shape: ([a, b]) => broadcastShapes(name, a, b),
+    cpu: ([a, b], [sa, sb], _attrs, out) => {
+      const oa = offsets(sa, out), ob = offsets(sb, out);
+      return Float64Array.from(oa, (ia, i) => f(a[ia], b[ob[i]]));
+    },
+    grad,
+    gpu: ([sa, sb], _attrs, out) => {
+      const same = (sa.join() === out.join() ? 1 : 0) | (sb.join() === out.join() ? 2 : 0);
+      return {
+        calls: [{
+          kernel: "binary",
+          source: binarySource,
+          entry: name,
+          params: params(broadcastFields([sa, sb], out, same)),
+          workgroups: grid(sizeOf(out), 256),
+          bind: [{ in: 0 }, { in: 1 }, { out: true }],
+        }],
+      };
+    },
+  };
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** Derivative of gelu_tanh at `x`. */
+function geluDerivative(x: number): number {
+  const u = SQRT_2_OVER_PI * (x + 0.044715 * x ** 3);
+  const t = Math.tanh(u);
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x);
+}
+
+defineOps(
+  binary("add", (a, b) => a + b, (n, g) => [sumTo(g, n.inputs[0].shape), sumTo(g, n.inputs[1].shape)]),
+  binary("sub", (a, b) => a - b, (n, g) => [sumTo(g, n.inputs[0].shape), sumTo(neg(g), n.inputs[1].shape)]),
+  binary("mul", (a, b) => a * b, (n, g) => {
+    const [a, b] = n.inputs;
+    return [sumTo(mul(g, b), a.shape), sumTo(mul(g, a), b.shape)];
+  }),
+  binary("div", (a, b) => a / b, (n, g) => {
+    const [a, b] = n.inputs;
+    return [sumTo(div(g, b), a.shape), sumTo(neg(mul(g, div(n, b))), b.shape)];
+  }),
+  // relu'(x) is 0 almost everywhere, so x gets no gradient through relu_grad.
+  binary("relu_grad", (x, g) => x > 0 ? g : 0, (n, g) => [null, reluGrad(n.inputs[0], g)]),
+  // No rule: second derivatives of gelu are not needed by any model here.
+  binary("gelu_grad", (x, g) => g * geluDerivative(x), undefined),
+  {
+    name: "where",
+    shape: ([c, a, b]) => broadcastShapes("where", broadcastShapes("where", c, a), b),
+    cpu: ([c, a, b], [sc, sa, sb], _attrs, out) => {
+      const oc = offsets(sc, out), oa = offsets(sa, out), ob = offsets(sb, out);
+      return Float64Array.from(oc, (ic, i) => c[ic] !== 0 ? a[oa[i]] : b[ob[i]]);
+    },
+    grad: (n, g) => {
+      const [c, a, b] = n.inputs;
+      const zero = fill([], 0);
+      return [null, sumTo(where(c, g, zero), a.shape), sumTo(where(c, zero, g), b.shape)];
+    },
+    gpu: (ins, _attrs, out) => ({
+      calls: [{
+        kernel: "where",
+        source: whereSource,
+        params: params(broadcastFields(ins, out, 0)),
+        workgroups: grid(sizeOf(out), 256),
+        bind: [{ in: 0 }, { in: 1 }, { in: 2 }, { out: true }],
+      }],
+    }),
+  },
+);
+
+/** a + b, broadcasting like numpy. */
+export function add(a: Node, b: Node): Node {
+  return apply("add", [a, b]);
+}
+
+/** a - b, broadcasting like numpy. */
+export function sub(a: Node, b: Node): Node {
+  return apply("sub", [a, b]);
+}
+
+/** a * b elementwise, broadcasting like numpy. */
+export function mul(a: Node, b: Node): Node {
+  return apply("mul", [a, b]);
+}
+
+/** a / b elementwise, broadcasting like numpy. */
+export function div(a: Node, b: Node): Node {
+  return apply("div", [a, b]);
+}
+
+/** Elementwise `cond != 0 ? a : b`, all three broadcast together. */
+export function where(cond: Node, a: Node, b: Node): Node {
+  return apply("where", [cond, a, b]);
+}
+
+/** Backward of relu: `g` where `x > 0`, else 0. */
+export function reluGrad(x: Node, g: Node): Node {
+  return apply("relu_grad", [x, g]);
+}
+
+/** Backward of gelu_tanh: `g * gelu'(x)`. */
+export function geluGrad(x: Node, g: Node): Node {
+  return apply("gelu_grad", [x, g]);
+}

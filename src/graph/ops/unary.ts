@@ -1,0 +1,104 @@
+/** Unary elementwise ops: neg exp log relu gelu sqrt recip tanh square, and scale (a x + b). */
+import source from "../../../kernels/unary.wgsl" with { type: "text" };
+import { grid, params } from "../../gpu/kernels.ts";
+import { type Node, sizeOf } from "../node.ts";
+import { apply, defineOps, type OpDef } from "../op.ts";
+import { div, geluGrad, mul, reluGrad } from "./elementwise.ts";
+
+/** Kernel op codes; the `switch` in kernels/unary.wgsl follows this order. */
+const UNARY_CODES = ["neg", "exp", "log", "relu", "gelu", "sqrt", "recip", "tanh", "square", "scale"] as const;
+
+type UnaryName = typeof UNARY_CODES[number];
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+function unary(name: UnaryName, f: (x: number, a: number, b: number) => number, grad: OpDef["grad"]): OpDef {
+  return {
+    name,
+    shape: ([x]) => x,
+    cpu: ([x], _s, attrs) => {
+      const a = (attrs.a as number | undefined) ?? 1, b = (attrs.b as number | undefined) ?? 0;
+      return x.map((v) => f(v, a, b));
+    },
+    grad,
+    gpu: (_s, attrs, out) => ({
+      calls: [{
+        kernel: "unary",
+        source,
+        params: params([
+          ["u32", sizeOf(out)],
+          ["u32", UNARY_CODES.indexOf(name)],
+          ["f32", (attrs.a as number | undefined) ?? 1],
+          ["f32", (attrs.b as number | undefined) ?? 0],
+        ]),
+        workgroups: grid(sizeOf(out), 256),
+        bind: [{ in: 0 }, { out: true }],
+      }],
+    }),
+  };
+}
+
+defineOps(
+  unary("neg", (x) => -x, (_n, g) => [neg(g)]),
+  unary("exp", Math.exp, (n, g) => [mul(g, n)]),
+  unary("log", Math.log, (n, g) => [div(g, n.inputs[0])]),
+  unary("relu", (x) => Math.max(x, 0), (n, g) => [reluGrad(n.inputs[0], g)]),
+  unary("gelu", (x) => 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x ** 3))), (n, g) => [
+    geluGrad(n.inputs[0], g),
+  ]),
+  unary("sqrt", Math.sqrt, (n, g) => [mul(g, scale(recip(n), 0.5))]),
+  unary("recip", (x) => 1 / x, (n, g) => [neg(mul(g, square(n)))]),
+  unary("tanh", Math.tanh, (n, g) => [mul(g, scale(square(n), -1, 1))]),
+  unary("square", (x) => x * x, (n, g) => [mul(g, scale(n.inputs[0], 2))]),
+  unary("scale", (x, a, b) => a * x + b, (n, g) => [scale(g, n.attrs.a as number)]),
+);
+
+/** -x. */
+export function neg(x: Node): Node {
+  return apply("neg", [x]);
+}
+
+/** e^x. */
+export function exp(x: Node): Node {
+  return apply("exp", [x]);
+}
+
+/** Natural logarithm. */
+export function log(x: Node): Node {
+  return apply("log", [x]);
+}
+
+/** max(x, 0). */
+export function relu(x: Node): Node {
+  return apply("relu", [x]);
+}
+
+/** gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+export function gelu(x: Node): Node {
+  return apply("gelu", [x]);
+}
+
+/** Square root. */
+export function sqrt(x: Node): Node {
+  return apply("sqrt", [x]);
+}
+
+/** 1 / x. */
+export function recip(x: Node): Node {
+  return apply("recip", [x]);
+}
+
+/** Hyperbolic tangent. */
+export function tanh(x: Node): Node {
+  return apply("tanh", [x]);
+}
+
+/** x * x. */
+export function square(x: Node): Node {
+  return apply("square", [x]);
+}
+
+/** a * x + b with constant a and b. */
+export function scale(x: Node, a: number, b = 0): Node {
+  return apply("scale", [x], { a, b });
+}

@@ -1,0 +1,148 @@
+/** Builds a model's training graph from its config: params (with LoRA where placed), forward, loss, metrics. */
+import { input, type Node, param } from "../graph/node.ts";
+import { add, mean, mul, scale, sumAll } from "../graph/ops/elementwise.ts";
+import { gather } from "../graph/ops/gather.ts";
+import { linear as linearOp, matmul } from "../graph/ops/matmul.ts";
+import { reshape } from "../graph/ops/reshape.ts";
+import { transpose } from "../graph/ops/shape.ts";
+import { layerNorm } from "../graph/ops/layer_norm.ts";
+import { attention } from "../graph/ops/attention.ts";
+import { softmaxCrossEntropy } from "../graph/ops/cross_entropy.ts";
+import { l2Normalize } from "../graph/ops/normalize.ts";
+import { gelu } from "../graph/ops/elementwise.ts";
+import { loraLinear } from "../graph/ops/lora.ts";
+import { type ModelConfig, tokens } from "./config.ts";
+import { baseParams } from "./params.ts";
+
+/** Where one LoRA module goes (resolved from adapter patterns). */
+export interface LoraPlacement {
+  path: string;
+  rank: number;
+  /** The multiplier s in front of B A. */
+  scale: number;
+  /** Two branches blended by the per-example gate g (hq weighted g, lq weighted 1 - g). */
+  gated: boolean;
+}
+
+/** The loss a model trains with. */
+export type LossKind =
+  | { kind: "lm" }
+  | { kind: "softmax"; scale?: number }
+  | { kind: "cosface"; scale: number; margin: number }
+  | { kind: "arcface"; scale: number; margin: number };
+
+/** What to build. */
+export interface BuildOptions {
+  batch: number;
+  /** Number of data domains, for per-domain loss sums. */
+  domains: number;
+  loss: LossKind;
+  lora?: readonly LoraPlacement[];
+  /** Whether a base parameter is trained (full fine-tuning, or the head only); LoRA params always are. */
+  trainable?: (name: string) => boolean;
+}
+
+/** A built model graph. */
+export interface ModelGraph {
+  config: ModelConfig;
+  params: Map<string, Node>;
+  /** x: images [B, side^2] or bytes [B, T]; labels: class [B] or next bytes [B, T]; weights: loss weight [B];
+   * domains: one-hot [B, D]; gate: quality weight g [B] when some adapter is gated. */
+  inputs: { x: Node; labels: Node; weights: Node; domains: Node; gate?: Node };
+  /** Pooled, projected embedding [B, e] (ViT only). */
+  embedding?: Node;
+  /** Per-example loss before weighting [B]. */
+  perExample: Node;
+  /** Weighted mean loss []. */
+  loss: Node;
+  /** Sum over the batch of each domain's per-example losses [D]. */
+  domainLoss: Node;
+}
+
+/** LoRA parameter names of a module, in PEFT's naming (`<path>.lora_A.weight`, gated: `.lora_A.hq.weight`). */
+export function loraNames(path: string, branch?: "hq" | "lq"): { A: string; B: string } {
+  const b = branch ? `.${branch}` : "";
+  return { A: `${path}.lora_A${b}.weight`, B: `${path}.lora_B${b}.weight` };
+}
+
+/** Builds the graph. */
+export function buildModel(config: ModelConfig, options: BuildOptions): ModelGraph {
+  const B = options.batch;
+  const T = tokens(config);
+  const d = config.dim;
+  const trainable = options.trainable ?? (() => false);
+  const params = new Map<string, Node>();
+  for (const p of baseParams(config)) params.set(p.name, param(p.name, p.shape, trainable(p.name)));
+  const lora = new Map((options.lora ?? []).map((l) => [l.path, l]));
+  const gated = [...lora.values()].some((l) => l.gated);
+  const gate = gated ? input("gate", [B]) : undefined;
+
+  const linear = (path: string, x: Node): Node => {
+    const W = params.get(`${path}.weight`)!;
+    const b = params.get(`${path}.bias`);
+    const l = lora.get(path);
+    if (!l) return linearOp(x, W, b);
+    const [outDim, inDim] = W.shape;
+    const branch = (which?: "hq" | "lq") => {
+      const names = loraNames(path, which);
+      const A = param(names.A, [l.rank, inDim], true);
+      const Bm = param(names.B, [outDim, l.rank], true);
+      params.set(names.A, A);
+      params.set(names.B, Bm);
+      return { A, B: Bm, scale: l.scale, gate: which ? gate : undefined, gateComplement: which === "lq" };
+    };
+    return loraLinear(x, W, b, l.gated ? [branch("hq"), branch("lq")] : [branch()]);
+  };
+  const norm = (path: string, x: Node) => layerNorm(x, params.get(`${path}.weight`)!, params.get(`${path}.bias`)!);
+
+  let h: Node;
+  let x: Node;
+  let labels: Node;
+  if (config.backbone === "vit") {
+    const g = config.image / config.patch;
+    const P = config.patch;
+    x = input("x", [B, config.image * config.image]);
+    labels = input("labels", [B]);
+    const patches = reshape(transpose(reshape(x, [B, g, P, g, P]), [0, 1, 3, 2, 4]), [B, T, P * P]);
+    h = linear("patch_embed", patches);
+  } else {
+    x = input("x", [B, T]);
+    labels = input("labels", [B, T]);
+    h = gather(params.get("embed")!, x);
+  }
+  h = add(h, params.get("pos_embed")!);
+  const causal = config.backbone === "lm";
+  for (let i = 0; i < config.depth; i++) {
+    const qkv = linear(`blocks.${i}.attn.qkv`, norm(`blocks.${i}.ln1`, h));
+    h = add(h, linear(`blocks.${i}.attn.proj`, attention(qkv, { heads: config.heads, causal })));
+    const mid = gelu(linear(`blocks.${i}.mlp.fc1`, norm(`blocks.${i}.ln2`, h)));
+    h = add(h, linear(`blocks.${i}.mlp.fc2`, mid));
+  }
+  h = norm("norm", h);
+
+  let perExample: Node;
+  let embedding: Node | undefined;
+  if (config.backbone === "vit") {
+    embedding = linear("feature", mean(h, 1));
+    const cos = matmul(l2Normalize(embedding), l2Normalize(params.get("head.weight")!), { transB: true });
+    const loss = options.loss;
+    if (loss.kind === "lm") throw new Error("the lm loss needs the lm backbone");
+    perExample = loss.kind === "softmax"
+      ? softmaxCrossEntropy(cos, labels, { kind: "none", scale: loss.scale ?? 1, margin: 0 })
+      : softmaxCrossEntropy(cos, labels, { kind: loss.kind, scale: loss.scale, margin: loss.margin });
+  } else {
+    if (options.loss.kind !== "lm") throw new Error(`the lm backbone trains with the lm loss, not ${options.loss.kind}`);
+    const logits = linear("lm_head", h);
+    const rows = softmaxCrossEntropy(reshape(logits, [B * T, 256]), reshape(labels, [B * T]), {
+      kind: "none",
+      scale: 1,
+      margin: 0,
+    });
+    perExample = mean(reshape(rows, [B, T]), 1);
+  }
+  const weights = input("weights", [B]);
+  const domains = input("domains", [B, options.domains]);
+  const loss = scale(sumAll(mul(perExample, weights)), 1 / B);
+  const domainLoss = reshape(matmul(domains, reshape(perExample, [B, 1]), { transA: true }), [options.domains]);
+  return { config, params, inputs: { x, labels, weights, domains, gate }, embedding, perExample, loss, domainLoss };
+}

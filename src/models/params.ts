@@ -1,0 +1,63 @@
+/** The parameter table of a model: names, shapes and initial values. */
+import { type ModelConfig, tokens } from "./config.ts";
+import { linearModules } from "./config.ts";
+import { normalArray, seedFor } from "./init.ts";
+
+/** A named parameter's shape. */
+export interface ParamInfo {
+  name: string;
+  shape: number[];
+  /** Module path it belongs to (`blocks.0.attn.qkv`), used by "train only these modules" patterns. */
+  module: string;
+}
+
+/** Every base parameter of a model, in a fixed order. */
+export function baseParams(config: ModelConfig): ParamInfo[] {
+  const d = config.dim;
+  const out: ParamInfo[] = [];
+  const linears = new Map(linearModules(config).map((m) => [m.path, m]));
+  const lin = (path: string) => {
+    const m = linears.get(path)!;
+    out.push({ name: `${path}.weight`, shape: [m.out, m.in], module: path });
+    if (m.bias) out.push({ name: `${path}.bias`, shape: [m.out], module: path });
+  };
+  const norm = (path: string) => {
+    out.push({ name: `${path}.weight`, shape: [d], module: path });
+    out.push({ name: `${path}.bias`, shape: [d], module: path });
+  };
+  if (config.backbone === "vit") lin("patch_embed");
+  else out.push({ name: "embed", shape: [256, d], module: "embed" });
+  out.push({ name: "pos_embed", shape: [tokens(config), d], module: "pos_embed" });
+  for (let i = 0; i < config.depth; i++) {
+    norm(`blocks.${i}.ln1`);
+    lin(`blocks.${i}.attn.qkv`);
+    lin(`blocks.${i}.attn.proj`);
+    norm(`blocks.${i}.ln2`);
+    lin(`blocks.${i}.mlp.fc1`);
+    lin(`blocks.${i}.mlp.fc2`);
+  }
+  norm("norm");
+  if (config.backbone === "vit") {
+    lin("feature");
+    lin("head");
+  } else lin("lm_head");
+  return out;
+}
+
+/**
+ * Initial values: linear weights N(0, 1/in), embeddings N(0, 0.02), norms 1 and 0, biases 0.
+ * Each tensor draws from its own seed derived from its name.
+ */
+export function initParams(config: ModelConfig, seed: number): Map<string, Float32Array> {
+  const values = new Map<string, Float32Array>();
+  for (const p of baseParams(config)) {
+    const n = p.shape.reduce((a, b) => a * b, 1);
+    const isNorm = /(^|\.)(ln\d|norm)\./.test(p.name) || p.name.startsWith("norm.");
+    if (isNorm && p.name.endsWith(".weight")) values.set(p.name, new Float32Array(n).fill(1));
+    else if (p.name.endsWith(".bias")) values.set(p.name, new Float32Array(n));
+    else if (p.shape.length === 2 && p.name.endsWith(".weight")) {
+      values.set(p.name, normalArray(n, 1 / Math.sqrt(p.shape[1]), seedFor(seed, p.name)));
+    } else values.set(p.name, normalArray(n, 0.02, seedFor(seed, p.name)));
+  }
+  return values;
+}

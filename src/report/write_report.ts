@@ -1,0 +1,19 @@
+/** Writes report.html into a run folder. */
+import { join } from "node:path";
+import { loadRun } from "./load_run.ts";
+import { renderReport } from "./render_report.ts";
+
+/**
+ * Reads the run folder, renders its report and writes `<runDir>/report.html`; returns that path.
+ *
+ * @example
+ * ```ts ignore
+ * const path = await writeReport("runs/multilingual");
+ * ```
+ */
+export async function writeReport(runDir: string): Promise<string> {
+  const html = await renderReport(await loadRun(runDir));
+  const path = join(runDir, "report.html");
+  await Deno.writeTextFile(path, html);
+  return path;
+}

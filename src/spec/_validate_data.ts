@@ -1,0 +1,154 @@
+/** Validation of data domains: sources and transforms. */
+
+import type { ModelConfig } from "../models/config.ts";
+import { COUNT, type Checker, FRACTION, NON_NEGATIVE, OPEN_FRACTION } from "./_checker.ts";
+import { messages } from "./messages.ts";
+import { joinPath } from "./problem.ts";
+
+/** What later checks need to know about the declared domains. */
+export interface DomainFacts {
+  /** Every declared domain name, in declaration order. */
+  names: string[];
+  /** Source kind per domain, where it is valid. */
+  sources: Map<string, string>;
+  /** Domains with a `split` transform (they have a validation split). */
+  split: Set<string>;
+}
+
+const SOURCES = {
+  dictionary: ["language"],
+  udhr: ["language"],
+  mnist: ["digits"],
+  text: ["path"],
+  jsonl: ["path", "textField", "domainField", "domain"],
+  images: ["path"],
+} as const;
+
+const TRANSFORMS = {
+  take: ["count"],
+  fraction: ["fraction"],
+  split: ["validation"],
+  degrade: ["downsample", "blur", "noise"],
+  mixQuality: ["degradedFraction", "downsample"],
+} as const;
+
+const IMAGE_SOURCES = new Set(["mnist", "images"]);
+
+/** True for the sources that yield images rather than text. */
+export function isImageSource(kind: string): boolean {
+  return IMAGE_SOURCES.has(kind);
+}
+
+/** Checks `domains`; `model` (when valid) decides which sources fit and which downsample factors divide. */
+export function checkDomains(check: Checker, value: unknown, model: ModelConfig | undefined): DomainFacts {
+  const facts: DomainFacts = { names: [], sources: new Map(), split: new Set() };
+  const domains = check.map("domains", value);
+  if (domains === undefined) return facts;
+  if (Object.keys(domains).length === 0) check.add("domains", messages.expected("at least one domain", domains));
+  for (const [name, domain] of Object.entries(domains)) {
+    const path = joinPath("domains", name);
+    check.name(path, name);
+    facts.names.push(name);
+    const fields = check.record(path, domain, ["source", "transforms"]);
+    if (fields === undefined) continue;
+    const source = checkSource(check, joinPath(path, "source"), fields.source, model);
+    if (source !== undefined) facts.sources.set(name, source);
+    const hasSplit = checkTransforms(check, joinPath(path, "transforms"), fields.transforms, source, model);
+    if (hasSplit) facts.split.add(name);
+  }
+  return facts;
+}
+
+function checkSource(
+  check: Checker,
+  path: string,
+  value: unknown,
+  model: ModelConfig | undefined,
+): string | undefined {
+  const variant = check.variant(path, value, SOURCES);
+  if (variant === undefined) return undefined;
+  const { kind, fields } = variant;
+  const at = (key: string): string => joinPath(path, key);
+  if (kind === "dictionary" || kind === "udhr") check.string(at("language"), fields.language);
+  if (kind === "text" || kind === "jsonl" || kind === "images") check.string(at("path"), fields.path);
+  if (kind === "mnist") checkDigits(check, at("digits"), fields.digits);
+  if (kind === "jsonl") {
+    check.string(at("textField"), fields.textField, false);
+    const domainField = check.string(at("domainField"), fields.domainField, false);
+    check.string(at("domain"), fields.domain, false);
+    if (domainField !== undefined && fields.domain === undefined) {
+      check.add(at("domainField"), messages.domainFieldWithoutDomain());
+    }
+  }
+  if (model !== undefined && isImageSource(kind) !== (model.backbone === "vit")) {
+    check.add(at("kind"), messages.sourceForModel(model.backbone, kind));
+  }
+  return kind;
+}
+
+function checkDigits(check: Checker, path: string, value: unknown): void {
+  const digits = check.array(path, value, false);
+  if (digits === undefined) return;
+  if (digits.length === 0) check.add(path, messages.expected("at least one digit", digits));
+  const seen = new Set<number>();
+  digits.forEach((digit, i) => {
+    const d = check.number(joinPath(path, i), digit, { integer: true, min: 0, max: 9 });
+    if (d === undefined) return;
+    if (seen.has(d)) check.add(joinPath(path, i), messages.duplicate("digits", d));
+    seen.add(d);
+  });
+}
+
+/** Checks the transform list; returns whether it holds a split. */
+function checkTransforms(
+  check: Checker,
+  path: string,
+  value: unknown,
+  source: string | undefined,
+  model: ModelConfig | undefined,
+): boolean {
+  const list = check.array(path, value, false);
+  if (list === undefined) return false;
+  let split = false;
+  list.forEach((item, i) => {
+    const itemPath = joinPath(path, i);
+    const variant = check.variant(itemPath, item, TRANSFORMS);
+    if (variant === undefined) return;
+    const { kind, fields } = variant;
+    const at = (key: string): string => joinPath(itemPath, key);
+    switch (kind) {
+      case "take":
+        check.number(at("count"), fields.count, COUNT);
+        break;
+      case "fraction":
+        check.number(at("fraction"), fields.fraction, FRACTION);
+        break;
+      case "split":
+        check.number(at("validation"), fields.validation, OPEN_FRACTION);
+        if (split) check.add(itemPath, messages.secondSplit());
+        split = true;
+        break;
+      case "degrade":
+      case "mixQuality":
+        if (source !== undefined && !isImageSource(source)) {
+          check.add(at("kind"), messages.imageOnly(kind, source));
+        }
+        checkDownsample(check, at("downsample"), fields.downsample, model);
+        if (kind === "degrade") {
+          check.number(at("blur"), fields.blur, NON_NEGATIVE, false);
+          check.number(at("noise"), fields.noise, NON_NEGATIVE, false);
+        } else {
+          check.number(at("degradedFraction"), fields.degradedFraction, FRACTION);
+        }
+        break;
+    }
+  });
+  return split;
+}
+
+function checkDownsample(check: Checker, path: string, value: unknown, model: ModelConfig | undefined): void {
+  const factor = check.number(path, value, { integer: true, min: 2 });
+  if (factor !== undefined && model?.backbone === "vit" && model.image % factor !== 0) {
+    check.add(path, messages.divides("the image side", model.image, factor));
+  }
+}

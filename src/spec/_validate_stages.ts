@@ -1,0 +1,133 @@
+/** Validation of the stages: each stage's fields, the references between them, and cycles. */
+
+import type { ModelConfig } from "../models/config.ts";
+import type { Checker } from "./_checker.ts";
+import type { DomainFacts } from "./_validate_data.ts";
+import { checkTrain, TRAIN_KEYS } from "./_validate_train.ts";
+import { messages } from "./messages.ts";
+import { joinPath } from "./problem.ts";
+
+const SHAPES = {
+  train: TRAIN_KEYS,
+  evaluate: ["from", "dependsOn", "tasks", "backend", "domains"],
+  export: ["from", "dependsOn", "format", "opset"],
+} as const;
+
+const TASKS = ["validation_loss", "recognition"] as const;
+
+/** Checks `stages`: every stage, every `from`, the derived `dependsOn`, and that `from` links form no cycle. */
+export function checkStages(
+  check: Checker,
+  value: unknown,
+  data: DomainFacts,
+  model: ModelConfig | undefined,
+): void {
+  const stages = check.map("stages", value);
+  if (stages === undefined) return;
+  const names = Object.keys(stages);
+  if (names.length === 0) check.add("stages", messages.expected("at least one stage", stages));
+
+  const variants = new Map<string, { kind: keyof typeof SHAPES; fields: Record<string, unknown> }>();
+  for (const name of names) {
+    const path = joinPath("stages", name);
+    check.name(path, name);
+    const variant = check.variant(path, stages[name], SHAPES);
+    if (variant !== undefined) variants.set(name, variant);
+  }
+
+  const edges = new Map<string, string>();
+  for (const [name, { kind, fields }] of variants) {
+    const path = joinPath("stages", name);
+    const at = (key: string): string => joinPath(path, key);
+    const fromOk = checkFrom(check, at("from"), fields.from, kind !== "train", name, names, variants);
+    if (fromOk && typeof fields.from === "string") edges.set(name, fields.from);
+    if (fromOk && fields.dependsOn !== undefined) {
+      const derived = typeof fields.from === "string" ? [fields.from] : [];
+      if (JSON.stringify(fields.dependsOn) !== JSON.stringify(derived)) {
+        check.add(at("dependsOn"), messages.dependsOn(derived, fields.dependsOn));
+      }
+    }
+    if (kind === "train") checkTrain(check, path, fields, data, model);
+    if (kind === "evaluate") checkEvaluate(check, path, fields, data, model);
+    if (kind === "export") {
+      check.oneOf(at("format"), fields.format, ["onnx"]);
+      check.number(at("opset"), fields.opset, { integer: true, min: 17, max: 21 }, false);
+    }
+  }
+  reportCycles(check, names, edges);
+}
+
+/** Checks a `from` reference; true when it is absent (and optional) or names another train stage. */
+function checkFrom(
+  check: Checker,
+  path: string,
+  value: unknown,
+  required: boolean,
+  self: string,
+  names: readonly string[],
+  stages: ReadonlyMap<string, { kind: string }>,
+): boolean {
+  if (value === undefined && !required) return true;
+  if (typeof value !== "string") {
+    check.add(path, messages.expected("a train stage name", value));
+    return false;
+  }
+  if (value === self) {
+    check.add(path, messages.selfReference(value));
+    return false;
+  }
+  if (!names.includes(value)) {
+    check.add(path, messages.unknownStage(value, names));
+    return false;
+  }
+  // a stage without a valid kind was reported already
+  const target = stages.get(value);
+  if (target === undefined) return false;
+  if (target.kind !== "train") {
+    check.add(path, messages.notTrainStage(value, target.kind));
+    return false;
+  }
+  return true;
+}
+
+function checkEvaluate(
+  check: Checker,
+  path: string,
+  fields: Record<string, unknown>,
+  data: DomainFacts,
+  model: ModelConfig | undefined,
+): void {
+  const at = (key: string): string => joinPath(path, key);
+  const tasks = check.array(at("tasks"), fields.tasks);
+  if (tasks !== undefined && tasks.length === 0) check.add(at("tasks"), messages.expected("at least one task", tasks));
+  tasks?.forEach((task, i) => {
+    const taskPath = joinPath(at("tasks"), i);
+    if (tasks.indexOf(task) < i) return check.add(taskPath, messages.duplicate("tasks", task));
+    const kind = check.oneOf(taskPath, task, TASKS);
+    if (kind === "recognition" && model?.backbone === "lm") check.add(taskPath, messages.recognitionNeedsVit());
+  });
+  check.oneOf(at("backend"), fields.backend, ["webgpu", "onnxruntime"], false);
+  if (fields.domains !== undefined) {
+    check.names(at("domains"), fields.domains, data.names, messages.unknownDomain, "domain");
+  }
+}
+
+/** Each stage has at most one `from`, so cycles are loops of a chain; each is reported once. */
+function reportCycles(check: Checker, names: readonly string[], edges: ReadonlyMap<string, string>): void {
+  const done = new Set<string>();
+  for (const start of names) {
+    const chain: string[] = [];
+    let node: string | undefined = start;
+    while (node !== undefined && !done.has(node) && !chain.includes(node)) {
+      chain.push(node);
+      node = edges.get(node);
+    }
+    if (node !== undefined && chain.includes(node)) {
+      const loop = chain.slice(chain.indexOf(node));
+      const first = names.find((n) => loop.includes(n))!;
+      const rotated = [...loop.slice(loop.indexOf(first)), ...loop.slice(0, loop.indexOf(first))];
+      check.add(joinPath(joinPath("stages", first), "from"), messages.cycle([...rotated, first]));
+    }
+    chain.forEach((n) => done.add(n));
+  }
+}

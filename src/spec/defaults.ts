@@ -1,0 +1,185 @@
+/** Fills every optional field of a valid spec with its default, so equal meanings give equal (hashed) specs. */
+
+import type {
+  AdapterSpec,
+  DomainSpec,
+  EvaluateStage,
+  ExportStage,
+  MixSpec,
+  OptimizerSpec,
+  PipelineSpec,
+  ScheduleSpec,
+  SourceSpec,
+  StageSpec,
+  TrainStage,
+  TransformSpec,
+} from "./types.ts";
+
+/** Default values that are not derived from other fields. */
+export const DEFAULTS = {
+  temperature: 1,
+  epochCap: 1,
+  weightDecay: 0.01,
+  betas: [0.9, 0.999] as [number, number],
+  eps: 1e-8,
+  clip: 0,
+  warmup: 0,
+  decay: "constant",
+  logEvery: 10,
+  validationBatches: 4,
+  adapterScale: 1,
+  dropout: 0,
+  init: "kaiming",
+  backend: "webgpu",
+  opset: 17,
+  textField: "text",
+  domainField: "domain",
+} as const;
+
+/**
+ * Returns a copy of a valid spec with every optional field set: a bare temperature becomes a constant
+ * schedule, adapter targets become arrays, `dependsOn` is derived from `from`. Idempotent.
+ *
+ * @example
+ * ```ts
+ * import { withDefaults } from "./defaults.ts";
+ * const spec = withDefaults({
+ *   name: "tiny", seed: 0,
+ *   domains: { en: { source: { kind: "udhr", language: "eng" } } },
+ *   model: { backbone: "lm", context: 32, dim: 32, depth: 1, heads: 2, mlpRatio: 4 },
+ *   stages: {
+ *     t: { kind: "train", mix: { domains: ["en"], strategy: "temperature" }, loss: { kind: "lm" },
+ *       optimizer: { kind: "adamw", lr: 1e-3 }, steps: 100, batch: 8 },
+ *   },
+ * });
+ * console.log(spec.stages.t.kind === "train" && spec.stages.t.trainable); // ["*"]
+ * ```
+ */
+export function withDefaults(spec: PipelineSpec): PipelineSpec {
+  const domains: Record<string, DomainSpec> = {};
+  for (const [name, domain] of Object.entries(spec.domains)) domains[name] = domainDefaults(domain);
+  const stages: Record<string, StageSpec> = {};
+  for (const [name, stage] of Object.entries(spec.stages)) stages[name] = stageDefaults(stage, domains);
+  return { name: spec.name, seed: spec.seed, domains, model: { ...spec.model }, stages };
+}
+
+function domainDefaults(domain: DomainSpec): DomainSpec {
+  return { source: sourceDefaults(domain.source), transforms: (domain.transforms ?? []).map(transformDefaults) };
+}
+
+function sourceDefaults(source: SourceSpec): SourceSpec {
+  switch (source.kind) {
+    case "mnist":
+      return { kind: "mnist", digits: [...(source.digits ?? [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])] };
+    case "jsonl": {
+      const out: SourceSpec = { kind: "jsonl", path: source.path, textField: source.textField ?? DEFAULTS.textField };
+      if (source.domain !== undefined) {
+        out.domain = source.domain;
+        out.domainField = source.domainField ?? DEFAULTS.domainField;
+      }
+      return out;
+    }
+    default:
+      return { ...source };
+  }
+}
+
+function transformDefaults(t: TransformSpec): TransformSpec {
+  if (t.kind === "degrade") {
+    return { kind: "degrade", downsample: t.downsample, blur: t.blur ?? 0, noise: t.noise ?? 0 };
+  }
+  return { ...t };
+}
+
+function stageDefaults(stage: StageSpec, domains: Record<string, DomainSpec>): StageSpec {
+  const link = stage.from === undefined ? { dependsOn: [] } : { from: stage.from, dependsOn: [stage.from] };
+  if (stage.kind === "evaluate") {
+    const out: EvaluateStage = {
+      kind: "evaluate",
+      ...link,
+      from: stage.from,
+      tasks: [...stage.tasks],
+      backend: stage.backend ?? DEFAULTS.backend,
+      domains: [...(stage.domains ?? Object.keys(domains))],
+    };
+    return out;
+  }
+  if (stage.kind === "export") {
+    const out: ExportStage = { kind: "export", ...link, from: stage.from, format: stage.format };
+    out.opset = stage.opset ?? DEFAULTS.opset;
+    return out;
+  }
+  return trainDefaults(stage, link, domains);
+}
+
+function trainDefaults(
+  stage: TrainStage,
+  link: { from?: string; dependsOn: string[] },
+  domains: Record<string, DomainSpec>,
+): TrainStage {
+  const adapters = (stage.adapters ?? []).map(adapterDefaults);
+  const mix = mixDefaults(stage.mix);
+  const hasSplit = (d: string): boolean => (domains[d]?.transforms ?? []).some((t) => t.kind === "split");
+  const out: TrainStage = {
+    kind: "train",
+    ...link,
+    mix,
+    adapters,
+    trainable: [...(stage.trainable ?? (adapters.length > 0 ? [] : ["*"]))],
+    loss: { ...stage.loss },
+    optimizer: optimizerDefaults(stage.optimizer),
+    steps: stage.steps,
+    batch: stage.batch,
+    evalEvery: stage.evalEvery ?? stage.steps,
+    logEvery: stage.logEvery ?? DEFAULTS.logEvery,
+    checkpointEvery: stage.checkpointEvery ?? stage.steps,
+    validation: {
+      domains: [...(stage.validation?.domains ?? mix.domains.filter(hasSplit))],
+      batches: stage.validation?.batches ?? DEFAULTS.validationBatches,
+    },
+  };
+  if (stage.gate !== undefined) out.gate = structuredClone(stage.gate);
+  return out;
+}
+
+function mixDefaults(mix: MixSpec): MixSpec {
+  const base = { domains: [...mix.domains], strategy: mix.strategy };
+  switch (mix.strategy) {
+    case "temperature":
+    case "scalarization":
+      return { ...base, temperature: scheduleOf(mix.temperature ?? DEFAULTS.temperature) };
+    case "weights":
+      return { ...base, weights: { ...mix.weights }, normalize: mix.normalize ?? false };
+    case "unimax":
+      return { ...base, epochCap: mix.epochCap ?? DEFAULTS.epochCap };
+  }
+}
+
+function scheduleOf(temperature: number | ScheduleSpec): ScheduleSpec {
+  if (typeof temperature === "number") return { kind: "constant", temperature };
+  return structuredClone(temperature);
+}
+
+function adapterDefaults(adapter: AdapterSpec): AdapterSpec {
+  return {
+    targets: typeof adapter.targets === "string" ? [adapter.targets] : [...adapter.targets],
+    rank: adapter.rank,
+    scale: adapter.scale ? { ...adapter.scale } : { kind: "multiplier", value: DEFAULTS.adapterScale },
+    dropout: adapter.dropout ?? DEFAULTS.dropout,
+    init: adapter.init ?? DEFAULTS.init,
+    gated: adapter.gated ?? false,
+  };
+}
+
+function optimizerDefaults(o: OptimizerSpec): OptimizerSpec {
+  return {
+    kind: "adamw",
+    lr: o.lr,
+    weightDecay: o.weightDecay ?? DEFAULTS.weightDecay,
+    betas: [...(o.betas ?? DEFAULTS.betas)],
+    eps: o.eps ?? DEFAULTS.eps,
+    clip: o.clip ?? DEFAULTS.clip,
+    warmup: o.warmup ?? DEFAULTS.warmup,
+    decay: o.decay ?? DEFAULTS.decay,
+  };
+}

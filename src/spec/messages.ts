@@ -1,0 +1,107 @@
+/** Every message that spec validation reports, in one place so that tests and docs can rely on the wording. */
+
+import { closestNames, editDistance } from "../adapters/patterns.ts";
+
+/** How a found value reads in a message: `-1`, `"abc"`, `an array`, `nothing`. */
+export function describe(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (value === null) return "null";
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  if (Array.isArray(value)) return value.length === 0 ? "an empty array" : "an array";
+  if (typeof value !== "object") return `a ${typeof value}`;
+  return Object.keys(value).length === 0 ? "an empty object" : "an object";
+}
+
+/** The candidate close enough to `text` to be a typo of it, if any. */
+export function nearest(text: string, candidates: readonly string[]): string | undefined {
+  const [best] = closestNames(text, candidates, 1);
+  if (best === undefined) return undefined;
+  const distance = editDistance(text.toLowerCase(), best.toLowerCase());
+  return distance <= Math.max(1, Math.floor(best.length / 3)) ? best : undefined;
+}
+
+const quote = (s: string): string => JSON.stringify(s);
+const hint = (text: string, candidates: readonly string[]): string => {
+  const near = nearest(text, candidates);
+  return near === undefined ? "" : `; did you mean ${quote(near)}?`;
+};
+const listOf = (names: readonly string[]): string => names.length === 0 ? "none" : names.join(", ");
+
+/** The messages, by kind of problem. */
+export const messages = {
+  /** The general form: what was expected, what was found. */
+  expected: (what: string, found: unknown): string => `expected ${what}, found ${describe(found)}`,
+  oneOf: (options: readonly string[], found: unknown): string =>
+    `expected one of ${options.map(quote).join(", ")}, found ${describe(found)}` +
+    (typeof found === "string" ? hint(found, options) : ""),
+  unknownKey: (key: string, allowed: readonly string[]): string => {
+    const near = nearest(key, allowed);
+    return near === undefined
+      ? `unknown key ${quote(key)}; expected one of: ${allowed.join(", ")}`
+      : `unknown key ${quote(key)}; did you mean ${quote(near)}?`;
+  },
+  unknownDomain: (name: string, known: readonly string[]): string =>
+    `unknown domain ${quote(name)}` + (hint(name, known) || `; known domains: ${listOf(known)}`),
+  unknownStage: (name: string, known: readonly string[]): string =>
+    `unknown stage ${quote(name)}` + (hint(name, known) || `; known stages: ${listOf(known)}`),
+  notTrainStage: (name: string, kind: string): string =>
+    `expected a train stage, found ${quote(name)} (an ${kind} stage)`,
+  selfReference: (name: string): string => `expected an earlier stage, found ${quote(name)} itself`,
+  cycle: (names: readonly string[]): string => `stages form a cycle: ${names.join(" -> ")}`,
+  duplicate: (what: string, value: unknown): string => `expected distinct ${what}, found ${describe(value)} twice`,
+  duplicateName: (what: "domain" | "stage", name: string): string =>
+    `${what} ${quote(name)} is defined twice; each ${what} needs its own name`,
+  pipelineName: (found: unknown): string =>
+    messages.expected("a name of letters, digits, '_', '-' or '.' that starts with a letter or digit", found),
+  name: (found: unknown): string => messages.expected("a name of letters, digits, '_' or '-' that starts with a letter", found),
+  phaseOrder: (previous: number, found: number): string =>
+    `expected phase ends in increasing order, found ${found} after ${previous}`,
+  lastPhase: (found: unknown): string => `expected the last phase to end at 1, found ${describe(found)}`,
+  weightsSum: (sum: number): string =>
+    `expected weights summing to 1 (or normalize: true), found a sum of ${round(sum)}`,
+  weightsZero: (): string => "expected weights with a positive sum, found a sum of 0",
+  weightNotInMix: (name: string, domains: readonly string[]): string =>
+    `expected a domain of this mix (${listOf(domains)}), found ${quote(name)}`,
+  notUsedBy: (strategy: string, users: string): string =>
+    `not used by strategy ${quote(strategy)} (only by ${users}); remove it`,
+  sourceForModel: (backbone: "vit" | "lm", found: string): string =>
+    backbone === "vit"
+      ? `expected an image source ("mnist" or "images") for a vit model, found ${quote(found)}`
+      : `expected a text source ("dictionary", "udhr", "text" or "jsonl") for an lm model, found ${quote(found)}`,
+  imageOnly: (what: string, source: string): string =>
+    `expected an image domain ("mnist" or "images") for ${what}, found a ${quote(source)} domain`,
+  lossForModel: (backbone: "vit" | "lm", found: string): string =>
+    backbone === "vit"
+      ? `expected a "softmax", "cosface" or "arcface" loss for a vit model, found ${quote(found)}`
+      : `expected the "lm" loss for an lm model, found ${quote(found)}`,
+  recognitionNeedsVit: (): string => `expected "validation_loss" for an lm model, found "recognition"`,
+  multipleOf: (what: string, divisor: number, found: number): string =>
+    `expected a multiple of ${what} (${divisor}), found ${found}`,
+  divides: (what: string, side: number, found: number): string =>
+    `expected a factor that divides ${what} (${side}), found ${found}`,
+  wholeHidden: (dim: number, ratio: number): string =>
+    `expected dim x mlpRatio to be a whole number, found ${dim} x ${ratio} = ${dim * ratio}`,
+  secondSplit: (): string => "expected at most one split transform, found a second",
+  domainFieldWithoutDomain: (): string => "expected domain to be set when domainField is, found no domain",
+  nothingToTrain: (): string => "expected something to train (adapters or trainable patterns), found neither",
+  gateWithoutGated: (): string => "expected an adapter with gated: true for this gate, found none",
+  gatedWithoutGate: (): string => "expected a gate for the gated adapters, found nothing",
+  noSplit: (domain: string): string =>
+    `expected a domain with a split transform, found ${quote(domain)} (add split(...) to its transforms)`,
+  missingLevel: (domain: string): string => `expected a level for mix domain ${quote(domain)}, found nothing`,
+  warmup: (steps: number, found: unknown): string =>
+    messages.expected(`an integer from 0 to steps - 1 (${steps - 1})`, found),
+  dependsOn: (expected: readonly string[], found: unknown): string =>
+    `expected ${JSON.stringify(expected)} (derived from from), found ${
+      Array.isArray(found) ? JSON.stringify(found) : describe(found)
+    }`,
+  yamlSyntax: (message: string): string => `YAML: ${message}`,
+  yamlTag: (tag: string): string =>
+    `YAML: tag ${tag.replace("tag:yaml.org,2002:", "!!")} is not allowed; a pipeline holds plain data`,
+  noModel: (): string => "expected a model (vit(...) or lm(...)), found nothing",
+} as const;
+
+function round(x: number): number {
+  return Math.round(x * 1e9) / 1e9;
+}

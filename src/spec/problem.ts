@@ -1,0 +1,69 @@
+/** Problems found in a pipeline, and the error that carries all of them at once. */
+
+/** A 1-based position in a source file. */
+export interface SourceLocation {
+  line: number;
+  column: number;
+}
+
+/** One problem: where in the spec (`stages.ft.adapters[0].rank`), what is wrong, and where in the file. */
+export interface Problem {
+  path: string;
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+/**
+ * A pipeline that is not valid. `problems` lists every problem found, not only the first.
+ *
+ * @example
+ * ```ts
+ * import { PipelineError } from "./problem.ts";
+ * const error = new PipelineError([
+ *   { path: "stages.ft.mix.temperature", message: "expected a number > 0, found -1", line: 12, column: 5 },
+ * ]);
+ * console.log(error.format("cooldown.yaml"));
+ * // cooldown.yaml:12:5 stages.ft.mix.temperature: expected a number > 0, found -1
+ * ```
+ */
+export class PipelineError extends Error {
+  override name = "PipelineError";
+  /** Every problem, in the order found. */
+  readonly problems: Problem[];
+  /** The file the pipeline came from, when known. */
+  readonly file?: string;
+
+  constructor(problems: Problem[], file?: string) {
+    super(formatProblems(problems, file));
+    this.problems = problems;
+    this.file = file;
+  }
+
+  /** One line per problem: `file.yaml:12:5 stages.ft.mix.temperature: expected ..., found ...`. */
+  format(file: string | undefined = this.file): string {
+    return formatProblems(this.problems, file);
+  }
+}
+
+function formatProblems(problems: readonly Problem[], file?: string): string {
+  return problems.map((p) => formatProblem(p, file)).join("\n");
+}
+
+/** Formats one problem as `file:line:column path: message`, leaving out the parts that are unknown. */
+export function formatProblem(problem: Problem, file?: string): string {
+  let where = file ?? "";
+  if (problem.line !== undefined) {
+    where += `${where ? ":" : ""}${problem.line}:${problem.column ?? 1}`;
+  }
+  const path = problem.path === "" ? "(pipeline)" : problem.path;
+  return `${where ? where + " " : ""}${path}: ${problem.message}`;
+}
+
+/** Appends a key or index to a spec path: `stages` + `ft` = `stages.ft`, + 0 = `stages.ft[0]`. */
+export function joinPath(base: string, key: string | number): string {
+  if (typeof key === "number") return `${base}[${key}]`;
+  const part = /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) ? key : JSON.stringify(key);
+  if (base === "") return /^[A-Za-z_]/.test(part) ? part : `[${part}]`;
+  return part.startsWith('"') ? `${base}[${part}]` : `${base}.${part}`;
+}

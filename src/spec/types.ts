@@ -1,0 +1,309 @@
+/**
+ * The pipeline spec: plain, JSON-serialisable data that the builder and YAML both produce and the compiler
+ * reads. Optional fields are filled by `withDefaults`, so a validated spec states every setting explicitly.
+ */
+
+import type { ModelConfig } from "../models/config.ts";
+
+export type { ModelConfig };
+
+/** A whole experiment: data domains, one model, and the stages that train, evaluate and export it. */
+export interface PipelineSpec {
+  /** Names the run folder: letters, digits, `_`, `-` and `.`. */
+  name: string;
+  /** Root of every random choice (shuffles, splits, initialisation, dropout, sampling). */
+  seed: number;
+  domains: Record<string, DomainSpec>;
+  model: ModelConfig;
+  /** Stages in declaration order; the run order follows `from` (see `stageOrder`). */
+  stages: Record<string, StageSpec>;
+}
+
+/** One data domain: where its examples come from and what is done to them, in order. */
+export interface DomainSpec {
+  source: SourceSpec;
+  /** Defaults to none. */
+  transforms?: TransformSpec[];
+}
+
+/** Words of a hunspell dictionary package (`dictionary-<language>`), shuffled with the seed. */
+export interface DictionarySource {
+  kind: "dictionary";
+  language: string;
+}
+
+/** The Universal Declaration of Human Rights in one language (running text, about 10 KB). */
+export interface UdhrSource {
+  kind: "udhr";
+  language: string;
+}
+
+/** The digits shipped by the `mnist` package (28x28, values in [0, 1]). */
+export interface MnistSource {
+  kind: "mnist";
+  /** Which digits to keep; defaults to all ten, 0 to 9. */
+  digits?: number[];
+}
+
+/** A UTF-8 text file, one example a line. */
+export interface TextSource {
+  kind: "text";
+  path: string;
+}
+
+/** A JSON Lines file of records holding text. */
+export interface JsonlSource {
+  kind: "jsonl";
+  path: string;
+  /** Field holding the text; defaults to "text". */
+  textField?: string;
+  /** Field naming each record's domain; defaults to "domain" when `domain` is set, and needs it. */
+  domainField?: string;
+  /** Keep only records whose `domainField` equals this. */
+  domain?: string;
+}
+
+/** A folder of PNG or JPEG images (grey scale, resized to the model's image side). */
+export interface ImagesSource {
+  kind: "images";
+  path: string;
+}
+
+/** Where a domain's examples come from. */
+export type SourceSpec =
+  | DictionarySource
+  | UdhrSource
+  | MnistSource
+  | TextSource
+  | JsonlSource
+  | ImagesSource;
+
+/** Keep the first `count` examples (after the seeded shuffle). */
+export interface TakeTransform {
+  kind: "take";
+  count: number;
+}
+
+/** Keep this fraction of the examples, in (0, 1]. */
+export interface FractionTransform {
+  kind: "fraction";
+  fraction: number;
+}
+
+/** Hold out this fraction, in (0, 1), as the domain's validation split. */
+export interface SplitTransform {
+  kind: "split";
+  validation: number;
+}
+
+/** Lower image quality: area-downsample by `downsample` (28 / 4 = 7x7) and upsample back to full size. */
+export interface DegradeTransform {
+  kind: "degrade";
+  /** An integer factor >= 2 that divides the image side. */
+  downsample: number;
+  /** Gaussian blur sigma in pixels applied after upsampling; defaults to 0 (none). */
+  blur?: number;
+  /** Standard deviation of added Gaussian pixel noise; defaults to 0 (none). */
+  noise?: number;
+}
+
+/** Degrade a seeded `degradedFraction` of the images and keep the rest at full quality. */
+export interface MixQualityTransform {
+  kind: "mixQuality";
+  degradedFraction: number;
+  downsample: number;
+}
+
+/** A step applied to a domain's examples. */
+export type TransformSpec =
+  | TakeTransform
+  | FractionTransform
+  | SplitTransform
+  | DegradeTransform
+  | MixQualityTransform;
+
+/** A temperature held for the whole stage. */
+export interface ConstantSchedule {
+  kind: "constant";
+  temperature: number;
+}
+
+/** One phase of a step schedule: `temperature` until `until` (a fraction of the stage's steps). */
+export interface SchedulePhase {
+  until: number;
+  temperature: number;
+}
+
+/** Piecewise-constant temperatures; phase ends increase and the last is 1 (Cooldown: 5 until 0.5, then 1). */
+export interface StepSchedule {
+  kind: "step";
+  phases: SchedulePhase[];
+}
+
+/** A temperature moving from `from` to `to` over the stage, linearly or along a half cosine. */
+export interface RampSchedule {
+  kind: "linear" | "cosine";
+  from: number;
+  to: number;
+}
+
+/** How the sampling temperature changes over a stage. */
+export type ScheduleSpec = ConstantSchedule | StepSchedule | RampSchedule;
+
+/** How the domains of a training stage are mixed. */
+export type MixStrategy = "temperature" | "scalarization" | "weights" | "unimax";
+
+/** The data mixture of a training stage. */
+export interface MixSpec {
+  domains: string[];
+  /**
+   * - temperature: sample domain i with p(i; T) = |D_i|^(1/T) / sum_j |D_j|^(1/T);
+   * - scalarization: sample proportionally and weight each example's loss by p(i; T) / p(i; 1);
+   * - weights: sample with the given probabilities;
+   * - unimax: spread the budget uniformly, capping each domain at `epochCap` epochs.
+   */
+  strategy: MixStrategy;
+  /** Temperature or schedule (temperature and scalarization only); defaults to 1 (proportional). */
+  temperature?: number | ScheduleSpec;
+  /** Probability per mix domain (weights only). */
+  weights?: Record<string, number>;
+  /** Divide the weights by their sum instead of requiring a sum of 1 (weights only); defaults to false. */
+  normalize?: boolean;
+  /** Epochs each domain may be repeated (unimax only); defaults to 1. */
+  epochCap?: number;
+}
+
+/** How the LoRA branch output is scaled. */
+export type AdapterScaleSpec =
+  | { kind: "alpha"; alpha: number }
+  | { kind: "multiplier"; value: number }
+  | { kind: "rslora"; alpha: number };
+
+/** LoRA adapters on every linear layer matched by `targets`. */
+export interface AdapterSpec {
+  /** Globs over module paths (`blocks.*.attn.qkv`, `blocks.{2..3}.mlp.*`) or `/regex/`; see adapters/patterns. */
+  targets: string | string[];
+  rank: number;
+  /** `alpha / r`, a plain multiplier, or `alpha / sqrt(r)`; defaults to the multiplier 1. */
+  scale?: AdapterScaleSpec;
+  /** Dropout on the LoRA branch input, in [0, 1); defaults to 0. */
+  dropout?: number;
+  /** Initialisation of the down matrix A (B starts at 0); defaults to "kaiming" (PEFT's default). */
+  init?: "gaussian" | "kaiming";
+  /** Two quality-weighted branches (PETALface) instead of one; needs the stage's `gate`. */
+  gated?: boolean;
+}
+
+/** Per-example quality score that drives gated adapters. */
+export type GateScoreSpec =
+  | { kind: "sharpness"; measure: "laplacian" | "gradient"; reference: string[] }
+  | { kind: "stored"; field: string }
+  | { kind: "domain"; levels: Record<string, number> };
+
+/** Maps a quality score to the weight g of the "hq" branch. */
+export type GateMappingSpec =
+  | { kind: "petalface"; threshold: number }
+  | { kind: "linear"; low: number; high: number }
+  | { kind: "sigmoid"; center: number; temperature: number }
+  | { kind: "hard"; threshold: number };
+
+/** The quality gate of dual (gated) adapters: g = mapping(score). */
+export interface GateSpec {
+  score: GateScoreSpec;
+  mapping: GateMappingSpec;
+}
+
+/** The training loss; margin losses use the cosine `head`. */
+export type LossSpec =
+  | { kind: "lm" }
+  | { kind: "softmax" }
+  | { kind: "cosface"; scale: number; margin: number }
+  | { kind: "arcface"; scale: number; margin: number };
+
+/** AdamW with optional warm-up, decay and gradient clipping. */
+export interface OptimizerSpec {
+  kind: "adamw";
+  lr: number;
+  /** Defaults to 0.01. */
+  weightDecay?: number;
+  /** Defaults to [0.9, 0.999]. */
+  betas?: [number, number];
+  /** Defaults to 1e-8. */
+  eps?: number;
+  /** Global gradient-norm clip; defaults to 0, meaning no clipping. */
+  clip?: number;
+  /** Linear warm-up steps; defaults to 0. */
+  warmup?: number;
+  /** Learning-rate decay after warm-up, to 0 at the last step; defaults to "constant". */
+  decay?: "constant" | "linear" | "cosine";
+}
+
+/** Which domains a training stage measures validation loss on, and how many batches each. */
+export interface ValidationSpec {
+  /** Domains with a `split` transform; defaults to the mix domains that have one. */
+  domains?: string[];
+  /** Defaults to 4. */
+  batches?: number;
+}
+
+/** Trains the model (or its adapters) on a mixture of domains. */
+export interface TrainStage {
+  kind: "train";
+  /** Train stage whose final weights this one starts from; without it the model starts from scratch. */
+  from?: string;
+  /** Derived from `from` by `withDefaults`; if given it must equal `[from]` or `[]`. */
+  dependsOn?: string[];
+  mix: MixSpec;
+  /** Defaults to none. */
+  adapters?: AdapterSpec[];
+  /**
+   * Patterns over module or parameter paths trained fully (`["head"]`; `["*"]` is full fine-tuning).
+   * Defaults to `["*"]` without adapters and to `[]` with them.
+   */
+  trainable?: string[];
+  /** Required exactly when some adapter is gated. */
+  gate?: GateSpec;
+  loss: LossSpec;
+  optimizer: OptimizerSpec;
+  steps: number;
+  /** Examples a step. */
+  batch: number;
+  /** Steps between validation passes; defaults to `steps` (once, at the end). */
+  evalEvery?: number;
+  /** Steps between metric log lines; defaults to 10. */
+  logEvery?: number;
+  /** Steps between checkpoints; defaults to `steps` (once, at the end). */
+  checkpointEvery?: number;
+  validation?: ValidationSpec;
+}
+
+/** What an evaluate stage measures. */
+export type EvaluateTask = "validation_loss" | "recognition";
+
+/**
+ * Evaluates a train stage's weights. Each domain is evaluated on its validation split, or whole when it has
+ * no split (a held-out test domain).
+ */
+export interface EvaluateStage {
+  kind: "evaluate";
+  from: string;
+  dependsOn?: string[];
+  tasks: EvaluateTask[];
+  /** Defaults to "webgpu". */
+  backend?: "webgpu" | "onnxruntime";
+  /** Defaults to every domain of the pipeline. */
+  domains?: string[];
+}
+
+/** Writes a train stage's weights (adapters merged) as a model file. */
+export interface ExportStage {
+  kind: "export";
+  from: string;
+  dependsOn?: string[];
+  format: "onnx";
+  /** ONNX opset, 17 to 21; defaults to 17. */
+  opset?: number;
+}
+
+/** One stage of a pipeline. */
+export type StageSpec = TrainStage | EvaluateStage | ExportStage;

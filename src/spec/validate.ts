@@ -1,0 +1,85 @@
+/** Validation of an unknown value as a pipeline spec, reporting every problem with its path. */
+
+import { Checker } from "./_checker.ts";
+import { checkDomains } from "./_validate_data.ts";
+import { checkModel } from "./_validate_model.ts";
+import { checkStages } from "./_validate_stages.ts";
+import { withDefaults } from "./defaults.ts";
+import { messages } from "./messages.ts";
+import { PipelineError, type Problem, type SourceLocation } from "./problem.ts";
+import type { PipelineSpec } from "./types.ts";
+
+/** Where each spec path was written (`stages.ft.steps` -> 12:5), for problems to point into a file. */
+export type SourceMap = ReadonlyMap<string, SourceLocation>;
+
+/** Options of `validatePipeline`. */
+export interface ValidateOptions {
+  /** Positions of spec paths in the source file; problems get the line of their path or nearest parent. */
+  locations?: SourceMap;
+  /** The file name that `PipelineError.format` prints. */
+  file?: string;
+}
+
+const TOP_KEYS = ["name", "seed", "domains", "model", "stages"] as const;
+
+/**
+ * Every problem of a would-be spec, in document order of discovery; empty when it is valid.
+ *
+ * @example
+ * ```ts
+ * import { checkPipeline } from "./validate.ts";
+ * const problems = checkPipeline({ name: "x", seed: -1, domains: {}, stages: {} });
+ * console.log(problems[0]); // { path: "seed", message: "expected an integer in [0, 4294967295], found -1" }
+ * ```
+ */
+export function checkPipeline(value: unknown, locations?: SourceMap): Problem[] {
+  const check = new Checker();
+  const top = check.record("", value, TOP_KEYS);
+  if (top !== undefined) {
+    if (typeof top.name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(top.name)) {
+      check.add("name", messages.pipelineName(top.name));
+    }
+    check.number("seed", top.seed, { integer: true, min: 0, max: 0xffffffff });
+    const model = checkModel(check, top.model);
+    const data = checkDomains(check, top.domains, model);
+    checkStages(check, top.stages, data, model);
+  }
+  return locations === undefined ? check.problems : check.problems.map((p) => locate(p, locations));
+}
+
+/**
+ * Validates a value as a pipeline spec and returns it with every default filled (see `withDefaults`).
+ * Throws a `PipelineError` listing every problem.
+ *
+ * @example
+ * ```ts
+ * import { PipelineError, validatePipeline } from "./mod.ts";
+ * try {
+ *   validatePipeline({ name: "x", seed: 0, domains: {}, stages: {} });
+ * } catch (e) {
+ *   console.log((e as PipelineError).problems.length); // 3: no model, no domains, no stages
+ * }
+ * ```
+ */
+export function validatePipeline(value: unknown, options: ValidateOptions = {}): PipelineSpec {
+  const problems = checkPipeline(value, options.locations);
+  if (problems.length > 0) throw new PipelineError(problems, options.file);
+  return withDefaults(value as PipelineSpec);
+}
+
+/** Attaches the position of the problem's path, or of its nearest parent that has one. */
+function locate(problem: Problem, locations: SourceMap): Problem {
+  let path = problem.path;
+  for (;;) {
+    const at = locations.get(path);
+    if (at !== undefined) return { ...problem, line: at.line, column: at.column };
+    if (path === "") return problem;
+    path = parentPath(path);
+  }
+}
+
+/** `a.b[0].c` -> `a.b[0]` -> `a.b` -> `a` -> ``. */
+export function parentPath(path: string): string {
+  const cut = path.endsWith("]") ? path.lastIndexOf("[") : path.lastIndexOf(".");
+  return cut <= 0 ? "" : path.slice(0, cut);
+}
