@@ -75,7 +75,13 @@ export async function gpuVsCpu(
  * Compares autodiff gradients of `sum(out * R)` (R random, so every output element matters) with central
  * finite differences in float64; returns the largest relative error over all `wrt`.
  */
-export function gradCheck(out: Node, wrt: Node[], feeds: Map<Node, Float32Array>, seed = 7, h = 1e-6): number {
+export function gradCheck(
+  out: Node,
+  wrt: Node[],
+  feeds: Map<Node, Float32Array>,
+  seed = 7,
+  h = 1e-6,
+): number {
   const rNode = constant(randoms(out.size, seed), out.shape, "R");
   const loss = apply("sum_all", [apply("mul", [out, rNode])]);
   const grads = gradients(loss, wrt);

@@ -66,9 +66,15 @@ Deno.test("compilePattern() rejects malformed patterns with the reason", () => {
     ["//", 'pattern "//" is an empty regular expression'],
   ];
   for (const [pattern, message] of cases) {
-    assert.throws(() => compilePattern(pattern), (e: Error) => e instanceof PatternError && e.message === message);
+    assert.throws(
+      () => compilePattern(pattern),
+      (e: Error) => e instanceof PatternError && e.message === message,
+    );
   }
-  assert.throws(() => compilePattern("/[/"), /^PatternError: pattern "\/\[\/" is not a valid regular expression/);
+  assert.throws(
+    () => compilePattern("/[/"),
+    /^PatternError: pattern "\/\[\/" is not a valid regular expression/,
+  );
 });
 
 Deno.test("editDistance() counts single-character edits", () => {

@@ -72,7 +72,10 @@ Deno.test("invalid mixing settings throw MixError with exact messages", () => {
   const cases: [() => unknown, string][] = [
     [() => temperatureProbabilities([1, 2], 0), "temperature must be a positive finite number, found 0"],
     [() => temperatureProbabilities([1, 2], -1), "temperature must be a positive finite number, found -1"],
-    [() => temperatureProbabilities([1, 2], Infinity), "temperature must be a positive finite number, found Infinity"],
+    [
+      () => temperatureProbabilities([1, 2], Infinity),
+      "temperature must be a positive finite number, found Infinity",
+    ],
     [() => temperatureProbabilities([], 1), "sizes must list at least one domain, found none"],
     [
       () => temperatureProbabilities([10, 0], 1),
@@ -83,8 +86,14 @@ Deno.test("invalid mixing settings throw MixError with exact messages", () => {
       "weights must sum to 1 (within 1e-6), found 0.9 for [0.5, 0.4]; pass normalize: true to use them as relative weights",
     ],
     [() => weightProbabilities([1, 2], [1]), "weights has 1 entries but there are 2 domains"],
-    [() => weightProbabilities([1, 2], [1.5, -0.5]), "weights must be non-negative finite numbers, found -0.5 at index 1"],
-    [() => weightProbabilities([1, 2], [0, 0], true), "weights must have a positive sum to be normalised, found 0"],
+    [
+      () => weightProbabilities([1, 2], [1.5, -0.5]),
+      "weights must be non-negative finite numbers, found -0.5 at index 1",
+    ],
+    [
+      () => weightProbabilities([1, 2], [0, 0], true),
+      "weights must have a positive sum to be normalised, found 0",
+    ],
     [() => unimaxAllocation([10, 20], 0, 4), "unimax budget must be a positive number of examples, found 0"],
     [() => unimaxAllocation([10, 20], 100, 0), "unimax epochs must be a positive number, found 0"],
     [

@@ -6,7 +6,10 @@ import { randoms, relError, testDevice } from "./_harness.ts";
 
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
-async function compare(clip: number | undefined, gradScale: number): Promise<{ theta: number; norm: number }> {
+async function compare(
+  clip: number | undefined,
+  gradScale: number,
+): Promise<{ theta: number; norm: number }> {
   const device = (await testDevice())!;
   const n = 1037;
   const make = (data: Float32Array<ArrayBuffer>) => {
@@ -16,7 +19,13 @@ async function compare(clip: number | undefined, gradScale: number): Promise<{ t
   };
   const theta0 = randoms(n, 1);
   const mask = Float32Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 0 : 1));
-  const [theta, grad, m, v, maskBuf] = [theta0, new Float32Array(n), new Float32Array(n), new Float32Array(n), mask]
+  const [theta, grad, m, v, maskBuf] = [
+    theta0,
+    new Float32Array(n),
+    new Float32Array(n),
+    new Float32Array(n),
+    mask,
+  ]
     .map(make);
   const o = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, clip };
   const { calls, state } = adamwCalls(device, { ...o, theta, grad, m, v, mask: maskBuf, n });

@@ -18,7 +18,13 @@ async function writeJson(path: string, value: unknown): Promise<void> {
 function planStages(): unknown[] {
   const modules = (kind: string) => [0, 1].map((i) => `blocks.${i}.attn.${kind}`);
   return [
-    { name: "pretrain", kind: "train", dependsOn: [], params: { total: 120_000, trainable: 120_000 }, memoryBytes: 3_500_000 },
+    {
+      name: "pretrain",
+      kind: "train",
+      dependsOn: [],
+      params: { total: 120_000, trainable: 120_000 },
+      memoryBytes: 3_500_000,
+    },
     {
       name: "ft",
       kind: "train",
@@ -41,7 +47,10 @@ function planStages(): unknown[] {
       memoryBytes: 2_300_000,
       sampling: {
         domains: [{ name: "hr", size: 600 }, { name: "lr", size: 600 }],
-        schedule: [{ step: 0, probabilities: { hr: 0.5, lr: 0.5 } }, { step: 50, probabilities: { hr: 0.3, lr: 0.7 } }],
+        schedule: [{ step: 0, probabilities: { hr: 0.5, lr: 0.5 } }, {
+          step: 50,
+          probabilities: { hr: 0.3, lr: 0.7 },
+        }],
       },
     },
     { name: "eval", kind: "evaluate", dependsOn: ["ft", "petal"] },
@@ -58,11 +67,25 @@ function ftMetrics(seed: number, steps: number): string {
     const sum = raw.reduce((a, b) => a + b, 0);
     const probabilities = Object.fromEntries(DOMAINS.map((d, i) => [d, raw[i] / sum]));
     const domainLoss = Object.fromEntries(DOMAINS.map((d, i) => [d, 3 - 1.5 * t + 0.1 * i + 0.01 * seed]));
-    const epochs = Object.fromEntries(DOMAINS.map((d, i) => [d, step * probabilities[d] / [40, 400, 120][i]]));
+    const epochs = Object.fromEntries(
+      DOMAINS.map((d, i) => [d, step * probabilities[d] / [40, 400, 120][i]]),
+    );
     const loss = 3 - 1.5 * t + 0.1 + 0.01 * seed;
-    lines.push({ type: "train", step, loss, lr: 0.001 * (1 - t), temperature, probabilities, domainLoss, epochs, samplesPerSec: 120 + seed });
+    lines.push({
+      type: "train",
+      step,
+      loss,
+      lr: 0.001 * (1 - t),
+      temperature,
+      probabilities,
+      domainLoss,
+      epochs,
+      samplesPerSec: 120 + seed,
+    });
     if (step % 50 === 0) {
-      const validationLoss = Object.fromEntries(DOMAINS.map((d, i) => [d, 3.1 - 1.4 * t + 0.1 * i + 0.02 * seed]));
+      const validationLoss = Object.fromEntries(
+        DOMAINS.map((d, i) => [d, 3.1 - 1.4 * t + 0.1 * i + 0.02 * seed]),
+      );
       lines.push({ type: "eval", step, validationLoss });
     }
   }
@@ -74,7 +97,12 @@ function petalMetrics(seed: number): string {
   const lines: unknown[] = [];
   const edges = Array.from({ length: 11 }, (_, i) => i / 10);
   for (let step = 10; step <= 100; step += 10) {
-    lines.push({ type: "train", step, loss: 2 - step / 100 + 0.01 * seed, domainLoss: { hr: 1.8 - step / 120, lr: 2.2 - step / 150 } });
+    lines.push({
+      type: "train",
+      step,
+      loss: 2 - step / 100 + 0.01 * seed,
+      domainLoss: { hr: 1.8 - step / 120, lr: 2.2 - step / 150 },
+    });
     if (step % 50 === 0) {
       const shift = step / 50;
       lines.push({
@@ -108,8 +136,15 @@ export async function writeFixtureRun(root: string, options: FixtureOptions = {}
     await Deno.mkdir(join(runDir, s.dir), { recursive: true });
     await writeJson(join(runDir, s.dir, "spec.json"), { name: s.name, kind: s.kind, seed });
   }
-  await writeJson(join(runDir, "run.json"), { name, hash, stages, plan: { name, hash, stages: planStages() } });
-  const pretrain = [10, 20, 30].map((step) => JSON.stringify({ type: "train", step, loss: 5 - step / 10, lr: 0.01 }));
+  await writeJson(join(runDir, "run.json"), {
+    name,
+    hash,
+    stages,
+    plan: { name, hash, stages: planStages() },
+  });
+  const pretrain = [10, 20, 30].map((step) =>
+    JSON.stringify({ type: "train", step, loss: 5 - step / 10, lr: 0.01 })
+  );
   await Deno.writeTextFile(join(runDir, stages[0].dir, "metrics.jsonl"), pretrain.join("\n") + "\n");
   await Deno.writeTextFile(join(runDir, stages[1].dir, "metrics.jsonl"), ftMetrics(seed, steps));
   await Deno.writeTextFile(join(runDir, stages[2].dir, "metrics.jsonl"), petalMetrics(seed));

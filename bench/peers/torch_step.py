@@ -149,7 +149,10 @@ def main():
         "stepMsMedian": statistics.median(times),
         "stepMsAll": times,
         "steps": steps,
-        "params": {"total": sum(t.numel() for t in params.values()), "trainable": sum(t.numel() for t in trainable)},
+        "params": {
+            "total": sum(t.numel() for t in params.values()),
+            "trainable": sum(t.numel() for t in trainable),
+        },
         "losses": losses,
         "torch": torch.__version__,
         "threads": threads,

@@ -3,7 +3,8 @@
  * Built once, replayed with new inputs: one encoder, one compute pass, one submit per run.
  */
 import { type Node, showShape, topo } from "../graph/node.ts";
-import { type BindingRef, type KernelCall, opDef } from "../graph/op.ts";
+import type { BindingRef, KernelCall } from "../graph/op.ts";
+import { planBuffers } from "./plan.ts";
 import { pipeline } from "../gpu/kernels.ts";
 
 /** A fixed place in GPU memory: `bytes` bytes of `buffer` from byte `offset`. */
@@ -52,7 +53,6 @@ export class Program {
   static async compile(device: GPUDevice, outputs: readonly Node[], options: ProgramOptions = {}): Promise<Program> {
     const pinned = options.pinned ?? new Map<Node, Slot>();
     const order = topo(outputs);
-    const ops = order.filter((n) => n.role === "op");
     const slots = new Map<Node, Slot>();
     const owned: GPUBuffer[] = [];
     let leafBytes = 0;
@@ -75,64 +75,24 @@ export class Program {
       slots.set(n, { buffer, offset: 0, bytes });
     }
 
-    // Views share their root's storage; a root lives until the last use of it or of any view of it.
-    const root = new Map<Node, Node>();
-    const rootOf = (n: Node): Node => root.get(n) ?? n;
-    for (const n of ops) if (opDef(n.op).view) root.set(n, rootOf(n.inputs[0]));
-    const lastUse = new Map<Node, number>();
-    ops.forEach((n, i) => n.inputs.forEach((x) => lastUse.set(rootOf(x), i)));
-    for (const o of outputs) lastUse.set(rootOf(o), Infinity);
-
-    // Plan: a virtual buffer per live value, reused best-fit once its value is dead.
-    interface Virtual {
-      bytes: number;
-      users: { node?: Node; scratch?: number[]; call?: number }[];
-    }
-    const virtuals: Virtual[] = [];
-    const free: Virtual[] = [];
-    const assigned = new Map<Node, Virtual>();
-    const take = (bytes: number): Virtual => {
-      free.sort((a, b) => a.bytes - b.bytes);
-      let i = free.findIndex((v) => v.bytes >= bytes);
-      if (i < 0 && free.length) i = free.length - 1;
-      const v = i >= 0 ? free.splice(i, 1)[0] : (virtuals.push({ bytes, users: [] }), virtuals[virtuals.length - 1]);
-      v.bytes = Math.max(v.bytes, bytes);
-      return v;
-    };
-    const lowerings = ops.map((n) => {
-      const def = opDef(n.op);
-      return def.view ? undefined : def.gpu!(n.inputs.map((x) => x.shape), n.attrs, n.shape);
-    });
-    const scratchOf: Virtual[][] = [];
-    ops.forEach((n, i) => {
-      const def = opDef(n.op);
-      if (!def.view && !pinned.has(n)) assigned.set(n, take(n.size * 4));
-      const scratch = (lowerings[i]?.scratch ?? []).map((floats) => take(floats * 4));
-      scratchOf[i] = scratch;
-      free.push(...scratch);
-      for (const x of new Set(n.inputs.map(rootOf))) {
-        if (x.role === "op" && lastUse.get(x) === i && assigned.has(x)) free.push(assigned.get(x)!);
-      }
-      if (lastUse.get(n) === undefined && assigned.has(n)) free.push(assigned.get(n)!);
-    });
-
-    const physical = new Map<Virtual, GPUBuffer>();
-    let plannedBytes = 0;
-    for (const v of virtuals) {
-      const buffer = device.createBuffer({ size: align(v.bytes), usage: USAGE });
-      physical.set(v, buffer);
+    const plan = planBuffers(outputs, new Set(pinned.keys()));
+    const { lowerings, rootOf } = plan;
+    const physical = plan.sizes.map((bytes) => {
+      const buffer = device.createBuffer({ size: align(bytes), usage: USAGE });
       owned.push(buffer);
-      plannedBytes += buffer.size;
-    }
+      return buffer;
+    });
+    const plannedBytes = plan.bytes;
+    const ops = plan.ops;
     for (const n of ops) {
       const r = rootOf(n);
       const pin = pinned.get(n);
       if (pin) slots.set(n, pin);
       else if (r !== n) slots.set(n, { ...slots.get(r)!, bytes: n.size * 4 });
-      else slots.set(n, { buffer: physical.get(assigned.get(n)!)!, offset: 0, bytes: n.size * 4 });
+      else slots.set(n, { buffer: physical[plan.assigned.get(n)!], offset: 0, bytes: n.size * 4 });
     }
     if (options.poison) {
-      for (const b of physical.values()) device.queue.writeBuffer(b, 0, new Float32Array(b.size / 4).fill(NaN));
+      for (const b of physical) device.queue.writeBuffer(b, 0, new Float32Array(b.size / 4).fill(NaN));
       for (const n of ops) {
         const s = slots.get(n)!;
         if (pinned.has(n)) device.queue.writeBuffer(s.buffer, s.offset, new Float32Array(n.size).fill(NaN));
@@ -161,8 +121,8 @@ export class Program {
         if ("in" in ref) return slots.get(n.inputs[ref.in])!;
         if ("out" in ref) return slots.get(n)!;
         if ("scratch" in ref) {
-          const v = scratchOf[i][ref.scratch];
-          return { buffer: physical.get(v)!, offset: 0, bytes: low.scratch![ref.scratch] * 4 };
+          const v = plan.scratch[i][ref.scratch];
+          return { buffer: physical[v], offset: 0, bytes: low.scratch![ref.scratch] * 4 };
         }
         return { buffer: ref.buffer, offset: ref.offset ?? 0, bytes: ref.size ?? ref.buffer.size - (ref.offset ?? 0) };
       };
@@ -236,6 +196,7 @@ export class Program {
   }
 }
 
-function align(bytes: number): number {
+/** Buffer sizes are rounded to 16 bytes. */
+export function align(bytes: number): number {
   return Math.max(16, Math.ceil(bytes / 16) * 16);
 }

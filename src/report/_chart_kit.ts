@@ -51,7 +51,11 @@ export function thinNote(stride: number, count: number): string | undefined {
 
 const BASE_CONFIG = {
   background: "white",
-  config: { view: { stroke: "#ddd" }, axis: { labelFontSize: 10, titleFontSize: 11 }, legend: { labelFontSize: 10 } },
+  config: {
+    view: { stroke: "#ddd" },
+    axis: { labelFontSize: 10, titleFontSize: 11 },
+    legend: { labelFontSize: 10 },
+  },
 } as const;
 
 /** Options of a multi-series line chart. */
@@ -82,7 +86,12 @@ export function lineChart(o: LineChartOptions): TopLevelSpec {
     mark: { type: "line", point: o.dots === true, interpolate: o.stepped === true ? "step-after" : "linear" },
     encoding: {
       x: { field: "step", type: "quantitative", title: "step" },
-      y: { field: "value", type: "quantitative", title: o.yTitle, scale: { type: o.yScale ?? "linear", zero: false } },
+      y: {
+        field: "value",
+        type: "quantitative",
+        title: o.yTitle,
+        scale: { type: o.yScale ?? "linear", zero: false },
+      },
       color: {
         field: "series",
         type: "nominal",

@@ -2,7 +2,10 @@
 
 /** Escapes text for use in HTML content and attribute values. */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+  return text.replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
+  );
 }
 
 /** Integers with thousands separators; other numbers to 4 significant digits. */
@@ -30,7 +33,7 @@ export function formatBytes(bytes: number): string {
 export type Cell = string | number | null | undefined | { html: string };
 
 function cell(value: Cell): string {
-  if (value === null || value === undefined) return "<td class=\"empty\">—</td>";
+  if (value === null || value === undefined) return '<td class="empty">—</td>';
   if (typeof value === "number") return `<td class="num">${escapeHtml(formatNumber(value))}</td>`;
   if (typeof value === "string") return `<td>${escapeHtml(value)}</td>`;
   return `<td>${value.html}</td>`;

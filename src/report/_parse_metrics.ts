@@ -16,8 +16,8 @@ function parseHistogram(value: unknown, where: string): GateHistogram {
 }
 
 function parseTrain(o: Record<string, unknown>, step: number, where: string): TrainRecord {
-  const num = (key: string) => check.optional(o[key], (v) => check.number(v, `${where}.${key}`));
-  const rec = (key: string) => check.optional(o[key], (v) => check.numberRecord(v, `${where}.${key}`));
+  const num = (key: string) => check.optional(o[key], (v) => check.number(v, `${where}: ${key}`));
+  const rec = (key: string) => check.optional(o[key], (v) => check.numberRecord(v, `${where}: ${key}`));
   return {
     type: "train",
     step,
@@ -43,14 +43,20 @@ export function parseMetrics(text: string, path: string): StageMetrics {
     try {
       value = JSON.parse(line);
     } catch (e) {
-      throw new ReportInputError(`${where}: expected one JSON object, found unparsable text (${(e as Error).message})`);
+      throw new ReportInputError(
+        `${where}: expected one JSON object, found unparsable text (${(e as Error).message})`,
+      );
     }
     const o = check.object(value, where);
     const type = check.string(o.type, `${where}: type`);
     const step = check.number(o.step, `${where}: step`);
-    if (type === "train") out.train.push(parseTrain(o, step, `${where}:`));
+    if (type === "train") out.train.push(parseTrain(o, step, where));
     else if (type === "eval") {
-      out.evals.push({ type, step, validationLoss: check.numberRecord(o.validationLoss, `${where}: validationLoss`) });
+      out.evals.push({
+        type,
+        step,
+        validationLoss: check.numberRecord(o.validationLoss, `${where}: validationLoss`),
+      });
     } else if (type === "gate") {
       const hist = check.object(o.histogram, `${where}: histogram`);
       const histogram: Record<string, GateHistogram> = {};

@@ -99,7 +99,9 @@ export function parsePlan(value: unknown, where: string): RunPlan {
   return {
     name: check.string(o.name, `${where}.name`),
     hash: check.string(o.hash, `${where}.hash`),
-    stages: check.array(o.stages, `${where}.stages`).map((s, i) => parsePlanStage(s, `${where}.stages[${i}]`)),
+    stages: check.array(o.stages, `${where}.stages`).map((s, i) =>
+      parsePlanStage(s, `${where}.stages[${i}]`)
+    ),
   };
 }
 
@@ -110,7 +112,9 @@ export function parseRunJson(value: unknown, where: string): RunJson {
     name: check.string(o.name, `${where}: name`),
     hash: check.string(o.hash, `${where}: hash`),
     seed: parseSeed(o, `${where}:`),
-    stages: check.array(o.stages, `${where}: stages`).map((s, i) => parseStageRef(s, `${where}: stages[${i}]`)),
+    stages: check.array(o.stages, `${where}: stages`).map((s, i) =>
+      parseStageRef(s, `${where}: stages[${i}]`)
+    ),
     plan: check.optional(o.plan, (v) => parsePlan(v, `${where}: plan`)),
   };
 }
@@ -138,6 +142,8 @@ export function parseSummary(value: unknown, where: string): StageSummary {
     stage: check.string(o.stage, `${where}: stage`),
     steps: check.optional(o.steps, (v) => check.number(v, `${where}: steps`)),
     metrics: check.numberRecord(o.metrics ?? {}, `${where}: metrics`),
-    tables: check.array(o.tables ?? [], `${where}: tables`).map((t, i) => parseTable(t, `${where}: tables[${i}]`)),
+    tables: check.array(o.tables ?? [], `${where}: tables`).map((t, i) =>
+      parseTable(t, `${where}: tables[${i}]`)
+    ),
   };
 }

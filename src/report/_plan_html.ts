@@ -8,7 +8,9 @@ function percent(part: number, whole: number): string {
 
 function kernelName(kernel: unknown): string {
   if (typeof kernel === "string") return kernel;
-  if (typeof kernel === "object" && kernel !== null && typeof (kernel as { name?: unknown }).name === "string") {
+  if (
+    typeof kernel === "object" && kernel !== null && typeof (kernel as { name?: unknown }).name === "string"
+  ) {
     return (kernel as { name: string }).name;
   }
   return JSON.stringify(kernel);
@@ -37,7 +39,9 @@ export function planStageDetails(stage: PlanStage): string {
   if (stage.params !== undefined) {
     const { total, trainable } = stage.params;
     facts.push(
-      `${formatNumber(trainable)} of ${formatNumber(total)} parameters trainable (${percent(trainable, total)})`,
+      `${formatNumber(trainable)} of ${formatNumber(total)} parameters trainable (${
+        percent(trainable, total)
+      })`,
     );
   }
   if (stage.memoryBytes !== undefined) facts.push(`planned memory ${formatBytes(stage.memoryBytes)}`);
@@ -55,7 +59,9 @@ export function planStageDetails(stage: PlanStage): string {
   if (sampling !== undefined && sampling.domains.length > 0) {
     const total = sampling.domains.reduce((a, d) => a + d.size, 0);
     const first = sampling.schedule[0]?.probabilities ?? {};
-    const rows: Cell[][] = sampling.domains.map((d) => [d.name, d.size, percent(d.size, total), first[d.name]]);
+    const rows: Cell[][] = sampling.domains.map((
+      d,
+    ) => [d.name, d.size, percent(d.size, total), first[d.name]]);
     parts.push(table(["domain", "size", "share of data", "first planned p"], rows, "Sampling domains"));
   }
   if (stage.kernels !== undefined && stage.kernels.length > 0) {

@@ -77,7 +77,11 @@ function stageNames(runs: RunData[]): string[] {
 function metricStats(runs: RunData[], names: string[]): MetricStats[] {
   const out: MetricStats[] = [];
   for (const stage of stageNames(runs)) {
-    const keys = [...new Set(runs.flatMap((r) => Object.keys(r.stages.find((s) => s.ref.name === stage)?.summary?.metrics ?? {})))];
+    const keys = [
+      ...new Set(
+        runs.flatMap((r) => Object.keys(r.stages.find((s) => s.ref.name === stage)?.summary?.metrics ?? {})),
+      ),
+    ];
     for (const metric of keys) {
       const values: Record<string, number> = {};
       runs.forEach((r, i) => {
@@ -108,7 +112,9 @@ function tableStats(runs: RunData[]): TableStats[] {
       for (const x of same) {
         if (x.t.columns.join("\u0000") !== columns.join("\u0000")) {
           throw new ReportInputError(
-            `${x.run}: stage "${stage}" table "${title}": expected columns [${columns.join(", ")}] as in ${same[0].run}, found [${x.t.columns.join(", ")}]`,
+            `${x.run}: stage "${stage}" table "${title}": expected columns [${columns.join(", ")}] as in ${
+              same[0].run
+            }, found [${x.t.columns.join(", ")}]`,
           );
         }
       }
@@ -144,7 +150,9 @@ function curves(runs: RunData[], names: string[]): StageCurves[] {
 
 /** Builds the comparison of already-loaded runs, grouped by pipeline name. */
 export function compareRuns(runs: RunData[]): Comparison {
-  if (runs.length === 0) throw new ReportInputError("comparison: expected at least one run folder, found none");
+  if (runs.length === 0) {
+    throw new ReportInputError("comparison: expected at least one run folder, found none");
+  }
   const pipelines = [...new Set(runs.map((r) => r.name))];
   return {
     groups: pipelines.map((pipeline) => {

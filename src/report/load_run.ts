@@ -36,7 +36,9 @@ export async function loadRun(runDir: string): Promise<RunData> {
   const runPath = join(runDir, "run.json");
   const runText = await readOptional(runPath);
   if (runText === undefined) {
-    throw new ReportInputError(`${runPath}: expected the run's run.json, found no such file (is ${runDir} a run folder?)`);
+    throw new ReportInputError(
+      `${runPath}: expected the run's run.json, found no such file (is ${runDir} a run folder?)`,
+    );
   }
   const run = parseRunJson(parseJson(runText, runPath), runPath);
   const stages: StageData[] = [];
@@ -55,7 +57,9 @@ export async function loadRun(runDir: string): Promise<RunData> {
       ref,
       spec,
       metrics: metricsText === undefined ? undefined : parseMetrics(metricsText, metricsPath),
-      summary: summaryText === undefined ? undefined : parseSummary(parseJson(summaryText, summaryPath), summaryPath),
+      summary: summaryText === undefined
+        ? undefined
+        : parseSummary(parseJson(summaryText, summaryPath), summaryPath),
       plan: run.plan?.stages.find((p) => p.name === ref.name),
     });
   }

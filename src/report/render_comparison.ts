@@ -37,9 +37,16 @@ function bandChart(points: CurvePoint[], yTitle: string, totals: boolean): TopLe
     layer: [
       {
         mark: { type: "errorband", extent: "stdev", opacity: 0.25 },
-        encoding: { x, y: { field: "value", type: "quantitative", title: yTitle, scale: { zero: false } }, color },
+        encoding: {
+          x,
+          y: { field: "value", type: "quantitative", title: yTitle, scale: { zero: false } },
+          color,
+        },
       },
-      { mark: "line", encoding: { x, y: { aggregate: "mean", field: "value", type: "quantitative" }, color } },
+      {
+        mark: "line",
+        encoding: { x, y: { aggregate: "mean", field: "value", type: "quantitative" }, color },
+      },
     ],
   };
 }
@@ -48,9 +55,15 @@ function groupCharts(group: ComparisonGroup): ChartSpec[] {
   const note = `mean over ${group.runs.length} runs, band ±1 std`;
   return group.curves.flatMap((c) => {
     const out: ChartSpec[] = [];
-    if (c.train.length > 0) out.push({ title: `${c.stage}: training loss`, note, spec: bandChart(c.train, "loss", true) });
+    if (c.train.length > 0) {
+      out.push({ title: `${c.stage}: training loss`, note, spec: bandChart(c.train, "loss", true) });
+    }
     if (c.validation.length > 0) {
-      out.push({ title: `${c.stage}: validation loss`, note, spec: bandChart(c.validation, "validation loss", false) });
+      out.push({
+        title: `${c.stage}: validation loss`,
+        note,
+        spec: bandChart(c.validation, "validation loss", false),
+      });
     }
     return out;
   });
@@ -74,7 +87,17 @@ async function groupSection(group: ComparisonGroup): Promise<string> {
     m.n,
     ...group.runs.map((r) => m.values[r.label]),
   ]);
-  const metricColumns = ["stage", "metric", "mean ± std", "mean", "std", "min", "max", "n", ...group.runs.map((r) => r.label)];
+  const metricColumns = [
+    "stage",
+    "metric",
+    "mean ± std",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "n",
+    ...group.runs.map((r) => r.label),
+  ];
   const parts = [
     `<section class="group"><h2>Pipeline ${escapeHtml(group.pipeline)}</h2>`,
     `<p class="meta">${n} runs; std is the sample standard deviation (n − 1).</p>`,

@@ -30,7 +30,10 @@ async function stageSection(stage: StageData): Promise<string> {
   const { ref } = stage;
   const badges = `<span class="badge">${escapeHtml(ref.kind)}</span>` +
     (ref.cached ? `<span class="badge cached">cached</span>` : "");
-  const parts = [`<section class="stage" id="stage-${escapeHtml(ref.name)}">`, `<h2>Stage ${escapeHtml(ref.name)}${badges}</h2>`];
+  const parts = [
+    `<section class="stage" id="stage-${escapeHtml(ref.name)}">`,
+    `<h2>Stage ${escapeHtml(ref.name)}${badges}</h2>`,
+  ];
   const charts = stageCharts(stage);
   if (charts.length > 0) parts.push(await renderFigures(charts));
   const ignored = Object.entries(stage.metrics?.ignored ?? {});
@@ -69,7 +72,9 @@ export async function renderReport(run: RunData): Promise<string> {
   const seed = run.seed === undefined ? "" : ` · seed <code>${escapeHtml(String(run.seed))}</code>`;
   const body = [
     `<h1>mixtune run: ${escapeHtml(run.name)}</h1>`,
-    `<p class="meta">hash <code>${escapeHtml(run.hash)}</code>${seed} · folder <code>${escapeHtml(run.dir)}</code></p>`,
+    `<p class="meta">hash <code>${escapeHtml(run.hash)}</code>${seed} · folder <code>${
+      escapeHtml(run.dir)
+    }</code></p>`,
     `<h2>Stage graph</h2>`,
     await renderFigures([{ title: "Stages", spec: stageGraphSpec(run.stages.map((s) => s.ref), where) }]),
     overview(run),

@@ -1,6 +1,14 @@
 /** The charts of one stage: losses, validation, sampling, temperature, epochs, lr, throughput, gates. */
 import type { TopLevelSpec } from "vega-lite";
-import { baseConfig, type ChartSpec, lineChart, PALETTE, type SeriesPoint, thin, thinNote } from "./_chart_kit.ts";
+import {
+  baseConfig,
+  type ChartSpec,
+  lineChart,
+  PALETTE,
+  type SeriesPoint,
+  thin,
+  thinNote,
+} from "./_chart_kit.ts";
 import type { GateRecord, StageData, TrainRecord } from "./types.ts";
 
 /** Domain names in a stable order: the plan's sampling order first, then first appearance in the metrics. */
@@ -22,13 +30,22 @@ function recordPoints(
 ): SeriesPoint[] {
   const out: SeriesPoint[] = [];
   for (const r of records) {
-    for (const [series, value] of Object.entries(pick(r as never) ?? {})) out.push({ step: r.step, series, value });
+    for (const [series, value] of Object.entries(pick(r as never) ?? {})) {
+      out.push({ step: r.step, series, value });
+    }
   }
   return out;
 }
 
-function scalarPoints(records: TrainRecord[], key: "loss" | "lr" | "temperature" | "samplesPerSec"): SeriesPoint[] {
-  return records.filter((r) => r[key] !== undefined).map((r) => ({ step: r.step, series: key, value: r[key]! }));
+function scalarPoints(
+  records: TrainRecord[],
+  key: "loss" | "lr" | "temperature" | "samplesPerSec",
+): SeriesPoint[] {
+  return records.filter((r) => r[key] !== undefined).map((r) => ({
+    step: r.step,
+    series: key,
+    value: r[key]!,
+  }));
 }
 
 function only(series: string[], points: SeriesPoint[]): string[] {
@@ -46,7 +63,11 @@ function trainCharts(train: TrainRecord[], domains: string[]): ChartSpec[] {
   ];
   if (loss.length > 0) {
     const series = only(["total", ...domains], loss);
-    charts.push({ title: "Training loss", note, spec: lineChart({ points: loss, yTitle: "loss", series, totals: ["total"] }) });
+    charts.push({
+      title: "Training loss",
+      note,
+      spec: lineChart({ points: loss, yTitle: "loss", series, totals: ["total"] }),
+    });
   }
   const probs = recordPoints(items, (r: TrainRecord) => r.probabilities);
   if (probs.length > 0) {
@@ -142,9 +163,17 @@ export function stageCharts(stage: StageData): ChartSpec[] {
   const domains = stageDomains(stage);
   const m = stage.metrics;
   const charts = m === undefined ? [] : trainCharts(m.train, domains);
-  const evals = recordPoints(m?.evals ?? [], (r: { validationLoss: Record<string, number> }) => r.validationLoss);
+  const evals = recordPoints(
+    m?.evals ?? [],
+    (r: { validationLoss: Record<string, number> }) => r.validationLoss,
+  );
   if (evals.length > 0) {
-    const spec = lineChart({ points: evals, yTitle: "validation loss", series: only(domains, evals), dots: true });
+    const spec = lineChart({
+      points: evals,
+      yTitle: "validation loss",
+      series: only(domains, evals),
+      dots: true,
+    });
     charts.splice(Math.min(1, charts.length), 0, { title: "Validation loss", spec });
   }
   const hasMeasured = (m?.train ?? []).some((t) => t.probabilities !== undefined);
@@ -154,7 +183,13 @@ export function stageCharts(stage: StageData): ChartSpec[] {
     charts.push({
       title: "Planned sampling probabilities",
       note: "from the plan; no measured probabilities in metrics.jsonl",
-      spec: lineChart({ points, yTitle: "probability", series: only(domains, points), stepped: true, dots: true }),
+      spec: lineChart({
+        points,
+        yTitle: "probability",
+        series: only(domains, points),
+        stepped: true,
+        dots: true,
+      }),
     });
   }
   return [...charts, ...gateCharts(m?.gates ?? [])];

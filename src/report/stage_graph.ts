@@ -22,7 +22,9 @@ export function layoutStages(stages: RunStageRef[], where: string): PlacedStage[
     const known = depth.get(name);
     if (known !== undefined) return known;
     if (visiting.has(name)) {
-      throw new ReportInputError(`${where}: expected acyclic dependsOn, found the cycle ${[...path, name].join(" -> ")}`);
+      throw new ReportInputError(
+        `${where}: expected acyclic dependsOn, found the cycle ${[...path, name].join(" -> ")}`,
+      );
     }
     visiting.add(name);
     const stage = byName.get(name)!;
@@ -75,8 +77,19 @@ export function stageGraphSpec(stages: RunStageRef[], where: string): TopLevelSp
     })
   );
   const kinds = [...new Set(placed.map((p) => p.kind))];
-  const x = { type: "quantitative", axis: null, scale: { domain: [-0.5, columns - 0.5] } } as const;
-  const y = { type: "quantitative", axis: null, scale: { domain: [-0.5, rows - 0.5], reverse: true } } as const;
+  const x = (field: string) => ({
+    field,
+    type: "quantitative" as const,
+    axis: null,
+    scale: { domain: [-0.5, columns - 0.5] },
+  });
+  // Reversed so the first row of each column is drawn at the top.
+  const y = (field: string) => ({
+    field,
+    type: "quantitative" as const,
+    axis: null,
+    scale: { domain: [-0.5, rows - 0.5], reverse: true },
+  });
   return {
     ...baseConfig(),
     width: 170 * columns,
@@ -86,20 +99,25 @@ export function stageGraphSpec(stages: RunStageRef[], where: string): TopLevelSp
       {
         data: { values: edges },
         mark: { type: "rule", color: "#888", strokeWidth: 1.5 },
-        encoding: { x: { field: "x", ...x }, y: { field: "y", ...y }, x2: { field: "x2" }, y2: { field: "y2" } },
+        encoding: {
+          x: x("x"),
+          y: y("y"),
+          x2: { field: "x2" },
+          y2: { field: "y2" },
+        },
       },
       {
         data: { values: edges },
         mark: { type: "point", shape: "triangle-right", filled: true, color: "#888", size: 60 },
-        encoding: { x: { field: "x2", ...x }, y: { field: "y2", ...y } },
+        encoding: { x: x("x2"), y: y("y2") },
       },
       {
         data: { values: nodes },
         mark: { type: "rect", cornerRadius: 4, stroke: "#333", fillOpacity: 0.85 },
         encoding: {
-          x: { field: "x", ...x },
+          x: x("x"),
           x2: { field: "x2" },
-          y: { field: "y", ...y },
+          y: y("y"),
           y2: { field: "y2" },
           color: {
             field: "kind",
@@ -107,13 +125,18 @@ export function stageGraphSpec(stages: RunStageRef[], where: string): TopLevelSp
             title: "stage kind",
             scale: { domain: kinds, range: kinds.map((k, i) => KIND_COLORS[k] ?? PALETTE[5 + (i % 5)]) },
           },
-          opacity: { field: "state", type: "ordinal", title: null, scale: { domain: ["ran", "cached"], range: [1, 0.45] } },
+          opacity: {
+            field: "state",
+            type: "ordinal",
+            title: null,
+            scale: { domain: ["ran", "cached"], range: [1, 0.45] },
+          },
         },
       },
       {
         data: { values: nodes },
         mark: { type: "text", color: "white", fontSize: 11, fontWeight: "bold", lineHeight: 14 },
-        encoding: { x: { field: "column", ...x }, y: { field: "row", ...y }, text: { field: "label" } },
+        encoding: { x: x("column"), y: y("row"), text: { field: "label" } },
       },
     ],
   };

@@ -24,7 +24,8 @@ export async function renderVegaLite(spec: TopLevelSpec): Promise<string> {
 
 function offlineLoader(): vega.Loader {
   const loader = vega.loader();
-  loader.load = (uri: string) => Promise.reject(new Error(`report charts take inline data only; refused to load ${uri}`));
+  loader.load = (uri: string) =>
+    Promise.reject(new Error(`report charts take inline data only; refused to load ${uri}`));
   return loader;
 }
 

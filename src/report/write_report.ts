@@ -4,16 +4,17 @@ import { loadRun } from "./load_run.ts";
 import { renderReport } from "./render_report.ts";
 
 /**
- * Reads the run folder, renders its report and writes `<runDir>/report.html`; returns that path.
+ * Reads the run folder, renders its report and writes it to `out`, by default `<runDir>/report.html`;
+ * returns the path written.
  *
  * @example
  * ```ts ignore
  * const path = await writeReport("runs/multilingual");
  * ```
  */
-export async function writeReport(runDir: string): Promise<string> {
+export async function writeReport(runDir: string, out?: string): Promise<string> {
   const html = await renderReport(await loadRun(runDir));
-  const path = join(runDir, "report.html");
+  const path = out ?? join(runDir, "report.html");
   await Deno.writeTextFile(path, html);
   return path;
 }

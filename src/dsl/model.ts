@@ -1,0 +1,13 @@
+/** Builders for model configurations. */
+
+import type { LmConfig, VitConfig } from "../models/config.ts";
+
+/** A vision transformer: `vit({ image: 28, patch: 7, dim: 64, depth: 4, heads: 4, mlpRatio: 2, embedDim: 32, classes: 10 })`. */
+export function vit(options: Omit<VitConfig, "backbone">): VitConfig {
+  return { backbone: "vit", ...options };
+}
+
+/** A causal byte-level language model: `lm({ context: 64, dim: 128, depth: 4, heads: 4, mlpRatio: 4 })`. */
+export function lm(options: Omit<LmConfig, "backbone">): LmConfig {
+  return { backbone: "lm", ...options };
+}

@@ -1,0 +1,153 @@
+/** Canonical JSON and hashes of specs and stages, and the order stages run in. */
+
+import { withDefaults } from "./defaults.ts";
+import { messages } from "./messages.ts";
+import { joinPath, PipelineError } from "./problem.ts";
+import type { DomainSpec, PipelineSpec, StageSpec } from "./types.ts";
+
+/**
+ * JSON with object keys sorted at every level and no whitespace, so equal data gives equal text whatever
+ * order its keys were written in. Keys whose value is `undefined` are left out, as `JSON.stringify` does.
+ *
+ * @example
+ * ```ts
+ * import { canonicalJson } from "./hash.ts";
+ * console.log(canonicalJson({ b: 1, a: [true, { d: null, c: "x" }] })); // {"a":[true,{"c":"x","d":null}],"b":1}
+ * ```
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value === "boolean" || typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: expected a finite number, found ${value}`);
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  throw new TypeError(`canonicalJson: expected JSON data, found a ${typeof value}`);
+}
+
+/** SHA-256 of the UTF-8 text, as 64 lowercase hex digits. */
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Hash of a whole spec, defaults filled first so that leaving a default out does not change it. */
+export function hashSpec(spec: PipelineSpec): Promise<string> {
+  return sha256Hex(canonicalJson(withDefaults(spec)));
+}
+
+/** A stage in run order, with the stages it needs done first. */
+export interface StageStep {
+  name: string;
+  kind: StageSpec["kind"];
+  dependsOn: string[];
+}
+
+/**
+ * The order to run stages in: every stage after the one it starts `from`, otherwise in declaration order.
+ * Throws a `PipelineError` on an unknown `from` or a cycle (validated specs have neither).
+ *
+ * @example
+ * ```ts
+ * import { stageOrder } from "./hash.ts";
+ * import type { PipelineSpec } from "./types.ts";
+ * const stages = {
+ *   eval: { kind: "evaluate", from: "ft", tasks: ["recognition"] },
+ *   ft: { kind: "train", from: "pre" },
+ *   pre: { kind: "train" },
+ * } as unknown as PipelineSpec["stages"];
+ * console.log(stageOrder({ stages } as PipelineSpec).map((s) => s.name)); // ["pre", "ft", "eval"]
+ * ```
+ */
+export function stageOrder(spec: PipelineSpec): StageStep[] {
+  const names = Object.keys(spec.stages);
+  const order: StageStep[] = [];
+  const placed = new Set<string>();
+  for (const start of names) {
+    const chain: string[] = [];
+    for (let node: string | undefined = start; node !== undefined && !placed.has(node);) {
+      if (chain.includes(node)) {
+        const loop = [...chain.slice(chain.indexOf(node)), node];
+        throw new PipelineError([{ path: joinPath(joinPath("stages", node), "from"), message: messages.cycle(loop) }]);
+      }
+      chain.push(node);
+      const from: string | undefined = spec.stages[node].from;
+      if (from !== undefined && !(from in spec.stages)) {
+        throw new PipelineError([
+          { path: joinPath(joinPath("stages", node), "from"), message: messages.unknownStage(from, names) },
+        ]);
+      }
+      node = from;
+    }
+    for (const name of chain.reverse()) {
+      const from = spec.stages[name].from;
+      order.push({ name, kind: spec.stages[name].kind, dependsOn: from === undefined ? [] : [from] });
+      placed.add(name);
+    }
+  }
+  return order;
+}
+
+/** The domains a stage reads: its mix, validation and gate domains, or the domains it evaluates. */
+export function stageDomains(stage: StageSpec): string[] {
+  const used = new Set<string>();
+  if (stage.kind === "train") {
+    stage.mix.domains.forEach((d) => used.add(d));
+    stage.validation?.domains?.forEach((d) => used.add(d));
+    const score = stage.gate?.score;
+    if (score?.kind === "sharpness") score.reference.forEach((d) => used.add(d));
+    if (score?.kind === "domain") Object.keys(score.levels).forEach((d) => used.add(d));
+  }
+  if (stage.kind === "evaluate") stage.domains?.forEach((d) => used.add(d));
+  return [...used].sort();
+}
+
+/**
+ * Hash of everything a stage's result depends on: its own settings and name, the domains it reads, the
+ * model, the seed, the code version, and (recursively) the hash of the stage it starts `from`. A stage
+ * whose hash is unchanged can reuse an earlier result.
+ */
+export async function stageHash(spec: PipelineSpec, stage: string, codeVersion: string): Promise<string> {
+  const full = withDefaults(spec);
+  const memo = new Map<string, Promise<string>>();
+  const hashOf = (name: string): Promise<string> => {
+    let hash = memo.get(name);
+    if (hash === undefined) {
+      hash = hashStage(full, name, codeVersion, hashOf);
+      memo.set(name, hash);
+    }
+    return hash;
+  };
+  stageOrder(full); // throws on unknown references and cycles before recursing
+  if (!(stage in full.stages)) {
+    throw new PipelineError([{ path: "stages", message: messages.unknownStage(stage, Object.keys(full.stages)) }]);
+  }
+  return await hashOf(stage);
+}
+
+async function hashStage(
+  spec: PipelineSpec,
+  name: string,
+  codeVersion: string,
+  hashOf: (name: string) => Promise<string>,
+): Promise<string> {
+  const { from, dependsOn: _, ...settings } = spec.stages[name];
+  const domains: Record<string, DomainSpec> = {};
+  for (const d of stageDomains(spec.stages[name])) domains[d] = spec.domains[d];
+  const material = {
+    codeVersion,
+    seed: spec.seed,
+    model: spec.model,
+    stage: name,
+    settings,
+    domains,
+    from: from === undefined ? null : await hashOf(from),
+  };
+  return sha256Hex(canonicalJson(material));
+}

@@ -1,0 +1,104 @@
+import assert from "@std/assert";
+import { input, type Node, type Shape, sizeOf } from "../src/graph/node.ts";
+import { gradients } from "../src/graph/grad.ts";
+import { add, div, geluGrad, mul, reluGrad, sub, where } from "../src/graph/ops/elementwise.ts";
+import { sumAll } from "../src/graph/ops/reduce.ts";
+import { exp, gelu, log, neg, recip, relu, scale, sqrt, square, tanh } from "../src/graph/ops/unary.ts";
+import { gpuVsCpu, randoms, testDevice } from "./_harness.ts";
+
+const TOL = 1e-5;
+
+/** Inputs with random values in [lo, hi), fed by node. */
+function inputs(shapes: Shape[], seed: number, lo = -1, hi = 1): [Node[], Map<Node, Float32Array>] {
+  const nodes = shapes.map((s, k) => input(`x${k}`, s));
+  return [nodes, new Map(nodes.map((n, k) => [n, randoms(sizeOf(n.shape), seed + k, lo, hi)]))];
+}
+
+function assertClose(errs: number[], tol: number): void {
+  errs.forEach((e, k) => assert.ok(e <= tol, `output ${k}: relative error ${e} > ${tol}`));
+}
+
+const BROADCASTS: [Shape, Shape][] = [
+  [[3, 5, 7], [5, 1]],
+  [[1, 7], [3, 5, 7]],
+  [[2, 1, 4, 3], [5, 1, 1]],
+  [[], [3, 4]],
+  [[2, 1, 3, 1, 2, 3], [3, 2, 1]],
+  [[37, 61], [37, 61]],
+  [[1], [1]],
+];
+
+Deno.test("add/sub/mul/div() broadcast like numpy on the GPU", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  for (const [i, [sa, sb]] of BROADCASTS.entries()) {
+    const [[a], fa] = inputs([sa], 10 * i);
+    const [[b], fb] = inputs([sb], 10 * i + 5, 0.5, 2); // away from 0 for div
+    const feeds = new Map([...fa, ...fb]);
+    const outs = [add(a, b), sub(a, b), mul(a, b), div(a, b), sub(b, a)];
+    assertClose(await gpuVsCpu(device, outs, feeds), TOL);
+  }
+});
+
+Deno.test("add() of a tensor with itself reads one buffer twice", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const [[a], feeds] = inputs([[3, 100003]], 3);
+  assertClose(await gpuVsCpu(device, [add(a, a)], feeds), TOL);
+});
+
+Deno.test("unary ops match float64", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const [[x], fx] = inputs([[7, 131]], 1, -4, 4);
+  const [[y], fy] = inputs([[7, 131]], 2, 0.05, 5);
+  const [[z], fz] = inputs([[1031]], 3, -0.3, 0.3); // small arguments where tanh cancels
+  const feeds = new Map([...fx, ...fy, ...fz]);
+  const outs = [
+    neg(x), exp(x), relu(x), gelu(x), tanh(x), tanh(z), square(x), scale(x, -1.5, 0.25), scale(x, 3),
+    log(y), sqrt(y), recip(y), gelu(scale(x, 12)), tanh(scale(x, 30)),
+  ];
+  assertClose(await gpuVsCpu(device, outs, feeds), TOL);
+});
+
+Deno.test("where() selects with broadcasting", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const [[c, a, b], feeds] = inputs([[4, 1, 9], [3, 9], [4, 3, 1]], 4);
+  const cond = relu(c); // exact zeros about half the time
+  const errs = await gpuVsCpu(device, [where(cond, a, b), where(relu(c), b, a)], feeds);
+  assertClose(errs, TOL);
+});
+
+Deno.test("relu_grad and gelu_grad kernels match float64", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const [[x, g], feeds] = inputs([[5, 203], [5, 203]], 5, -4, 4);
+  assertClose(await gpuVsCpu(device, [reluGrad(x, g), geluGrad(x, g), geluGrad(scale(x, 10), g)], feeds), TOL);
+});
+
+Deno.test("gradient graphs of elementwise ops run on the GPU", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const [[a, b, c], feeds] = inputs([[6, 1, 33], [5, 1], [6, 5, 33]], 6, 0.5, 2);
+  const y = add(mul(div(a, b), tanh(c)), sub(gelu(c), where(relu(sub(c, b)), sqrt(a), log(b))));
+  const loss = sumAll(mul(y, exp(neg(c))));
+  const grads = gradients(loss, [a, b, c]);
+  const errs = await gpuVsCpu(device, [...grads.values()], feeds);
+  assertClose(errs, 1e-4); // gradients reduce over broadcast axes
+});
+
+Deno.test("add() names both shapes when they cannot broadcast", () => {
+  assert.throws(() => add(input("a", [2, 3]), input("b", [4])), {
+    name: "ShapeError",
+    message: "add: cannot broadcast [2,3] with [4]",
+  });
+  assert.throws(() => where(input("c", [2]), input("a", [3]), input("b", [3])), {
+    name: "ShapeError",
+    message: "where: cannot broadcast [2] with [3]",
+  });
+  assert.throws(() => mul(input("a", [1, 1, 1, 1, 1, 1, 2]), input("b", [2])), {
+    name: "ShapeError",
+    message: "mul: at most 6 dimensions are supported, found [1,1,1,1,1,1,2]",
+  });
+});
