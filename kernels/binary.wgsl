@@ -60,7 +60,7 @@ fn div(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let i = index(wid, nwg, lid);
   if (i >= p.n) { return; }
   let o = offsets(i);
-  out[i] = a[o.x] / b[o.x];
+  out[i] = a[o.x] / b[o.y];
 }
 
 // a = x, b = upstream gradient.

@@ -118,6 +118,12 @@ Deno.test("decodePeft() explains missing tensors and foreign configs", () => {
     (e: Error) =>
       e.message === 'adapter_model.safetensors has no tensor "base_model.model.head.lora_A.weight"',
   );
+  const broken = structuredClone(config);
+  delete broken.mixtune.placements[1].rank;
+  assert.throws(
+    () => decodePeft({ config: JSON.stringify(broken), model: files.model }),
+    /^PeftError: adapter_config.json: mixtune.placements\[1\] must have a path, positive integer in, out and rank/,
+  );
   const { mixtune: _, ...foreign } = config;
   assert.throws(
     () => decodePeft({ config: JSON.stringify(foreign), model: files.model }),
@@ -133,5 +139,9 @@ Deno.test("encodePeft() refuses weights that do not match their placements", () 
   assert.throws(
     () => encodePeft({ adapters, placements, weights }),
     (e: Error) => e.message === '"feature" lora_A has 5 values, expected [4, 32] = 128',
+  );
+  assert.throws(
+    () => encodePeft({ adapters, placements, weights: trainedWeights(), extra: { placements: [] } }),
+    (e: Error) => e.message === "extra cannot use the reserved keys placements",
   );
 });

@@ -55,8 +55,20 @@ Deno.test("unary ops match float64", async () => {
   const [[z], fz] = inputs([[1031]], 3, -0.3, 0.3); // small arguments where tanh cancels
   const feeds = new Map([...fx, ...fy, ...fz]);
   const outs = [
-    neg(x), exp(x), relu(x), gelu(x), tanh(x), tanh(z), square(x), scale(x, -1.5, 0.25), scale(x, 3),
-    log(y), sqrt(y), recip(y), gelu(scale(x, 12)), tanh(scale(x, 30)),
+    neg(x),
+    exp(x),
+    relu(x),
+    gelu(x),
+    tanh(x),
+    tanh(z),
+    square(x),
+    scale(x, -1.5, 0.25),
+    scale(x, 3),
+    log(y),
+    sqrt(y),
+    recip(y),
+    gelu(scale(x, 12)),
+    tanh(scale(x, 30)),
   ];
   assertClose(await gpuVsCpu(device, outs, feeds), TOL);
 });
@@ -74,7 +86,10 @@ Deno.test("relu_grad and gelu_grad kernels match float64", async () => {
   const device = await testDevice();
   if (!device) return;
   const [[x, g], feeds] = inputs([[5, 203], [5, 203]], 5, -4, 4);
-  assertClose(await gpuVsCpu(device, [reluGrad(x, g), geluGrad(x, g), geluGrad(scale(x, 10), g)], feeds), TOL);
+  assertClose(
+    await gpuVsCpu(device, [reluGrad(x, g), geluGrad(x, g), geluGrad(scale(x, 10), g)], feeds),
+    TOL,
+  );
 });
 
 Deno.test("gradient graphs of elementwise ops run on the GPU", async () => {

@@ -60,6 +60,7 @@ function planStages(): unknown[] {
 
 function ftMetrics(seed: number, steps: number): string {
   const lines: unknown[] = [];
+  const epochs: Record<string, number> = Object.fromEntries(DOMAINS.map((d) => [d, 0]));
   for (let step = 10; step <= steps; step += 10) {
     const t = step / steps;
     const temperature = 5 - 4 * t;
@@ -67,9 +68,8 @@ function ftMetrics(seed: number, steps: number): string {
     const sum = raw.reduce((a, b) => a + b, 0);
     const probabilities = Object.fromEntries(DOMAINS.map((d, i) => [d, raw[i] / sum]));
     const domainLoss = Object.fromEntries(DOMAINS.map((d, i) => [d, 3 - 1.5 * t + 0.1 * i + 0.01 * seed]));
-    const epochs = Object.fromEntries(
-      DOMAINS.map((d, i) => [d, step * probabilities[d] / [40, 400, 120][i]]),
-    );
+    // Batches of 4 examples: each domain's epochs grow by 10 steps x 4 x p / size.
+    DOMAINS.forEach((d, i) => epochs[d] += 40 * probabilities[d] / [400, 4000, 1200][i]);
     const loss = 3 - 1.5 * t + 0.1 + 0.01 * seed;
     lines.push({
       type: "train",
@@ -79,7 +79,7 @@ function ftMetrics(seed: number, steps: number): string {
       temperature,
       probabilities,
       domainLoss,
-      epochs,
+      epochs: { ...epochs },
       samplesPerSec: 120 + seed,
     });
     if (step % 50 === 0) {

@@ -41,7 +41,9 @@ Deno.test("loadRun() names the missing run.json", async () => {
     await assert.rejects(
       loadRun(root),
       new ReportInputError(
-        `${join(root, "run.json")}: expected the run's run.json, found no such file (is ${root} a run folder?)`,
+        `${
+          join(root, "run.json")
+        }: expected the run's run.json, found no such file (is ${root} a run folder?)`,
       ),
     );
   } finally {
@@ -53,13 +55,19 @@ Deno.test("loadRun() names the file, line and field of a bad metrics record", as
   await withFixture(async (dir) => {
     const path = join(dir, "ft-h3000000", "metrics.jsonl");
     await Deno.writeTextFile(path, '{"type":"train","step":10,"loss":2}\n\n{"type":"eval","step":"20"}\n');
-    await assert.rejects(loadRun(dir), new ReportInputError(`${path}:3: step: expected a number, found string "20"`));
+    await assert.rejects(
+      loadRun(dir),
+      new ReportInputError(`${path}:3: step: expected a number, found string "20"`),
+    );
     await Deno.writeTextFile(path, '{"type":"train","step":10,"probabilities":{"el":"x"}}\n');
     await assert.rejects(
       loadRun(dir),
       new ReportInputError(`${path}:1: probabilities.el: expected a number, found string "x"`),
     );
-    await Deno.writeTextFile(path, '{"type":"gate","step":1,"histogram":{"hr":{"edges":[0,1],"counts":[1,2]}}}\n');
+    await Deno.writeTextFile(
+      path,
+      '{"type":"gate","step":1,"histogram":{"hr":{"edges":[0,1],"counts":[1,2]}}}\n',
+    );
     await assert.rejects(
       loadRun(dir),
       new ReportInputError(`${path}:1: histogram.hr: expected 3 edges for 2 counts, found 2`),
@@ -80,14 +88,23 @@ Deno.test("loadRun() rejects a run.json stage without a folder and a summary row
     const summaryPath = join(dir, "eval-h3000000", "summary.json");
     await Deno.writeTextFile(
       summaryPath,
-      JSON.stringify({ stage: "eval", metrics: {}, tables: [{ title: "t", columns: ["a", "b"], rows: [["x"]] }] }),
+      JSON.stringify({
+        stage: "eval",
+        metrics: {},
+        tables: [{ title: "t", columns: ["a", "b"], rows: [["x"]] }],
+      }),
     );
     await assert.rejects(
       loadRun(dir),
-      new ReportInputError(`${summaryPath}: tables[0].rows[0]: expected 2 cells (one per column), found an array`),
+      new ReportInputError(
+        `${summaryPath}: tables[0].rows[0]: expected 2 cells (one per column), found an array`,
+      ),
     );
     delete run.stages[1].dir;
     await Deno.writeTextFile(runPath, JSON.stringify(run));
-    await assert.rejects(loadRun(dir), new ReportInputError(`${runPath}: stages[1].dir: expected a string, found nothing`));
+    await assert.rejects(
+      loadRun(dir),
+      new ReportInputError(`${runPath}: stages[1].dir: expected a string, found nothing`),
+    );
   });
 });

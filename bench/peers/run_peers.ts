@@ -2,7 +2,8 @@
  * Runs every peer of the benchmark (TF.js WebGPU, TF.js CPU, PyTorch CPU) on the same workload, checks that
  * they agree (parameter counts, per-step losses) and prints one table.
  *
- * Run: XDG_RUNTIME_DIR=/tmp deno run -A bench/peers/run_peers.ts [--warmup 3] [--steps 10] [--no-matmul] [--json]
+ * Run: XDG_RUNTIME_DIR=/tmp deno run -A bench/peers/run_peers.ts
+ *        [--warmup 3] [--steps 10] [--no-matmul] [--json]
  */
 import { parseArgs } from "node:util";
 import { type MatmulResult, tfjsMatmulGflops, tfjsPeer } from "./tfjs_step.ts";
@@ -89,7 +90,9 @@ export function formatPeerReport(r: PeerReport): string {
     }`,
   );
   for (const m of r.matmul) {
-    lines.push(`matmul ${m.backend} (median, each run read back):`);
+    lines.push(
+      `matmul ${m.backend} (median per product; each sample queues "inner" products, reads the last back):`,
+    );
     for (const x of m.results) {
       lines.push(
         `  ${`${x.m}x${x.k} @ ${x.k}x${x.n}`.padEnd(20)} ${x.msMedian.toFixed(2).padStart(9)} ms ${

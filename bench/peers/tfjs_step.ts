@@ -36,11 +36,14 @@ export interface MatmulShape {
 
 /** Measured throughput of one matmul shape. */
 export interface MatmulResult extends MatmulShape {
+  /** Products queued per synchronised sample. */
+  inner: number;
+  /** Median time of one product. */
   msMedian: number;
   gflops: number;
 }
 
-/** Square 256/512/1024 plus the workload's skinny shapes: qkv (1024x64 @ 64x192) and LoRA A (1024x64 @ 64x8). */
+/** Square 256/512/1024 plus the workload's skinny shapes: qkv (1024x64 @ 64x192), LoRA A (1024x64 @ 64x8). */
 export const MATMUL_SHAPES: MatmulShape[] = [
   { m: 256, k: 256, n: 256 },
   { m: 512, k: 512, n: 512 },
@@ -49,7 +52,8 @@ export const MATMUL_SHAPES: MatmulShape[] = [
   { m: 1024, k: 64, n: 8 },
 ];
 
-async function useBackend(backend: TfjsBackend): Promise<string | undefined> {
+/** Switches TF.js to `backend`; for WebGPU also returns the adapter's description. */
+export async function useTfjsBackend(backend: TfjsBackend): Promise<string | undefined> {
   // Production mode: no debug checks, and no "install tfjs-node" banner in the bench output.
   tf.enableProdMode();
   const ok = await tf.setBackend(backend);
@@ -63,13 +67,16 @@ async function useBackend(backend: TfjsBackend): Promise<string | undefined> {
   return info ? `${info.description || info.device} (vendor ${info.vendor})` : undefined;
 }
 
-/** Runs warm-up then timed training steps on one backend and reports the median step time and all losses. */
-export async function tfjsPeer(backend: TfjsBackend, opts: TfjsPeerOptions = {}): Promise<PeerStepResult> {
-  const w = opts.workload ?? WORKLOAD;
-  const warmup = opts.warmup ?? 3;
-  const steps = opts.steps ?? 10;
-  const adapterInfo = await useBackend(backend);
-  const init = makeInit(opts.seed ?? 1, w);
+/** A built TF.js training step: call `step()` repeatedly; each call resolves to that step's loss. */
+export interface TfjsStep {
+  step(): Promise<number>;
+  params: { total: number; trainable: number };
+  dispose(): void;
+}
+
+/** Builds the model, batch and Adam optimiser on the current TF.js backend. */
+export function createTfjsStep(seed = 1, w: PeerWorkload = WORKLOAD): TfjsStep {
+  const init = makeInit(seed, w);
   const t: Record<string, tf.Tensor> = {};
   const trainable: tf.Variable[] = [];
   for (const s of init.specs) {
@@ -84,37 +91,55 @@ export async function tfjsPeer(backend: TfjsBackend, opts: TfjsPeerOptions = {})
     }
   }
   const images = tf.tensor2d(init.images, [w.batch, w.image * w.image]);
-  const onehot = tf.oneHot(tf.tensor1d(init.labels, "int32"), w.classes).toFloat();
+  const onehot = tf.tidy(() => tf.oneHot(tf.tensor1d(init.labels, "int32"), w.classes).toFloat());
   const optimizer = tf.train.adam(w.lr, 0.9, 0.999, 1e-8);
   const loss = () => lossOf(w, t, images, onehot);
+  const params = {
+    total: Object.values(t).reduce((a, x) => a + x.size, 0),
+    trainable: trainable.reduce((a, x) => a + x.size, 0),
+  };
+  if (params.total !== countParams(init.specs).total) {
+    throw new Error("TF.js peer built a model of the wrong size");
+  }
+  return {
+    async step(): Promise<number> {
+      const cost = optimizer.minimize(loss, true, trainable)!;
+      // Reading the loss back waits for the queue, which also holds this step's Adam updates.
+      const value = (await cost.data())[0];
+      cost.dispose();
+      return value;
+    },
+    params,
+    dispose(): void {
+      tf.dispose([...Object.values(t), images, onehot]);
+      optimizer.dispose();
+    },
+  };
+}
+
+/** Runs warm-up then timed training steps on one backend and reports the median step time and all losses. */
+export async function tfjsPeer(backend: TfjsBackend, opts: TfjsPeerOptions = {}): Promise<PeerStepResult> {
+  const warmup = opts.warmup ?? 3;
+  const steps = opts.steps ?? 10;
+  const adapterInfo = await useTfjsBackend(backend);
+  const run = createTfjsStep(opts.seed ?? 1, opts.workload ?? WORKLOAD);
   const losses: number[] = [];
   const times: number[] = [];
   for (let i = 0; i < warmup + steps; i++) {
     const t0 = performance.now();
-    const cost = optimizer.minimize(loss, true, trainable)!;
-    // Reading the loss back waits for the queue, which also holds this step's Adam updates.
-    const value = (await cost.data())[0];
-    const ms = performance.now() - t0;
-    cost.dispose();
-    losses.push(value);
-    if (i >= warmup) times.push(ms);
+    losses.push(await run.step());
+    if (i >= warmup) times.push(performance.now() - t0);
   }
-  const sizes = countParams(init.specs);
+  run.dispose();
   const result: PeerStepResult = {
     backend: `tfjs-${backend}`,
     stepMsMedian: median(times),
     stepMsAll: times,
     steps,
-    params: {
-      total: Object.values(t).reduce((a, x) => a + x.size, 0),
-      trainable: trainable.reduce((a, x) => a + x.size, 0),
-    },
+    params: run.params,
     losses,
   };
   if (adapterInfo) result.adapterInfo = adapterInfo;
-  if (result.params.total !== sizes.total) throw new Error("TF.js peer built a model of the wrong size");
-  tf.dispose([...Object.values(t), images, onehot]);
-  optimizer.dispose();
   return result;
 }
 
@@ -182,32 +207,38 @@ function lossOf(
   return tf.logSoftmax(logits).mul(onehot).sum(-1).mean().neg() as tf.Scalar;
 }
 
-/** Median time and GFLOPS of A @ B for each shape, each run ending with the product read back. */
+/**
+ * Median time and GFLOPS of A @ B for each shape. A sample queues `inner` products and reads the last one
+ * back, so the readback latency (about 10 ms on WebGPU here) is shared instead of hiding small products.
+ */
 export async function tfjsMatmulGflops(
   backend: TfjsBackend,
   sizes: MatmulShape[] = MATMUL_SHAPES,
-  opts: { warmup?: number; reps?: number } = {},
+  opts: { warmup?: number; samples?: number } = {},
 ): Promise<MatmulResult[]> {
-  await useBackend(backend);
+  await useTfjsBackend(backend);
+  const warmup = opts.warmup ?? 1;
   const out: MatmulResult[] = [];
   for (const s of sizes) {
     const a = tf.randomUniform([s.m, s.k], -1, 1, "float32", 7);
     const b = tf.randomUniform([s.k, s.n], -1, 1, "float32", 8);
-    // Fewer repeats for big products so a slow backend stays within seconds.
     const flop = 2 * s.m * s.k * s.n;
-    const reps = opts.reps ?? (flop > 1e9 ? 3 : 7);
+    // About 0.2 GFLOP per sample and fewer samples for big products: a slow backend stays within seconds.
+    const inner = Math.min(50, Math.max(1, Math.round(2e8 / flop)));
+    const samples = opts.samples ?? (flop > 1e9 ? 3 : 5);
     const times: number[] = [];
-    for (let i = 0; i < (opts.warmup ?? 1) + reps; i++) {
+    for (let i = 0; i < warmup + samples; i++) {
       const t0 = performance.now();
-      const c = tf.matMul(a, b);
-      await c.data();
-      const ms = performance.now() - t0;
-      c.dispose();
-      if (i >= (opts.warmup ?? 1)) times.push(ms);
+      const products: tf.Tensor[] = [];
+      for (let j = 0; j < inner; j++) products.push(tf.matMul(a, b));
+      await products[inner - 1].data();
+      const ms = (performance.now() - t0) / inner;
+      tf.dispose(products);
+      if (i >= warmup) times.push(ms);
     }
     tf.dispose([a, b]);
     const ms = median(times);
-    out.push({ ...s, msMedian: ms, gflops: flop / (ms * 1e6) });
+    out.push({ ...s, inner, msMedian: ms, gflops: flop / (ms * 1e6) });
   }
   return out;
 }

@@ -1,7 +1,8 @@
 /**
  * The benchmark workload every peer runs: one LoRA ViT-tiny training step on a fixed synthetic batch.
  * Initial values and the batch come from one seeded generator so that peers (TF.js here, PyTorch in
- * torch_step.py, which ports the same generator) start from identical numbers and can be compared step by step.
+ * torch_step.py, which ports the same generator) start from identical numbers and can be compared step by
+ * step.
  */
 
 /** Sizes of the benchmarked model, optimiser and batch. */
@@ -93,7 +94,7 @@ export function paramSpecs(w: PeerWorkload = WORKLOAD): ParamSpec[] {
   return out;
 }
 
-/** A 32-bit xorshift generator; torch_step.py carries the same three shifts so both peers draw equal numbers. */
+/** A 32-bit xorshift generator; torch_step.py has the same three shifts so both peers draw equal numbers. */
 export class SeededRng {
   #state: number;
   constructor(seed: number) {

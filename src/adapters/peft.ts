@@ -56,6 +56,10 @@ export function encodePeft(adapter: PeftAdapter): PeftFiles {
   if (weights.length !== placements.length) {
     throw new PeftError(`${placements.length} placements but ${weights.length} weight sets`);
   }
+  const reserved = Object.keys(adapter.extra ?? {}).filter((k) =>
+    ["version", "adapters", "placements"].includes(k)
+  );
+  if (reserved.length > 0) throw new PeftError(`extra cannot use the reserved keys ${reserved.join(", ")}`);
   const tensors: Record<string, Tensor> = {};
   placements.forEach((p, i) => {
     const w = weights[i];
@@ -152,6 +156,7 @@ export function decodePeft(files: PeftFiles): PeftAdapter {
   if (!Array.isArray(adapters) || !Array.isArray(placements)) {
     throw new PeftError(`${PEFT_CONFIG_FILE}: mixtune block needs "adapters" and "placements" arrays`);
   }
+  (placements as unknown[]).forEach(checkPlacement);
   const { tensors } = readSafetensors(files.model);
   const used = new Set<string>();
   const take = (key: string, shape: number[]): Float32Array => {
@@ -182,6 +187,20 @@ export function decodePeft(files: PeftFiles): PeftAdapter {
   };
   if (Object.keys(extra).length > 0) result.extra = extra;
   return result;
+}
+
+function checkPlacement(value: unknown, i: number): void {
+  const p = value as Partial<Placement>;
+  const count = (n: unknown): boolean => Number.isInteger(n) && (n as number) > 0;
+  if (
+    typeof p !== "object" || p === null || typeof p.path !== "string" || !count(p.in) || !count(p.out) ||
+    !count(p.rank) || typeof p.gated !== "boolean" || !Number.isFinite(p.scale)
+  ) {
+    throw new PeftError(
+      `${PEFT_CONFIG_FILE}: mixtune.placements[${i}] must have a path, positive integer in, out and rank, ` +
+        `a boolean gated and a finite scale; found ${JSON.stringify(value)}`,
+    );
+  }
 }
 
 /** Writes `adapter_config.json` and `adapter_model.safetensors` into `dir` (created if missing). */

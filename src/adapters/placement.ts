@@ -79,12 +79,11 @@ export function targetList(targets: string | string[]): string[] {
  *
  * @example
  * ```ts
- * import { placeAdapters } from "./placement.ts";
  * const { placements } = placeAdapters(
  *   [{ targets: ["blocks.*.attn.qkv", "feature"], rank: 8, gated: true }],
  *   [{ path: "blocks.0.attn.qkv", in: 64, out: 192, bias: true }, { path: "feature", in: 64, out: 32, bias: true }],
  * );
- * console.log(placements.length); // 2
+ * console.log(placements.map((p) => p.path)); // ["blocks.0.attn.qkv", "feature"]
  * ```
  */
 export function placeAdapters(adapters: AdapterSpec[], modules: LinearModule[]): PlacementResult {

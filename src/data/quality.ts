@@ -45,6 +45,11 @@ export function qualityScores(images: Float32Array, side: number, measure: Quali
   if (images.length % pixels !== 0) {
     throw new RangeError(`images has ${images.length} values, not a multiple of ${side} x ${side}`);
   }
+  if (measure !== "laplacian" && measure !== "gradient") {
+    throw new RangeError(
+      `quality measure must be "laplacian" or "gradient", found ${JSON.stringify(measure)}`,
+    );
+  }
   const f = measure === "laplacian" ? laplacianVariance : gradientEnergy;
   const n = images.length / pixels;
   const out = new Float32Array(n);

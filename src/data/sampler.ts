@@ -47,6 +47,7 @@ const STREAM_ORDER = 2;
  *
  * @example
  * ```ts
+ * import { cooldownSchedule } from "./mix/schedule.ts";
  * const sampler = new Sampler({
  *   sizes: [300_000, 600],
  *   strategy: { kind: "temperature", schedule: cooldownSchedule() },

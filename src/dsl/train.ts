@@ -3,7 +3,6 @@
 import type {
   AdapterSpec,
   EvaluateStage,
-  EvaluateTask,
   ExportStage,
   GateMappingSpec,
   GateScoreSpec,
@@ -27,7 +26,7 @@ export type TrainOf<F extends string, M extends string> = TrainStage & { from?: 
  *
  * @example
  * ```ts
- * import { adamw, cosface, lora, temperature, train } from "../../mod.ts";
+ * import { adamw, cosface, lora, temperature, train } from "./mod.ts";
  * const finetune = train({
  *   from: "pretrain",
  *   mix: temperature(["lr"]),
@@ -117,6 +116,3 @@ export function arcface(options: { scale?: number; margin?: number } = {}): Loss
 export function adamw(options: Omit<OptimizerSpec, "kind">): OptimizerSpec {
   return { kind: "adamw", ...options };
 }
-
-/** The tasks an evaluate stage can run. */
-export const EVALUATE_TASKS: readonly EvaluateTask[] = ["validation_loss", "recognition"];

@@ -46,7 +46,7 @@ export function thin<T>(items: T[], max: number = MAX_POINTS): { items: T[]; str
 
 /** The note shown under a chart whose records were thinned. */
 export function thinNote(stride: number, count: number): string | undefined {
-  return stride === 1 ? undefined : `${count} records; every ${stride}th is drawn`;
+  return stride === 1 ? undefined : `${count} records; one in ${stride} drawn`;
 }
 
 const BASE_CONFIG = {
@@ -91,6 +91,8 @@ export function lineChart(o: LineChartOptions): TopLevelSpec {
         type: "quantitative",
         title: o.yTitle,
         scale: { type: o.yScale ?? "linear", zero: false },
+        // Trimmed general format: a flat series would otherwise be labelled "0.010000".
+        axis: { format: "~g" },
       },
       color: {
         field: "series",

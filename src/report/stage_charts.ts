@@ -180,6 +180,14 @@ export function stageCharts(stage: StageData): ChartSpec[] {
   const schedule = stage.plan?.sampling?.schedule ?? [];
   if (!hasMeasured && schedule.length > 0) {
     const points = recordPoints(schedule, (s: { probabilities: Record<string, number> }) => s.probabilities);
+    // Hold the last planned probabilities to the stage's last step, so the steps read as a schedule.
+    const end = Math.max(stage.summary?.steps ?? 0, ...(m?.train ?? []).map((t) => t.step));
+    const last = schedule[schedule.length - 1];
+    if (end > last.step) {
+      for (const [series, value] of Object.entries(last.probabilities)) {
+        points.push({ step: end, series, value });
+      }
+    }
     charts.push({
       title: "Planned sampling probabilities",
       note: "from the plan; no measured probabilities in metrics.jsonl",
@@ -188,7 +196,6 @@ export function stageCharts(stage: StageData): ChartSpec[] {
         yTitle: "probability",
         series: only(domains, points),
         stepped: true,
-        dots: true,
       }),
     });
   }

@@ -55,10 +55,9 @@ export function checkTrain(
   const adapterCount = Array.isArray(fields.adapters) ? fields.adapters.length : 0;
   if (trainable?.length === 0 && adapterCount === 0) check.add(at("trainable"), messages.nothingToTrain());
 
-  if (fields.gate === undefined && gated) check.add(at("gate"), messages.gatedWithoutGate());
+  if (fields.gate === undefined && gated === true) check.add(at("gate"), messages.gatedWithoutGate());
   if (fields.gate !== undefined) {
-    const adaptersRead = fields.adapters === undefined || Array.isArray(fields.adapters);
-    if (!gated && adaptersRead) check.add(at("gate"), messages.gateWithoutGated());
+    if (gated === false) check.add(at("gate"), messages.gateWithoutGated());
     checkGate(check, at("gate"), fields.gate, data, mixDomains);
   }
   checkLoss(check, at("loss"), fields.loss, model);
@@ -69,15 +68,30 @@ export function checkTrain(
   checkValidation(check, at("validation"), fields.validation, data);
 }
 
-/** Checks each adapter and, with a valid model, that its patterns place; returns whether any is gated. */
-function checkAdapters(check: Checker, path: string, value: unknown, model: ModelConfig | undefined): boolean {
-  const list = check.array(path, value, false) ?? [];
-  let gated = false;
+/**
+ * Checks each adapter and, with a valid model, that its patterns place. Returns whether any is gated, or
+ * `undefined` when that cannot be told (so a gate is not blamed for an adapter's own problem).
+ */
+function checkAdapters(
+  check: Checker,
+  path: string,
+  value: unknown,
+  model: ModelConfig | undefined,
+): boolean | undefined {
+  if (value !== undefined && !Array.isArray(value)) {
+    check.add(path, messages.expected("an array", value));
+    return undefined;
+  }
+  const list: unknown[] = value ?? [];
+  let gated: boolean | undefined = false;
   const placeable: { index: number; targets: string[] }[] = [];
   list.forEach((adapter, i) => {
     const adapterPath = joinPath(path, i);
     const fields = check.record(adapterPath, adapter, ADAPTER_KEYS);
-    if (fields === undefined) return;
+    if (fields === undefined) {
+      if (gated === false) gated = undefined;
+      return;
+    }
     const at = (key: string): string => joinPath(adapterPath, key);
     const targets = checkTargets(check, at("targets"), fields.targets);
     if (targets !== undefined) placeable.push({ index: i, targets });
@@ -89,7 +103,9 @@ function checkAdapters(check: Checker, path: string, value: unknown, model: Mode
     }
     check.number(at("dropout"), fields.dropout, { min: 0, below: 1 }, false);
     check.oneOf(at("init"), fields.init, ["gaussian", "kaiming"], false);
-    gated = (check.boolean(at("gated"), fields.gated) ?? false) || gated;
+    const g = fields.gated === undefined ? false : check.boolean(at("gated"), fields.gated);
+    if (g === true) gated = true;
+    else if (g === undefined && gated === false) gated = undefined;
   });
   if (model !== undefined && placeable.length > 0) {
     const adapters = placeable.map((a) => ({ targets: a.targets, rank: 1 }));

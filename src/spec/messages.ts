@@ -1,6 +1,5 @@
 /** Every message that spec validation reports, in one place so that tests and docs can rely on the wording. */
 
-import { closestNames, editDistance } from "../adapters/patterns.ts";
 
 /** How a found value reads in a message: `-1`, `"abc"`, `an array`, `nothing`. */
 export function describe(value: unknown): string {
@@ -13,12 +12,29 @@ export function describe(value: unknown): string {
   return Object.keys(value).length === 0 ? "an empty object" : "an object";
 }
 
-/** The candidate close enough to `text` to be a typo of it, if any. */
+/** The candidate close enough to `text` to be a typo of it (a third of its letters or fewer), if any. */
 export function nearest(text: string, candidates: readonly string[]): string | undefined {
-  const [best] = closestNames(text, candidates, 1);
-  if (best === undefined) return undefined;
-  const distance = editDistance(text.toLowerCase(), best.toLowerCase());
-  return distance <= Math.max(1, Math.floor(best.length / 3)) ? best : undefined;
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const d = typoDistance(text.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 3)) ? best : undefined;
+}
+
+/** Edit distance where swapping two neighbouring letters counts as one edit, as typing mistakes do. */
+function typoDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
 }
 
 const quote = (s: string): string => JSON.stringify(s);

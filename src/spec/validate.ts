@@ -23,7 +23,7 @@ export interface ValidateOptions {
 const TOP_KEYS = ["name", "seed", "domains", "model", "stages"] as const;
 
 /**
- * Every problem of a would-be spec, in document order of discovery; empty when it is valid.
+ * Every problem of a would-be spec (in file order when `locations` are given); empty when it is valid.
  *
  * @example
  * ```ts
@@ -44,7 +44,10 @@ export function checkPipeline(value: unknown, locations?: SourceMap): Problem[] 
     const data = checkDomains(check, top.domains, model);
     checkStages(check, top.stages, data, model);
   }
-  return locations === undefined ? check.problems : check.problems.map((p) => locate(p, locations));
+  if (locations === undefined) return check.problems;
+  // with positions, report in file order (the sort is stable, so one line keeps discovery order)
+  return check.problems.map((p) => locate(p, locations))
+    .sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
 }
 
 /**

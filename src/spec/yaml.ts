@@ -36,7 +36,7 @@ export function parseYaml(text: string, file?: string): YamlDocument {
   visit(doc, {
     Node(_, node) {
       if (node.tag !== undefined && !CORE_TAGS.has(node.tag) && node.range) {
-        problems.push({ path: "", message: messages.yamlTag(node.tag), ...position(node.range[0]) });
+        problems.push({ path: "", message: messages.yamlTag(node.tag), ...position(tagStart(text, node.range[0])) });
       }
     },
   });
@@ -47,6 +47,14 @@ export function parseYaml(text: string, file?: string): YamlDocument {
   locations.set("", root?.range ? position(root.range[0]) : { line: 1, column: 1 });
   if (root) collect(root, "", locations, position);
   return { value: doc.toJS({ maxAliasCount: 100 }), locations };
+}
+
+/** The offset of the tag written before the node at `offset` (the node's range starts after its tag). */
+function tagStart(text: string, offset: number): number {
+  let i = text.lastIndexOf("!", offset - 1);
+  if (i < 0) return offset;
+  while (i > 0 && !/[\s,[{]/.test(text[i - 1])) i--;
+  return i;
 }
 
 /** Records the position of every key and sequence item under `node`; aliases keep their own position. */

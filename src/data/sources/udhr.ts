@@ -69,7 +69,9 @@ export function udhrHtmlToText(html: string): string {
  *
  * @example
  * ```ts
- * const english = loadUdhr("eng");
+ * import assert from "node:assert/strict";
+ * const english = new TextDecoder().decode(loadUdhr("eng"));
+ * assert.ok(english.startsWith("Universal Declaration of Human Rights"));
  * ```
  */
 export function loadUdhr(language: string): Uint8Array {

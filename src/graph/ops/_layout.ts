@@ -74,7 +74,11 @@ export function splitAt(shape: Shape, axis: number): [number, number, number] {
 }
 
 /** Calls `visit(i, offset)` for each element of `out` with the input offset given by `strides`. */
-export function forEachStrided(out: Shape, strides: readonly number[], visit: (i: number, off: number) => void): void {
+export function forEachStrided(
+  out: Shape,
+  strides: readonly number[],
+  visit: (i: number, off: number) => void,
+): void {
   const n = out.reduce((p, d) => p * d, 1);
   const coord = new Array<number>(out.length).fill(0);
   let off = 0;

@@ -5,3 +5,8 @@ import "./elementwise.ts";
 import "./unary.ts";
 import "./reduce.ts";
 import "./shape.ts";
+import "./gather.ts";
+import "./softmax.ts";
+import "./layer_norm.ts";
+import "./cross_entropy.ts";
+import "./normalize.ts";

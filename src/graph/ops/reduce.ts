@@ -80,7 +80,9 @@ function reduceOp(name: "sum" | "max", pick: (row: number[]) => number): OpDef {
     },
     gpu: ([s], attrs) => {
       const [outer, len, inner] = splitAt(s, axisOf(name, s, attrs));
-      return { calls: [reduceCall(outer * inner, len, inner, MODE[name], { in: 0 }, { out: true }, sizeOf(s))] };
+      return {
+        calls: [reduceCall(outer * inner, len, inner, MODE[name], { in: 0 }, { out: true }, sizeOf(s))],
+      };
     },
   };
 }
@@ -135,7 +137,9 @@ defineOps(
     grad: (n, g) => [broadcastTo(g, n.inputs[0].shape)],
     gpu: ([s]) => {
       const n = sizeOf(s);
-      if (n <= CHUNK * CHUNK / 256) return { calls: [reduceCall(1, n, 1, MODE.sum, { in: 0 }, { out: true })] };
+      if (n <= CHUNK * CHUNK / 256) {
+        return { calls: [reduceCall(1, n, 1, MODE.sum, { in: 0 }, { out: true })] };
+      }
       const chunks = Math.ceil(n / CHUNK);
       return {
         calls: [

@@ -5,7 +5,6 @@ import { grid, params } from "../../gpu/kernels.ts";
 import { type Attrs, type Node, type Shape, ShapeError, showShape, sizeOf } from "../node.ts";
 import { apply, defineOps, type KernelCall, type Lowering, type OpDef } from "../op.ts";
 import {
-  broadcastShapes,
   broadcastStrides,
   checkRank,
   contiguousStrides,
@@ -65,7 +64,14 @@ function stridedOp(
   };
 }
 
-function padCall(entry: "pad" | "place", n: number, lenIn: number, lenOut: number, inner: number, start: number) {
+function padCall(
+  entry: "pad" | "place",
+  n: number,
+  lenIn: number,
+  lenOut: number,
+  inner: number,
+  start: number,
+) {
   return {
     kernel: "pad",
     source: padSource,
@@ -76,7 +82,15 @@ function padCall(entry: "pad" | "place", n: number, lenIn: number, lenOut: numbe
 }
 
 /** Copies `x` ([outer, lenIn, inner]) into rows start.. of `y` ([outer, lenOut, inner]). */
-function placeCpu(x: Float64Array, y: Float64Array, outer: number, lenIn: number, lenOut: number, inner: number, start: number) {
+function placeCpu(
+  x: Float64Array,
+  y: Float64Array,
+  outer: number,
+  lenIn: number,
+  lenOut: number,
+  inner: number,
+  start: number,
+) {
   for (let o = 0; o < outer; o++) {
     y.set(x.subarray(o * lenIn * inner, (o + 1) * lenIn * inner), (o * lenOut + start) * inner);
   }
@@ -84,7 +98,11 @@ function placeCpu(x: Float64Array, y: Float64Array, outer: number, lenIn: number
 
 function checkPerm(x: Shape, perm: readonly number[]): void {
   const ok = perm.length === x.length && [...perm].sort((a, b) => a - b).every((p, k) => p === k);
-  if (!ok) throw new ShapeError(`transpose: [${perm.join(",")}] is not a permutation of the axes of ${showShape(x)}`);
+  if (!ok) {
+    throw new ShapeError(
+      `transpose: [${perm.join(",")}] is not a permutation of the axes of ${showShape(x)}`,
+    );
+  }
 }
 
 defineOps(
@@ -93,8 +111,8 @@ defineOps(
     "broadcast_to",
     (x, attrs) => {
       const to = attrs.shape as Shape;
-      const b = to.length >= x.length ? broadcastShapes("broadcastTo", x, to) : undefined;
-      if (!b || b.join() !== to.join()) {
+      const fits = to.length >= x.length && x.every((d, k) => d === 1 || d === to[to.length - x.length + k]);
+      if (!fits) {
         throw new ShapeError(`broadcastTo: cannot broadcast ${showShape(x)} to ${showShape(to)}`);
       }
       return to;
@@ -133,7 +151,8 @@ defineOps(
   ),
   {
     name: "pad",
-    shape: ([x], attrs) => x.map((d, k) => k === attrs.axis ? d + (attrs.before as number) + (attrs.after as number) : d),
+    shape: ([x], attrs) =>
+      x.map((d, k) => k === attrs.axis ? d + (attrs.before as number) + (attrs.after as number) : d),
     cpu: ([x], [s], attrs, out) => {
       const [outer, len, inner] = splitAt(s, attrs.axis as number);
       const y = new Float64Array(sizeOf(out));
@@ -216,7 +235,9 @@ export function slice(x: Node, axis: number, start: number, end: number): Node {
   const a = normAxis("slice", x.shape, axis);
   const d = x.shape[a];
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > d || start >= end) {
-    throw new ShapeError(`slice: range [${start}, ${end}) is not a non-empty part of axis ${a} of ${showShape(x.shape)}`);
+    throw new ShapeError(
+      `slice: range [${start}, ${end}) is not a non-empty part of axis ${a} of ${showShape(x.shape)}`,
+    );
   }
   return apply("slice", [x], { axis: a, start, end });
 }

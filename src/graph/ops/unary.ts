@@ -6,7 +6,18 @@ import { apply, defineOps, type OpDef } from "../op.ts";
 import { div, geluGrad, mul, reluGrad } from "./elementwise.ts";
 
 /** Kernel op codes; the `switch` in kernels/unary.wgsl follows this order. */
-const UNARY_CODES = ["neg", "exp", "log", "relu", "gelu", "sqrt", "recip", "tanh", "square", "scale"] as const;
+const UNARY_CODES = [
+  "neg",
+  "exp",
+  "log",
+  "relu",
+  "gelu",
+  "sqrt",
+  "recip",
+  "tanh",
+  "square",
+  "scale",
+] as const;
 
 type UnaryName = typeof UNARY_CODES[number];
 

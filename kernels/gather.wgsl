@@ -1,0 +1,32 @@
+// Row lookup and its deterministic backward; rows are `d` floats, indices are exact integers stored as f32.
+// `gather`: out[r, c] = table[idx[r], c] (0 for an index outside [0, rows)).
+// `gather_grad`: out[v, c] = sum of g[r, c] over the positions r with idx[r] == v, summed in order r = 0.. (no
+// atomics, so every run gives the same bits).
+struct Params { n: u32, d: u32, rows: u32, positions: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> idx: array<f32>;
+@group(0) @binding(2) var<storage, read> src: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256)
+fn gather(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  if (i >= p.n) { return; }
+  let v = i32(idx[i / p.d]);
+  var x = 0.0;
+  if (v >= 0 && v < i32(p.rows)) { x = src[u32(v) * p.d + i % p.d]; }
+  out[i] = x;
+}
+
+@compute @workgroup_size(256)
+fn gather_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  if (i >= p.n) { return; }
+  let v = i32(i / p.d);
+  let c = i % p.d;
+  var acc = 0.0;
+  for (var r = 0u; r < p.positions; r++) {
+    if (i32(idx[r]) == v) { acc += src[r * p.d + c]; }
+  }
+  out[i] = acc;
+}

@@ -1,0 +1,16 @@
+// Each row of [rows, len] divided by max(its L2 norm, eps).
+struct Params { rows: u32, len: u32, eps: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = row_index(wid, nwg);
+  if (row >= p.rows) { return; }
+  let base = row * p.len;
+  var s = 0.0;
+  for (var j = lid; j < p.len; j += WG) { s += x[base + j] * x[base + j]; }
+  let inv = 1.0 / max(sqrt(row_sum(s, lid)), p.eps);
+  for (var j = lid; j < p.len; j += WG) { out[base + j] = x[base + j] * inv; }
+}

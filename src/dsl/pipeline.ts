@@ -1,0 +1,113 @@
+/** The immutable pipeline builder: each call returns a new builder, and `build()` validates the result. */
+
+import type { ModelConfig } from "../models/config.ts";
+import { messages } from "../spec/messages.ts";
+import { joinPath, PipelineError } from "../spec/problem.ts";
+import type { DomainSpec, PipelineSpec, SourceSpec, StageSpec, TrainStage, TransformSpec } from "../spec/types.ts";
+import { validatePipeline } from "../spec/validate.ts";
+
+/** `unknown` when `N` is a new name, `never` (a type error) when it is one of `Taken`. */
+export type Fresh<N extends string, Taken extends string> = [N] extends [Taken] ? never : unknown;
+
+type FromOf<X> = X extends { from?: infer F } ? F : undefined;
+type MixDomainsOf<X> = X extends { mix: { domains: (infer M)[] } } ? M : string;
+
+/**
+ * Type-level checks of a stage's references: `from` must name an earlier train stage and the mix domains
+ * declared domains. Names typed only as `string` (built at run time) are left to `build()` to check.
+ */
+export type References<X, D extends string, T extends string> =
+  & (string extends FromOf<X> ? unknown : { from?: T })
+  & (string extends MixDomainsOf<X> ? unknown : { mix: { domains: D[] } });
+
+/** The pipeline so far: plain data, not yet validated. */
+export interface PipelineDraft {
+  name: string;
+  seed?: number;
+  domains: Readonly<Record<string, DomainSpec>>;
+  model?: ModelConfig;
+  stages: Readonly<Record<string, StageSpec>>;
+}
+
+/**
+ * Builds a pipeline spec. Domain names (`D`), train stage names (`T`) and all stage names (`S`) are tracked
+ * in the type, so a `from` or mix domain that does not exist yet, or a name used twice, is a type error.
+ */
+export class PipelineBuilder<D extends string = never, T extends string = never, S extends string = never> {
+  readonly #draft: PipelineDraft;
+
+  /** Use `pipeline(name)` to start one. */
+  constructor(draft: PipelineDraft) {
+    this.#draft = Object.freeze({ ...draft });
+  }
+
+  /** Sets the seed every random choice derives from. */
+  seed(seed: number): PipelineBuilder<D, T, S> {
+    return new PipelineBuilder({ ...this.#draft, seed });
+  }
+
+  /** Adds a domain: a source and the transforms applied to it, in order. */
+  domain<const N extends string>(
+    name: N & Fresh<N, D>,
+    source: SourceSpec,
+    ...transforms: TransformSpec[]
+  ): PipelineBuilder<D | N, T, S> {
+    if (name in this.#draft.domains) {
+      throw new PipelineError([{ path: joinPath("domains", name), message: messages.duplicateName("domain", name) }]);
+    }
+    const domain: DomainSpec = transforms.length > 0 ? { source, transforms } : { source };
+    return new PipelineBuilder({ ...this.#draft, domains: { ...this.#draft.domains, [name]: domain } });
+  }
+
+  /** Sets the model every stage trains or evaluates. */
+  model(config: ModelConfig): PipelineBuilder<D, T, S> {
+    return new PipelineBuilder({ ...this.#draft, model: config });
+  }
+
+  /** Adds a stage; stages run in declaration order, each after the stage it starts `from`. */
+  stage<const N extends string, X extends StageSpec>(
+    name: N & Fresh<N, S>,
+    stage: X & References<X, D, T>,
+  ): PipelineBuilder<D, X extends TrainStage ? T | N : T, S | N> {
+    if (name in this.#draft.stages) {
+      throw new PipelineError([{ path: joinPath("stages", name), message: messages.duplicateName("stage", name) }]);
+    }
+    return new PipelineBuilder({ ...this.#draft, stages: { ...this.#draft.stages, [name]: stage } });
+  }
+
+  /** The pipeline so far, unvalidated (for inspection or to finish by hand). */
+  draft(): PipelineDraft {
+    return structuredClone(this.#draft);
+  }
+
+  /** Validates the pipeline and returns its spec with every default filled; throws a `PipelineError`. */
+  build(): PipelineSpec {
+    return validatePipeline(structuredClone(this.#draft));
+  }
+}
+
+/**
+ * Starts a pipeline.
+ *
+ * @example
+ * ```ts
+ * import { adamw, cooldown, dictionary, lm, lmLoss, pipeline, split, take, temperature, train } from "./mod.ts";
+ * const spec = pipeline("cooldown")
+ *   .seed(1)
+ *   .domain("el", dictionary("el"), take(20_000), split(0.05))
+ *   .domain("vi", dictionary("vi"), split(0.05))
+ *   .model(lm({ context: 32, dim: 64, depth: 2, heads: 4, mlpRatio: 4 }))
+ *   .stage("t1", train({
+ *     mix: temperature(["el", "vi"], cooldown(5, 1, 0.5)),
+ *     loss: lmLoss(),
+ *     optimizer: adamw({ lr: 1e-3 }),
+ *     steps: 1500,
+ *     batch: 32,
+ *   }))
+ *   .build();
+ * console.log(Object.keys(spec.stages)); // ["t1"]
+ * ```
+ */
+export function pipeline(name: string): PipelineBuilder {
+  return new PipelineBuilder({ name, domains: {}, stages: {} });
+}
