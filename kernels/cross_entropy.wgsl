@@ -1,5 +1,5 @@
 // Shared part of the softmax cross-entropy kernels (loss and gradient are appended): rows of logits [rows, len]
-// with one class label each. Logits are z_j = s * x_j, except the label's z_y = s * target(x_y) for margins.
+// with one class label each. Logits are z_j = s * x_j, except the label's z_y = s * margin_logit(x_y).
 // kind 0: plain, 1: CosFace (x_y - m), 2: ArcFace (cos(acos(x_y) + m) while x_y > cos(pi - m), else
 // x_y - m sin(pi - m); the acos is taken of x_y clamped to [-1 + 1e-7, 1 - 1e-7]).
 struct Params { rows: u32, len: u32, kind: u32, s: f32, m: f32, cos_m: f32, sin_m: f32, th: f32, mm: f32, nan: u32 }

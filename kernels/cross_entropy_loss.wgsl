@@ -7,7 +7,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (row >= p.rows) { return; }
   let base = row * p.len;
   let y = label(row);
-  let zy = p.s * target(logits[base + min(y, p.len - 1u)]).x;
+  let zy = p.s * margin_logit(logits[base + min(y, p.len - 1u)]).x;
   let st = softmax_stats(base, y, zy, lid);
   if (lid == 0u) { out[row] = select(bitcast<f32>(p.nan), st.x + log(st.y) - zy, y < p.len); }
 }

@@ -7,18 +7,24 @@ struct Params { rows: u32, len: u32, eps: f32 }
 @group(0) @binding(3) var<storage, read> third: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-// (mean, 1 / sqrt(variance + eps)) of the row at `base`; two passes, so large means do not cancel.
-fn stats(base: u32, lid: u32) -> vec2f {
+// Row statistics at `base`: (x0, mean of x - x0, 1 / sqrt(variance + eps)). Shifting by the row's first
+// element keeps the sums small when the mean dwarfs the spread (x - x0 is then exact), and the variance is
+// taken in a second pass, so neither cancels.
+fn stats(base: u32, lid: u32) -> vec3f {
+  let x0 = x[base];
   var s = 0.0;
-  for (var j = lid; j < p.len; j += WG) { s += x[base + j]; }
+  for (var j = lid; j < p.len; j += WG) { s += x[base + j] - x0; }
   let mean = row_sum(s, lid) / f32(p.len);
   var v = 0.0;
   for (var j = lid; j < p.len; j += WG) {
-    let d = x[base + j] - mean;
+    let d = (x[base + j] - x0) - mean;
     v += d * d;
   }
-  return vec2f(mean, 1.0 / sqrt(row_sum(v, lid) / f32(p.len) + p.eps));
+  return vec3f(x0, mean, 1.0 / sqrt(row_sum(v, lid) / f32(p.len) + p.eps));
 }
+
+// The normalised element j of the row at `base`.
+fn xhat(base: u32, j: u32, st: vec3f) -> f32 { return ((x[base + j] - st.x) - st.y) * st.z; }
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -27,7 +33,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let base = row * p.len;
   let st = stats(base, lid);
   for (var j = lid; j < p.len; j += WG) {
-    out[base + j] = (x[base + j] - st.x) * st.y * gamma[j] + third[j];
+    out[base + j] = xhat(base, j, st) * gamma[j] + third[j];
   }
 }
 
@@ -43,12 +49,11 @@ fn dx(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @b
   for (var j = lid; j < p.len; j += WG) {
     let gx = third[base + j] * gamma[j];
     a += gx;
-    b += gx * (x[base + j] - st.x) * st.y;
+    b += gx * xhat(base, j, st);
   }
   let ma = row_sum(a, lid) / f32(p.len);
   let mb = row_sum(b, lid) / f32(p.len);
   for (var j = lid; j < p.len; j += WG) {
-    let xhat = (x[base + j] - st.x) * st.y;
-    out[base + j] = st.y * (third[base + j] * gamma[j] - ma - xhat * mb);
+    out[base + j] = st.z * (third[base + j] * gamma[j] - ma - xhat(base, j, st) * mb);
   }
 }

@@ -16,15 +16,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var j = lid; j < p.len; j += WG) { out[o + j] = 0.0; }
   for (var r = first; r < last; r++) {
     let base = r * p.len;
+    // Same statistics as kernels/layer_norm.wgsl: shifted by the row's first element, two passes.
+    let x0 = x[base];
     var s = 0.0;
-    for (var j = lid; j < p.len; j += WG) { s += x[base + j]; }
+    for (var j = lid; j < p.len; j += WG) { s += x[base + j] - x0; }
     let mean = row_sum(s, lid) / f32(p.len);
     var v = 0.0;
     for (var j = lid; j < p.len; j += WG) {
-      let d = x[base + j] - mean;
+      let d = (x[base + j] - x0) - mean;
       v += d * d;
     }
     let rstd = 1.0 / sqrt(row_sum(v, lid) / f32(p.len) + p.eps);
-    for (var j = lid; j < p.len; j += WG) { out[o + j] += g[base + j] * (x[base + j] - mean) * rstd; }
+    for (var j = lid; j < p.len; j += WG) { out[o + j] += g[base + j] * ((x[base + j] - x0) - mean) * rstd; }
   }
 }

@@ -1,7 +1,11 @@
-// C[b] = op(A[b]) op(B[b]) with op = identity or transpose, vec4 loads and stores.
-// Needs K % 4 == 0, N % 4 == 0, and M % 4 == 0 when A is transposed (checked by the caller).
-// Each lane accumulates RM rows x RN4 vec4 columns in registers. No workgroup memory: on CPU adapters
-// every storage load is a per-lane gather, so the only lever is reuse of each loaded vec4 across many FMAs.
+// C[b] = op(A[b]) op(B[b]), op = identity or transpose, with vec4 loads and stores.
+// Needs K % 4 == 0, N % 4 == 0, and M % 4 == 0 when A is transposed (the caller checks), so M, N >= 4
+// wherever a clamp below subtracts 4.
+// Each lane keeps a (4 GM) x (4 GN) block of C in registers as GM x GN mat4x4 accumulators and, per 4 steps
+// of k, loads GM 4x4 blocks of A and GN of B. No workgroup memory: on CPU adapters every storage load is a
+// per-lane gather, so what pays is reusing each loaded vec4 across many FMAs.
+// Matrices are column-major: a block loaded row by row is its own transpose, so with Ab, Bb the 4x4 blocks,
+// acc = C^T accumulates (Bb^T) * (Ab^T), and column r of acc is row r of the C block.
 // The const lines below are rewritten per variant by src/graph/ops/matmul.ts.
 struct Params {
   M: u32,
@@ -21,11 +25,61 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4f>;
 
-const RM = 4u;
-const RN4 = 2u;
+const GM = 2u;
+const GN = 2u;
 const WG = 8u;
 const TRANS_A = false;
 const TRANS_B = false;
+
+// The 4x4 block of A at rows `rows`, k = 4 k4 .. 4 k4 + 3, as Ab^T (column r = row r of the block).
+// `rows` holds four row offsets (plain A) or, in .x, the offset of the 4-row group (transposed A).
+fn loadA(rows: vec4u, k4: u32) -> mat4x4f {
+  if (TRANS_A) {
+    let M4 = p.M / 4u;
+    let at = rows.x + k4 * 4u * M4;
+    return transpose(mat4x4f(a[at], a[at + M4], a[at + 2u * M4], a[at + 3u * M4]));
+  }
+  return mat4x4f(a[rows.x + k4], a[rows.y + k4], a[rows.z + k4], a[rows.w + k4]);
+}
+
+// The 4x4 block of B at k = 4 k4 .., columns `cols`, as Bb^T (column q = row k + q of the block).
+// `cols` holds four column offsets (transposed B) or, in .x, the offset of the 4-column group (plain B).
+fn loadB(cols: vec4u, k4: u32) -> mat4x4f {
+  if (TRANS_B) {
+    return transpose(mat4x4f(b[cols.x + k4], b[cols.y + k4], b[cols.z + k4], b[cols.w + k4]));
+  }
+  let N4 = p.N / 4u;
+  let at = cols.x + k4 * 4u * N4;
+  return mat4x4f(b[at], b[at + N4], b[at + 2u * N4], b[at + 3u * N4]);
+}
+
+// Offsets (in vec4s) of rows m.. m + 3 for loadA. Rows past M are clamped: such lanes read valid memory
+// and store nothing.
+fn rowsAt(batch: u32, m: u32) -> vec4u {
+  let base = batch * p.strideA / 4u;
+  if (TRANS_A) { return vec4u(base + min(m, p.M - 4u) / 4u); }
+  let r = min(vec4u(m) + vec4u(0u, 1u, 2u, 3u), vec4u(p.M - 1u));
+  return base + r * (p.K / 4u);
+}
+
+fn colsAt(batch: u32, n: u32) -> vec4u {
+  let base = batch * p.strideB / 4u;
+  if (TRANS_B) {
+    let col = min(vec4u(n) + vec4u(0u, 1u, 2u, 3u), vec4u(p.N - 1u));
+    return base + col * (p.K / 4u);
+  }
+  return vec4u(base + min(n, p.N - 4u) / 4u);
+}
+
+// Writes the 4x4 block at (m, n) of the output, dropping what lies outside C.
+fn store(batch: u32, m: u32, n: u32, acc: mat4x4f) {
+  if (n >= p.N) { return; }
+  let N4 = p.N / 4u;
+  let at = batch * p.M * N4 + m * N4 + n / 4u;
+  for (var r = 0u; r < 4u; r++) {
+    if (m + r < p.M) { c[at + r * N4] = acc[r]; }
+  }
+}
 
 @compute @workgroup_size(WG)
 fn main(
@@ -37,70 +91,78 @@ fn main(
   if (s >= p.slices) { return; }
   let batch = s / p.tilesM;
   let lanesY = WG / p.lanesX;
-  let m0 = ((s % p.tilesM) * lanesY + lid / p.lanesX) * RM;
-  let n40 = (wid.x * p.lanesX + lid % p.lanesX) * RN4;
-  let baseA = batch * p.strideA / 4u;
-  let baseB = batch * p.strideB / 4u;
-  let M4 = p.M / 4u;
-  let N4 = p.N / 4u;
-  let K4 = p.K / 4u;
-
-  // Loads use clamped rows and columns: lanes past the edge read valid memory and skip their stores.
-  var rowA: array<u32, RM>;
-  for (var i = 0u; i < RM; i++) {
-    if (TRANS_A) { rowA[i] = min(m0 / 4u + i, M4 - 1u); } else { rowA[i] = baseA + min(m0 + i, p.M - 1u) * K4; }
-  }
-  var colB: array<u32, RN4 * 4u>;
-  for (var j = 0u; j < RN4 * 4u; j++) {
-    if (TRANS_B) { colB[j] = baseB + min(n40 * 4u + j, p.N - 1u) * K4; } else { colB[j] = min(n40 + j, N4 - 1u); }
-  }
-
-  var acc: array<array<vec4f, RN4>, RM>;
-  for (var i = 0u; i < RM; i++) {
-    for (var j = 0u; j < RN4; j++) { acc[i][j] = vec4f(0.0); }
-  }
-  for (var k4 = 0u; k4 < K4; k4++) {
-    // av[i][q] = A(m0 + i, 4 k4 + q); bv[q][j] = B(4 k4 + q, 4 (n40 + j) .. + 3)
-    var av: array<vec4f, RM>;
-    var bv: array<array<vec4f, RN4>, 4>;
-    if (TRANS_A) {
-      for (var q = 0u; q < 4u; q++) {
-        for (var g = 0u; g < RM / 4u; g++) {
-          let v = a[baseA + (k4 * 4u + q) * M4 + rowA[g]];
-          av[g * 4u][q] = v.x;
-          av[g * 4u + 1u][q] = v.y;
-          av[g * 4u + 2u][q] = v.z;
-          av[g * 4u + 3u][q] = v.w;
-        }
-      }
-    } else {
-      for (var i = 0u; i < RM; i++) { av[i] = a[rowA[i] + k4]; }
+  let m0 = ((s % p.tilesM) * lanesY + lid / p.lanesX) * GM * 4u;
+  let n0 = (wid.x * p.lanesX + lid % p.lanesX) * GN * 4u;
+  // Lane block: rows m0 + 4i.., columns n0 + 4j.., i < GM, j < GN. Unused blocks are dead code and vanish.
+  let ra0 = rowsAt(batch, m0);
+  let ra1 = rowsAt(batch, m0 + 4u);
+  let ra2 = rowsAt(batch, m0 + 8u);
+  let ra3 = rowsAt(batch, m0 + 12u);
+  let cb0 = colsAt(batch, n0);
+  let cb1 = colsAt(batch, n0 + 4u);
+  let cb2 = colsAt(batch, n0 + 8u);
+  let cb3 = colsAt(batch, n0 + 12u);
+  var acc00 = mat4x4f();
+  var acc01 = mat4x4f();
+  var acc02 = mat4x4f();
+  var acc03 = mat4x4f();
+  var acc10 = mat4x4f();
+  var acc11 = mat4x4f();
+  var acc12 = mat4x4f();
+  var acc13 = mat4x4f();
+  var acc20 = mat4x4f();
+  var acc21 = mat4x4f();
+  var acc22 = mat4x4f();
+  var acc23 = mat4x4f();
+  var acc30 = mat4x4f();
+  var acc31 = mat4x4f();
+  var acc32 = mat4x4f();
+  var acc33 = mat4x4f();
+  for (var k4 = 0u; k4 < p.K / 4u; k4++) {
+    let a0 = loadA(ra0, k4);
+    var a1 = mat4x4f();
+    var a2 = mat4x4f();
+    var a3 = mat4x4f();
+    if (GM > 1u) { a1 = loadA(ra1, k4); }
+    if (GM > 2u) { a2 = loadA(ra2, k4); a3 = loadA(ra3, k4); }
+    let b0 = loadB(cb0, k4);
+    var b1 = mat4x4f();
+    var b2 = mat4x4f();
+    var b3 = mat4x4f();
+    if (GN > 1u) { b1 = loadB(cb1, k4); }
+    if (GN > 2u) { b2 = loadB(cb2, k4); b3 = loadB(cb3, k4); }
+    acc00 += b0 * a0;
+    if (GN > 1u) { acc01 += b1 * a0; }
+    if (GN > 2u) { acc02 += b2 * a0; acc03 += b3 * a0; }
+    if (GM > 1u) {
+      acc10 += b0 * a1;
+      if (GN > 1u) { acc11 += b1 * a1; }
+      if (GN > 2u) { acc12 += b2 * a1; acc13 += b3 * a1; }
     }
-    if (TRANS_B) {
-      for (var j = 0u; j < RN4 * 4u; j++) {
-        let v = b[colB[j] + k4];
-        bv[0][j / 4u][j % 4u] = v.x;
-        bv[1][j / 4u][j % 4u] = v.y;
-        bv[2][j / 4u][j % 4u] = v.z;
-        bv[3][j / 4u][j % 4u] = v.w;
-      }
-    } else {
-      for (var q = 0u; q < 4u; q++) {
-        for (var j = 0u; j < RN4; j++) { bv[q][j] = b[baseB + (k4 * 4u + q) * N4 + colB[j]]; }
-      }
-    }
-    for (var q = 0u; q < 4u; q++) {
-      for (var i = 0u; i < RM; i++) {
-        for (var j = 0u; j < RN4; j++) { acc[i][j] = fma(vec4f(av[i][q]), bv[q][j], acc[i][j]); }
-      }
+    if (GM > 2u) {
+      acc20 += b0 * a2;
+      acc30 += b0 * a3;
+      if (GN > 1u) { acc21 += b1 * a2; acc31 += b1 * a3; }
+      if (GN > 2u) { acc22 += b2 * a2; acc23 += b3 * a2; acc32 += b2 * a3; acc33 += b3 * a3; }
     }
   }
-
-  let baseC = batch * p.M * N4;
-  for (var i = 0u; i < RM; i++) {
-    let m = m0 + i;
-    for (var j = 0u; j < RN4; j++) {
-      if (m < p.M && n40 + j < N4) { c[baseC + m * N4 + n40 + j] = acc[i][j]; }
+  store(batch, m0, n0, acc00);
+  if (GN > 1u) { store(batch, m0, n0 + 4u, acc01); }
+  if (GN > 2u) { store(batch, m0, n0 + 8u, acc02); store(batch, m0, n0 + 12u, acc03); }
+  if (GM > 1u) {
+    store(batch, m0 + 4u, n0, acc10);
+    if (GN > 1u) { store(batch, m0 + 4u, n0 + 4u, acc11); }
+    if (GN > 2u) { store(batch, m0 + 4u, n0 + 8u, acc12); store(batch, m0 + 4u, n0 + 12u, acc13); }
+  }
+  if (GM > 2u) {
+    store(batch, m0 + 8u, n0, acc20);
+    store(batch, m0 + 12u, n0, acc30);
+    if (GN > 1u) { store(batch, m0 + 8u, n0 + 4u, acc21); store(batch, m0 + 12u, n0 + 4u, acc31); }
+    if (GN > 2u) {
+      store(batch, m0 + 8u, n0 + 8u, acc22);
+      store(batch, m0 + 8u, n0 + 12u, acc23);
+      store(batch, m0 + 12u, n0 + 8u, acc32);
+      store(batch, m0 + 12u, n0 + 12u, acc33);
     }
   }
 }

@@ -72,6 +72,10 @@ Deno.test("loadRun() names the file, line and field of a bad metrics record", as
       loadRun(dir),
       new ReportInputError(`${path}:1: histogram.hr: expected 3 edges for 2 counts, found 2`),
     );
+    await Deno.writeTextFile(path, '{"type":"train","step":10,"loss":2}\n{"type":"tra');
+    const live = await loadRun(dir);
+    assert.deepEqual(live.stages[1].metrics?.ignored, { "incomplete last line": 1 });
+    assert.equal(live.stages[1].metrics?.train.length, 1);
     await Deno.writeTextFile(path, "{not json\n");
     await assert.rejects(loadRun(dir), (e: Error) => {
       assert.ok(e instanceof ReportInputError);

@@ -28,11 +28,11 @@ const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.
 
 /**
  * The kernel calls of one optimiser step (norm, then update), bound to fixed buffers; `state` holds
- * [lr, bias correction 1, grad norm, bias correction 2] and is written by `writeOptimizerState` before each step, so the learning rate
+ * [lr, bias correction 1, grad norm, bias correction 2, step] and is written by `writeOptimizerState` before each step, so the learning rate
  * changes without recompiling.
  */
 export function adamwCalls(device: GPUDevice, o: AdamwOptions): { calls: KernelCall[]; state: GPUBuffer } {
-  const state = device.createBuffer({ size: 16, usage: USAGE, label: "optimizer_state" });
+  const state = device.createBuffer({ size: 32, usage: USAGE, label: "optimizer_state" });
   const partials = device.createBuffer({ size: NORM_GROUPS * 4, usage: USAGE, label: "grad_norm_partials" });
   const clip = o.clip ?? 0;
   const calls: KernelCall[] = [];
@@ -79,7 +79,7 @@ export function writeOptimizerState(
 ): void {
   const bias1 = 1 / (1 - s.beta1 ** s.step);
   const bias2 = 1 / (1 - s.beta2 ** s.step);
-  device.queue.writeBuffer(state, 0, new Float32Array([s.lr, bias1, 0, bias2]));
+  device.queue.writeBuffer(state, 0, new Float32Array([s.lr, bias1, 0, bias2, s.step]));
 }
 
 /** float64 AdamW step, the reference for the kernels; updates theta, m and v in place, returns the norm. */

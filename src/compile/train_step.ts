@@ -3,7 +3,7 @@
  * dispatches over planned buffers, replayed every step with new data. Metrics are summed on the GPU.
  */
 import accumulateSource from "../../kernels/accumulate.wgsl" with { type: "text" };
-import { copy } from "../graph/ops/elementwise.ts";
+import { copy } from "../graph/ops/shape.ts";
 import { gradients } from "../graph/grad.ts";
 import { type Node, sizeOf } from "../graph/node.ts";
 import { opDef } from "../graph/op.ts";
@@ -91,7 +91,7 @@ export class TrainStep {
       source: accumulateSource,
       params: params([["u32", metricsFloats]]),
       workgroups: grid(metricsFloats, 64),
-      bind: [{ buffer: metrics }, { buffer: acc }],
+      bind: [{ buffer: metrics }, { buffer: acc }, { buffer: opt.state }],
     };
     const program = await Program.compile(device, [model.loss, model.domainLoss, ...gradNodes], {
       pinned,
@@ -121,13 +121,16 @@ export class TrainStep {
     this.program.run();
   }
 
-  /** Sums of the loss and per-domain losses since the last call, then zeroes them. */
-  async drainMetrics(): Promise<{ loss: number; domainLoss: Float32Array }> {
+  /**
+   * Sums of the loss and per-domain losses since the last call, then zeroes them; `nanStep` is the first
+   * step whose loss was not finite (0 when none was).
+   */
+  async drainMetrics(): Promise<{ loss: number; domainLoss: Float32Array; nanStep: number }> {
     const device = this.store.device;
     const acc = await read(device, this.buffers.acc);
     device.queue.writeBuffer(this.buffers.acc, 0, new Float32Array(acc.length));
     const D = sizeOf(this.model.domainLoss.shape);
-    return { loss: acc[0], domainLoss: acc.slice(64, 64 + D) };
+    return { loss: acc[0], domainLoss: acc.slice(64, 64 + D), nanStep: acc[62] };
   }
 
   /** Adam moments and step count, for checkpoints. */

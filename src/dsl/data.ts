@@ -63,7 +63,10 @@ export function split(validation: number): SplitTransform {
 }
 
 /** Downsample images by an integer factor and upsample back, optionally blurring and adding noise. */
-export function degrade(downsample: number, options: { blur?: number; noise?: number } = {}): DegradeTransform {
+export function degrade(
+  downsample: number,
+  options: { blur?: number; noise?: number } = {},
+): DegradeTransform {
   return { kind: "degrade", downsample, ...options };
 }
 

@@ -1,6 +1,13 @@
 /** Builders for data mixtures and temperature schedules. */
 
-import type { ConstantSchedule, MixSpec, RampSchedule, SchedulePhase, ScheduleSpec, StepSchedule } from "../spec/types.ts";
+import type {
+  ConstantSchedule,
+  MixSpec,
+  RampSchedule,
+  SchedulePhase,
+  ScheduleSpec,
+  StepSchedule,
+} from "../spec/types.ts";
 
 /** A mix whose domain names are known to the type checker, so a stage can check them against the pipeline. */
 export type MixOf<M extends string> = MixSpec & { domains: M[] };
@@ -36,7 +43,10 @@ export function scalarization<const M extends string>(
 }
 
 /** UniMax: a uniform budget over domains, each capped at `epochCap` epochs (default 1). */
-export function unimax<const M extends string>(domains: readonly M[], options: { epochCap?: number } = {}): MixOf<M> {
+export function unimax<const M extends string>(
+  domains: readonly M[],
+  options: { epochCap?: number } = {},
+): MixOf<M> {
   const mix: MixOf<M> = { domains: [...domains], strategy: "unimax" };
   if (options.epochCap !== undefined) mix.epochCap = options.epochCap;
   return mix;

@@ -5,8 +5,28 @@
  * @module
  */
 
-export { type Fresh, pipeline, PipelineBuilder, type PipelineDraft, type References } from "./pipeline.ts";
-export { degrade, dictionary, fraction, images, jsonl, mixQuality, mnist, split, take, text, udhr } from "./data.ts";
+export {
+  type Fresh,
+  type FromOf,
+  type MixDomainsOf,
+  pipeline,
+  PipelineBuilder,
+  type PipelineDraft,
+  type References,
+} from "./pipeline.ts";
+export {
+  degrade,
+  dictionary,
+  fraction,
+  images,
+  jsonl,
+  mixQuality,
+  mnist,
+  split,
+  take,
+  text,
+  udhr,
+} from "./data.ts";
 export {
   constantSchedule,
   cooldown,

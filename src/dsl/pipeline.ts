@@ -3,14 +3,23 @@
 import type { ModelConfig } from "../models/config.ts";
 import { messages } from "../spec/messages.ts";
 import { joinPath, PipelineError } from "../spec/problem.ts";
-import type { DomainSpec, PipelineSpec, SourceSpec, StageSpec, TrainStage, TransformSpec } from "../spec/types.ts";
+import type {
+  DomainSpec,
+  PipelineSpec,
+  SourceSpec,
+  StageSpec,
+  TrainStage,
+  TransformSpec,
+} from "../spec/types.ts";
 import { validatePipeline } from "../spec/validate.ts";
 
 /** `unknown` when `N` is a new name, `never` (a type error) when it is one of `Taken`. */
 export type Fresh<N extends string, Taken extends string> = [N] extends [Taken] ? never : unknown;
 
-type FromOf<X> = X extends { from?: infer F } ? F : undefined;
-type MixDomainsOf<X> = X extends { mix: { domains: (infer M)[] } } ? M : string;
+/** The type of a stage's `from`: a literal name, `string`, or `undefined` when it has none. */
+export type FromOf<X> = X extends { from?: infer F } ? F : undefined;
+/** The type of a train stage's mix domains: literal names, or `string` when not known. */
+export type MixDomainsOf<X> = X extends { mix: { domains: (infer M)[] } } ? M : string;
 
 /**
  * Type-level checks of a stage's references: `from` must name an earlier train stage and the mix domains
@@ -53,15 +62,19 @@ export class PipelineBuilder<D extends string = never, T extends string = never,
     ...transforms: TransformSpec[]
   ): PipelineBuilder<D | N, T, S> {
     if (name in this.#draft.domains) {
-      throw new PipelineError([{ path: joinPath("domains", name), message: messages.duplicateName("domain", name) }]);
+      throw new PipelineError([{
+        path: joinPath("domains", name),
+        message: messages.duplicateName("domain", name),
+      }]);
     }
-    const domain: DomainSpec = transforms.length > 0 ? { source, transforms } : { source };
+    // copies, so that changing an argument later cannot change this builder
+    const domain: DomainSpec = structuredClone(transforms.length > 0 ? { source, transforms } : { source });
     return new PipelineBuilder({ ...this.#draft, domains: { ...this.#draft.domains, [name]: domain } });
   }
 
   /** Sets the model every stage trains or evaluates. */
   model(config: ModelConfig): PipelineBuilder<D, T, S> {
-    return new PipelineBuilder({ ...this.#draft, model: config });
+    return new PipelineBuilder({ ...this.#draft, model: structuredClone(config) });
   }
 
   /** Adds a stage; stages run in declaration order, each after the stage it starts `from`. */
@@ -70,9 +83,13 @@ export class PipelineBuilder<D extends string = never, T extends string = never,
     stage: X & References<X, D, T>,
   ): PipelineBuilder<D, X extends TrainStage ? T | N : T, S | N> {
     if (name in this.#draft.stages) {
-      throw new PipelineError([{ path: joinPath("stages", name), message: messages.duplicateName("stage", name) }]);
+      throw new PipelineError([{
+        path: joinPath("stages", name),
+        message: messages.duplicateName("stage", name),
+      }]);
     }
-    return new PipelineBuilder({ ...this.#draft, stages: { ...this.#draft.stages, [name]: stage } });
+    const stages = { ...this.#draft.stages, [name]: structuredClone(stage as StageSpec) };
+    return new PipelineBuilder({ ...this.#draft, stages });
   }
 
   /** The pipeline so far, unvalidated (for inspection or to finish by hand). */

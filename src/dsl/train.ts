@@ -47,7 +47,9 @@ export function train<const F extends string = never, const M extends string = s
 }
 
 /** Options of `evaluate`. */
-export type EvaluateOptions<F extends string> = Omit<EvaluateStage, "kind" | "from" | "dependsOn"> & { from: F };
+export type EvaluateOptions<F extends string> = Omit<EvaluateStage, "kind" | "from" | "dependsOn"> & {
+  from: F;
+};
 
 /** Evaluates a train stage: `evaluate({ from: "ft", tasks: ["recognition"], domains: ["hr", "lr"] })`. */
 export function evaluate<const F extends string>(options: EvaluateOptions<F>): EvaluateStage & { from: F } {
@@ -55,7 +57,9 @@ export function evaluate<const F extends string>(options: EvaluateOptions<F>): E
 }
 
 /** Exports a train stage as ONNX (adapters merged into the weights). */
-export function exportOnnx<const F extends string>(options: { from: F; opset?: number }): ExportStage & { from: F } {
+export function exportOnnx<const F extends string>(
+  options: { from: F; opset?: number },
+): ExportStage & { from: F } {
   return { kind: "export", format: "onnx", ...options };
 }
 
@@ -89,7 +93,10 @@ export function petalfaceGate(options: {
   reference: readonly string[];
   measure?: "laplacian" | "gradient";
 }): GateSpec {
-  return gate(sharpness(options.reference, options.measure), { kind: "petalface", threshold: options.threshold });
+  return gate(sharpness(options.reference, options.measure), {
+    kind: "petalface",
+    threshold: options.threshold,
+  });
 }
 
 /** The language-modelling loss: next-byte cross-entropy. */

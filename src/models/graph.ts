@@ -1,6 +1,8 @@
 /** Builds a model's training graph from its config: params (with LoRA where placed), forward, loss, metrics. */
 import { input, type Node, param } from "../graph/node.ts";
-import { add, mean, mul, scale, sumAll } from "../graph/ops/elementwise.ts";
+import { add, mul } from "../graph/ops/elementwise.ts";
+import { mean, sumAll } from "../graph/ops/reduce.ts";
+import { gelu, scale } from "../graph/ops/unary.ts";
 import { gather } from "../graph/ops/gather.ts";
 import { linear as linearOp, matmul } from "../graph/ops/matmul.ts";
 import { reshape } from "../graph/ops/reshape.ts";
@@ -9,7 +11,6 @@ import { layerNorm } from "../graph/ops/layer_norm.ts";
 import { attention } from "../graph/ops/attention.ts";
 import { softmaxCrossEntropy } from "../graph/ops/cross_entropy.ts";
 import { l2Normalize } from "../graph/ops/normalize.ts";
-import { gelu } from "../graph/ops/elementwise.ts";
 import { loraLinear } from "../graph/ops/lora.ts";
 import { type ModelConfig, tokens } from "./config.ts";
 import { baseParams } from "./params.ts";

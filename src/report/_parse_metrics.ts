@@ -31,6 +31,9 @@ function parseTrain(o: Record<string, unknown>, step: number, where: string): Tr
   };
 }
 
+/** The `ignored` key counting an unterminated, unparsable last line (a run still writing). */
+export const INCOMPLETE = "incomplete last line";
+
 /** Parses the text of a `metrics.jsonl`; `path` names the file in errors (`path:line: ...`). */
 export function parseMetrics(text: string, path: string): StageMetrics {
   const out: StageMetrics = { train: [], evals: [], gates: [], ignored: {} };
@@ -43,6 +46,11 @@ export function parseMetrics(text: string, path: string): StageMetrics {
     try {
       value = JSON.parse(line);
     } catch (e) {
+      // A stage still training may be mid-append: an unterminated last line is shown as skipped, not fatal.
+      if (i === lines.length - 1 && !text.endsWith("\n")) {
+        out.ignored[INCOMPLETE] = 1;
+        continue;
+      }
       throw new ReportInputError(
         `${where}: expected one JSON object, found unparsable text (${(e as Error).message})`,
       );

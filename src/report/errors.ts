@@ -2,5 +2,5 @@
 
 /** A run folder's file is missing or does not have the shape the report reads; the message names the file. */
 export class ReportInputError extends Error {
-  override name = "ReportInputError";
+  override name: string = "ReportInputError";
 }

@@ -1,7 +1,7 @@
 /** Renders and writes the multi-run comparison page: mean ± std tables and band charts per pipeline. */
 import { join } from "node:path";
 import type { TopLevelSpec } from "vega-lite";
-import { baseConfig, type ChartSpec, PALETTE, TOTAL_COLOR } from "./_chart_kit.ts";
+import { baseConfig, type ChartSpec, PALETTE, thin, TOTAL_COLOR } from "./_chart_kit.ts";
 import { type Cell, escapeHtml, formatNumber, page, table } from "./_html.ts";
 import type { Stats } from "./_stats.ts";
 import { buildComparison, type Comparison, type ComparisonGroup, type CurvePoint } from "./comparison.ts";
@@ -18,7 +18,10 @@ function isStats(value: unknown): value is Stats {
 }
 
 /** Mean line with a ±1 std band per series, over steps present in the runs. */
-function bandChart(points: CurvePoint[], yTitle: string, totals: boolean): TopLevelSpec {
+function bandChart(all: CurvePoint[], yTitle: string, totals: boolean): TopLevelSpec {
+  // Thin by step rather than by record so every run keeps the same steps and the band stays defined.
+  const kept = new Set(thin([...new Set(all.map((p) => p.step))].sort((a, b) => a - b)).items);
+  const points = all.filter((p) => kept.has(p.step));
   const series = [...new Set(points.map((p) => p.series))];
   const range = totals ? [TOTAL_COLOR] : series.map((_, i) => PALETTE[i % PALETTE.length]);
   const color = {

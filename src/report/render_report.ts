@@ -1,6 +1,7 @@
 /** Renders a run's report.html: stage graph, per-stage charts and tables, and the plan. */
 import type { ChartSpec } from "./_chart_kit.ts";
 import { type Cell, escapeHtml, figure, page, table } from "./_html.ts";
+import { INCOMPLETE } from "./_parse_metrics.ts";
 import { planOverview, planStageDetails } from "./_plan_html.ts";
 import { stageCharts } from "./stage_charts.ts";
 import { stageGraphSpec } from "./stage_graph.ts";
@@ -38,7 +39,7 @@ async function stageSection(stage: StageData): Promise<string> {
   if (charts.length > 0) parts.push(await renderFigures(charts));
   const ignored = Object.entries(stage.metrics?.ignored ?? {});
   if (ignored.length > 0) {
-    const list = ignored.map(([type, n]) => `${n} of type "${type}"`).join(", ");
+    const list = ignored.map(([type, n]) => type === INCOMPLETE ? type : `${n} of type "${type}"`).join(", ");
     parts.push(`<p class="note">metrics.jsonl records not shown: ${escapeHtml(list)}</p>`);
   }
   const summary = stage.summary;

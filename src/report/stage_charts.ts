@@ -9,7 +9,7 @@ import {
   thin,
   thinNote,
 } from "./_chart_kit.ts";
-import type { GateRecord, StageData, TrainRecord } from "./types.ts";
+import type { EvalRecord, GateRecord, StageData, TrainRecord } from "./types.ts";
 
 /** Domain names in a stable order: the plan's sampling order first, then first appearance in the metrics. */
 export function stageDomains(stage: StageData): string[] {
@@ -163,10 +163,9 @@ export function stageCharts(stage: StageData): ChartSpec[] {
   const domains = stageDomains(stage);
   const m = stage.metrics;
   const charts = m === undefined ? [] : trainCharts(m.train, domains);
-  const evals = recordPoints(
-    m?.evals ?? [],
-    (r: { validationLoss: Record<string, number> }) => r.validationLoss,
-  );
+  // Evaluations are drawn with a dot each, so fewer of them fit before the chart turns to noise.
+  const thinnedEvals = thin(m?.evals ?? [], 200);
+  const evals = recordPoints(thinnedEvals.items, (r: EvalRecord) => r.validationLoss);
   if (evals.length > 0) {
     const spec = lineChart({
       points: evals,
@@ -174,14 +173,15 @@ export function stageCharts(stage: StageData): ChartSpec[] {
       series: only(domains, evals),
       dots: true,
     });
-    charts.splice(Math.min(1, charts.length), 0, { title: "Validation loss", spec });
+    const note = thinNote(thinnedEvals.stride, m?.evals.length ?? 0);
+    charts.splice(Math.min(1, charts.length), 0, { title: "Validation loss", note, spec });
   }
   const hasMeasured = (m?.train ?? []).some((t) => t.probabilities !== undefined);
   const schedule = stage.plan?.sampling?.schedule ?? [];
   if (!hasMeasured && schedule.length > 0) {
     const points = recordPoints(schedule, (s: { probabilities: Record<string, number> }) => s.probabilities);
     // Hold the last planned probabilities to the stage's last step, so the steps read as a schedule.
-    const end = Math.max(stage.summary?.steps ?? 0, ...(m?.train ?? []).map((t) => t.step));
+    const end = (m?.train ?? []).reduce((a, t) => Math.max(a, t.step), stage.summary?.steps ?? 0);
     const last = schedule[schedule.length - 1];
     if (end > last.step) {
       for (const [series, value] of Object.entries(last.probabilities)) {

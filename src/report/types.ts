@@ -97,7 +97,7 @@ export interface StageMetrics {
   train: TrainRecord[];
   evals: EvalRecord[];
   gates: GateRecord[];
-  /** Count of lines per record type the report does not know, so they are shown rather than dropped silently. */
+  /** Lines not drawn, by record type (or "incomplete last line" while a stage is writing), shown in the report. */
   ignored: Record<string, number>;
 }
 

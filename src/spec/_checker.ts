@@ -15,8 +15,16 @@ export interface NumberRule {
 /** Reads `a number > 0`, `an integer >= 1`, `a number in (0, 1]` from a rule. */
 export function describeNumber(rule: NumberRule): string {
   const noun = rule.integer ? "an integer" : "a number";
-  const lo = rule.min !== undefined ? `[${rule.min}` : rule.above !== undefined ? `(${rule.above}` : undefined;
-  const hi = rule.max !== undefined ? `${rule.max}]` : rule.below !== undefined ? `${rule.below})` : undefined;
+  const lo = rule.min !== undefined
+    ? `[${rule.min}`
+    : rule.above !== undefined
+    ? `(${rule.above}`
+    : undefined;
+  const hi = rule.max !== undefined
+    ? `${rule.max}]`
+    : rule.below !== undefined
+    ? `${rule.below})`
+    : undefined;
   if (lo !== undefined && hi !== undefined) return `${noun} in ${lo}, ${hi}`;
   if (rule.min !== undefined) return `${noun} >= ${rule.min}`;
   if (rule.above !== undefined) return `${noun} > ${rule.above}`;
@@ -48,7 +56,12 @@ export class Checker {
   }
 
   /** A plain object whose keys are all in `keys`; unknown keys are reported with a suggestion. */
-  record(path: string, value: unknown, keys: readonly string[], required = true): Record<string, unknown> | undefined {
+  record(
+    path: string,
+    value: unknown,
+    keys: readonly string[],
+    required = true,
+  ): Record<string, unknown> | undefined {
     if (value === undefined && !required) return undefined;
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       this.add(path, messages.expected("an object", value));
@@ -106,7 +119,12 @@ export class Checker {
     return value;
   }
 
-  oneOf<T extends string>(path: string, value: unknown, options: readonly T[], required = true): T | undefined {
+  oneOf<T extends string>(
+    path: string,
+    value: unknown,
+    options: readonly T[],
+    required = true,
+  ): T | undefined {
     if (value === undefined && !required) return undefined;
     if (typeof value !== "string" || !(options as readonly string[]).includes(value)) {
       this.add(path, messages.oneOf(options, value));

@@ -1,7 +1,7 @@
 /** Validation of data domains: sources and transforms. */
 
 import type { ModelConfig } from "../models/config.ts";
-import { COUNT, type Checker, FRACTION, NON_NEGATIVE, OPEN_FRACTION } from "./_checker.ts";
+import { type Checker, COUNT, FRACTION, NON_NEGATIVE, OPEN_FRACTION } from "./_checker.ts";
 import { messages } from "./messages.ts";
 import { joinPath } from "./problem.ts";
 
@@ -44,7 +44,9 @@ export function checkDomains(check: Checker, value: unknown, model: ModelConfig 
   const facts: DomainFacts = { names: [], sources: new Map(), split: new Set() };
   const domains = check.map("domains", value);
   if (domains === undefined) return facts;
-  if (Object.keys(domains).length === 0) check.add("domains", messages.expected("at least one domain", domains));
+  if (Object.keys(domains).length === 0) {
+    check.add("domains", messages.expected("at least one domain", domains));
+  }
   for (const [name, domain] of Object.entries(domains)) {
     const path = joinPath("domains", name);
     check.name(path, name);

@@ -85,8 +85,9 @@ function checkPhases(check: Checker, path: string, value: unknown): void {
     const untilPath = joinPath(phasePath, "until");
     const until = check.number(untilPath, fields.until, { above: 0, max: 1 });
     if (until === undefined) return;
-    if (previous !== undefined && until <= previous) check.add(untilPath, messages.phaseOrder(previous, until));
-    else if (i === phases.length - 1 && until !== 1) check.add(untilPath, messages.lastPhase(until));
+    if (previous !== undefined && until <= previous) {
+      check.add(untilPath, messages.phaseOrder(previous, until));
+    } else if (i === phases.length - 1 && until !== 1) check.add(untilPath, messages.lastPhase(until));
     previous = until;
   });
 }

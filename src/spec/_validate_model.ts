@@ -1,7 +1,7 @@
 /** Validation of the model configuration. */
 
 import type { ModelConfig } from "../models/config.ts";
-import { COUNT, type Checker, POSITIVE } from "./_checker.ts";
+import { type Checker, COUNT, POSITIVE } from "./_checker.ts";
 import { messages } from "./messages.ts";
 import { joinPath } from "./problem.ts";
 
@@ -30,7 +30,9 @@ export function checkModel(check: Checker, value: unknown): ModelConfig | undefi
   const dim = fields.dim as number;
   const heads = fields.heads as number;
   if (dim % heads !== 0) check.add(at("dim"), messages.multipleOf("heads", heads, dim));
-  if (ratio !== undefined && !Number.isInteger(dim * ratio)) check.add(at("mlpRatio"), messages.wholeHidden(dim, ratio));
+  if (ratio !== undefined && !Number.isInteger(dim * ratio)) {
+    check.add(at("mlpRatio"), messages.wholeHidden(dim, ratio));
+  }
   if (variant.kind === "vit") {
     const image = fields.image as number;
     const patch = fields.patch as number;

@@ -99,12 +99,16 @@ function checkEvaluate(
 ): void {
   const at = (key: string): string => joinPath(path, key);
   const tasks = check.array(at("tasks"), fields.tasks);
-  if (tasks !== undefined && tasks.length === 0) check.add(at("tasks"), messages.expected("at least one task", tasks));
+  if (tasks !== undefined && tasks.length === 0) {
+    check.add(at("tasks"), messages.expected("at least one task", tasks));
+  }
   tasks?.forEach((task, i) => {
     const taskPath = joinPath(at("tasks"), i);
     if (tasks.indexOf(task) < i) return check.add(taskPath, messages.duplicate("tasks", task));
     const kind = check.oneOf(taskPath, task, TASKS);
-    if (kind === "recognition" && model?.backbone === "lm") check.add(taskPath, messages.recognitionNeedsVit());
+    if (kind === "recognition" && model?.backbone === "lm") {
+      check.add(taskPath, messages.recognitionNeedsVit());
+    }
   });
   check.oneOf(at("backend"), fields.backend, ["webgpu", "onnxruntime"], false);
   if (fields.domains !== undefined) {

@@ -2,7 +2,7 @@
 
 import { placeAdapters, selectParameters } from "../adapters/placement.ts";
 import { linearModules, type ModelConfig } from "../models/config.ts";
-import { COUNT, type Checker, NON_NEGATIVE, POSITIVE } from "./_checker.ts";
+import { type Checker, COUNT, NON_NEGATIVE, POSITIVE } from "./_checker.ts";
 import { parameterNames } from "./_parameters.ts";
 import { type DomainFacts, isImageSource } from "./_validate_data.ts";
 import { checkMix } from "./_validate_mix.ts";
@@ -64,7 +64,9 @@ export function checkTrain(
   const steps = check.number(at("steps"), fields.steps, COUNT);
   checkOptimizer(check, at("optimizer"), fields.optimizer, steps);
   check.number(at("batch"), fields.batch, COUNT);
-  for (const key of ["evalEvery", "logEvery", "checkpointEvery"]) check.number(at(key), fields[key], COUNT, false);
+  for (const key of ["evalEvery", "logEvery", "checkpointEvery"]) {
+    check.number(at(key), fields[key], COUNT, false);
+  }
   checkValidation(check, at("validation"), fields.validation, data);
 }
 
@@ -116,7 +118,10 @@ function checkAdapters(
       const k = targets.indexOf(problem.pattern);
       const written = (list[index] as Record<string, unknown>).targets;
       // placement numbers adapters within the list it was given; renumber to the stage's own list
-      const message = problem.message.replace(/adapters\[(\d+)\]/g, (_, j) => `adapters[${placeable[+j].index}]`);
+      const message = problem.message.replace(
+        /adapters\[(\d+)\]/g,
+        (_, j) => `adapters[${placeable[+j].index}]`,
+      );
       check.add(Array.isArray(written) && k >= 0 ? joinPath(targetsPath, k) : targetsPath, message);
     }
   }
@@ -170,7 +175,13 @@ function checkGate(
   if (score?.kind === "sharpness") {
     check.oneOf(at("measure"), score.fields.measure, ["laplacian", "gradient"]);
     const reference = at("reference");
-    const names = check.names(reference, score.fields.reference, data.names, messages.unknownDomain, "domain");
+    const names = check.names(
+      reference,
+      score.fields.reference,
+      data.names,
+      messages.unknownDomain,
+      "domain",
+    );
     names?.forEach((name, i) => {
       const source = data.sources.get(name);
       if (source !== undefined && !isImageSource(source)) {
@@ -197,7 +208,9 @@ function checkGate(
   if (mapping === undefined) return;
   const m = mapping.fields;
   const mat = (key: string): string => joinPath(mappingPath, key);
-  if (mapping.kind === "petalface" || mapping.kind === "hard") check.number(mat("threshold"), m.threshold, ANY_NUMBER);
+  if (mapping.kind === "petalface" || mapping.kind === "hard") {
+    check.number(mat("threshold"), m.threshold, ANY_NUMBER);
+  }
   if (mapping.kind === "sigmoid") {
     check.number(mat("center"), m.center, ANY_NUMBER);
     check.number(mat("temperature"), m.temperature, POSITIVE);
@@ -250,7 +263,14 @@ function checkValidation(check: Checker, path: string, value: unknown, data: Dom
   if (fields === undefined) return;
   const domainsPath = joinPath(path, "domains");
   if (fields.domains !== undefined) {
-    const names = check.names(domainsPath, fields.domains, data.names, messages.unknownDomain, "domain", true);
+    const names = check.names(
+      domainsPath,
+      fields.domains,
+      data.names,
+      messages.unknownDomain,
+      "domain",
+      true,
+    );
     names?.forEach((name, i) => {
       if (!data.split.has(name)) check.add(joinPath(domainsPath, i), messages.noSplit(name));
     });

@@ -64,7 +64,10 @@ export function withDefaults(spec: PipelineSpec): PipelineSpec {
 }
 
 function domainDefaults(domain: DomainSpec): DomainSpec {
-  return { source: sourceDefaults(domain.source), transforms: (domain.transforms ?? []).map(transformDefaults) };
+  return {
+    source: sourceDefaults(domain.source),
+    transforms: (domain.transforms ?? []).map(transformDefaults),
+  };
 }
 
 function sourceDefaults(source: SourceSpec): SourceSpec {
@@ -72,7 +75,11 @@ function sourceDefaults(source: SourceSpec): SourceSpec {
     case "mnist":
       return { kind: "mnist", digits: [...(source.digits ?? [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])] };
     case "jsonl": {
-      const out: SourceSpec = { kind: "jsonl", path: source.path, textField: source.textField ?? DEFAULTS.textField };
+      const out: SourceSpec = {
+        kind: "jsonl",
+        path: source.path,
+        textField: source.textField ?? DEFAULTS.textField,
+      };
       if (source.domain !== undefined) {
         out.domain = source.domain;
         out.domainField = source.domainField ?? DEFAULTS.domainField;

@@ -18,7 +18,9 @@ import type { DomainSpec, PipelineSpec, StageSpec } from "./types.ts";
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value === "boolean" || typeof value === "string") return JSON.stringify(value);
   if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: expected a finite number, found ${value}`);
+    if (!Number.isFinite(value)) {
+      throw new TypeError(`canonicalJson: expected a finite number, found ${value}`);
+    }
     return JSON.stringify(value);
   }
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
@@ -74,7 +76,10 @@ export function stageOrder(spec: PipelineSpec): StageStep[] {
     for (let node: string | undefined = start; node !== undefined && !placed.has(node);) {
       if (chain.includes(node)) {
         const loop = [...chain.slice(chain.indexOf(node)), node];
-        throw new PipelineError([{ path: joinPath(joinPath("stages", node), "from"), message: messages.cycle(loop) }]);
+        throw new PipelineError([{
+          path: joinPath(joinPath("stages", node), "from"),
+          message: messages.cycle(loop),
+        }]);
       }
       chain.push(node);
       const from: string | undefined = spec.stages[node].from;
@@ -126,7 +131,10 @@ export async function stageHash(spec: PipelineSpec, stage: string, codeVersion: 
   };
   stageOrder(full); // throws on unknown references and cycles before recursing
   if (!(stage in full.stages)) {
-    throw new PipelineError([{ path: "stages", message: messages.unknownStage(stage, Object.keys(full.stages)) }]);
+    throw new PipelineError([{
+      path: "stages",
+      message: messages.unknownStage(stage, Object.keys(full.stages)),
+    }]);
   }
   return await hashOf(stage);
 }

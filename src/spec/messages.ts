@@ -1,6 +1,5 @@
 /** Every message that spec validation reports, in one place so that tests and docs can rely on the wording. */
 
-
 /** How a found value reads in a message: `-1`, `"abc"`, `an array`, `nothing`. */
 export function describe(value: unknown): string {
   if (value === undefined) return "nothing";
@@ -31,7 +30,9 @@ function typoDistance(a: string, b: string): number {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
     }
   }
   return d[a.length][b.length];
@@ -65,12 +66,14 @@ export const messages = {
     `expected a train stage, found ${quote(name)} (an ${kind} stage)`,
   selfReference: (name: string): string => `expected an earlier stage, found ${quote(name)} itself`,
   cycle: (names: readonly string[]): string => `stages form a cycle: ${names.join(" -> ")}`,
-  duplicate: (what: string, value: unknown): string => `expected distinct ${what}, found ${describe(value)} twice`,
+  duplicate: (what: string, value: unknown): string =>
+    `expected distinct ${what}, found ${describe(value)} twice`,
   duplicateName: (what: "domain" | "stage", name: string): string =>
     `${what} ${quote(name)} is defined twice; each ${what} needs its own name`,
   pipelineName: (found: unknown): string =>
     messages.expected("a name of letters, digits, '_', '-' or '.' that starts with a letter or digit", found),
-  name: (found: unknown): string => messages.expected("a name of letters, digits, '_' or '-' that starts with a letter", found),
+  name: (found: unknown): string =>
+    messages.expected("a name of letters, digits, '_' or '-' that starts with a letter", found),
   phaseOrder: (previous: number, found: number): string =>
     `expected phase ends in increasing order, found ${found} after ${previous}`,
   lastPhase: (found: unknown): string => `expected the last phase to end at 1, found ${describe(found)}`,
@@ -84,7 +87,9 @@ export const messages = {
   sourceForModel: (backbone: "vit" | "lm", found: string): string =>
     backbone === "vit"
       ? `expected an image source ("mnist" or "images") for a vit model, found ${quote(found)}`
-      : `expected a text source ("dictionary", "udhr", "text" or "jsonl") for an lm model, found ${quote(found)}`,
+      : `expected a text source ("dictionary", "udhr", "text" or "jsonl") for an lm model, found ${
+        quote(found)
+      }`,
   imageOnly: (what: string, source: string): string =>
     `expected an image domain ("mnist" or "images") for ${what}, found a ${quote(source)} domain`,
   lossForModel: (backbone: "vit" | "lm", found: string): string =>

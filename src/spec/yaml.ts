@@ -24,7 +24,12 @@ const CORE_TAGS = new Set(
  */
 export function parseYaml(text: string, file?: string): YamlDocument {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, schema: "core", customTags: [], prettyErrors: false });
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    schema: "core",
+    customTags: [],
+    prettyErrors: false,
+  });
   const position = (offset: number): SourceLocation => {
     const { line, col } = lines.linePos(offset);
     return { line, column: col };
@@ -36,7 +41,11 @@ export function parseYaml(text: string, file?: string): YamlDocument {
   visit(doc, {
     Node(_, node) {
       if (node.tag !== undefined && !CORE_TAGS.has(node.tag) && node.range) {
-        problems.push({ path: "", message: messages.yamlTag(node.tag), ...position(tagStart(text, node.range[0])) });
+        problems.push({
+          path: "",
+          message: messages.yamlTag(node.tag),
+          ...position(tagStart(text, node.range[0])),
+        });
       }
     },
   });

@@ -23,7 +23,9 @@ export function lastAxis(op: string, shape: Shape): [number, number] {
 
 /** Throws unless `a` and `b` are the same shape. */
 export function sameShape(op: string, a: Shape, b: Shape, what = "gradient"): void {
-  if (a.join() !== b.join()) throw new ShapeError(`${op}: ${what} ${showShape(b)} does not match ${showShape(a)}`);
+  if (a.join() !== b.join()) {
+    throw new ShapeError(`${op}: ${what} ${showShape(b)} does not match ${showShape(a)}`);
+  }
 }
 
 /** One dispatch of `entry` with a workgroup per row; the uniform starts with rows and len. */

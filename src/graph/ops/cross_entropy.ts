@@ -29,7 +29,9 @@ const QUIET_NAN_BITS = 0x7fc00000;
 function checkShapes(op: string, logits: Shape, labels: Shape): void {
   if (logits.length !== 2 || logits[1] === 0 || labels.length !== 1 || labels[0] !== logits[0]) {
     throw new ShapeError(
-      `${op}: expects logits [N, C] and labels [N], found logits ${showShape(logits)} and labels ${showShape(labels)}`,
+      `${op}: expects logits [N, C] and labels [N], found logits ${showShape(logits)} and labels ${
+        showShape(labels)
+      }`,
     );
   }
 }
@@ -49,7 +51,9 @@ function target(c: number, attrs: Attrs): [number, number] {
 function labelOf(labels: Float64Array, r: number, classes: number): number {
   const l = labels[r];
   if (!(Number.isInteger(l) && l >= 0 && l < classes)) {
-    throw new RangeError(`softmaxCrossEntropy: label ${l} of row ${r} is not a class index in [0, ${classes})`);
+    throw new RangeError(
+      `softmaxCrossEntropy: label ${l} of row ${r} is not a class index in [0, ${classes})`,
+    );
   }
   return l;
 }
@@ -91,9 +95,24 @@ defineOps(
         const { y, z, max, sum } = rowSoftmax(x, labels, r, C, attrs);
         return max + Math.log(sum) - z[y];
       }),
-    grad: (n, g) => [softmaxCrossEntropyGrad(n.inputs[0], n.inputs[1], g, n.attrs as unknown as CrossEntropyOptions), null],
+    grad: (
+      n,
+      g,
+    ) => [
+      softmaxCrossEntropyGrad(n.inputs[0], n.inputs[1], g, n.attrs as unknown as CrossEntropyOptions),
+      null,
+    ],
     gpu: ([[N, C]], attrs) => ({
-      calls: [rowCall("cross_entropy", lossSource, N, C, [{ in: 0 }, { in: 1 }, { out: true }], kernelFields(attrs))],
+      calls: [
+        rowCall(
+          "cross_entropy",
+          lossSource,
+          N,
+          C,
+          [{ in: 0 }, { in: 1 }, { out: true }],
+          kernelFields(attrs),
+        ),
+      ],
     }),
   },
   {
@@ -101,7 +120,9 @@ defineOps(
     shape: ([logits, labels, g]) => {
       checkShapes("softmax_cross_entropy_grad", logits, labels);
       if (g.join() !== labels.join()) {
-        throw new ShapeError(`softmax_cross_entropy_grad: gradient ${showShape(g)} does not match [${logits[0]}]`);
+        throw new ShapeError(
+          `softmax_cross_entropy_grad: gradient ${showShape(g)} does not match [${logits[0]}]`,
+        );
       }
       return logits;
     },
@@ -124,7 +145,9 @@ defineOps(
 
 function checkOptions(o: CrossEntropyOptions): void {
   if (!KINDS.includes(o.kind)) {
-    throw new RangeError(`softmaxCrossEntropy: kind must be "none", "cosface" or "arcface", found "${o.kind}"`);
+    throw new RangeError(
+      `softmaxCrossEntropy: kind must be "none", "cosface" or "arcface", found "${o.kind}"`,
+    );
   }
   if (!(Number.isFinite(o.scale) && o.scale > 0)) {
     throw new RangeError(`softmaxCrossEntropy: scale must be a finite number > 0, found ${o.scale}`);
@@ -144,7 +167,11 @@ function checkOptions(o: CrossEntropyOptions): void {
 export function softmaxCrossEntropy(logits: Node, labels: Node, options: CrossEntropyOptions): Node {
   checkOptions(options);
   const margin = options.kind === "none" ? 0 : options.margin;
-  return apply("softmax_cross_entropy", [logits, labels], { kind: options.kind, scale: options.scale, margin });
+  return apply("softmax_cross_entropy", [logits, labels], {
+    kind: options.kind,
+    scale: options.scale,
+    margin,
+  });
 }
 
 /** Gradient of softmaxCrossEntropy with respect to the logits, given the per-row gradient `g` [N]. */

@@ -18,7 +18,9 @@ const DGAMMA_CHUNK = 32;
 function checkVector(op: string, what: string, x: Shape, v: Shape): void {
   const [, len] = lastAxis(op, x);
   if (v.length !== 1 || v[0] !== len) {
-    throw new ShapeError(`${op}: ${what} must have shape [${len}] for input ${showShape(x)}, found ${showShape(v)}`);
+    throw new ShapeError(
+      `${op}: ${what} must have shape [${len}] for input ${showShape(x)}, found ${showShape(v)}`,
+    );
   }
 }
 
@@ -57,7 +59,9 @@ defineOps(
     gpu: ([s], attrs) => {
       const [rows, len] = lastAxis("layerNorm", s);
       const bind = [{ in: 0 }, { in: 1 }, { in: 2 }, { out: true }] as const;
-      return { calls: [rowCall("layer_norm", source, rows, len, bind, [["f32", attrs.eps as number]], "forward")] };
+      return {
+        calls: [rowCall("layer_norm", source, rows, len, bind, [["f32", attrs.eps as number]], "forward")],
+      };
     },
   },
   {
@@ -88,7 +92,9 @@ defineOps(
     gpu: ([s], attrs) => {
       const [rows, len] = lastAxis("layer_norm_dx", s);
       const bind = [{ in: 0 }, { in: 1 }, { in: 2 }, { out: true }] as const;
-      return { calls: [rowCall("layer_norm_dx", source, rows, len, bind, [["f32", attrs.eps as number]], "dx")] };
+      return {
+        calls: [rowCall("layer_norm_dx", source, rows, len, bind, [["f32", attrs.eps as number]], "dx")],
+      };
     },
   },
   {

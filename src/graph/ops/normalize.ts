@@ -49,14 +49,18 @@ defineOps(
         let gx = 0;
         for (let j = 0; j < len; j++) gx += g[r * len + j] * x[r * len + j];
         const k = n > eps ? gx / n ** 3 : 0;
-        for (let j = 0; j < len; j++) out[r * len + j] = g[r * len + j] / Math.max(n, eps) - x[r * len + j] * k;
+        for (let j = 0; j < len; j++) {
+          out[r * len + j] = g[r * len + j] / Math.max(n, eps) - x[r * len + j] * k;
+        }
       }
       return out;
     },
     gpu: ([s], attrs) => {
       const [rows, len] = lastAxis("l2_normalize_grad", s);
       const bind = [{ in: 0 }, { in: 1 }, { out: true }] as const;
-      return { calls: [rowCall("l2_normalize_grad", gradSource, rows, len, bind, [["f32", attrs.eps as number]])] };
+      return {
+        calls: [rowCall("l2_normalize_grad", gradSource, rows, len, bind, [["f32", attrs.eps as number]])],
+      };
     },
   },
 );

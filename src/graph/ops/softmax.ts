@@ -69,7 +69,9 @@ defineOps(
     },
     gpu: ([s]) => {
       const [rows, len] = lastAxis("softmax_grad", s);
-      return { calls: [rowCall("softmax_grad", gradSource, rows, len, [{ in: 0 }, { in: 1 }, { out: true }])] };
+      return {
+        calls: [rowCall("softmax_grad", gradSource, rows, len, [{ in: 0 }, { in: 1 }, { out: true }])],
+      };
     },
   },
 );

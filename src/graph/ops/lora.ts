@@ -1,0 +1,68 @@
+/** A linear layer with LoRA branches (plain, or two branches blended by a per-example gate), from matmul ops. */
+import { type Node, ShapeError, showShape } from "../node.ts";
+import { add, mul } from "./elementwise.ts";
+import { linear } from "./matmul.ts";
+import { reshape } from "./reshape.ts";
+import { scale } from "./unary.ts";
+
+/** One low-rank branch: adds scale * g * (x A^T) B^T to the layer's output. */
+export interface LoraBranch {
+  /** Down projection [rank, in]. */
+  A: Node;
+  /** Up projection [out, rank]. */
+  B: Node;
+  /** The multiplier s (alpha / rank). */
+  scale: number;
+  /** Per-example weight g [batch]; absent means 1. */
+  gate?: Node;
+  /** Weight the branch by 1 - g instead of g (the low-quality branch of a gated pair). */
+  gateComplement?: boolean;
+}
+
+function checkBranch(x: Node, W: Node, br: LoraBranch, k: number): void {
+  const [out, inDim] = W.shape;
+  const r = br.A.shape[0];
+  if (br.A.shape.length !== 2 || br.A.shape[1] !== inDim || br.B.shape.join() !== [out, r].join()) {
+    throw new ShapeError(
+      `loraLinear: branch ${k} needs A [rank, ${inDim}] and B [${out}, rank] for weight ${
+        showShape(W.shape)
+      }, ` +
+        `found A ${showShape(br.A.shape)} and B ${showShape(br.B.shape)}`,
+    );
+  }
+  if (br.gate && br.gate.shape.join() !== [x.shape[0]].join()) {
+    throw new ShapeError(
+      `loraLinear: branch ${k} gate must have shape [${x.shape[0]}] (one per example of x ${
+        showShape(x.shape)
+      }), ` +
+        `found ${showShape(br.gate.shape)}`,
+    );
+  }
+  if (br.gateComplement && !br.gate) {
+    throw new ShapeError(`loraLinear: branch ${k} sets gateComplement but has no gate`);
+  }
+}
+
+/**
+ * y = x W^T + b + sum over branches of scale * g * (x A^T) B^T, for x [batch, in] or [batch, T, in] (the
+ * gate g [batch] is shared by an example's tokens). Gate and scale multiply the rank-r intermediate, not the
+ * wide output.
+ */
+export function loraLinear(x: Node, W: Node, b: Node | undefined, branches: readonly LoraBranch[]): Node {
+  if (x.shape.length !== 2 && x.shape.length !== 3) {
+    throw new ShapeError(`loraLinear: x must be [batch, in] or [batch, T, in], found ${showShape(x.shape)}`);
+  }
+  let y = linear(x, W, b);
+  branches.forEach((br, k) => {
+    checkBranch(x, W, br, k);
+    let h = linear(x, br.A);
+    if (br.gate) {
+      const g = br.gateComplement ? scale(br.gate, -br.scale, br.scale) : scale(br.gate, br.scale);
+      h = mul(h, reshape(g, x.shape.length === 3 ? [x.shape[0], 1, 1] : [x.shape[0], 1]));
+    } else if (br.scale !== 1) {
+      h = scale(h, br.scale);
+    }
+    y = add(y, linear(h, br.B));
+  });
+  return y;
+}

@@ -1,0 +1,274 @@
+/**
+ * Runs one training stage: replays the compiled step over sampled batches, logs metrics, validates,
+ * checkpoints, and resumes exactly from the last checkpoint.
+ */
+import { gateHistogram, initAdapters, type Placement, savePeft } from "../adapters/mod.ts";
+import { Forward } from "../compile/forward.ts";
+import { TrainStep } from "../compile/train_step.ts";
+import { domainSizes, Sampler } from "../data/mod.ts";
+import { tokens } from "../models/config.ts";
+import { buildModel, type LossKind, loraNames } from "../models/graph.ts";
+import { initParams } from "../models/params.ts";
+import type { PipelineSpec, TrainStage } from "../spec/types.ts";
+import { type GateTable, trainBatch } from "./batches.ts";
+import { type Checkpoint, loadCheckpoint, saveCheckpoint, weightsFile } from "./checkpoint.ts";
+import type { DomainCache } from "./domains.ts";
+import { appendJsonl, writeJson } from "./files.ts";
+import { learningRate } from "./lr.ts";
+import type { Logger } from "./log.ts";
+import { mixStrategy, stageGate, stagePlacements, stageTrainable } from "./stage_setup.ts";
+import { validationLoss } from "./validation.ts";
+
+/** A stage stopped: a non-finite loss, or a failure while running; partial results stay in `dir`. */
+export class StageFailure extends Error {
+  override name = "StageFailure";
+}
+
+/** What a training stage needs from the pipeline run. */
+export interface TrainContext {
+  device: GPUDevice;
+  spec: PipelineSpec;
+  name: string;
+  stage: TrainStage;
+  dir: string;
+  domains: DomainCache;
+  /** Final weights of the `from` stage. */
+  start?: Map<string, Float32Array>;
+  resume: boolean;
+  log: Logger;
+}
+
+/** The final weights and the summary of a finished stage. */
+export interface TrainResult {
+  weights: Map<string, Float32Array>;
+  summary: Record<string, unknown>;
+}
+
+/** Runs the stage to its last step and writes weights, adapters and summary into `ctx.dir`. */
+export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
+  const { spec, stage, dir, device } = ctx;
+  const model = spec.model;
+  const context = model.backbone === "lm" ? tokens(model) : 0;
+  const steps = stage.steps;
+  const batch = stage.batch;
+  const names = stage.mix.domains;
+  const domains = ctx.domains.all(names);
+  const sizes = domainSizes(domains, context || undefined);
+  const placements = stagePlacements(ctx.name, stage, model);
+  const trainable = stageTrainable(ctx.name, stage, model);
+  const gate = stage.gate ? stageGate(stage.gate, ctx.domains) : undefined;
+  const gates: GateTable = gate ? domains.map((d) => gate.values(d, "train")) : undefined;
+
+  const lora = placements.map((p) => ({ path: p.path, rank: p.rank, scale: p.scale, gated: p.gated }));
+  const build = { batch, domains: names.length, loss: stage.loss as LossKind, lora, trainable: (n: string) => trainable.has(n) };
+  const graph = buildModel(model, build);
+  const o = stage.optimizer;
+  const [beta1, beta2] = o.betas ?? [0.9, 0.999];
+  const step = await TrainStep.compile(device, graph, {
+    beta1,
+    beta2,
+    eps: o.eps ?? 1e-8,
+    weightDecay: o.weightDecay ?? 0,
+    clip: o.clip,
+  });
+  const evalGraph = buildModel(model, build);
+  const evalForward = await Forward.compile(device, step.store, evalGraph, [evalGraph.perExample]);
+
+  const shapes = new Map([...graph.params.values()].map((p) => [p.name, p.shape]));
+  const strategy = mixStrategy(stage.mix, steps, batch);
+  let sampler = new Sampler({ sizes, strategy, steps, seed: ctx.spec.seed });
+  let first = 0;
+  const metricsPath = `${dir}/metrics.jsonl`;
+  const saved = ctx.resume ? await loadCheckpoint(dir) : undefined;
+  if (saved) {
+    step.store.upload(saved.weights);
+    step.restoreOptimizer(saved.optimizer);
+    sampler = Sampler.restore(saved.sampler);
+    first = saved.step;
+    await truncateMetrics(metricsPath, first);
+    ctx.log.line(`${ctx.name}: resuming at step ${first} of ${steps}`);
+  } else {
+    step.store.upload(initialWeights(ctx, placements, graph.params.keys()));
+    await Deno.writeTextFile(metricsPath, "");
+    if (gates) await appendJsonl(metricsPath, { type: "gate", step: 0, histogram: histograms(gates, names) });
+  }
+
+  const counts = new Float64Array(names.length);
+  const logEvery = stage.logEvery ?? 10;
+  const evalEvery = stage.evalEvery ?? steps;
+  const checkpointEvery = stage.checkpointEvery ?? steps;
+  const validationDomains = (stage.validation?.domains ?? names).map((n) => ctx.domains.get(n));
+  const validationBatches = stage.validation?.batches ?? 4;
+  let since = performance.now();
+  let sinceStep = first;
+  let lastLoss = NaN;
+  let lastVal: Record<string, number> = {};
+  const validate = async (at: number) => {
+    const v: Record<string, number> = {};
+    for (const d of validationDomains) {
+      const g = gate && d.kind === "images" ? gate.values(d, "validation") : undefined;
+      v[d.name] = await validationLoss(evalForward, d, batch, context, validationBatches, g);
+    }
+    lastVal = v;
+    await appendJsonl(metricsPath, { type: "eval", step: at, validationLoss: v });
+  };
+
+  for (let s = first; s < steps; s++) {
+    const draw = sampler.next(batch, s);
+    for (const d of draw.domain) counts[d]++;
+    step.feed(trainBatch(domains, draw, context, gates));
+    step.run(learningRate(o, s, steps));
+    const done = s + 1;
+    if (done % logEvery === 0 || done === steps) {
+      const m = await step.drainMetrics();
+      if (m.nanStep > 0) {
+        throw new StageFailure(
+          `stage ${ctx.name}: the loss is not finite at step ${m.nanStep}; the last good checkpoint is in ${dir}/checkpoint`,
+        );
+      }
+      const n = done - sinceStep;
+      const now = performance.now();
+      lastLoss = m.loss / n;
+      const domainLoss: Record<string, number> = {};
+      names.forEach((name, i) => {
+        if (counts[i] > 0) domainLoss[name] = m.domainLoss[i] / counts[i];
+      });
+      counts.fill(0);
+      const samplesPerSec = n * batch / ((now - since) / 1000);
+      const probs = sampler.probabilitiesAt(s);
+      await appendJsonl(metricsPath, {
+        type: "train",
+        step: done,
+        loss: lastLoss,
+        lr: learningRate(o, s, steps),
+        temperature: sampler.temperatureAt(s),
+        probabilities: Object.fromEntries(names.map((d, i) => [d, probs[i]])),
+        domainLoss,
+        epochs: Object.fromEntries(names.map((d, i) => [d, sampler.epochs()[i]])),
+        samplesPerSec,
+      });
+      ctx.log.progress({ stage: ctx.name, step: done, steps, loss: lastLoss, samplesPerSec, stepsPerSec: samplesPerSec / batch });
+      since = now;
+      sinceStep = done;
+    }
+    if (done % evalEvery === 0 || done === steps) await validate(done);
+    if (done % checkpointEvery === 0 && done < steps) await checkpoint(ctx, step, sampler, done, shapes);
+  }
+
+  const weights = await step.store.download();
+  await Deno.writeFile(`${dir}/weights.safetensors`, weightsFile(weights, shapes));
+  if (placements.length) await saveAdapters(ctx, placements, weights, gate?.scale);
+  await checkpoint(ctx, step, sampler, steps, shapes);
+  const summary = {
+    stage: ctx.name,
+    steps,
+    memoryBytes: step.memory(),
+    metrics: { loss: lastLoss, ...prefix("validation_loss", lastVal) },
+    epochs: Object.fromEntries(names.map((d, i) => [d, sampler.epochs()[i]])),
+    qualityScale: gate?.scale,
+    tables: [{
+      title: `${ctx.name}: final validation loss per domain`,
+      columns: ["domain", "examples", "epochs seen", "validation loss"],
+      rows: validationDomains.map((d) => {
+        const i = names.indexOf(d.name);
+        return [d.name, i >= 0 ? sizes[i] : null, i >= 0 ? round(sampler.epochs()[i]) : null, round(lastVal[d.name])];
+      }),
+    }],
+  };
+  evalForward.destroy();
+  step.destroy();
+  return { weights, summary };
+}
+
+function initialWeights(ctx: TrainContext, placements: readonly Placement[], names: Iterable<string>): Map<string, Float32Array> {
+  const base = initParams(ctx.spec.model, ctx.spec.seed);
+  const values = new Map<string, Float32Array>();
+  for (const [name, v] of base) values.set(name, ctx.start?.get(name) ?? v);
+  initAdapters(placements, ctx.spec.seed).forEach((w, i) => {
+    const p = placements[i];
+    const branches = p.gated ? (["hq", "lq"] as const) : [undefined];
+    branches.forEach((branch, b) => {
+      const n = loraNames(p.path, branch);
+      values.set(n.A, w.branches[b].a);
+      values.set(n.B, w.branches[b].b);
+    });
+  });
+  for (const name of names) if (!values.has(name)) throw new Error(`no initial value for parameter ${name}`);
+  return values;
+}
+
+async function checkpoint(
+  ctx: TrainContext,
+  step: TrainStep,
+  sampler: Sampler,
+  at: number,
+  shapes: Map<string, readonly number[]>,
+): Promise<void> {
+  const c: Checkpoint = {
+    step: at,
+    weights: await step.store.download(),
+    shapes,
+    optimizer: await step.optimizerState(),
+    sampler: sampler.state(),
+    loop: {},
+  };
+  await saveCheckpoint(ctx.dir, c);
+}
+
+async function saveAdapters(
+  ctx: TrainContext,
+  placements: Placement[],
+  weights: Map<string, Float32Array>,
+  scale: unknown,
+): Promise<void> {
+  const adapterWeights = placements.map((p) => {
+    const branches = (p.gated ? (["hq", "lq"] as const) : [undefined]).map((b) => {
+      const n = loraNames(p.path, b);
+      return { a: weights.get(n.A)!, b: weights.get(n.B)! };
+    });
+    return { path: p.path, branches };
+  });
+  const specs = (ctx.stage.adapters ?? []).map((a) => ({ targets: a.targets, rank: a.rank }));
+  await savePeft(`${ctx.dir}/adapter`, {
+    adapters: specs,
+    placements,
+    weights: adapterWeights,
+    extra: { stage: ctx.name, gate: ctx.stage.gate ?? null, qualityScale: scale ?? null },
+  });
+}
+
+function histograms(gates: Float32Array[], names: string[]): Record<string, { edges: number[]; counts: number[] }> {
+  const all = new Float32Array(gates.reduce((a, g) => a + g.length, 0));
+  const domain = new Int32Array(all.length);
+  let k = 0;
+  gates.forEach((g, d) => {
+    all.set(g, k);
+    domain.fill(d, k, k + g.length);
+    k += g.length;
+  });
+  const out: Record<string, { edges: number[]; counts: number[] }> = {};
+  for (const h of gateHistogram(all, domain, names, 10)) {
+    out[h.domain] = { edges: Array.from({ length: 11 }, (_, i) => i / 10), counts: h.bins };
+  }
+  return out;
+}
+
+/** Drops metric lines past `step` (written after the checkpoint a resume starts from). */
+async function truncateMetrics(path: string, step: number): Promise<void> {
+  let text = "";
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    return;
+  }
+  const keep = text.split("\n").filter((l) => l && (JSON.parse(l).step as number) <= step);
+  await Deno.writeTextFile(path, keep.map((l) => l + "\n").join(""));
+}
+
+function prefix(p: string, o: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [`${p}/${k}`, v]));
+}
+
+function round(x: number | undefined): number | null {
+  return x === undefined ? null : Math.round(x * 1e4) / 1e4;
+}

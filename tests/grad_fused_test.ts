@@ -1,0 +1,75 @@
+import assert from "@std/assert";
+import { input, type Node, type Shape, sizeOf } from "../src/graph/node.ts";
+import { softmax } from "../src/graph/ops/softmax.ts";
+import { layerNorm } from "../src/graph/ops/layer_norm.ts";
+import { type CrossEntropyOptions, softmaxCrossEntropy } from "../src/graph/ops/cross_entropy.ts";
+import { l2Normalize } from "../src/graph/ops/normalize.ts";
+import { gradCheck, randoms } from "./_harness.ts";
+
+/** float64 central differences (h = 1e-6) agree with these gradients to 1e-7 or better; 1e-6 leaves room. */
+const TOL = 1e-6;
+
+/** An input of `shape` with random values in [lo, hi), added to `feeds`. */
+function fed(
+  feeds: Map<Node, Float32Array>,
+  name: string,
+  shape: Shape,
+  seed: number,
+  lo = -1,
+  hi = 1,
+): Node {
+  const x = input(name, shape);
+  feeds.set(x, randoms(sizeOf(shape), seed, lo, hi));
+  return x;
+}
+
+function assertGrad(out: Node, wrt: Node[], feeds: Map<Node, Float32Array>, what: string): void {
+  const err = gradCheck(out, wrt, feeds);
+  assert.ok(err <= TOL, `${what}: relative error ${err} > ${TOL}`);
+}
+
+Deno.test("softmax() gradient matches finite differences, plain and causal", () => {
+  for (const [shape, causal] of [[[3, 7], false], [[2, 5, 5], true]] as [Shape, boolean][]) {
+    const feeds = new Map<Node, Float32Array>();
+    const x = fed(feeds, "x", shape, 1, -3, 3);
+    assertGrad(softmax(x, { causal }), [x], feeds, `softmax causal=${causal}`);
+  }
+});
+
+Deno.test("layerNorm() gradients match finite differences for x, gamma and beta", () => {
+  const feeds = new Map<Node, Float32Array>();
+  const x = fed(feeds, "x", [3, 2, 5], 2, -1, 2);
+  const gamma = fed(feeds, "gamma", [5], 3, 0.5, 1.5);
+  const beta = fed(feeds, "beta", [5], 4);
+  assertGrad(layerNorm(x, gamma, beta), [x, gamma, beta], feeds, "layerNorm");
+});
+
+Deno.test("softmaxCrossEntropy() gradient matches finite differences for none, CosFace and ArcFace", () => {
+  const N = 4, C = 6;
+  const kinds: CrossEntropyOptions[] = [
+    { kind: "none", scale: 1, margin: 0 },
+    { kind: "none", scale: 4, margin: 0 },
+    { kind: "cosface", scale: 8, margin: 0.35 },
+    { kind: "arcface", scale: 8, margin: 0.5 },
+  ];
+  for (const options of kinds) {
+    const logits = input("logits", [N, C]);
+    const labels = input("labels", [N]);
+    const values = randoms(N * C, 5, -0.9, 0.9);
+    const labelValues = Float32Array.of(0, 5, 2, 3);
+    // Label cosines on both sides of ArcFace's switch at cos(pi - 0.5) = -0.878, away from it and from +-1.
+    [0.7, -0.95, 0.2, -0.5].forEach((c, r) => values[r * C + labelValues[r]] = c);
+    const feeds = new Map([[logits, values], [labels, labelValues]]);
+    assertGrad(softmaxCrossEntropy(logits, labels, options), [logits], feeds, options.kind);
+  }
+});
+
+Deno.test("l2Normalize() gradient matches finite differences, above and below eps", () => {
+  const feeds = new Map<Node, Float32Array>();
+  const x = fed(feeds, "x", [3, 5], 6);
+  assertGrad(l2Normalize(x), [x], feeds, "l2Normalize");
+  // Row 0 has norm about 0.1 < eps = 0.5 (divided by eps), row 1 norm about 2.9 (divided by its norm).
+  const small = input("small", [2, 3]);
+  const feedsSmall = new Map([[small, Float32Array.of(0.05, -0.07, 0.04, 1.5, -2, 1.6)]]);
+  assertGrad(l2Normalize(small, 0.5), [small], feedsSmall, "l2Normalize eps");
+});
