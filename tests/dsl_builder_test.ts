@@ -72,7 +72,15 @@ function petal(): PipelineSpec {
         evalEvery: 25,
       }),
     )
-    .stage("ev", evaluate({ from: "ft", tasks: ["recognition"], domains: ["hr", "lr"] }))
+    .stage(
+      "ev",
+      evaluate({
+        from: "ft",
+        tasks: ["recognition"],
+        domains: ["hr", "lr"],
+        recognition: [{ name: "lr", gallery: "hr", probes: ["lr"] }],
+      }),
+    )
     .stage("out", exportOnnx({ from: "ft" }))
     .build();
 }
@@ -171,6 +179,7 @@ Deno.test("PipelineBuilder.build() gives the plain spec with every default fille
         tasks: ["recognition"],
         backend: "webgpu",
         domains: ["hr", "lr"],
+        recognition: [{ name: "lr", gallery: "hr", probes: ["lr"] }],
       },
       out: { kind: "export", from: "ft", dependsOn: ["ft"], format: "onnx", opset: 17 },
     },
@@ -234,7 +243,7 @@ Deno.test("PipelineBuilder rejects a name used twice, at run time as well as in 
       "t",
       train({ mix: temperature(["d"]), loss: arcface(), optimizer: adamw({ lr: 1 }), steps: 1, batch: 1 }),
     );
-  const again = (name: string): unknown => base.stage(name, evaluate({ from: "t", tasks: ["recognition"] }));
+  const again = (name: string): unknown => base.stage(name, evaluate({ from: "t", tasks: ["validation_loss"] }));
   assert.throws(() => again("t"), {
     name: "PipelineError",
     message: 'stages.t: stage "t" is defined twice; each stage needs its own name',

@@ -9,7 +9,9 @@ import { softmax } from "../src/graph/ops/softmax.ts";
 import { layerNorm } from "../src/graph/ops/layer_norm.ts";
 import { type CrossEntropyOptions, softmaxCrossEntropy } from "../src/graph/ops/cross_entropy.ts";
 import { l2Normalize } from "../src/graph/ops/normalize.ts";
-import { gpuVsCpu, randoms, testDevice } from "./_harness.ts";
+import { attention } from "../src/graph/ops/attention.ts";
+import { loraLinear } from "../src/graph/ops/lora.ts";
+import { gpuVsCpu, randoms, relError, testDevice } from "./_harness.ts";
 
 /** Reductions and matmuls: relative error bound against float64. */
 const TOL = 1e-4;
@@ -162,4 +164,113 @@ Deno.test("l2Normalize() matches float64, including rows whose norm is below eps
   feeds.set(x, Float32Array.of(0.05, -0.07, 0.04, 1.5, -2, 1.6));
   const y = l2Normalize(x, 0.5);
   assertClose(await gpuVsCpu(device, [y, ...backward(y, [x])], feeds));
+});
+
+/** float64 multi-head attention written from the model contract: qkv columns [q | k | v], head j's slice. */
+function refAttention(qkv: Float32Array, B: number, T: number, d: number, heads: number, causal: boolean) {
+  const dh = d / heads;
+  const out = new Float64Array(B * T * d);
+  const at = (b: number, t: number, part: number, h: number, c: number) =>
+    qkv[(b * T + t) * 3 * d + part * d + h * dh + c];
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < heads; h++) {
+      for (let q = 0; q < T; q++) {
+        const keys = causal ? q + 1 : T;
+        const s = Array.from({ length: keys }, (_, k) => {
+          let dot = 0;
+          for (let c = 0; c < dh; c++) dot += at(b, q, 0, h, c) * at(b, k, 1, h, c);
+          return dot / Math.sqrt(dh);
+        });
+        const m = Math.max(...s);
+        const e = s.map((v) => Math.exp(v - m));
+        const z = e.reduce((a, v) => a + v, 0);
+        for (let c = 0; c < dh; c++) {
+          let acc = 0;
+          for (let k = 0; k < keys; k++) acc += e[k] / z * at(b, k, 2, h, c);
+          out[(b * T + q) * d + h * dh + c] = acc;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+Deno.test("attention() matches a direct float64 multi-head attention, and its backward matches float64", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const cases: [number, number, number, number, boolean][] = [[2, 5, 12, 3, false], [2, 7, 8, 2, true], [
+    1,
+    17,
+    20,
+    4,
+    true,
+  ]];
+  for (const [i, [B, T, d, heads, causal]] of cases.entries()) {
+    const feeds = new Map<Node, Float32Array>();
+    const qkv = fed(feeds, [B, T, 3 * d], 60 + i, -2, 2);
+    const y = attention(qkv, { heads, causal });
+    const program = await Program.compile(device, [y], { poison: true });
+    program.write(qkv, feeds.get(qkv)!);
+    program.run();
+    const err = relError(await program.read(y), refAttention(feeds.get(qkv)!, B, T, d, heads, causal));
+    program.destroy();
+    assert.ok(err <= TOL, `attention case ${i}: relative error ${err} against the direct reference`);
+    assertClose(await gpuVsCpu(device, backward(y, [qkv]), feeds));
+  }
+});
+
+Deno.test("loraLinear() matches x W^T + b + s g (x A1^T) B1^T + s (1 - g) (x A2^T) B2^T on the GPU", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const [batch, T, inDim, out, r, s] = [3, 5, 13, 7, 2, 0.75];
+  for (const tokens of [true, false]) {
+    const feeds = new Map<Node, Float32Array>();
+    const x = fed(feeds, tokens ? [batch, T, inDim] : [batch, inDim], 70);
+    const W = fed(feeds, [out, inDim], 71);
+    const bias = fed(feeds, [out], 72);
+    const [A1, B1, A2, B2] = [
+      fed(feeds, [r, inDim], 73),
+      fed(feeds, [out, r], 74),
+      fed(feeds, [r, inDim], 75),
+      fed(
+        feeds,
+        [out, r],
+        76,
+      ),
+    ];
+    const gate = fed(feeds, [batch], 77, 0.2, 0.9);
+    const y = loraLinear(x, W, bias, [
+      { A: A1, B: B1, scale: s, gate },
+      { A: A2, B: B2, scale: s, gate, gateComplement: true },
+    ]);
+    const v = (n: Node) => feeds.get(n)!;
+    const rows = tokens ? batch * T : batch;
+    const ref = new Float64Array(rows * out);
+    for (let row = 0; row < rows; row++) {
+      const g = v(gate)[Math.floor(row / (tokens ? T : 1))];
+      const xr = (c: number) => v(x)[row * inDim + c];
+      const low = (A: Node) =>
+        Array.from({ length: r }, (_, k) => {
+          let acc = 0;
+          for (let c = 0; c < inDim; c++) acc += xr(c) * v(A)[k * inDim + c];
+          return acc;
+        });
+      const h1 = low(A1), h2 = low(A2);
+      for (let o = 0; o < out; o++) {
+        let acc = v(bias)[o];
+        for (let c = 0; c < inDim; c++) acc += xr(c) * v(W)[o * inDim + c];
+        for (let k = 0; k < r; k++) {
+          acc += s * (g * h1[k] * v(B1)[o * r + k] + (1 - g) * h2[k] * v(B2)[o * r + k]);
+        }
+        ref[row * out + o] = acc;
+      }
+    }
+    const program = await Program.compile(device, [y], { poison: true });
+    for (const [n, data] of feeds) program.write(n, data);
+    program.run();
+    const err = relError(await program.read(y), ref);
+    program.destroy();
+    assert.ok(err <= TOL, `loraLinear tokens=${tokens}: relative error ${err} against the direct reference`);
+    assertClose(await gpuVsCpu(device, [y, ...backward(y, [x, A1, B1, A2, B2, gate])], feeds));
+  }
 });

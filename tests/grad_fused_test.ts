@@ -4,6 +4,8 @@ import { softmax } from "../src/graph/ops/softmax.ts";
 import { layerNorm } from "../src/graph/ops/layer_norm.ts";
 import { type CrossEntropyOptions, softmaxCrossEntropy } from "../src/graph/ops/cross_entropy.ts";
 import { l2Normalize } from "../src/graph/ops/normalize.ts";
+import { attention } from "../src/graph/ops/attention.ts";
+import { loraLinear } from "../src/graph/ops/lora.ts";
 import { gradCheck, randoms } from "./_harness.ts";
 
 /** float64 central differences (h = 1e-6) agree with these gradients to 1e-7 or better; 1e-6 leaves room. */
@@ -72,4 +74,81 @@ Deno.test("l2Normalize() gradient matches finite differences, above and below ep
   const small = input("small", [2, 3]);
   const feedsSmall = new Map([[small, Float32Array.of(0.05, -0.07, 0.04, 1.5, -2, 1.6)]]);
   assertGrad(l2Normalize(small, 0.5), [small], feedsSmall, "l2Normalize eps");
+});
+
+Deno.test("attention() gradient matches finite differences, plain and causal", () => {
+  for (const causal of [false, true]) {
+    const feeds = new Map<Node, Float32Array>();
+    const qkv = fed(feeds, "qkv", [2, 3, 12], 7, -2, 2);
+    assertGrad(attention(qkv, { heads: 2, causal }), [qkv], feeds, `attention causal=${causal}`);
+  }
+});
+
+Deno.test("loraLinear() gradients match finite differences for x, both branches and the gate", () => {
+  for (const xShape of [[2, 3, 5], [3, 5]] as Shape[]) {
+    const feeds = new Map<Node, Float32Array>();
+    const x = fed(feeds, "x", xShape, 8);
+    const W = fed(feeds, "W", [4, 5], 9);
+    const b = fed(feeds, "b", [4], 10);
+    const [A1, B1, A2, B2] = [
+      fed(feeds, "A1", [2, 5], 11),
+      fed(feeds, "B1", [4, 2], 12),
+      fed(feeds, "A2", [2, 5], 13),
+      fed(feeds, "B2", [4, 2], 14),
+    ];
+    const gate = fed(feeds, "gate", [xShape[0]], 15, 0.2, 0.9);
+    const y = loraLinear(x, W, b, [
+      { A: A1, B: B1, scale: 0.5, gate },
+      { A: A2, B: B2, scale: 0.5, gate, gateComplement: true },
+    ]);
+    assertGrad(y, [x, A1, B1, A2, B2, gate], feeds, `loraLinear x ${xShape}`);
+  }
+});
+
+Deno.test("loraLinear() and attention() reject mismatched shapes with both shapes in the message", () => {
+  const x = input("x", [2, 5]);
+  const W = input("W", [4, 5]);
+  assert.throws(
+    () => loraLinear(x, W, undefined, [{ A: input("A", [2, 6]), B: input("B", [4, 2]), scale: 1 }]),
+    {
+      name: "ShapeError",
+      message:
+        "loraLinear: branch 0 needs A [rank, 5] and B [4, rank] for weight [4,5], found A [2,6] and B [4,2]",
+    },
+  );
+  const lora = { A: input("A", [2, 5]), B: input("B", [4, 2]), scale: 1, gate: input("g", [3]) };
+  assert.throws(() => loraLinear(x, W, undefined, [lora]), {
+    name: "ShapeError",
+    message: "loraLinear: branch 0 gate must have shape [2] (one per example of x [2,5]), found [3]",
+  });
+  assert.throws(() => attention(input("qkv", [2, 3, 12]), { heads: 5, causal: false }), {
+    name: "ShapeError",
+    message: "attention: 5 heads do not divide the width d = 4 of qkv [2,3,12]",
+  });
+});
+
+Deno.test("softmax(), layerNorm() and softmaxCrossEntropy() reject bad shapes and options with actionable messages", () => {
+  assert.throws(() => softmax(input("s", [2, 3, 4]), { causal: true }), {
+    name: "ShapeError",
+    message: "softmax: causal needs square scores [..., T, T], found [2,3,4]",
+  });
+  assert.throws(() => layerNorm(input("x", [2, 5]), input("g", [4]), input("b", [5])), {
+    name: "ShapeError",
+    message: "layerNorm: gamma must have shape [5] for input [2,5], found [4]",
+  });
+  const logits = input("logits", [3, 4]);
+  assert.throws(() => softmaxCrossEntropy(logits, input("l", [4]), { kind: "none", scale: 1, margin: 0 }), {
+    name: "ShapeError",
+    message: "softmaxCrossEntropy: expects logits [N, C] and labels [N], found logits [3,4] and labels [4]",
+  });
+  const labels = input("labels", [3]);
+  const bad = { kind: "sphereface", scale: 1, margin: 0 } as unknown as CrossEntropyOptions;
+  assert.throws(() => softmaxCrossEntropy(logits, labels, bad), {
+    name: "RangeError",
+    message: 'softmaxCrossEntropy: kind must be "none", "cosface" or "arcface", found "sphereface"',
+  });
+  assert.throws(() => softmaxCrossEntropy(logits, labels, { kind: "arcface", scale: 0, margin: 0.5 }), {
+    name: "RangeError",
+    message: "softmaxCrossEntropy: scale must be a finite number > 0, found 0",
+  });
 });

@@ -29,7 +29,13 @@ function spec(): Loose {
       classes: 5,
     },
     stages: {
-      ev: { kind: "evaluate", from: "ft", tasks: ["recognition"], domains: ["hr", "lr"] },
+      ev: {
+        kind: "evaluate",
+        from: "ft",
+        tasks: ["recognition"],
+        domains: ["hr", "lr"],
+        recognition: [{ name: "lr", gallery: "hr", probes: ["lr"] }],
+      },
       ft: {
         kind: "train",
         from: "pre",

@@ -56,7 +56,13 @@ function base(): Loose {
         steps: 50,
         batch: 16,
       },
-      ev: { kind: "evaluate", from: "ft", tasks: ["recognition"], domains: ["hr", "lr"] },
+      ev: {
+        kind: "evaluate",
+        from: "ft",
+        tasks: ["recognition"],
+        domains: ["hr", "lr"],
+        recognition: [{ name: "lr", gallery: "hr", probes: ["lr"] }],
+      },
       out: { kind: "export", from: "ft", format: "onnx" },
     },
   };

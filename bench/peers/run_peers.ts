@@ -13,6 +13,8 @@ import type { PeerStepResult } from "./workload.ts";
 /** Every peer's figures, the matmul throughputs and whether the peers agree. */
 export interface PeerReport {
   date: string;
+  /** 1, 5 and 15 minute load averages when the run ended (the machine is shared). */
+  loadAvg: number[];
   warmup: number;
   steps: number;
   peers: PeerStepResult[];
@@ -64,41 +66,50 @@ export async function runPeers(
     }
   }
   const date = new Date().toISOString();
-  return { date, warmup, steps, peers, skipped, matmul, agreement: peerAgreement(peers) };
+  return {
+    date,
+    loadAvg: Deno.loadavg(),
+    warmup,
+    steps,
+    peers,
+    skipped,
+    matmul,
+    agreement: peerAgreement(peers),
+  };
 }
 
 /** The report as a plain-text table. */
 export function formatPeerReport(r: PeerReport): string {
+  const load = r.loadAvg.map((x) => x.toFixed(2)).join(" ");
   const lines = [
-    `peers (${r.date}; ${r.warmup} warm-up + ${r.steps} timed steps, median)`,
-    "backend       ms/step   params total/trainable   loss first -> last   device",
+    `peers (${r.date}; ${r.warmup} warm-up + ${r.steps} timed steps; load average ${load})`,
+    "backend       median ms    min ms   params total/trainable   loss first -> last   device",
   ];
   for (const p of r.peers) {
     const extra = p as PeerStepResult & { torch?: string; threads?: number };
     const device = p.adapterInfo ?? (extra.torch ? `torch ${extra.torch}, ${extra.threads} threads` : "js");
+    const params = `${p.params.total}/${p.params.trainable}`;
+    const losses = `${p.losses[0].toFixed(4)} -> ${p.losses.at(-1)!.toFixed(4)}`;
+    const ms = (x: number): string => x.toFixed(1).padStart(9);
     lines.push(
-      `${p.backend.padEnd(12)} ${p.stepMsMedian.toFixed(1).padStart(8)}   ` +
-        `${`${p.params.total}/${p.params.trainable}`.padEnd(22)}   ` +
-        `${p.losses[0].toFixed(4)} -> ${p.losses.at(-1)!.toFixed(4)}   ${device}`,
+      `${p.backend.padEnd(12)} ${ms(p.stepMsMedian)} ${ms(Math.min(...p.stepMsAll))}   ${
+        params.padEnd(22)
+      }   ` +
+        `${losses}   ${device}`,
     );
   }
   for (const s of r.skipped) lines.push(`${s.backend.padEnd(12)} skipped: ${s.reason}`);
   const a = r.agreement;
-  lines.push(
-    `agreement: params ${a.paramsMatch ? "match" : "DIFFER"}, max loss rel diff ${
-      a.maxLossRelDiff.toExponential(2)
-    }`,
-  );
+  const rel = a.maxLossRelDiff.toExponential(2);
+  lines.push(`agreement: params ${a.paramsMatch ? "match" : "DIFFER"}, max loss rel diff ${rel}`);
   for (const m of r.matmul) {
     lines.push(
-      `matmul ${m.backend} (median per product; each sample queues "inner" products, reads the last back):`,
+      `matmul ${m.backend} (median ms per product; "inner" products queued per synchronised sample):`,
     );
     for (const x of m.results) {
-      lines.push(
-        `  ${`${x.m}x${x.k} @ ${x.k}x${x.n}`.padEnd(20)} ${x.msMedian.toFixed(2).padStart(9)} ms ${
-          x.gflops.toFixed(2).padStart(7)
-        } GFLOPS`,
-      );
+      const shape = `${x.m}x${x.k} @ ${x.k}x${x.n}`.padEnd(22);
+      const gflops = x.gflops.toFixed(2).padStart(6);
+      lines.push(`  ${shape} ${x.msMedian.toFixed(2).padStart(9)} ms ${gflops} GFLOPS   inner ${x.inner}`);
     }
   }
   return lines.join("\n");

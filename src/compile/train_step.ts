@@ -5,13 +5,14 @@
 import accumulateSource from "../../kernels/accumulate.wgsl" with { type: "text" };
 import { copy } from "../graph/ops/shape.ts";
 import { gradients } from "../graph/grad.ts";
-import { type Node, sizeOf } from "../graph/node.ts";
+import { type Node, sizeOf, topo } from "../graph/node.ts";
 import { opDef } from "../graph/op.ts";
 import { grid, params } from "../gpu/kernels.ts";
 import type { ModelGraph } from "../models/graph.ts";
 import { adamwCalls, type AdamwOptions, writeOptimizerState } from "./optimizer.ts";
 import { ParamStore, read } from "./param_store.ts";
-import { Program, type Slot } from "./program.ts";
+import { planBuffers } from "./plan.ts";
+import { align, Program, type Slot } from "./program.ts";
 
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
@@ -41,6 +42,40 @@ export interface StepMemory {
   total: number;
 }
 
+/**
+ * The graph of a step: gradients of the loss for every trainable parameter, each in a node that can own
+ * the parameter's slot of the flat gradient buffer, and the outputs to compile.
+ */
+export function stepGraph(model: ModelGraph): { gradNodes: Map<Node, Node>; outputs: Node[] } {
+  const trainable = [...model.params.values()].filter((p) => p.trainable);
+  if (trainable.length === 0) throw new Error("nothing to train: no parameter is trainable");
+  const gradNodes = new Map<Node, Node>();
+  for (const [p, g] of gradients(model.loss, trainable)) {
+    // A gradient that is a leaf, a view, or the gradient of another parameter cannot own the slot; copy it.
+    const shared = [...gradNodes.values()].includes(g);
+    gradNodes.set(p, g.role !== "op" || opDef(g.op).view || shared ? copy(g) : g);
+  }
+  return { gradNodes, outputs: [model.loss, model.domainLoss, ...gradNodes.values()] };
+}
+
+/** Memory and kernels of a step, from the plan alone (no device): what `--plan` prints. */
+export function planStep(model: ModelGraph, clip: number): { memory: StepMemory; kernels: string[] } {
+  const { gradNodes, outputs } = stepGraph(model);
+  const params = [...model.params.values()];
+  const pinned = new Set<Node>([...params, ...gradNodes.values(), model.loss, model.domainLoss]);
+  const plan = planBuffers(outputs, pinned);
+  const floats = (trainable: boolean) =>
+    params.filter((p) => p.trainable === trainable).reduce((a, p) => a + Math.ceil(p.size / 64) * 64, 0);
+  const leaves = topo(outputs).filter((n) => n.role === "input" || n.role === "const");
+  const leafBytes = leaves.reduce((a, n) => a + align(n.size * 4), 0);
+  const frozen = floats(false) * 4;
+  const trainableState = floats(true) * 4 * 4;
+  const activations = plan.bytes + leafBytes;
+  const kernels = plan.lowerings.flatMap((l) => l?.calls.map((c) => c.kernel) ?? []);
+  kernels.push(...(clip > 0 ? ["grad_norm", "grad_norm_total"] : []), "adamw", "accumulate");
+  return { memory: { frozen, trainableState, activations, total: frozen + trainableState + activations }, kernels };
+}
+
 /** A compiled training step over a ParamStore shared with evaluation programs. */
 export class TrainStep {
   private constructor(
@@ -57,8 +92,6 @@ export class TrainStep {
   static async compile(device: GPUDevice, model: ModelGraph, options: StepOptions): Promise<TrainStep> {
     const all = [...model.params.values()];
     const store = new ParamStore(device, all.map((p) => ({ name: p.name, shape: p.shape, trainable: p.trainable })));
-    const trainable = all.filter((p) => p.trainable);
-    if (trainable.length === 0) throw new Error("nothing to train: no parameter is trainable");
     const grad = store.like("grad");
     const m = store.like("adam_m");
     const v = store.like("adam_v");
@@ -70,14 +103,8 @@ export class TrainStep {
 
     const pinned = new Map<Node, Slot>();
     for (const p of all) pinned.set(p, store.slot(p.name));
-    const grads = gradients(model.loss, trainable);
-    const gradNodes: Node[] = [];
-    for (const [p, g0] of grads) {
-      // A gradient that is a leaf, a view or already pinned cannot own the slot; copy it there instead.
-      const g = g0.role !== "op" || opDef(g0.op).view || pinned.has(g0) ? copy(g0) : g0;
-      pinned.set(g, store.slotIn(grad, p.name));
-      gradNodes.push(g);
-    }
+    const { gradNodes, outputs } = stepGraph(model);
+    for (const [p, g] of gradNodes) pinned.set(g, store.slotIn(grad, p.name));
     const D = sizeOf(model.domainLoss.shape);
     const metricsFloats = 64 + D;
     const metrics = device.createBuffer({ size: align16(metricsFloats * 4), usage: USAGE, label: "metrics" });
@@ -93,7 +120,7 @@ export class TrainStep {
       workgroups: grid(metricsFloats, 64),
       bind: [{ buffer: metrics }, { buffer: acc }, { buffer: opt.state }],
     };
-    const program = await Program.compile(device, [model.loss, model.domainLoss, ...gradNodes], {
+    const program = await Program.compile(device, outputs, {
       pinned,
       after: [...opt.calls, accumulate],
     });

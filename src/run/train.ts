@@ -7,7 +7,7 @@ import { Forward } from "../compile/forward.ts";
 import { TrainStep } from "../compile/train_step.ts";
 import { domainSizes, Sampler } from "../data/mod.ts";
 import { tokens } from "../models/config.ts";
-import { buildModel, type LossKind, loraNames } from "../models/graph.ts";
+import { buildModel, loraNames } from "../models/graph.ts";
 import { initParams } from "../models/params.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
 import { type GateTable, trainBatch } from "./batches.ts";
@@ -16,7 +16,8 @@ import type { DomainCache } from "./domains.ts";
 import { appendJsonl, writeJson } from "./files.ts";
 import { learningRate } from "./lr.ts";
 import type { Logger } from "./log.ts";
-import { mixStrategy, stageGate, stagePlacements, stageTrainable } from "./stage_setup.ts";
+import { mixStrategy } from "./stage_setup.ts";
+import { stageModel } from "./stage_model.ts";
 import { validationLoss } from "./validation.ts";
 
 /** A stage stopped: a non-finite loss, or a failure while running; partial results stay in `dir`. */
@@ -54,13 +55,9 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
   const names = stage.mix.domains;
   const domains = ctx.domains.all(names);
   const sizes = domainSizes(domains, context || undefined);
-  const placements = stagePlacements(ctx.name, stage, model);
-  const trainable = stageTrainable(ctx.name, stage, model);
-  const gate = stage.gate ? stageGate(stage.gate, ctx.domains) : undefined;
+  const { placements, gate, build: options } = stageModel(spec, ctx.name, stage, ctx.domains);
   const gates: GateTable = gate ? domains.map((d) => gate.values(d, "train")) : undefined;
-
-  const lora = placements.map((p) => ({ path: p.path, rank: p.rank, scale: p.scale, gated: p.gated }));
-  const build = { batch, domains: names.length, loss: stage.loss as LossKind, lora, trainable: (n: string) => trainable.has(n) };
+  const build = options(batch, names.length);
   const graph = buildModel(model, build);
   const o = stage.optimizer;
   const [beta1, beta2] = o.betas ?? [0.9, 0.999];

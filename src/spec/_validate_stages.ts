@@ -9,7 +9,7 @@ import { joinPath } from "./problem.ts";
 
 const SHAPES = {
   train: TRAIN_KEYS,
-  evaluate: ["from", "dependsOn", "tasks", "backend", "domains"],
+  evaluate: ["from", "dependsOn", "tasks", "backend", "domains", "recognition"],
   export: ["from", "dependsOn", "format", "opset"],
 } as const;
 
@@ -113,6 +113,22 @@ function checkEvaluate(
   check.oneOf(at("backend"), fields.backend, ["webgpu", "onnxruntime"], false);
   if (fields.domains !== undefined) {
     check.names(at("domains"), fields.domains, data.names, messages.unknownDomain, "domain");
+  }
+  const sets = check.array(at("recognition"), fields.recognition, false);
+  sets?.forEach((set, i) => {
+    const setPath = joinPath(at("recognition"), i);
+    const f = check.record(setPath, set, ["name", "gallery", "probes"]);
+    if (!f) return;
+    const name = check.string(joinPath(setPath, "name"), f.name);
+    if (name !== undefined) check.name(joinPath(setPath, "name"), name);
+    const gallery = check.string(joinPath(setPath, "gallery"), f.gallery);
+    if (gallery !== undefined && !data.names.includes(gallery)) {
+      check.add(joinPath(setPath, "gallery"), messages.unknownDomain(gallery, data.names));
+    }
+    check.names(joinPath(setPath, "probes"), f.probes, data.names, messages.unknownDomain, "domain");
+  });
+  if (tasks?.includes("recognition") && !(sets && sets.length > 0)) {
+    check.add(at("recognition"), messages.expected("at least one recognition set for the recognition task", sets));
   }
 }
 

@@ -99,23 +99,30 @@ function transformDefaults(t: TransformSpec): TransformSpec {
 }
 
 function stageDefaults(stage: StageSpec, domains: Record<string, DomainSpec>): StageSpec {
-  const link = stage.from === undefined ? { dependsOn: [] } : { from: stage.from, dependsOn: [stage.from] };
   if (stage.kind === "evaluate") {
     const out: EvaluateStage = {
       kind: "evaluate",
-      ...link,
       from: stage.from,
+      dependsOn: [stage.from],
       tasks: [...stage.tasks],
       backend: stage.backend ?? DEFAULTS.backend,
       domains: [...(stage.domains ?? Object.keys(domains))],
+      recognition: (stage.recognition ?? []).map((r) => ({ ...r, probes: [...r.probes] })),
     };
     return out;
   }
   if (stage.kind === "export") {
-    const out: ExportStage = { kind: "export", ...link, from: stage.from, format: stage.format };
-    out.opset = stage.opset ?? DEFAULTS.opset;
+    const opset = stage.opset ?? DEFAULTS.opset;
+    const out: ExportStage = {
+      kind: "export",
+      from: stage.from,
+      dependsOn: [stage.from],
+      format: stage.format,
+      opset,
+    };
     return out;
   }
+  const link = stage.from === undefined ? { dependsOn: [] } : { from: stage.from, dependsOn: [stage.from] };
   return trainDefaults(stage, link, domains);
 }
 

@@ -293,6 +293,19 @@ export interface EvaluateStage {
   backend?: "webgpu" | "onnxruntime";
   /** Defaults to every domain of the pipeline. */
   domains?: string[];
+  /** Recognition protocols (task "recognition"); defaults to none. */
+  recognition?: RecognitionSetSpec[];
+}
+
+/**
+ * One recognition protocol, as face recognition measures it: the gallery is the class-mean embedding of the
+ * `gallery` domain's training images per identity; probes are the held-out (validation) images of `probes`.
+ * Reports rank-1 identification and TAR at FAR 1e-2 and 1e-3 over probe pairs.
+ */
+export interface RecognitionSetSpec {
+  name: string;
+  gallery: string;
+  probes: string[];
 }
 
 /** Writes a train stage's weights (adapters merged) as a model file. */

@@ -10,3 +10,4 @@ import "./softmax.ts";
 import "./layer_norm.ts";
 import "./cross_entropy.ts";
 import "./normalize.ts";
+import "./matmul.ts";

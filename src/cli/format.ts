@@ -1,0 +1,59 @@
+/** Plain-text tables and the human-readable plan. */
+import type { PipelinePlan } from "../compile/pipeline_plan.ts";
+
+/** A text table with aligned columns. */
+export function table(title: string, columns: string[], rows: unknown[][]): string {
+  const cells = [columns, ...rows.map((r) => r.map(cell))];
+  const widths = columns.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? "").length)));
+  const line = (r: string[]) => r.map((v, c) => v.padEnd(widths[c])).join("  ").trimEnd();
+  return [title, line(cells[0]), widths.map((w) => "-".repeat(w)).join("  "), ...cells.slice(1).map(line)].join("\n");
+}
+
+function cell(v: unknown): string {
+  if (v === null || v === undefined) return "-";
+  if (typeof v === "number") return Number.isInteger(v) ? v.toLocaleString("en-US") : v.toPrecision(4);
+  return String(v);
+}
+
+/** Bytes as KiB / MiB. */
+export function bytes(n: number): string {
+  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
+}
+
+/** The plan as a researcher reads it. */
+export function formatPlan(plan: PipelinePlan): string {
+  const out: string[] = [`pipeline ${plan.name}  (spec ${plan.hash.slice(0, 12)}, mixtune ${plan.version})`, ""];
+  out.push(`stages, in run order: ${plan.stages.map((s) => s.name + (s.dependsOn.length ? ` <- ${s.dependsOn}` : "")).join(", ")}`);
+  for (const s of plan.stages) {
+    out.push("", `== ${s.name} (${s.kind}, ${s.hash})`);
+    if (s.kind !== "train") continue;
+    const p = s.params!;
+    out.push(
+      `parameters: ${p.total.toLocaleString("en-US")} total, ${p.trainable.toLocaleString("en-US")} trainable ` +
+        `(${(p.share * 100).toFixed(2)}%)`,
+    );
+    for (const a of s.adapters ?? []) {
+      out.push(
+        `adapter ${a.pattern}: rank ${a.rank}, scale ${a.scale}${a.gated ? ", gated (two branches)" : ""}, ` +
+          `${a.params.toLocaleString("en-US")} params on ${a.modules.length} modules: ${a.modules.join(", ")}`,
+      );
+    }
+    if (s.qualityScale) out.push(`quality scale (fixed for training and evaluation): ${JSON.stringify(s.qualityScale)}`);
+    const m = s.memory!;
+    out.push(
+      `GPU memory planned: ${bytes(m.total)} = frozen ${bytes(m.frozen)} + trainable state ${bytes(m.trainableState)} ` +
+        `+ activations ${bytes(m.activations)}`,
+    );
+    const kinds = new Map<string, number>();
+    for (const k of s.kernels ?? []) kinds.set(k, (kinds.get(k) ?? 0) + 1);
+    out.push(`step: ${s.kernels!.length} dispatches: ${[...kinds].map(([k, n]) => `${k} x${n}`).join(", ")}`);
+    const sm = s.sampling!;
+    const names = sm.domains.map((d) => d.name);
+    out.push(table(
+      "data mix (probability per domain at each schedule point; expected epochs over the stage)",
+      ["domain", "examples", ...sm.schedule.map((p) => `p@${p.step} (T=${p.temperature ?? "-"})`), "epochs"],
+      names.map((d, i) => [d, sm.domains[i].size, ...sm.schedule.map((p) => p.probabilities[d]), sm.domains[i].expectedEpochs]),
+    ));
+  }
+  return out.join("\n");
+}

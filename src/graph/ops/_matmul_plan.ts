@@ -1,0 +1,173 @@
+/** How a matmul maps onto its kernels: sizes, batch strides, the register block per lane, the grid. */
+import vecSource from "../../../kernels/matmul.wgsl" with { type: "text" };
+import scalarSource from "../../../kernels/matmul_scalar.wgsl" with { type: "text" };
+import { params } from "../../gpu/kernels.ts";
+import { type Shape, ShapeError, showShape, sizeOf } from "../node.ts";
+import type { KernelCall } from "../op.ts";
+
+/** One matmul as the kernels see it: `batch` products of op(A) [M, K] and op(B) [K, N]. */
+export interface MatmulDims {
+  M: number;
+  N: number;
+  K: number;
+  batch: number;
+  /** Elements between consecutive batch items of A and B; 0 when one matrix serves the whole batch. */
+  strideA: number;
+  strideB: number;
+  transA: boolean;
+  transB: boolean;
+}
+
+/** A kernel variant: each lane holds a (4 gm) x (4 gn) block of C; `lanesX` of the `wg` lanes lie along N. */
+export interface MatmulBlock {
+  gm: 1 | 2 | 4;
+  gn: 1 | 2 | 4;
+  lanesX: number;
+  wg: number;
+}
+
+/** Sizes of `matmul(a, b)` and its output shape; throws ShapeError (showing both shapes) when they do not fit. */
+export function matmulDims(a: Shape, b: Shape, transA: boolean, transB: boolean): { dims: MatmulDims; out: Shape } {
+  const both = `a ${showShape(a)} and b ${showShape(b)}`;
+  if (a.length < 2 || b.length < 2) {
+    throw new ShapeError(`matmul: both operands need at least 2 dimensions, found ${both}`);
+  }
+  const [ar, ac] = a.slice(-2);
+  const [br, bc] = b.slice(-2);
+  const [M, Ka] = transA ? [ac, ar] : [ar, ac];
+  const [Kb, N] = transB ? [bc, br] : [br, bc];
+  if (Ka !== Kb) {
+    const axisA = transA ? "second-to-last" : "last";
+    const axisB = transB ? "last" : "second-to-last";
+    throw new ShapeError(
+      `matmul: inner sizes differ for ${both} (transA ${transA}, transB ${transB}): ` +
+        `K = ${Ka} from the ${axisA} axis of a, K = ${Kb} from the ${axisB} axis of b`,
+    );
+  }
+  const batchA = a.slice(0, -2);
+  const batchB = b.slice(0, -2);
+  if (batchA.length > 0 && batchB.length > 0 && batchA.join() !== batchB.join()) {
+    throw new ShapeError(
+      `matmul: batch dimensions differ for ${both}: ${showShape(batchA)} vs ${showShape(batchB)}; ` +
+        `they must be equal, or one operand must be 2-D`,
+    );
+  }
+  const lead = batchA.length > 0 ? batchA : batchB;
+  const dims: MatmulDims = {
+    M,
+    N,
+    K: Ka,
+    batch: sizeOf(lead),
+    strideA: batchA.length > 0 ? M * Ka : 0,
+    strideB: batchB.length > 0 ? Ka * N : 0,
+    transA,
+    transB,
+  };
+  return { dims, out: [...lead, M, N] };
+}
+
+/** Shared weights under a plain A: the batch folds into M ([B, M, K] is [B*M, K]), one bigger product. */
+export function foldBatch(d: MatmulDims): MatmulDims {
+  if (d.batch > 1 && d.strideB === 0 && !d.transA) return { ...d, M: d.M * d.batch, batch: 1, strideA: 0 };
+  return d;
+}
+
+/** Whether the vec4 kernel applies: every vec4 it loads or stores lies along a dimension divisible by 4. */
+export function vectorizable(d: MatmulDims): boolean {
+  return d.K % 4 === 0 && d.N % 4 === 0 && (!d.transA || d.M % 4 === 0);
+}
+
+/** Rows and columns of C one workgroup covers. */
+export function tileOf(block: MatmulBlock): { rows: number; cols: number } {
+  return { rows: (block.wg / block.lanesX) * 4 * block.gm, cols: block.lanesX * 4 * block.gn };
+}
+
+const MAX_GROUPS = 65535;
+
+/** The kernel call for `d` with `block` (inputs 0 and 1, output). */
+export function matmulCall(d: MatmulDims, block: MatmulBlock): KernelCall {
+  const vec = vectorizable(d);
+  const tile = tileOf(block);
+  const tilesM = Math.ceil(d.M / tile.rows);
+  const tilesN = Math.ceil(d.N / tile.cols);
+  if (tilesN > MAX_GROUPS) throw new Error(`matmul: N = ${d.N} needs more than ${MAX_GROUPS} workgroups`);
+  const slices = tilesM * d.batch;
+  const y = Math.min(slices, MAX_GROUPS);
+  return {
+    kernel: vec ? "matmul" : "matmul_scalar",
+    source: specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB),
+    params: params([
+      ["u32", d.M],
+      ["u32", d.N],
+      ["u32", d.K],
+      ["u32", block.lanesX],
+      ["u32", d.strideA],
+      ["u32", d.strideB],
+      ["u32", tilesM],
+      ["u32", slices],
+    ]),
+    workgroups: [tilesN, y, Math.ceil(slices / y)],
+    bind: [{ in: 0 }, { in: 1 }, { out: true }],
+  };
+}
+
+const specialised = new Map<string, string>();
+
+/** The kernel source with its const lines set for this variant (cached, so pipelines are shared). */
+function specialise(source: string, block: MatmulBlock, transA: boolean, transB: boolean): string {
+  const key = `${source === vecSource}:${block.gm}:${block.gn}:${block.wg}:${transA}:${transB}`;
+  let text = specialised.get(key);
+  if (text === undefined) {
+    const set = (name: string, value: string) => (s: string) => {
+      const line = new RegExp(`^const ${name} = .*;$`, "m");
+      if (!line.test(s)) throw new Error(`matmul kernel lacks the line "const ${name} = ...;"`);
+      return s.replace(line, `const ${name} = ${value};`);
+    };
+    text = [
+      set("GM", `${block.gm}u`),
+      set("GN", `${block.gn}u`),
+      set("WG", `${block.wg}u`),
+      set("TRANS_A", `${transA}`),
+      set("TRANS_B", `${transB}`),
+    ].reduce((s, f) => f(s), source);
+    specialised.set(key, text);
+  }
+  return text;
+}
+
+/** Lanes per workgroup: one 8-wide SIMD group of a CPU adapter. */
+const WG = 8;
+/** Workgroups that run at once (the adapter's threads on a CPU). */
+const PARALLEL = Math.max(1, Math.min(16, navigator.hardwareConcurrency ?? 2));
+/**
+ * Cost model, in nanoseconds per 8-lane group: loading one 4x4 block (vec4 or scalar loads), one 4x4x4 block
+ * product, and a fixed cost per workgroup. Fitted to timings of bench/matmul_tune.ts on the CPU adapter.
+ */
+const COST = { loadVec: 90, loadScalar: 160, product: 25, perGroup: 2000 };
+
+/** The register block and lane layout the cost model rates fastest for `d`. */
+export function chooseBlock(d: MatmulDims): MatmulBlock {
+  const vec = vectorizable(d);
+  let best: MatmulBlock = { gm: 1, gn: 1, lanesX: WG, wg: WG };
+  let bestCost = Infinity;
+  for (const gm of [1, 2, 4] as const) {
+    for (const gn of [1, 2, 4] as const) {
+      for (let lanesX = 1; lanesX <= WG; lanesX *= 2) {
+        const block = { gm, gn, lanesX, wg: WG };
+        const cost = estimate(d, block, vec);
+        if (cost < bestCost) [best, bestCost] = [block, cost];
+      }
+    }
+  }
+  return best;
+}
+
+/** Estimated nanoseconds of `d` with `block`. */
+export function estimate(d: MatmulDims, block: MatmulBlock, vec = vectorizable(d)): number {
+  const tile = tileOf(block);
+  const groups = Math.ceil(d.M / tile.rows) * Math.ceil(d.N / tile.cols) * d.batch;
+  const steps = Math.ceil(d.K / 4);
+  const perStep = (block.gm + block.gn) * (vec ? COST.loadVec : COST.loadScalar) + block.gm * block.gn * COST.product;
+  const perGroup = COST.perGroup + (block.wg / 8) * steps * perStep;
+  return Math.ceil(groups / PARALLEL) * perGroup;
+}

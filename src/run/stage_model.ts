@@ -1,0 +1,32 @@
+/** The model of a training stage as later stages rebuild it: placements, gate, and build options. */
+import type { Placement } from "../adapters/mod.ts";
+import type { BuildOptions, LossKind } from "../models/graph.ts";
+import type { PipelineSpec, TrainStage } from "../spec/types.ts";
+import type { DomainCache } from "./domains.ts";
+import { type StageGate, stageGate, stagePlacements, stageTrainable } from "./stage_setup.ts";
+
+/** What evaluation and export need to rebuild a trained model. */
+export interface StageModel {
+  placements: Placement[];
+  gate?: StageGate;
+  build: (batch: number, domains: number) => BuildOptions;
+}
+
+/** The model of train stage `name`. */
+export function stageModel(spec: PipelineSpec, name: string, stage: TrainStage, domains: DomainCache): StageModel {
+  const placements = stagePlacements(name, stage, spec.model);
+  const trainable = stageTrainable(name, stage, spec.model);
+  const gate = stage.gate ? stageGate(stage.gate, domains) : undefined;
+  const lora = placements.map((p) => ({ path: p.path, rank: p.rank, scale: p.scale, gated: p.gated }));
+  return {
+    placements,
+    gate,
+    build: (batch, n) => ({
+      batch,
+      domains: n,
+      loss: stage.loss as LossKind,
+      lora,
+      trainable: (p: string) => trainable.has(p),
+    }),
+  };
+}
