@@ -7,7 +7,7 @@ struct Params { rows: u32, len: u32, kind: u32, s: f32, m: f32, cos_m: f32, sin_
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> labels: array<f32>;
 
-// The label's margin logit over s of the label and its derivative with respect to c.
+// The label's logit divided by s, and its derivative with respect to the cosine c.
 fn margin_logit(c: f32) -> vec2f {
   if (p.kind == 1u) { return vec2f(c - p.m, 1.0); }
   if (p.kind == 2u) {

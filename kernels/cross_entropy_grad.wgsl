@@ -1,5 +1,5 @@
-// Gradient with respect to the logits: g_row * s * (softmax_j - [j == y]), times the margin's derivative at the label.
-// A row whose label is not a class index gets NaN.
+// Gradient with respect to the logits: g_row * s * (softmax_j - [j == y]), times the margin's derivative
+// at the label. A row whose label is not a class index gets NaN.
 @group(0) @binding(3) var<storage, read> g: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 

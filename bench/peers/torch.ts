@@ -26,8 +26,8 @@ export interface TorchPeerSkipped {
   skipped: string;
 }
 
-const INSTALL_HINT = "PyTorch not importable by /usr/bin/python3 or python3: on Debian/Ubuntu run " +
-  "`apt-get install -y python3-torch` (or `pip install torch` for another python3)";
+const INSTALL_HINT = "on Debian/Ubuntu run `apt-get install -y python3-torch` and use /usr/bin/python3 " +
+  "(or `pip install torch` for another python3)";
 
 async function canImportTorch(python: string): Promise<boolean> {
   try {
@@ -38,9 +38,10 @@ async function canImportTorch(python: string): Promise<boolean> {
     })
       .output();
     return out.success;
-  } catch {
-    // Not installed at that path: try the next interpreter.
-    return false;
+  } catch (e) {
+    // No interpreter at that path: try the next one. Anything else (say, no --allow-run) is the caller's to see.
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
   }
 }
 
@@ -54,7 +55,7 @@ export async function torchPeer(opts: TorchPeerOptions = {}): Promise<TorchPeerR
       break;
     }
   }
-  if (!python) return { skipped: INSTALL_HINT };
+  if (!python) return { skipped: `PyTorch not importable by ${pythons.join(" or ")}: ${INSTALL_HINT}` };
   const script = fileURLToPath(new URL("./torch_step.py", import.meta.url));
   const args = JSON.stringify({
     warmup: opts.warmup ?? 3,
