@@ -60,7 +60,7 @@ export async function planPipeline(spec: PipelineSpec): Promise<PipelinePlan> {
 function planTrain(spec: PipelineSpec, name: string, stage: TrainStage, cache: DomainCache): Partial<StagePlan> {
   const sm = stageModel(spec, name, stage, cache);
   const names = stage.mix.domains;
-  const graph = buildModel(spec.model, sm.build(stage.batch, names.length));
+  const graph = buildModel(spec.model, sm.build(stage.batch, names.length, true));
   const trainable = new Set([...graph.params.values()].filter((p) => p.trainable).map((p) => p.name));
   const counts = stageParamCounts(spec.model, sm.placements, trainable);
   const { memory, kernels } = planStep(graph, stage.optimizer.clip ?? 0);

@@ -28,6 +28,8 @@ export interface Batch {
 
 /** Optimiser settings of a step. */
 export type StepOptions = Omit<AdamwOptions, "theta" | "grad" | "m" | "v" | "mask" | "state" | "n"> & {
+  /** Seeds the LoRA dropout masks (a new mask every step, the same sequence for the same seed). */
+  seed?: number;
   /** Whether weight decay applies to a trainable parameter (default: matrices yes, vectors no). */
   decay?: (name: string, shape: readonly number[]) => boolean;
 };
@@ -143,6 +145,8 @@ export class TrainStep {
   /** Runs one step at learning rate `lr`; nothing is read back. */
   run(lr: number): void {
     this.steps++;
+    const ds = this.model.inputs.dropoutSeed;
+    if (ds) this.program.write(ds, new Float32Array([((this.options.seed ?? 0) * 7919 + this.steps) % 16777216]));
     const { beta1, beta2 } = this.options;
     writeOptimizerState(this.store.device, this.buffers.state, { lr, step: this.steps, beta1, beta2 });
     this.program.run();

@@ -12,6 +12,7 @@ import { attention } from "../graph/ops/attention.ts";
 import { softmaxCrossEntropy } from "../graph/ops/cross_entropy.ts";
 import { l2Normalize } from "../graph/ops/normalize.ts";
 import { loraLinear } from "../graph/ops/lora.ts";
+import { dropout } from "../graph/ops/dropout.ts";
 import { type ModelConfig, tokens } from "./config.ts";
 import { baseParams } from "./params.ts";
 
@@ -23,6 +24,8 @@ export interface LoraPlacement {
   scale: number;
   /** Two branches blended by the per-example gate g (hq weighted g, lq weighted 1 - g). */
   gated: boolean;
+  /** Dropout on the branch input while training (PEFT's lora_dropout); default 0. */
+  dropout?: number;
 }
 
 /** The loss a model trains with. */
@@ -41,6 +44,8 @@ export interface BuildOptions {
   lora?: readonly LoraPlacement[];
   /** Whether a base parameter is trained (full fine-tuning, or the head only); LoRA params always are. */
   trainable?: (name: string) => boolean;
+  /** Build the training graph: LoRA dropout is active (evaluation graphs leave it out). */
+  training?: boolean;
 }
 
 /** A built model graph. */
@@ -48,8 +53,9 @@ export interface ModelGraph {
   config: ModelConfig;
   params: Map<string, Node>;
   /** x: images [B, side^2] or bytes [B, T]; labels: class [B] or next bytes [B, T]; weights: loss weight [B];
-   * domains: one-hot [B, D]; gate: quality weight g [B] when some adapter is gated. */
-  inputs: { x: Node; labels: Node; weights: Node; domains: Node; gate?: Node };
+   * domains: one-hot [B, D]; gate: quality weight g [B] when some adapter is gated; dropoutSeed: [1],
+   * a new value each step, when some adapter has dropout in a training graph. */
+  inputs: { x: Node; labels: Node; weights: Node; domains: Node; gate?: Node; dropoutSeed?: Node };
   /** Pooled, projected embedding [B, e] (ViT only). */
   embedding?: Node;
   /** Per-example loss before weighting [B]. */
@@ -77,6 +83,8 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
   const lora = new Map((options.lora ?? []).map((l) => [l.path, l]));
   const gated = [...lora.values()].some((l) => l.gated);
   const gate = gated ? input("gate", [B]) : undefined;
+  const dropping = options.training && [...lora.values()].some((l) => (l.dropout ?? 0) > 0);
+  const dropoutSeed = dropping ? input("dropout_seed", [1]) : undefined;
 
   const linear = (path: string, x: Node): Node => {
     const W = params.get(`${path}.weight`)!;
@@ -90,7 +98,9 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
       const Bm = param(names.B, [outDim, l.rank], true);
       params.set(names.A, A);
       params.set(names.B, Bm);
-      return { A, B: Bm, scale: l.scale, gate: which ? gate : undefined, gateComplement: which === "lq" };
+      const p = dropoutSeed ? l.dropout ?? 0 : 0;
+      const dropped = p > 0 ? dropout(x, dropoutSeed!, p, saltOf(names.A)) : undefined;
+      return { A, B: Bm, scale: l.scale, gate: which ? gate : undefined, gateComplement: which === "lq", input: dropped };
     };
     return loraLinear(x, W, b, l.gated ? [branch("hq"), branch("lq")] : [branch()]);
   };
@@ -145,5 +155,20 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
   const domains = input("domains", [B, options.domains]);
   const loss = scale(sumAll(mul(perExample, weights)), 1 / B);
   const domainLoss = reshape(matmul(domains, reshape(perExample, [B, 1]), { transA: true }), [options.domains]);
-  return { config, params, inputs: { x, labels, weights, domains, gate }, embedding, perExample, loss, domainLoss };
+  return {
+    config,
+    params,
+    inputs: { x, labels, weights, domains, gate, dropoutSeed },
+    embedding,
+    perExample,
+    loss,
+    domainLoss,
+  };
+}
+
+/** A stable 32-bit salt per parameter name, so each branch draws its own dropout mask. */
+function saltOf(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
 }

@@ -9,7 +9,7 @@ import { type StageGate, stageGate, stagePlacements, stageTrainable } from "./st
 export interface StageModel {
   placements: Placement[];
   gate?: StageGate;
-  build: (batch: number, domains: number) => BuildOptions;
+  build: (batch: number, domains: number, training?: boolean) => BuildOptions;
 }
 
 /** The model of train stage `name`. */
@@ -17,12 +17,19 @@ export function stageModel(spec: PipelineSpec, name: string, stage: TrainStage, 
   const placements = stagePlacements(name, stage, spec.model);
   const trainable = stageTrainable(name, stage, spec.model);
   const gate = stage.gate ? stageGate(stage.gate, domains) : undefined;
-  const lora = placements.map((p) => ({ path: p.path, rank: p.rank, scale: p.scale, gated: p.gated }));
+  const lora = placements.map((p) => ({
+    path: p.path,
+    rank: p.rank,
+    scale: p.scale,
+    gated: p.gated,
+    dropout: p.dropout,
+  }));
   return {
     placements,
     gate,
-    build: (batch, n) => ({
+    build: (batch, n, training = false) => ({
       batch,
+      training,
       domains: n,
       loss: stage.loss as LossKind,
       lora,

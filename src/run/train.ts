@@ -57,8 +57,8 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
   const sizes = domainSizes(domains, context || undefined);
   const { placements, gate, build: options } = stageModel(spec, ctx.name, stage, ctx.domains);
   const gates: GateTable = gate ? domains.map((d) => gate.values(d, "train")) : undefined;
-  const build = options(batch, names.length);
-  const graph = buildModel(model, build);
+  const build = options(batch, names.length, false);
+  const graph = buildModel(model, options(batch, names.length, true));
   const o = stage.optimizer;
   const [beta1, beta2] = o.betas ?? [0.9, 0.999];
   const step = await TrainStep.compile(device, graph, {
@@ -67,6 +67,7 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
     eps: o.eps ?? 1e-8,
     weightDecay: o.weightDecay ?? 0,
     clip: o.clip,
+    seed: spec.seed,
   });
   const evalGraph = buildModel(model, build);
   const evalForward = await Forward.compile(device, step.store, evalGraph, [evalGraph.perExample]);

@@ -17,6 +17,8 @@ export interface LoraBranch {
   gate?: Node;
   /** Weight the branch by 1 - g instead of g (the low-quality branch of a gated pair). */
   gateComplement?: boolean;
+  /** What the branch reads instead of x (x after LoRA dropout, as PEFT applies it); same shape as x. */
+  input?: Node;
 }
 
 function checkBranch(x: Node, W: Node, br: LoraBranch, k: number): void {
@@ -55,7 +57,10 @@ export function loraLinear(x: Node, W: Node, b: Node | undefined, branches: read
   let y = linear(x, W, b);
   branches.forEach((br, k) => {
     checkBranch(x, W, br, k);
-    let h = linear(x, br.A);
+    if (br.input && br.input.shape.join() !== x.shape.join()) {
+      throw new ShapeError(`loraLinear: branch ${k} input ${showShape(br.input.shape)} differs from x ${showShape(x.shape)}`);
+    }
+    let h = linear(br.input ?? x, br.A);
     if (br.gate) {
       const g = br.gateComplement ? scale(br.gate, -br.scale, br.scale) : scale(br.gate, br.scale);
       h = mul(h, reshape(g, x.shape.length === 3 ? [x.shape[0], 1, 1] : [x.shape[0], 1]));

@@ -11,3 +11,4 @@ import "./layer_norm.ts";
 import "./cross_entropy.ts";
 import "./normalize.ts";
 import "./matmul.ts";
+import "./dropout.ts";
