@@ -3,7 +3,7 @@
  * Built once, replayed with new inputs: one encoder, one compute pass, one submit per run.
  */
 import { type Node, showShape, topo } from "../graph/node.ts";
-import type { BindingRef, KernelCall } from "../graph/op.ts";
+import { type BindingRef, type KernelCall, opDef } from "../graph/op.ts";
 import { planBuffers } from "./plan.ts";
 import { pipeline } from "../gpu/kernels.ts";
 
@@ -75,6 +75,11 @@ export class Program {
       slots.set(n, { buffer, offset: 0, bytes });
     }
 
+    for (const n of pinned.keys()) {
+      if (n.role === "op" && opDef(n.op).view) {
+        throw new Error(`${n.op} ${n.name}: a view has no kernel to write a fixed slot; pin a copy of it`);
+      }
+    }
     const plan = planBuffers(outputs, new Set(pinned.keys()));
     const { lowerings, rootOf } = plan;
     const physical = plan.sizes.map((bytes) => {

@@ -48,23 +48,31 @@ export interface StepMemory {
  * The graph of a step: gradients of the loss for every trainable parameter, each in a node that can own
  * the parameter's slot of the flat gradient buffer, and the outputs to compile.
  */
-export function stepGraph(model: ModelGraph): { gradNodes: Map<Node, Node>; outputs: Node[] } {
+export function stepGraph(
+  model: ModelGraph,
+): { gradNodes: Map<Node, Node>; loss: Node; domainLoss: Node; outputs: Node[] } {
   const trainable = [...model.params.values()].filter((p) => p.trainable);
   if (trainable.length === 0) throw new Error("nothing to train: no parameter is trainable");
   const gradNodes = new Map<Node, Node>();
   for (const [p, g] of gradients(model.loss, trainable)) {
-    // A gradient that is a leaf, a view, or the gradient of another parameter cannot own the slot; copy it.
-    const shared = [...gradNodes.values()].includes(g);
-    gradNodes.set(p, g.role !== "op" || opDef(g.op).view || shared ? copy(g) : g);
+    // The gradient of another parameter cannot own this slot too.
+    gradNodes.set(p, [...gradNodes.values()].includes(g) ? copy(g) : ownable(g));
   }
-  return { gradNodes, outputs: [model.loss, model.domainLoss, ...gradNodes.values()] };
+  const loss = ownable(model.loss);
+  const domainLoss = ownable(model.domainLoss);
+  return { gradNodes, loss, domainLoss, outputs: [loss, domainLoss, ...gradNodes.values()] };
+}
+
+/** A node that can live in a fixed slot: leaves and views have no kernel writing there, so copy them. */
+function ownable(n: Node): Node {
+  return n.role !== "op" || opDef(n.op).view ? copy(n) : n;
 }
 
 /** Memory and kernels of a step, from the plan alone (no device): what `--plan` prints. */
 export function planStep(model: ModelGraph, clip: number): { memory: StepMemory; kernels: string[] } {
-  const { gradNodes, outputs } = stepGraph(model);
+  const { outputs } = stepGraph(model);
   const params = [...model.params.values()];
-  const pinned = new Set<Node>([...params, ...gradNodes.values(), model.loss, model.domainLoss]);
+  const pinned = new Set<Node>([...params, ...outputs]);
   const plan = planBuffers(outputs, pinned);
   const floats = (trainable: boolean) =>
     params.filter((p) => p.trainable === trainable).reduce((a, p) => a + Math.ceil(p.size / 64) * 64, 0);
@@ -105,14 +113,14 @@ export class TrainStep {
 
     const pinned = new Map<Node, Slot>();
     for (const p of all) pinned.set(p, store.slot(p.name));
-    const { gradNodes, outputs } = stepGraph(model);
+    const { gradNodes, loss, domainLoss, outputs } = stepGraph(model);
     for (const [p, g] of gradNodes) pinned.set(g, store.slotIn(grad, p.name));
     const D = sizeOf(model.domainLoss.shape);
     const metricsFloats = 64 + D;
     const metrics = device.createBuffer({ size: align16(metricsFloats * 4), usage: USAGE, label: "metrics" });
     const acc = device.createBuffer({ size: align16(metricsFloats * 4), usage: USAGE, label: "metrics_acc" });
-    pinned.set(model.loss, { buffer: metrics, offset: 0, bytes: 4 });
-    pinned.set(model.domainLoss, { buffer: metrics, offset: 256, bytes: D * 4 });
+    pinned.set(loss, { buffer: metrics, offset: 0, bytes: 4 });
+    pinned.set(domainLoss, { buffer: metrics, offset: 256, bytes: D * 4 });
 
     const opt = adamwCalls(device, { ...options, theta: store.theta, grad, m, v, mask, n: store.trainableFloats });
     const accumulate = {
