@@ -1,0 +1,128 @@
+/**
+ * `deno task bench [--json] [--steps N] [--no-scaling] [--no-peers]`: mixtune against its peers in one run,
+ * on the same model, batch and initial values: TF.js 4.22 (WebGPU on the same adapter, and CPU), and PyTorch
+ * on the CPU when the system Python has torch. Prints medians after warm-up and the ratios.
+ */
+import { parseArgs } from "node:util";
+import { adapterLine, gpu } from "../src/gpu/device.ts";
+import { mixtuneMatmulGflops, mixtuneStep } from "./mixtune.ts";
+import { peerAgreement } from "./peers/run_peers.ts";
+import { MATMUL_SHAPES, type MatmulResult, tfjsMatmulGflops, tfjsPeer } from "./peers/tfjs_step.ts";
+import { torchPeer } from "./peers/torch.ts";
+import { type PeerStepResult, WORKLOAD } from "./peers/workload.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    json: { type: "boolean", default: false },
+    steps: { type: "string", default: "10" },
+    warmup: { type: "string", default: "3" },
+    "no-scaling": { type: "boolean", default: false },
+    "no-peers": { type: "boolean", default: false },
+  },
+});
+const steps = Number(values.steps);
+const warmup = Number(values.warmup);
+const log = (s: string) => values.json || console.log(s);
+const { adapter } = await gpu();
+log(`adapter: ${adapterLine(adapter)}`);
+log(
+  `workload: LoRA ViT-tiny step (d=${WORKLOAD.dim}, ${WORKLOAD.depth} blocks, 16 tokens, r=${WORKLOAD.rank} on qkv, batch ${WORKLOAD.batch})\n`,
+);
+
+const ours = await mixtuneStep({ warmup, steps });
+const peers: PeerStepResult[] = [];
+const skipped: string[] = [];
+if (!values["no-peers"]) {
+  peers.push(await tfjsPeer("webgpu", { warmup, steps }));
+  peers.push(await tfjsPeer("cpu", { warmup: 1, steps: Math.max(3, Math.round(steps / 3)) }));
+  const torch = await torchPeer({ warmup, steps });
+  if ("skipped" in torch) skipped.push(`torch-cpu skipped: ${torch.skipped}`);
+  else peers.push(torch);
+}
+const ms = (x: number) => x.toFixed(1).padStart(9);
+log("training step        median ms   mixtune is   params total/trainable   loss first -> last");
+for (const p of [ours, ...peers]) {
+  const ratio = p === ours ? "" : `${(p.stepMsMedian / ours.stepMsMedian).toFixed(2)}x faster`;
+  log(
+    `${p.backend.padEnd(20)} ${ms(p.stepMsMedian)}   ${ratio.padEnd(12)} ${
+      `${p.params.total}/${p.params.trainable}`.padEnd(22)
+    }   ` +
+      `${p.losses[0].toFixed(4)} -> ${p.losses.at(-1)!.toFixed(4)}`,
+  );
+}
+for (const s of skipped) log(s);
+log(
+  `mixtune without a readback each step: ${
+    ours.pipelinedMs.toFixed(1)
+  } ms a step; ${ours.kernels} dispatches a step`,
+);
+const agreement = peers.length
+  ? peerAgreement([ours, ...peers.filter((p) => p.losses.length === ours.losses.length)])
+  : undefined;
+if (agreement) {
+  log(
+    `agreement with peers: params ${agreement.paramsMatch ? "match" : "DIFFER"}, max loss rel diff ${
+      agreement.maxLossRelDiff.toExponential(2)
+    }`,
+  );
+}
+
+const m = ours.memory;
+const trainableFloats = ours.params.trainable;
+const exactState = trainableFloats * 4 * 4;
+log(
+  `\nmemory (from the buffer plan): frozen ${kib(m.frozen)} + trainable state ${kib(m.trainableState)} ` +
+    `(weights, gradients, Adam m and v: ${(m.trainableState / exactState).toFixed(3)}x their exact ${
+      kib(exactState)
+    }) ` +
+    `+ activations ${kib(m.activations)} = ${kib(m.total)}`,
+);
+
+const ourMatmul = await mixtuneMatmulGflops(MATMUL_SHAPES);
+const tfMatmul: MatmulResult[] = values["no-peers"] ? [] : await tfjsMatmulGflops("webgpu");
+log("\nmatmul (fp32)              mixtune GFLOPS   TF.js WebGPU GFLOPS   ratio");
+ourMatmul.forEach((r, i) => {
+  const t = tfMatmul[i];
+  log(
+    `${`${r.m}x${r.k} @ ${r.k}x${r.n}`.padEnd(26)} ${r.gflops.toFixed(2).padStart(14)}   ` +
+      `${t ? t.gflops.toFixed(2).padStart(19) : "-".padStart(19)}   ${
+        t ? (r.gflops / t.gflops).toFixed(2) + "x" : ""
+      }`,
+  );
+});
+
+const scaling: { batch: number; dim: number; ms: number }[] = [];
+if (!values["no-scaling"]) {
+  log("\nscaling of mixtune's step (median ms, 1 warm-up + 3 steps each)");
+  for (const batch of [16, 64, 256]) {
+    const r = await mixtuneStep({ warmup: 1, steps: 3, workload: { ...WORKLOAD, batch } });
+    scaling.push({ batch, dim: WORKLOAD.dim, ms: r.stepMsMedian });
+    log(`  batch ${String(batch).padStart(3)}, d=${WORKLOAD.dim}: ${ms(r.stepMsMedian)} ms`);
+  }
+  for (const dim of [128, 256]) {
+    const r = await mixtuneStep({ warmup: 1, steps: 3, workload: { ...WORKLOAD, dim, embedDim: dim } });
+    scaling.push({ batch: WORKLOAD.batch, dim, ms: r.stepMsMedian });
+    log(`  batch ${WORKLOAD.batch}, d=${String(dim).padStart(3)}: ${ms(r.stepMsMedian)} ms`);
+  }
+}
+if (values.json) {
+  console.log(JSON.stringify(
+    {
+      adapter,
+      workload: WORKLOAD,
+      step: [ours, ...peers],
+      skipped,
+      memory: m,
+      matmul: { mixtune: ourMatmul, tfjsWebgpu: tfMatmul },
+      scaling,
+      loadAvg: Deno.loadavg(),
+    },
+    null,
+    2,
+  ));
+}
+
+function kib(n: number): string {
+  return `${(n / 1024).toFixed(1)} KiB`;
+}
