@@ -1,7 +1,7 @@
 /** Small models, random batches and starting weights shared by the training-step tests. */
 import type { Batch } from "../src/compile/train_step.ts";
 import type { LmConfig, ModelConfig, VitConfig } from "../src/models/config.ts";
-import { type ModelGraph } from "../src/models/graph.ts";
+import type { ModelGraph } from "../src/models/graph.ts";
 import { initParams } from "../src/models/params.ts";
 import { randoms } from "./_harness.ts";
 
@@ -26,7 +26,8 @@ export function randomBatch(config: ModelConfig, B: number, D: number, seed: num
   const r = randoms(4 * B * 64 + 1024, seed, 0, 1);
   let k = 0;
   const next = () => r[k++];
-  const ints = (n: number, max: number) => Float32Array.from({ length: n }, () => Math.min(max - 1, Math.floor(next() * max)));
+  const ints = (n: number, max: number) =>
+    Float32Array.from({ length: n }, () => Math.min(max - 1, Math.floor(next() * max)));
   const vit = config.backbone === "vit";
   const x = vit ? Float32Array.from({ length: B * config.image ** 2 }, next) : ints(B * config.context, 256);
   const labels = vit ? ints(B, config.classes) : ints(B * config.context, 256);

@@ -62,6 +62,8 @@ export function adamwCalls(device: GPUDevice, o: AdamwOptions): { calls: KernelC
       ["f32", o.eps],
       ["f32", o.weightDecay],
       ["f32", clip],
+      ["f32", 1 - o.beta1],
+      ["f32", 1 - o.beta2],
     ]),
     workgroups: grid(o.n, 256),
     bind: [{ buffer: o.theta }, { buffer: o.grad }, { buffer: o.m }, { buffer: o.v }, { buffer: o.mask }, {

@@ -78,7 +78,7 @@ export function planStep(model: ModelGraph, clip: number): { memory: StepMemory;
     params.filter((p) => p.trainable === trainable).reduce((a, p) => a + Math.ceil(p.size / 64) * 64, 0);
   const leaves = topo(outputs).filter((n) => n.role === "input" || n.role === "const");
   const leafBytes = leaves.reduce((a, n) => a + align(n.size * 4), 0);
-  const frozen = floats(false) * 4;
+  const frozen = Math.max(floats(false), 64) * 4; // the store always allocates at least one aligned block
   const trainableState = floats(true) * 4 * 4;
   const activations = plan.bytes + leafBytes;
   const kernels = plan.lowerings.flatMap((l) => l?.calls.map((c) => c.kernel) ?? []);

@@ -27,7 +27,12 @@ export interface MatmulBlock {
 }
 
 /** Sizes of `matmul(a, b)` and its output shape; throws ShapeError (showing both shapes) when they do not fit. */
-export function matmulDims(a: Shape, b: Shape, transA: boolean, transB: boolean): { dims: MatmulDims; out: Shape } {
+export function matmulDims(
+  a: Shape,
+  b: Shape,
+  transA: boolean,
+  transB: boolean,
+): { dims: MatmulDims; out: Shape } {
   const both = `a ${showShape(a)} and b ${showShape(b)}`;
   if (a.length < 2 || b.length < 2) {
     throw new ShapeError(`matmul: both operands need at least 2 dimensions, found ${both}`);
@@ -167,7 +172,8 @@ export function estimate(d: MatmulDims, block: MatmulBlock, vec = vectorizable(d
   const tile = tileOf(block);
   const groups = Math.ceil(d.M / tile.rows) * Math.ceil(d.N / tile.cols) * d.batch;
   const steps = Math.ceil(d.K / 4);
-  const perStep = (block.gm + block.gn) * (vec ? COST.loadVec : COST.loadScalar) + block.gm * block.gn * COST.product;
+  const perStep = (block.gm + block.gn) * (vec ? COST.loadVec : COST.loadScalar) +
+    block.gm * block.gn * COST.product;
   const perGroup = COST.perGroup + (block.wg / 8) * steps * perStep;
   return Math.ceil(groups / PARALLEL) * perGroup;
 }

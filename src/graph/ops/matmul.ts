@@ -2,7 +2,7 @@
 import { type Node, ShapeError, showShape, sizeOf } from "../node.ts";
 import { apply, defineOps } from "../op.ts";
 import { add } from "./elementwise.ts";
-import { chooseBlock, foldBatch, matmulCall, matmulDims, type MatmulBlock } from "./_matmul_plan.ts";
+import { chooseBlock, foldBatch, type MatmulBlock, matmulCall, matmulDims } from "./_matmul_plan.ts";
 import { sum } from "./reduce.ts";
 import { reshape } from "./reshape.ts";
 
