@@ -172,6 +172,19 @@ export class TrainStep {
     return { loss: acc[0], domainLoss: acc.slice(64, 64 + D), nanStep: acc[62] };
   }
 
+  /**
+   * The metric sums since the last `drainMetrics` (loss at 0, first non-finite step at 62, per-domain losses
+   * from 64), without clearing them: checkpoints keep them so a resume between two drains logs the same.
+   */
+  metricsState(): Promise<Float32Array> {
+    return read(this.store.device, this.buffers.acc);
+  }
+
+  /** Restores what `metricsState` returned. */
+  restoreMetrics(sums: Float32Array): void {
+    this.store.device.queue.writeBuffer(this.buffers.acc, 0, sums as Float32Array<ArrayBuffer>);
+  }
+
   /** Adam moments and step count, for checkpoints. */
   async optimizerState(): Promise<{ m: Float32Array; v: Float32Array; steps: number }> {
     const device = this.store.device;

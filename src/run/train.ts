@@ -77,12 +77,19 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
   let sampler = new Sampler({ sizes, strategy, steps, seed: ctx.spec.seed });
   let first = 0;
   const metricsPath = `${dir}/metrics.jsonl`;
+  const counts = new Float64Array(names.length);
+  let sinceStep = 0;
   const saved = ctx.resume ? await loadCheckpoint(dir) : undefined;
   if (saved) {
     step.store.upload(saved.weights);
     step.restoreOptimizer(saved.optimizer);
     sampler = Sampler.restore(saved.sampler);
     first = saved.step;
+    // the sums of the metrics line in progress, so the next line covers the same steps as without the kill
+    const loop = saved.loop as Partial<LoopState>;
+    sinceStep = loop.sinceStep ?? first;
+    if (loop.counts) counts.set(loop.counts);
+    if (loop.metrics?.length) step.restoreMetrics(Float32Array.from(loop.metrics));
     await truncateMetrics(metricsPath, first);
     ctx.log.line(`${ctx.name}: resuming at step ${first} of ${steps}`);
   } else {
@@ -91,14 +98,12 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
     if (gates) await appendJsonl(metricsPath, { type: "gate", step: 0, histogram: histograms(gates, names) });
   }
 
-  const counts = new Float64Array(names.length);
   const logEvery = stage.logEvery ?? 10;
   const evalEvery = stage.evalEvery ?? steps;
   const checkpointEvery = stage.checkpointEvery ?? steps;
   const validationDomains = (stage.validation?.domains ?? names).map((n) => ctx.domains.get(n));
   const validationBatches = stage.validation?.batches ?? 4;
   let since = performance.now();
-  let sinceStep = first;
   let lastLoss = NaN;
   let lastVal: Record<string, number> = {};
   const validate = async (at: number) => {
@@ -119,11 +124,7 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
     const done = s + 1;
     if (done % logEvery === 0 || done === steps) {
       const m = await step.drainMetrics();
-      if (m.nanStep > 0) {
-        throw new StageFailure(
-          `stage ${ctx.name}: the loss is not finite at step ${m.nanStep}; the last good checkpoint is in ${dir}/checkpoint`,
-        );
-      }
+      if (m.nanStep > 0) throw notFinite(ctx.name, m.nanStep, dir);
       const n = done - sinceStep;
       const now = performance.now();
       lastLoss = m.loss / n;
@@ -150,17 +151,24 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
       sinceStep = done;
     }
     if (done % evalEvery === 0 || done === steps) await validate(done);
-    if (done % checkpointEvery === 0 && done < steps) await checkpoint(ctx, step, sampler, done, shapes);
+    if (done % checkpointEvery === 0 && done < steps) {
+      // the loss is read back only every logEvery steps: never checkpoint weights made by a non-finite step
+      const sums = await step.metricsState();
+      if (sums[62] > 0) throw notFinite(ctx.name, sums[62], dir);
+      const loop: LoopState = { sinceStep, counts: [...counts], metrics: [...sums] };
+      await checkpoint(ctx, step, sampler, done, shapes, loop);
+    }
   }
 
   const weights = await step.store.download();
   await Deno.writeFile(`${dir}/weights.safetensors`, weightsFile(weights, shapes));
   if (placements.length) await saveAdapters(ctx, placements, weights, gate?.scale);
-  await checkpoint(ctx, step, sampler, steps, shapes);
+  await checkpoint(ctx, step, sampler, steps, shapes, { sinceStep: steps, counts: [...counts], metrics: [] });
   const summary = {
     stage: ctx.name,
     steps,
-    memoryBytes: step.memory(),
+    memoryBytes: step.memory().total,
+    memory: step.memory(),
     metrics: { loss: lastLoss, ...prefix("validation_loss", lastVal) },
     epochs: Object.fromEntries(names.map((d, i) => [d, sampler.epochs()[i]])),
     qualityScale: gate?.scale,
@@ -176,6 +184,19 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
   evalForward.destroy();
   step.destroy();
   return { weights, summary };
+}
+
+/** Loop counters a checkpoint keeps: the metrics line in progress (its first step, domain counts, GPU sums). */
+interface LoopState {
+  sinceStep: number;
+  counts: number[];
+  metrics: number[];
+}
+
+function notFinite(stage: string, at: number, dir: string): StageFailure {
+  return new StageFailure(
+    `stage ${stage}: the loss is not finite at step ${at}; the last good checkpoint is in ${dir}/checkpoint`,
+  );
 }
 
 function initialWeights(ctx: TrainContext, placements: readonly Placement[], names: Iterable<string>): Map<string, Float32Array> {
@@ -201,6 +222,7 @@ async function checkpoint(
   sampler: Sampler,
   at: number,
   shapes: Map<string, readonly number[]>,
+  loop: LoopState,
 ): Promise<void> {
   const c: Checkpoint = {
     step: at,
@@ -208,7 +230,7 @@ async function checkpoint(
     shapes,
     optimizer: await step.optimizerState(),
     sampler: sampler.state(),
-    loop: {},
+    loop: { ...loop },
   };
   await saveCheckpoint(ctx.dir, c);
 }

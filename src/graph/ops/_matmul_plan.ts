@@ -145,35 +145,47 @@ const WG = 8;
 /** Workgroups that run at once (the adapter's threads on a CPU). */
 const PARALLEL = Math.max(1, Math.min(16, navigator.hardwareConcurrency ?? 2));
 /**
- * Cost model, in nanoseconds per 8-lane group: loading one 4x4 block (vec4 or scalar loads), one 4x4x4 block
- * product, and a fixed cost per workgroup. Fitted to timings of bench/matmul_tune.ts on the CPU adapter.
+ * Cost model in nanoseconds per 8-lane group: loading one 4x4 block of A or B (four vec4 loads, or sixteen
+ * scalar ones), one 4x4x4 block product, and a fixed cost per workgroup. Fitted to CPU times per dispatch of
+ * bench/matmul_tune.ts on lavapipe (e.g. 512^3: 1.3 us per 4-step of k for a 16x16 lane block, 0.46 us
+ * for 8x8, 0.25 us for 4x4).
  */
-const COST = { loadVec: 90, loadScalar: 160, product: 25, perGroup: 2000 };
+const COST = { loadVec: 90, loadScalar: 220, product: 25, perGroup: 500 };
+/**
+ * Register blocks tried. The scalar kernel stops at 8x8 per lane: larger blocks of scalar loads take
+ * about a second to compile for little gain on the odd shapes it serves.
+ */
+const BLOCKS: Record<"vec" | "scalar", [1 | 2 | 4, 1 | 2 | 4][]> = {
+  vec: [[1, 1], [1, 2], [2, 1], [2, 2], [1, 4], [4, 1], [2, 4], [4, 2], [4, 4]],
+  scalar: [[1, 1], [1, 2], [2, 1], [2, 2]],
+};
 
 /** The register block and lane layout the cost model rates fastest for `d`. */
 export function chooseBlock(d: MatmulDims): MatmulBlock {
   const vec = vectorizable(d);
   let best: MatmulBlock = { gm: 1, gn: 1, lanesX: WG, wg: WG };
   let bestCost = Infinity;
-  for (const gm of [1, 2, 4] as const) {
-    for (const gn of [1, 2, 4] as const) {
-      for (let lanesX = 1; lanesX <= WG; lanesX *= 2) {
-        const block = { gm, gn, lanesX, wg: WG };
-        const cost = estimate(d, block, vec);
-        if (cost < bestCost) [best, bestCost] = [block, cost];
-      }
+  for (const [gm, gn] of BLOCKS[vec ? "vec" : "scalar"]) {
+    for (let lanesX = 1; lanesX <= WG; lanesX *= 2) {
+      const block = { gm, gn, lanesX, wg: WG };
+      const cost = estimate(d, block, vec);
+      if (cost < bestCost) [best, bestCost] = [block, cost];
     }
   }
   return best;
 }
 
-/** Estimated nanoseconds of `d` with `block`. */
+/**
+ * Estimated nanoseconds of `d` with `block`: workgroups run `PARALLEL` at a time. Near-ties go to the
+ * squarer tile (1% per factor of 2 of aspect), whose operand panels share more cache lines.
+ */
 export function estimate(d: MatmulDims, block: MatmulBlock, vec = vectorizable(d)): number {
   const tile = tileOf(block);
+  const aspect = 1 + 0.01 * Math.abs(Math.log2(tile.rows / tile.cols));
   const groups = Math.ceil(d.M / tile.rows) * Math.ceil(d.N / tile.cols) * d.batch;
   const steps = Math.ceil(d.K / 4);
-  const perStep = (block.gm + block.gn) * (vec ? COST.loadVec : COST.loadScalar) +
-    block.gm * block.gn * COST.product;
+  const load = vec ? COST.loadVec : COST.loadScalar;
+  const perStep = (block.gm + block.gn) * load + block.gm * block.gn * COST.product;
   const perGroup = COST.perGroup + (block.wg / 8) * steps * perStep;
-  return Math.ceil(groups / PARALLEL) * perGroup;
+  return Math.ceil(groups / PARALLEL) * perGroup * aspect;
 }
