@@ -1,14 +1,16 @@
 /**
  * Times the matmul kernel variants (register block gm x gn per lane, lanes along N) on this adapter, next to
  * the variant the cost model in src/graph/ops/_matmul_plan.ts picks, and optionally TF.js WebGPU.
- * Each timing queues `reps` dispatches in one submit and waits for `onSubmittedWorkDone`; the time per
- * dispatch is the difference between a long and a short submit (so the fixed submit/wait latency cancels),
- * the best of `rounds` tries (the machine is shared).
+ * Each timing queues dispatches in one submit and waits for `onSubmittedWorkDone`; the time per dispatch is
+ * the difference between a long submit (>= 0.25 s more) and a one-dispatch submit, so the fixed submit/wait
+ * latency cancels; the best of `rounds` tries is kept (the machine is shared).
  *
- * Run: XDG_RUNTIME_DIR=/tmp deno run -A bench/matmul_tune.ts [--all] [--tfjs] [--rounds 3] [--json]
- *        [--shape 512x512x512[:tA][:tB][:bBATCH]] ...
- * Without --all only the model's pick and a few neighbours are timed.
+ * Run: XDG_RUNTIME_DIR=/tmp deno run -A bench/matmul_tune.ts [--all | --picked] [--tfjs] [--rounds 3]
+ *        [--json] [--shape MxKxN[:tA][:tB][:bBATCH]] ...
+ * By default the model's pick and its neighbours are timed; --all times every variant, --picked only the
+ * pick. Shapes default to the brief's squares and the workload's skinny products.
  */
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { gpu } from "../src/gpu/device.ts";
 import { pipeline } from "../src/gpu/kernels.ts";
@@ -27,12 +29,22 @@ export interface TuneResult {
   kernel: string;
   ms: number;
   gflops: number;
+  /** Process CPU time per dispatch (all adapter threads): steadier than wall time on a busy machine. */
+  cpuMs: number;
   modelMs: number;
   picked: boolean;
 }
 
 /** M x K @ K x N, the brief's squares and the workload's skinny shapes (qkv, LoRA A, fc2/dW-like, dW). */
-const SHAPES = ["256x256x256", "512x512x512", "1024x1024x1024", "1024x64x192", "1024x64x8", "1024x192x64", "64x1024x64"];
+const SHAPES = [
+  "256x256x256",
+  "512x512x512",
+  "1024x1024x1024",
+  "1024x64x192",
+  "1024x64x8",
+  "1024x192x64",
+  "64x1024x64",
+];
 
 function parseShape(s: string): MatmulDims {
   const [size, ...flags] = s.split(":");
@@ -44,8 +56,9 @@ function parseShape(s: string): MatmulDims {
 
 const key = (b: MatmulBlock) => `${4 * b.gm}x${4 * b.gn} lanesX ${b.lanesX}`;
 
-function candidates(d: MatmulDims, all: boolean): MatmulBlock[] {
+function candidates(d: MatmulDims, all: boolean, only: boolean): MatmulBlock[] {
   const picked = chooseBlock(d);
+  if (only) return [picked];
   const out: MatmulBlock[] = [];
   for (const gm of [1, 2, 4] as const) {
     for (const gn of [1, 2, 4] as const) {
@@ -59,7 +72,12 @@ function candidates(d: MatmulDims, all: boolean): MatmulBlock[] {
   return out;
 }
 
-async function timeCall(device: GPUDevice, d: MatmulDims, block: MatmulBlock, rounds: number): Promise<number> {
+async function timeCall(
+  device: GPUDevice,
+  d: MatmulDims,
+  block: MatmulBlock,
+  rounds: number,
+): Promise<{ ms: number; cpuMs: number }> {
   const call = matmulCall(d, block);
   const pipe = await pipeline(device, call.kernel, call.source, call.entry);
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
@@ -69,11 +87,15 @@ async function timeCall(device: GPUDevice, d: MatmulDims, block: MatmulBlock, ro
     const data = Float32Array.from({ length: sizes[i] }, (_, j) => ((j * 7919) % 2001) / 1000 - 1);
     device.queue.writeBuffer(b, 0, data);
   });
-  const uniform = device.createBuffer({ size: call.params.byteLength, usage: GPUBufferUsage.UNIFORM | usage });
+  const uniform = device.createBuffer({
+    size: call.params.byteLength,
+    usage: GPUBufferUsage.UNIFORM | usage,
+  });
   device.queue.writeBuffer(uniform, 0, call.params);
   const entries = [uniform, ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } }));
   const group = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
   const submit = async (reps: number) => {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
@@ -83,19 +105,22 @@ async function timeCall(device: GPUDevice, d: MatmulDims, block: MatmulBlock, ro
     pass.end();
     device.queue.submit([encoder.finish()]);
     await device.queue.onSubmittedWorkDone();
-    return performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    return { ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000 };
   };
-  const once = await submit(1); // JIT compile happens on first use
-  // About 0.3 s per long submit, at least 4 dispatches more than the short one.
-  const extra = Math.max(4, Math.min(200, Math.round(300 / Math.max(0.05, once))));
-  let best = Infinity;
+  await submit(1); // JIT compile happens on first use
+  // Grow the long submit until it outlasts the short one by 0.25 s: the wait's latency jitters by ~10 ms.
+  let extra = 8;
+  while (extra < 4096 && (await submit(1 + extra)).ms - (await submit(1)).ms < 250) extra *= 2;
+  let ms = Infinity, cpuMs = Infinity;
   for (let r = 0; r < rounds; r++) {
     const short = await submit(1);
     const long = await submit(1 + extra);
-    best = Math.min(best, Math.max(1e-4, (long - short) / extra));
+    ms = Math.min(ms, (long.ms - short.ms) / extra);
+    cpuMs = Math.min(cpuMs, (long.cpuMs - short.cpuMs) / extra);
   }
   for (const b of [uniform, ...buffers]) b.destroy();
-  return best;
+  return { ms, cpuMs };
 }
 
 if (import.meta.main) {
@@ -103,6 +128,7 @@ if (import.meta.main) {
     args: Deno.args,
     options: {
       all: { type: "boolean", default: false },
+      picked: { type: "boolean", default: false },
       tfjs: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       rounds: { type: "string", default: "3" },
@@ -112,18 +138,21 @@ if (import.meta.main) {
   const { device, adapter } = await gpu();
   const shapes = values.shape?.length ? values.shape : SHAPES;
   const results: TuneResult[] = [];
-  console.log(`adapter: ${adapter.description}; load average ${Deno.loadavg().map((x) => x.toFixed(1)).join(" ")}`);
+  console.log(
+    `adapter: ${adapter.description}; load average ${Deno.loadavg().map((x) => x.toFixed(1)).join(" ")}`,
+  );
   for (const s of shapes) {
     const d = parseShape(s);
     const flop = 2 * d.M * d.N * d.K * d.batch;
     const picked = key(chooseBlock(d));
-    for (const block of candidates(d, values.all!)) {
-      const ms = await timeCall(device, d, block, Number(values.rounds));
+    for (const block of candidates(d, values.all!, values.picked!)) {
+      const { ms, cpuMs } = await timeCall(device, d, block, Number(values.rounds));
       const r: TuneResult = {
         shape: s,
         block: key(block),
         kernel: matmulCall(d, block).kernel,
         ms,
+        cpuMs,
         gflops: flop / (ms * 1e6),
         modelMs: estimate(d, block) / 1e6,
         picked: key(block) === picked,
@@ -132,7 +161,9 @@ if (import.meta.main) {
       if (!values.json) {
         console.log(
           `${s.padEnd(18)} ${r.block.padEnd(18)} ${r.kernel.padEnd(14)} ${ms.toFixed(3).padStart(9)} ms ` +
-            `${r.gflops.toFixed(2).padStart(7)} GFLOPS  model ${r.modelMs.toFixed(3)} ms${r.picked ? "  <- picked" : ""}`,
+            `${r.gflops.toFixed(2).padStart(7)} GFLOPS  cpu ${cpuMs.toFixed(3).padStart(9)} ms  model ${
+              r.modelMs.toFixed(3)
+            } ms${r.picked ? "  <- picked" : ""}`,
         );
       }
     }
@@ -141,7 +172,11 @@ if (import.meta.main) {
     const { tfjsMatmulGflops } = await import("./peers/tfjs_step.ts");
     const plain = shapes.map(parseShape).filter((d) => d.batch === 1 && !d.transA && !d.transB);
     const tf = await tfjsMatmulGflops("webgpu", plain.map((d) => ({ m: d.M, k: d.K, n: d.N })));
-    for (const r of tf) console.log(`tfjs-webgpu ${r.m}x${r.k}x${r.n}: ${r.msMedian.toFixed(3)} ms ${r.gflops.toFixed(2)} GFLOPS`);
+    for (const r of tf) {
+      console.log(
+        `tfjs-webgpu ${r.m}x${r.k}x${r.n}: ${r.msMedian.toFixed(3)} ms ${r.gflops.toFixed(2)} GFLOPS`,
+      );
+    }
   }
   if (values.json) console.log(JSON.stringify(results, null, 1));
 }

@@ -1,7 +1,7 @@
 // C[b] = op(A[b]) op(B[b]), op = identity or transpose, for any M, N, K: the scalar-load twin of
 // matmul.wgsl (same lane blocks and accumulators), used when a dimension is not a multiple of 4.
 // Rows and columns past the edge are clamped for loading and not stored; k past K loads zeros.
-// The const lines below are rewritten per variant by src/graph/ops/matmul.ts.
+// The const lines below are rewritten per variant (GM, GN in {1, 2, 4}) by src/graph/ops/_matmul_plan.ts.
 struct Params {
   M: u32,
   N: u32,

@@ -176,8 +176,9 @@ export function chooseBlock(d: MatmulDims): MatmulBlock {
 }
 
 /**
- * Estimated nanoseconds of `d` with `block`: workgroups run `PARALLEL` at a time. Near-ties go to the
- * squarer tile (1% per factor of 2 of aspect), whose operand panels share more cache lines.
+ * Estimated nanoseconds of `d` with `block`: workgroups run `PARALLEL` at a time, plus a tenth of the total
+ * work (on a busy machine the threads do not all get a core, so padded tiles still cost). Near-ties go to
+ * the squarer tile (1% per factor of 2 of aspect), whose operand panels share more cache lines.
  */
 export function estimate(d: MatmulDims, block: MatmulBlock, vec = vectorizable(d)): number {
   const tile = tileOf(block);
@@ -187,5 +188,5 @@ export function estimate(d: MatmulDims, block: MatmulBlock, vec = vectorizable(d
   const load = vec ? COST.loadVec : COST.loadScalar;
   const perStep = (block.gm + block.gn) * load + block.gm * block.gn * COST.product;
   const perGroup = COST.perGroup + (block.wg / 8) * steps * perStep;
-  return Math.ceil(groups / PARALLEL) * perGroup * aspect;
+  return (Math.ceil(groups / PARALLEL) + 0.1 * groups) * perGroup * aspect;
 }

@@ -59,13 +59,12 @@ defineOps({
 
 /** x [..., r, c] viewed as [(...) * r, c]. */
 function rows(x: Node): Node {
-  const c = x.shape[x.shape.length - 1];
-  return reshape(x, [sizeOf(x.shape) / c, c]);
+  return reshape(x, [sizeOf(x.shape.slice(0, -1)), x.shape[x.shape.length - 1]]);
 }
 
 /** A batched gradient [..., r, c] summed over its batch, for an operand of `shape` [r, c]. */
 function sumBatch(x: Node, shape: readonly number[]): Node {
-  return reshape(sum(reshape(x, [sizeOf(x.shape) / sizeOf(shape), sizeOf(shape)]), 0), shape);
+  return reshape(sum(reshape(x, [sizeOf(x.shape.slice(0, -2)), sizeOf(shape)]), 0), shape);
 }
 
 /**
