@@ -34,8 +34,12 @@ const ours = await mixtuneStep({ warmup, steps });
 const peers: PeerStepResult[] = [];
 const skipped: string[] = [];
 if (!values["no-peers"]) {
+  const progress = (s: string) => values.json || console.error(s);
+  progress("running the TF.js WebGPU peer ...");
   peers.push(await tfjsPeer("webgpu", { warmup, steps }));
+  progress("running the TF.js CPU peer ...");
   peers.push(await tfjsPeer("cpu", { warmup: 1, steps: Math.max(3, Math.round(steps / 3)) }));
+  progress("running the PyTorch CPU peer ...");
   const torch = await torchPeer({ warmup, steps });
   if ("skipped" in torch) skipped.push(`torch-cpu skipped: ${torch.skipped}`);
   else peers.push(torch);

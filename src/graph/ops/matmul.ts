@@ -73,7 +73,10 @@ function sumBatch(x: Node, shape: readonly number[]): Node {
  * operand 2-D (one matrix for the whole batch, e.g. shared weights x [B, T, K] @ W [K, N]).
  * @example
  * ```ts
- * const scores = matmul(q, k, { transB: true }); // q [BH, T, dh], k [BH, T, dh] -> [BH, T, T]
+ * import { input } from "../node.ts";
+ * const q = input("q", [8, 16, 32]);
+ * const k = input("k", [8, 16, 32]);
+ * const scores = matmul(q, k, { transB: true }); // [8, 16, 16]
  * ```
  */
 export function matmul(a: Node, b: Node, options: MatmulOptions = {}): Node {
@@ -84,7 +87,9 @@ export function matmul(a: Node, b: Node, options: MatmulOptions = {}): Node {
  * A linear layer in PyTorch layout: x [..., in] @ W^T + bias with W [out, in] and bias [out] -> [..., out].
  * @example
  * ```ts
- * const h = linear(x, param("fc1.weight", [256, 64], true), param("fc1.bias", [256], true));
+ * import { input, param } from "../node.ts";
+ * const x = input("x", [32, 64]);
+ * const h = linear(x, param("fc1.weight", [256, 64], true), param("fc1.bias", [256], true)); // [32, 256]
  * ```
  */
 export function linear(x: Node, W: Node, bias?: Node): Node {
