@@ -5,20 +5,25 @@
 import { type Node, topo } from "../graph/node.ts";
 import { opDef } from "../graph/op.ts";
 import { pipeline } from "../gpu/kernels.ts";
+import { BufferPool } from "../gpu/pool.ts";
 import { read } from "./param_store.ts";
 
-const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-
-/** Runs `outputs` op by op from leaf values given by node or name; returns every output's value. */
+/**
+ * Runs `outputs` op by op from leaf values given by node or name; returns every output's value. Buffers come
+ * from `pool` and go back to it, so repeated runs (one per training step) reuse them.
+ */
 export async function runEager(
   device: GPUDevice,
   outputs: readonly Node[],
   feeds: ReadonlyMap<Node | string, Float32Array>,
+  shared?: BufferPool,
 ): Promise<Map<Node, Float32Array>> {
+  const pool = shared ?? new BufferPool(device);
   const buffers = new Map<Node, GPUBuffer>();
   const made: GPUBuffer[] = [];
+  const uniforms: GPUBuffer[] = [];
   const fresh = (floats: number) => {
-    const b = device.createBuffer({ size: Math.max(16, Math.ceil(floats / 4) * 16), usage: USAGE });
+    const b = pool.acquire(floats * 4);
     made.push(b);
     return b;
   };
@@ -47,7 +52,7 @@ export async function runEager(
         size: Math.max(16, call.params.byteLength),
         usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
       });
-      made.push(uniform);
+      uniforms.push(uniform);
       device.queue.writeBuffer(uniform, 0, call.params);
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
       call.bind.forEach((ref, k) => {
@@ -70,6 +75,8 @@ export async function runEager(
   }
   const values = new Map<Node, Float32Array>();
   for (const o of outputs) values.set(o, (await read(device, buffers.get(o)!)).subarray(0, o.size));
-  for (const b of made) b.destroy();
+  for (const b of made) pool.release(b);
+  for (const u of uniforms) u.destroy();
+  if (!shared) pool.trim();
   return values;
 }
