@@ -30,5 +30,5 @@ export { validatePipeline } from "./src/spec/validate.ts";
 export { loadPipelineYaml } from "./src/spec/yaml.ts";
 export { hashSpec, stageHash, stageOrder } from "./src/spec/hash.ts";
 export { type PipelinePlan, planPipeline, type StagePlan } from "./src/compile/pipeline_plan.ts";
-export { type RunOptions, type RunResult, runPipeline } from "./src/run/pipeline.ts";
+export { type RunOptions, runPipeline, type RunResult } from "./src/run/pipeline.ts";
 export { consoleLogger, type Logger } from "./src/run/log.ts";

@@ -7,7 +7,20 @@
  * (forgetting), new identities with LR probes, and new identities with mixed HR/LR probes.
  * The YAML twin (quickstart.yaml) gives the same spec and hash.
  */
-import { adamw, cosface, degrade, evaluate, lora, mnist, pipeline, split, take, temperature, train, vit } from "../mod.ts";
+import {
+  adamw,
+  cosface,
+  degrade,
+  evaluate,
+  lora,
+  mnist,
+  pipeline,
+  split,
+  take,
+  temperature,
+  train,
+  vit,
+} from "../mod.ts";
 
 const recognition = [
   { name: "old_hr", gallery: "hr_old", probes: ["hr_old"] },

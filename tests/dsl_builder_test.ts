@@ -243,7 +243,8 @@ Deno.test("PipelineBuilder rejects a name used twice, at run time as well as in 
       "t",
       train({ mix: temperature(["d"]), loss: arcface(), optimizer: adamw({ lr: 1 }), steps: 1, batch: 1 }),
     );
-  const again = (name: string): unknown => base.stage(name, evaluate({ from: "t", tasks: ["validation_loss"] }));
+  const again = (name: string): unknown =>
+    base.stage(name, evaluate({ from: "t", tasks: ["validation_loss"] }));
   assert.throws(() => again("t"), {
     name: "PipelineError",
     message: 'stages.t: stage "t" is defined twice; each stage needs its own name',

@@ -10,7 +10,11 @@ Deno.test("dropout() on the GPU draws exactly the float64 reference's mask", asy
   const x = input("x", [37, 29]);
   const seed = input("seed", [1]);
   const y = dropout(x, seed, 0.3, 12345);
-  const errs = await gpuVsCpu(device, [y], new Map([[x, randoms(37 * 29, 1, 0.5, 1.5)], [seed, new Float32Array([77])]]));
+  const errs = await gpuVsCpu(
+    device,
+    [y],
+    new Map([[x, randoms(37 * 29, 1, 0.5, 1.5)], [seed, new Float32Array([77])]]),
+  );
   assert.ok(errs[0] <= 1e-6, `relative error ${errs[0]}`);
 });
 

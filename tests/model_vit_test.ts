@@ -4,7 +4,7 @@ import { Forward } from "../src/compile/forward.ts";
 import { ParamStore } from "../src/compile/param_store.ts";
 import { evaluate } from "../src/graph/cpu.ts";
 import type { VitConfig } from "../src/models/config.ts";
-import { buildModel, type LoraPlacement, loraNames } from "../src/models/graph.ts";
+import { buildModel, loraNames, type LoraPlacement } from "../src/models/graph.ts";
 import type { LoraSet } from "../src/export/types.ts";
 import { randomImages, randomLora, randomVitWeights, refVitForward } from "./_ref_vit.ts";
 import { relError, testDevice } from "./_harness.ts";
@@ -40,7 +40,12 @@ function feedsFor(lora: LoraSet): Map<string, Float32Array> {
 }
 
 function placements(lora: LoraSet): LoraPlacement[] {
-  return Object.entries(lora).map(([path, l]) => ({ path, rank: l.A1.shape[0], scale: l.scale, gated: !!l.A2 }));
+  return Object.entries(lora).map(([path, l]) => ({
+    path,
+    rank: l.A1.shape[0],
+    scale: l.scale,
+    gated: !!l.A2,
+  }));
 }
 
 const lora = randomLora(config, ["blocks.0.attn.qkv", "blocks.1.attn.qkv", "feature"], {
@@ -53,7 +58,12 @@ const gate = new Float32Array([0.9, 0.2, 0.55]);
 const images = randomImages(config, B, 3);
 
 Deno.test("buildModel() ViT with gated LoRA matches the float64 reference forward on the CPU", () => {
-  const model = buildModel(config, { batch: B, domains: 1, loss: { kind: "cosface", scale: 8, margin: 0.2 }, lora: placements(lora) });
+  const model = buildModel(config, {
+    batch: B,
+    domains: 1,
+    loss: { kind: "cosface", scale: 8, margin: 0.2 },
+    lora: placements(lora),
+  });
   const feeds = feedsFor(lora);
   const f = new Map<string, Float32Array>([...feeds, ["x", images], ["gate", gate]]);
   const got = evaluate([model.embedding!], f).get(model.embedding!)!;
@@ -68,8 +78,16 @@ Deno.test("buildModel() ViT with gated LoRA matches the float64 reference forwar
 Deno.test("compiled ViT forward on the GPU matches the float64 reference; B = 0 gives the frozen model", async () => {
   const device = await testDevice();
   if (!device) return;
-  const model = buildModel(config, { batch: B, domains: 1, loss: { kind: "cosface", scale: 8, margin: 0.2 }, lora: placements(lora) });
-  const store = new ParamStore(device, [...model.params.values()].map((p) => ({ name: p.name, shape: p.shape, trainable: p.trainable })));
+  const model = buildModel(config, {
+    batch: B,
+    domains: 1,
+    loss: { kind: "cosface", scale: 8, margin: 0.2 },
+    lora: placements(lora),
+  });
+  const store = new ParamStore(
+    device,
+    [...model.params.values()].map((p) => ({ name: p.name, shape: p.shape, trainable: p.trainable })),
+  );
   const feeds = feedsFor(lora);
   store.upload(feeds);
   const forward = await Forward.compile(device, store, model, [model.embedding!]);
@@ -93,7 +111,10 @@ Deno.test("compiled ViT forward on the GPU matches the float64 reference; B = 0 
   forward.feed({ x: images, gate });
   const [zeroB] = await forward.run([model.embedding!]);
   const frozen = refVitForward(config, randomVitWeights(config, 11), images, B, { logitScale: 8 });
-  assert.ok(relError(zeroB, frozen.embedding) <= 1e-4, `B = 0 relative error ${relError(zeroB, frozen.embedding)}`);
+  assert.ok(
+    relError(zeroB, frozen.embedding) <= 1e-4,
+    `B = 0 relative error ${relError(zeroB, frozen.embedding)}`,
+  );
   forward.destroy();
   store.destroy();
 });

@@ -6,7 +6,8 @@ export function table(title: string, columns: string[], rows: unknown[][]): stri
   const cells = [columns, ...rows.map((r) => r.map(cell))];
   const widths = columns.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? "").length)));
   const line = (r: string[]) => r.map((v, c) => v.padEnd(widths[c])).join("  ").trimEnd();
-  return [title, line(cells[0]), widths.map((w) => "-".repeat(w)).join("  "), ...cells.slice(1).map(line)].join("\n");
+  return [title, line(cells[0]), widths.map((w) => "-".repeat(w)).join("  "), ...cells.slice(1).map(line)]
+    .join("\n");
 }
 
 function cell(v: unknown): string {
@@ -22,26 +23,41 @@ export function bytes(n: number): string {
 
 /** The plan as a researcher reads it. */
 export function formatPlan(plan: PipelinePlan): string {
-  const out: string[] = [`pipeline ${plan.name}  (spec ${plan.hash.slice(0, 12)}, mixtune ${plan.version})`, ""];
-  out.push(`stages, in run order: ${plan.stages.map((s) => s.name + (s.dependsOn.length ? ` <- ${s.dependsOn}` : "")).join(", ")}`);
+  const out: string[] = [
+    `pipeline ${plan.name}  (spec ${plan.hash.slice(0, 12)}, mixtune ${plan.version})`,
+    "",
+  ];
+  out.push(
+    `stages, in run order: ${
+      plan.stages.map((s) => s.name + (s.dependsOn.length ? ` <- ${s.dependsOn}` : "")).join(", ")
+    }`,
+  );
   for (const s of plan.stages) {
     out.push("", `== ${s.name} (${s.kind}, ${s.hash})`);
     if (s.kind !== "train") continue;
     const p = s.params!;
     out.push(
-      `parameters: ${p.total.toLocaleString("en-US")} total, ${p.trainable.toLocaleString("en-US")} trainable ` +
+      `parameters: ${p.total.toLocaleString("en-US")} total, ${
+        p.trainable.toLocaleString("en-US")
+      } trainable ` +
         `(${(p.share * 100).toFixed(2)}%)`,
     );
     for (const a of s.adapters ?? []) {
       out.push(
         `adapter ${a.pattern}: rank ${a.rank}, scale ${a.scale}${a.gated ? ", gated (two branches)" : ""}, ` +
-          `${a.params.toLocaleString("en-US")} params on ${a.modules.length} modules: ${a.modules.join(", ")}`,
+          `${a.params.toLocaleString("en-US")} params on ${a.modules.length} modules: ${
+            a.modules.join(", ")
+          }`,
       );
     }
-    if (s.qualityScale) out.push(`quality scale (fixed for training and evaluation): ${JSON.stringify(s.qualityScale)}`);
+    if (s.qualityScale) {
+      out.push(`quality scale (fixed for training and evaluation): ${JSON.stringify(s.qualityScale)}`);
+    }
     const m = s.memory!;
     out.push(
-      `GPU memory planned: ${bytes(m.total)} = frozen ${bytes(m.frozen)} + trainable state ${bytes(m.trainableState)} ` +
+      `GPU memory planned: ${bytes(m.total)} = frozen ${bytes(m.frozen)} + trainable state ${
+        bytes(m.trainableState)
+      } ` +
         `+ activations ${bytes(m.activations)}`,
     );
     const kinds = new Map<string, number>();
@@ -52,7 +68,15 @@ export function formatPlan(plan: PipelinePlan): string {
     out.push(table(
       "data mix (probability per domain at each schedule point; expected epochs over the stage)",
       ["domain", "examples", ...sm.schedule.map((p) => `p@${p.step} (T=${p.temperature ?? "-"})`), "epochs"],
-      names.map((d, i) => [d, sm.domains[i].size, ...sm.schedule.map((p) => p.probabilities[d]), sm.domains[i].expectedEpochs]),
+      names.map((
+        d,
+        i,
+      ) => [
+        d,
+        sm.domains[i].size,
+        ...sm.schedule.map((p) => p.probabilities[d]),
+        sm.domains[i].expectedEpochs,
+      ]),
     ));
   }
   return out.join("\n");

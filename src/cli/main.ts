@@ -8,7 +8,8 @@ import { writeReport } from "../report/mod.ts";
 import { formatPlan, table } from "./format.ts";
 import { loadPipeline, withSteps } from "./load.ts";
 
-const USAGE = `usage: deno task pipeline [FILE] [--out DIR] [--steps N] [--seed N] [--stage NAME] [--resume] [--plan] [--json]
+const USAGE =
+  `usage: deno task pipeline [FILE] [--out DIR] [--steps N] [--seed N] [--stage NAME] [--resume] [--plan] [--json]
   FILE       a pipeline (.ts default export, or .yaml); default pipelines/quickstart.ts
   --out      folder for run outputs (default runs)
   --steps    run every train stage for N steps instead (a quick look)
@@ -52,7 +53,9 @@ export async function main(args: string[]): Promise<number> {
   const count = (name: string, v: string | undefined, min: number): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name}: expected an integer >= ${min}, found ${v}`);
+    if (!Number.isInteger(n) || n < min) {
+      throw new UsageError(`--${name}: expected an integer >= ${min}, found ${v}`);
+    }
     return n;
   };
   const file = parsed.positionals[0] ?? "pipelines/quickstart.ts";
@@ -64,7 +67,9 @@ export async function main(args: string[]): Promise<number> {
     if (steps !== undefined) spec = withSteps(spec, steps);
     if (seed !== undefined) spec = { ...spec, seed };
     if (o.stage !== undefined && !(o.stage in spec.stages)) {
-      throw new UsageError(`--stage: no stage named "${o.stage}"; stages: ${Object.keys(spec.stages).join(", ")}`);
+      throw new UsageError(
+        `--stage: no stage named "${o.stage}"; stages: ${Object.keys(spec.stages).join(", ")}`,
+      );
     }
   } catch (e) {
     if (e instanceof PipelineError) console.error(e.format());

@@ -10,7 +10,12 @@ export class Forward {
   private constructor(readonly model: ModelGraph, readonly program: Program) {}
 
   /** Compiles `outputs` of `model`, reading parameters from `store` by name. */
-  static async compile(device: GPUDevice, store: ParamStore, model: ModelGraph, outputs: Node[]): Promise<Forward> {
+  static async compile(
+    device: GPUDevice,
+    store: ParamStore,
+    model: ModelGraph,
+    outputs: Node[],
+  ): Promise<Forward> {
     const pinned = new Map<Node, Slot>();
     for (const p of model.params.values()) pinned.set(p, store.slot(p.name));
     return new Forward(model, await Program.compile(device, outputs, { pinned }));

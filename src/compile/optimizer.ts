@@ -91,7 +91,15 @@ export function adamwReference(
   m: Float64Array,
   v: Float64Array,
   mask: Float64Array,
-  o: { lr: number; step: number; beta1: number; beta2: number; eps: number; weightDecay: number; clip?: number },
+  o: {
+    lr: number;
+    step: number;
+    beta1: number;
+    beta2: number;
+    eps: number;
+    weightDecay: number;
+    clip?: number;
+  },
 ): number {
   let sq = 0;
   for (const g of grad) sq += g * g;

@@ -27,7 +27,10 @@ export class ParamStore {
   readonly trainableFloats: number;
   readonly frozenFloats: number;
 
-  constructor(readonly device: GPUDevice, params: readonly { name: string; shape: readonly number[]; trainable: boolean }[]) {
+  constructor(
+    readonly device: GPUDevice,
+    params: readonly { name: string; shape: readonly number[]; trainable: boolean }[],
+  ) {
     let t = 0;
     let f = 0;
     for (const p of params) {
@@ -72,7 +75,9 @@ export class ParamStore {
     for (const e of this.entries.values()) {
       const v = values.get(e.name);
       if (!v) throw new Error(`no value for parameter ${e.name}`);
-      if (v.length !== e.size) throw new Error(`parameter ${e.name}: ${v.length} values for shape [${e.shape}]`);
+      if (v.length !== e.size) {
+        throw new Error(`parameter ${e.name}: ${v.length} values for shape [${e.shape}]`);
+      }
       const s = this.slot(e.name);
       this.device.queue.writeBuffer(s.buffer, s.offset, v as Float32Array<ArrayBuffer>);
     }
@@ -80,7 +85,10 @@ export class ParamStore {
 
   /** Reads every parameter back. */
   async download(): Promise<Map<string, Float32Array>> {
-    const [theta, frozen] = await Promise.all([read(this.device, this.theta), read(this.device, this.frozen)]);
+    const [theta, frozen] = await Promise.all([
+      read(this.device, this.theta),
+      read(this.device, this.frozen),
+    ]);
     const out = new Map<string, Float32Array>();
     for (const e of this.entries.values()) {
       const src = e.trainable ? theta : frozen;
@@ -102,7 +110,10 @@ export class ParamStore {
 
 /** Reads a whole buffer. */
 export async function read(device: GPUDevice, buffer: GPUBuffer): Promise<Float32Array> {
-  const staging = device.createBuffer({ size: buffer.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const staging = device.createBuffer({
+    size: buffer.size,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
   const encoder = device.createCommandEncoder();
   encoder.copyBufferToBuffer(buffer, 0, staging, 0, buffer.size);
   device.queue.submit([encoder.finish()]);

@@ -21,7 +21,14 @@ export interface StagePlan {
   hash: string;
   dependsOn: string[];
   params?: { total: number; trainable: number; share: number };
-  adapters?: { pattern: string; rank: number; scale: number; gated: boolean; modules: string[]; params: number }[];
+  adapters?: {
+    pattern: string;
+    rank: number;
+    scale: number;
+    gated: boolean;
+    modules: string[];
+    params: number;
+  }[];
   memoryBytes?: number;
   memory?: StepMemory;
   kernels?: string[];
@@ -57,7 +64,12 @@ export async function planPipeline(spec: PipelineSpec): Promise<PipelinePlan> {
   return { name: spec.name, hash: await hashSpec(spec), version: VERSION, stages };
 }
 
-function planTrain(spec: PipelineSpec, name: string, stage: TrainStage, cache: DomainCache): Partial<StagePlan> {
+function planTrain(
+  spec: PipelineSpec,
+  name: string,
+  stage: TrainStage,
+  cache: DomainCache,
+): Partial<StagePlan> {
   const sm = stageModel(spec, name, stage, cache);
   const names = stage.mix.domains;
   const graph = buildModel(spec.model, sm.build(stage.batch, names.length, true));
@@ -108,7 +120,9 @@ function scheduleSteps(stage: TrainStage): number[] {
   const out = new Set<number>([0]);
   const t = stage.mix.temperature;
   if (t && typeof t !== "number") {
-    if (t.kind === "step") for (const p of t.phases) out.add(Math.min(steps - 1, Math.round(p.until * steps)));
+    if (t.kind === "step") {
+      for (const p of t.phases) out.add(Math.min(steps - 1, Math.round(p.until * steps)));
+    }
     if (t.kind === "linear" || t.kind === "cosine") out.add(Math.floor((steps - 1) / 2));
   }
   out.add(steps - 1);

@@ -50,7 +50,11 @@ export class Program {
   ) {}
 
   /** Compiles `outputs` and everything they depend on. */
-  static async compile(device: GPUDevice, outputs: readonly Node[], options: ProgramOptions = {}): Promise<Program> {
+  static async compile(
+    device: GPUDevice,
+    outputs: readonly Node[],
+    options: ProgramOptions = {},
+  ): Promise<Program> {
     const pinned = options.pinned ?? new Map<Node, Slot>();
     const order = topo(outputs);
     const slots = new Map<Node, Slot>();
@@ -107,13 +111,19 @@ export class Program {
     const dispatches: Dispatch[] = [];
     const record = async (call: KernelCall, label: string, resolve: (ref: BindingRef) => Slot) => {
       const pipe = await pipeline(device, call.kernel, call.source, call.entry);
-      const uniform = device.createBuffer({ size: align(call.params.byteLength), usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      const uniform = device.createBuffer({
+        size: align(call.params.byteLength),
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      });
       device.queue.writeBuffer(uniform, 0, call.params);
       owned.push(uniform);
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
       call.bind.forEach((ref, k) => {
         const s = resolve(ref);
-        entries.push({ binding: k + 1, resource: { buffer: s.buffer, offset: s.offset, size: align(s.bytes) } });
+        entries.push({
+          binding: k + 1,
+          resource: { buffer: s.buffer, offset: s.offset, size: align(s.bytes) },
+        });
       });
       const bindGroup = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries, label });
       dispatches.push({ kernel: call.kernel, label, pipeline: pipe, bindGroup, workgroups: call.workgroups });
@@ -129,14 +139,24 @@ export class Program {
           const v = plan.scratch[i][ref.scratch];
           return { buffer: physical[v], offset: 0, bytes: low.scratch![ref.scratch] * 4 };
         }
-        return { buffer: ref.buffer, offset: ref.offset ?? 0, bytes: ref.size ?? ref.buffer.size - (ref.offset ?? 0) };
+        return {
+          buffer: ref.buffer,
+          offset: ref.offset ?? 0,
+          bytes: ref.size ?? ref.buffer.size - (ref.offset ?? 0),
+        };
       };
       for (const call of low.calls) await record(call, `${n.op} ${n.name} ${showShape(n.shape)}`, resolve);
     }
     for (const call of options.after ?? []) {
       await record(call, call.kernel, (ref) => {
-        if (!("buffer" in ref)) throw new Error(`call ${call.kernel} after the graph may bind fixed buffers only`);
-        return { buffer: ref.buffer, offset: ref.offset ?? 0, bytes: ref.size ?? ref.buffer.size - (ref.offset ?? 0) };
+        if (!("buffer" in ref)) {
+          throw new Error(`call ${call.kernel} after the graph may bind fixed buffers only`);
+        }
+        return {
+          buffer: ref.buffer,
+          offset: ref.offset ?? 0,
+          bytes: ref.size ?? ref.buffer.size - (ref.offset ?? 0),
+        };
       });
     }
     return new Program(device, dispatches, slots, plannedBytes, leafBytes, owned);
@@ -179,7 +199,10 @@ export class Program {
   /** Reads a node's value back. */
   async read(node: Node): Promise<Float32Array> {
     const s = this.slot(node);
-    const staging = this.device.createBuffer({ size: align(s.bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const staging = this.device.createBuffer({
+      size: align(s.bytes),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     const encoder = this.device.createCommandEncoder();
     encoder.copyBufferToBuffer(s.buffer, s.offset, staging, 0, align(s.bytes));
     this.device.queue.submit([encoder.finish()]);

@@ -83,7 +83,10 @@ export function planStep(model: ModelGraph, clip: number): { memory: StepMemory;
   const activations = plan.bytes + leafBytes;
   const kernels = plan.lowerings.flatMap((l) => l?.calls.map((c) => c.kernel) ?? []);
   kernels.push(...(clip > 0 ? ["grad_norm", "grad_norm_total"] : []), "adamw", "accumulate");
-  return { memory: { frozen, trainableState, activations, total: frozen + trainableState + activations }, kernels };
+  return {
+    memory: { frozen, trainableState, activations, total: frozen + trainableState + activations },
+    kernels,
+  };
 }
 
 /** A compiled training step over a ParamStore shared with evaluation programs. */
@@ -92,7 +95,14 @@ export class TrainStep {
     readonly model: ModelGraph,
     readonly store: ParamStore,
     readonly program: Program,
-    private readonly buffers: { grad: GPUBuffer; m: GPUBuffer; v: GPUBuffer; mask: GPUBuffer; state: GPUBuffer; acc: GPUBuffer },
+    private readonly buffers: {
+      grad: GPUBuffer;
+      m: GPUBuffer;
+      v: GPUBuffer;
+      mask: GPUBuffer;
+      state: GPUBuffer;
+      acc: GPUBuffer;
+    },
     private readonly options: StepOptions,
     /** Adam steps taken so far. */
     public steps: number,
@@ -101,14 +111,19 @@ export class TrainStep {
   /** Compiles the step for `model`; the store is created here and can be shared with evaluation. */
   static async compile(device: GPUDevice, model: ModelGraph, options: StepOptions): Promise<TrainStep> {
     const all = [...model.params.values()];
-    const store = new ParamStore(device, all.map((p) => ({ name: p.name, shape: p.shape, trainable: p.trainable })));
+    const store = new ParamStore(
+      device,
+      all.map((p) => ({ name: p.name, shape: p.shape, trainable: p.trainable })),
+    );
     const grad = store.like("grad");
     const m = store.like("adam_m");
     const v = store.like("adam_v");
     const mask = store.like("decay_mask");
     const maskData = new Float32Array(store.trainableFloats);
     const decay = options.decay ?? ((_: string, shape: readonly number[]) => shape.length >= 2);
-    for (const e of store.trainable()) if (decay(e.name, e.shape)) maskData.fill(1, e.offset, e.offset + e.size);
+    for (const e of store.trainable()) {
+      if (decay(e.name, e.shape)) maskData.fill(1, e.offset, e.offset + e.size);
+    }
     device.queue.writeBuffer(mask, 0, maskData);
 
     const pinned = new Map<Node, Slot>();
@@ -122,7 +137,15 @@ export class TrainStep {
     pinned.set(loss, { buffer: metrics, offset: 0, bytes: 4 });
     pinned.set(domainLoss, { buffer: metrics, offset: 256, bytes: D * 4 });
 
-    const opt = adamwCalls(device, { ...options, theta: store.theta, grad, m, v, mask, n: store.trainableFloats });
+    const opt = adamwCalls(device, {
+      ...options,
+      theta: store.theta,
+      grad,
+      m,
+      v,
+      mask,
+      n: store.trainableFloats,
+    });
     const accumulate = {
       kernel: "accumulate",
       source: accumulateSource,
@@ -154,7 +177,9 @@ export class TrainStep {
   run(lr: number): void {
     this.steps++;
     const ds = this.model.inputs.dropoutSeed;
-    if (ds) this.program.write(ds, new Float32Array([((this.options.seed ?? 0) * 7919 + this.steps) % 16777216]));
+    if (ds) {
+      this.program.write(ds, new Float32Array([((this.options.seed ?? 0) * 7919 + this.steps) % 16777216]));
+    }
     const { beta1, beta2 } = this.options;
     writeOptimizerState(this.store.device, this.buffers.state, { lr, step: this.steps, beta1, beta2 });
     this.program.run();
@@ -188,7 +213,11 @@ export class TrainStep {
   /** Adam moments and step count, for checkpoints. */
   async optimizerState(): Promise<{ m: Float32Array; v: Float32Array; steps: number }> {
     const device = this.store.device;
-    return { m: await read(device, this.buffers.m), v: await read(device, this.buffers.v), steps: this.steps };
+    return {
+      m: await read(device, this.buffers.m),
+      v: await read(device, this.buffers.v),
+      steps: this.steps,
+    };
   }
 
   /** Restores what `optimizerState` returned. */

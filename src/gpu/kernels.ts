@@ -29,10 +29,16 @@ export async function pipeline(
   if (errors.length > 0) {
     await device.popErrorScope();
     const lines = source.split("\n");
-    const text = errors.map((m) => `  line ${m.lineNum}: ${m.message}\n    ${lines[m.lineNum - 1]?.trim() ?? ""}`);
+    const text = errors.map((m) =>
+      `  line ${m.lineNum}: ${m.message}\n    ${lines[m.lineNum - 1]?.trim() ?? ""}`
+    );
     throw new KernelError(`kernel ${kernel} failed to compile:\n${text.join("\n")}`);
   }
-  const made = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: entry }, label: kernel });
+  const made = device.createComputePipeline({
+    layout: "auto",
+    compute: { module, entryPoint: entry },
+    label: kernel,
+  });
   const error = await device.popErrorScope();
   if (error) throw new KernelError(`kernel ${kernel} (entry ${entry}) is invalid: ${error.message}`);
   byKey.set(key, made);

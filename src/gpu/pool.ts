@@ -57,7 +57,10 @@ export async function readback(
   offset = 0,
 ): Promise<Float32Array> {
   const bytes = align4(count * 4);
-  const staging = device.createBuffer({ size: Math.max(16, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const staging = device.createBuffer({
+    size: Math.max(16, bytes),
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
   const encoder = device.createCommandEncoder();
   encoder.copyBufferToBuffer(buffer, offset * 4, staging, 0, bytes);
   device.queue.submit([encoder.finish()]);

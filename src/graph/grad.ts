@@ -27,7 +27,9 @@ export function gradients(loss: Node, wrt: readonly Node[]): Map<Node, Node> {
       const gi = gs[i];
       if (!gi || !needs.has(input)) return;
       if (gi.shape.join() !== input.shape.join()) {
-        throw new Error(`gradient rule of ${n.op} gave shape [${gi.shape}] for input of shape [${input.shape}]`);
+        throw new Error(
+          `gradient rule of ${n.op} gave shape [${gi.shape}] for input of shape [${input.shape}]`,
+        );
       }
       const prev = grads.get(input);
       grads.set(input, prev ? apply("add", [prev, gi]) : gi);

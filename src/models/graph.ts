@@ -76,7 +76,6 @@ export function loraNames(path: string, branch?: "hq" | "lq"): { A: string; B: s
 export function buildModel(config: ModelConfig, options: BuildOptions): ModelGraph {
   const B = options.batch;
   const T = tokens(config);
-  const d = config.dim;
   const trainable = options.trainable ?? (() => false);
   const params = new Map<string, Node>();
   for (const p of baseParams(config)) params.set(p.name, param(p.name, p.shape, trainable(p.name)));
@@ -100,11 +99,19 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
       params.set(names.B, Bm);
       const p = dropoutSeed ? l.dropout ?? 0 : 0;
       const dropped = p > 0 ? dropout(x, dropoutSeed!, p, saltOf(names.A)) : undefined;
-      return { A, B: Bm, scale: l.scale, gate: which ? gate : undefined, gateComplement: which === "lq", input: dropped };
+      return {
+        A,
+        B: Bm,
+        scale: l.scale,
+        gate: which ? gate : undefined,
+        gateComplement: which === "lq",
+        input: dropped,
+      };
     };
     return loraLinear(x, W, b, l.gated ? [branch("hq"), branch("lq")] : [branch()]);
   };
-  const norm = (path: string, x: Node) => layerNorm(x, params.get(`${path}.weight`)!, params.get(`${path}.bias`)!);
+  const norm = (path: string, x: Node) =>
+    layerNorm(x, params.get(`${path}.weight`)!, params.get(`${path}.bias`)!);
 
   let h: Node;
   let x: Node;
@@ -142,7 +149,9 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
       ? softmaxCrossEntropy(cos, labels, { kind: "none", scale: loss.scale ?? 1, margin: 0 })
       : softmaxCrossEntropy(cos, labels, { kind: loss.kind, scale: loss.scale, margin: loss.margin });
   } else {
-    if (options.loss.kind !== "lm") throw new Error(`the lm backbone trains with the lm loss, not ${options.loss.kind}`);
+    if (options.loss.kind !== "lm") {
+      throw new Error(`the lm backbone trains with the lm loss, not ${options.loss.kind}`);
+    }
     const logits = linear("lm_head", h);
     const rows = softmaxCrossEntropy(reshape(logits, [B * T, 256]), reshape(labels, [B * T]), {
       kind: "none",
@@ -154,7 +163,9 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
   const weights = input("weights", [B]);
   const domains = input("domains", [B, options.domains]);
   const loss = scale(sumAll(mul(perExample, weights)), 1 / B);
-  const domainLoss = reshape(matmul(domains, reshape(perExample, [B, 1]), { transA: true }), [options.domains]);
+  const domainLoss = reshape(matmul(domains, reshape(perExample, [B, 1]), { transA: true }), [
+    options.domains,
+  ]);
   return {
     config,
     params,

@@ -1,6 +1,13 @@
 /** Turns sampler draws and validation slices into the model's input arrays. */
 import type { Batch } from "../compile/train_step.ts";
-import { type Domain, type Draw, imageBatch, type ImageDomain, textBatch, type TextDomain } from "../data/mod.ts";
+import {
+  type Domain,
+  type Draw,
+  imageBatch,
+  type ImageDomain,
+  textBatch,
+  type TextDomain,
+} from "../data/mod.ts";
 
 /** Per-domain gate values of the training images (undefined when the stage has no gate). */
 export type GateTable = Float32Array[] | undefined;

@@ -47,7 +47,9 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefine
   let path = `${dir}/checkpoint`;
   // A kill between the two renames leaves only the old one.
   if (!(await exists(`${path}/state.json`))) path = `${dir}/checkpoint.old`;
-  const state = await readJson<{ step: number; optimizerSteps: number; sampler: SamplerState; loop: Record<string, unknown> }>(
+  const state = await readJson<
+    { step: number; optimizerSteps: number; sampler: SamplerState; loop: Record<string, unknown> }
+  >(
     `${path}/state.json`,
   );
   if (!state) return undefined;
@@ -64,14 +66,21 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint | undefine
 }
 
 /** A safetensors file of named weights. */
-export function weightsFile(weights: ReadonlyMap<string, Float32Array>, shapes: ReadonlyMap<string, readonly number[]>): Uint8Array {
+export function weightsFile(
+  weights: ReadonlyMap<string, Float32Array>,
+  shapes: ReadonlyMap<string, readonly number[]>,
+): Uint8Array {
   const tensors: Record<string, Tensor> = {};
-  for (const [name, data] of weights) tensors[name] = { shape: [...(shapes.get(name) ?? [data.length])], data };
+  for (const [name, data] of weights) {
+    tensors[name] = { shape: [...(shapes.get(name) ?? [data.length])], data };
+  }
   return writeSafetensors(tensors, { format: "mixtune" });
 }
 
 /** Named weights and shapes from a safetensors file. */
-export function readWeights(bytes: Uint8Array): { weights: Map<string, Float32Array>; shapes: Map<string, number[]> } {
+export function readWeights(
+  bytes: Uint8Array,
+): { weights: Map<string, Float32Array>; shapes: Map<string, number[]> } {
   const { tensors } = readSafetensors(bytes);
   const weights = new Map<string, Float32Array>();
   const shapes = new Map<string, number[]>();

@@ -2,8 +2,8 @@
 import type { DomainSpec, PipelineSpec } from "../spec/types.ts";
 import {
   DataError,
-  degrade,
   type Degradation,
+  degrade,
   type Domain,
   fractionBytes,
   fractionImages,
@@ -55,7 +55,8 @@ export function loadDomain(name: string, spec: DomainSpec, pipeline: PipelineSpe
   if (src.kind === "mnist" || src.kind === "images") {
     let set: ImageSet = src.kind === "mnist"
       ? loadMnist({ digits: src.digits })
-      : loadImageFolder(src.path, { side: pipeline.model.backbone === "vit" ? pipeline.model.image : 28 }).set;
+      : loadImageFolder(src.path, { side: pipeline.model.backbone === "vit" ? pipeline.model.image : 28 })
+        .set;
     for (const t of transforms) {
       if (t.kind === "take") set = takeImages(set, t.count, `domain "${name}"`);
       else if (t.kind === "fraction") set = fractionImages(set, t.fraction);
@@ -71,8 +72,9 @@ export function loadDomain(name: string, spec: DomainSpec, pipeline: PipelineSpe
   let bytes: Uint8Array;
   if (src.kind === "dictionary") bytes = loadDictionary(src.language, { seed });
   else if (src.kind === "udhr") bytes = loadUdhr(src.language);
-  else if (src.kind === "text") bytes = joinDocuments(loadTextFolder(src.path).map((c) => joinDocuments(c.documents)));
-  else {
+  else if (src.kind === "text") {
+    bytes = joinDocuments(loadTextFolder(src.path).map((c) => joinDocuments(c.documents)));
+  } else {
     const corpora = loadJsonl(src.path, { textField: src.textField, domainField: src.domainField });
     const picked = src.domain === undefined ? corpora : corpora.filter((c) => c.name === src.domain);
     if (picked.length === 0) throw new DataError(`no records of domain "${src.domain}"`, { file: src.path });
@@ -89,7 +91,11 @@ export function loadDomain(name: string, spec: DomainSpec, pipeline: PipelineSpe
 }
 
 function degradations(t: { downsample: number; blur?: number; noise?: number }, side: number): Degradation[] {
-  const steps: Degradation[] = [{ kind: "downsample", size: Math.round(side / t.downsample), upsample: "bilinear" }];
+  const steps: Degradation[] = [{
+    kind: "downsample",
+    size: Math.round(side / t.downsample),
+    upsample: "bilinear",
+  }];
   if (t.blur) steps.push({ kind: "blur", sigma: t.blur });
   if (t.noise) steps.push({ kind: "noise", std: t.noise });
   return steps;

@@ -72,7 +72,9 @@ export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, 
       const embed = async (d: ImageDomain, part: "train" | "validation") => {
         const images = part === "train" ? d.images : d.validation.images;
         const gate = sm.gate ? sm.gate.values(d, part) : undefined;
-        if (onnx) return (await ortEmbeddings(onnx, images, images.length / (d.side * d.side), { gate })).embedding;
+        if (onnx) {
+          return (await ortEmbeddings(onnx, images, images.length / (d.side * d.side), { gate })).embedding;
+        }
         return await embeddings(forward, images, d.side, BATCH, gate);
       };
       const dim = graph.embedding!.shape[1];

@@ -28,7 +28,9 @@ export function onnxInputs(
 ): [VitConfig, Weights, { logitScale: number; lora: LoraSet }] {
   if (spec.model.backbone !== "vit") throw new StageFailure("ONNX export supports the vit backbone only");
   const shapes = new Map(
-    [...buildModel(spec.model, { batch: 1, domains: 1, loss: train.loss as never }).params.values()].map((p) => [
+    [...buildModel(spec.model, { batch: 1, domains: 1, loss: train.loss as never }).params.values()].map((
+      p,
+    ) => [
       p.name,
       [...p.shape],
     ]),
@@ -39,7 +41,11 @@ export function onnxInputs(
   for (const p of placements) {
     const t = (name: string, shape: number[]) => ({ shape, data: weights.get(name)! });
     const one = loraNames(p.path, p.gated ? "hq" : undefined);
-    const entry: LoraSet[string] = { scale: p.scale, A1: t(one.A, [p.rank, p.in]), B1: t(one.B, [p.out, p.rank]) };
+    const entry: LoraSet[string] = {
+      scale: p.scale,
+      A1: t(one.A, [p.rank, p.in]),
+      B1: t(one.B, [p.out, p.rank]),
+    };
     if (p.gated) {
       const two = loraNames(p.path, "lq");
       entry.A2 = t(two.A, [p.rank, p.in]);
@@ -93,7 +99,12 @@ export async function runExport(ctx: ExportContext): Promise<Record<string, unkn
     file: "model.onnx",
     bytes: bytes.length,
     gated: sm.placements.some((q) => q.gated),
-    parity: { images: count, maxRelError: p.maxRelError, maxAbsError: p.maxAbsError, tolerance: PARITY_TOLERANCE },
+    parity: {
+      images: count,
+      maxRelError: p.maxRelError,
+      maxAbsError: p.maxAbsError,
+      tolerance: PARITY_TOLERANCE,
+    },
     tables: [{
       title: `${ctx.name}: ONNX parity (onnxruntime CPU vs WebGPU, ${count} held-out images)`,
       columns: ["output", "max relative error", "max absolute error"],

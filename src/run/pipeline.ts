@@ -82,7 +82,12 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
       }
     } else {
       await Deno.mkdir(dir, { recursive: true });
-      await writeJson(`${dir}/spec.json`, { pipeline: spec.name, seed: spec.seed, stage: step.name, spec: stage });
+      await writeJson(`${dir}/spec.json`, {
+        pipeline: spec.name,
+        seed: spec.seed,
+        stage: step.name,
+        spec: stage,
+      });
       const device = (await gpu()).device;
       options.log.line(`${step.name}: ${stage.kind} -> ${dir}`);
       if (stage.kind === "train") {
@@ -100,9 +105,24 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
         weights.set(step.name, r.weights);
         summary = r.summary;
       } else if (stage.kind === "evaluate") {
-        summary = await runEvaluate({ device, spec, name: step.name, stage, domains, weights: weights.get(stage.from)! });
+        summary = await runEvaluate({
+          device,
+          spec,
+          name: step.name,
+          stage,
+          domains,
+          weights: weights.get(stage.from)!,
+        });
       } else {
-        summary = await runExport({ device, spec, name: step.name, stage, dir, domains, weights: weights.get(stage.from)! });
+        summary = await runExport({
+          device,
+          spec,
+          name: step.name,
+          stage,
+          dir,
+          domains,
+          weights: weights.get(stage.from)!,
+        });
       }
       await writeJson(done, summary);
     }

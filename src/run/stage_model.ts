@@ -13,7 +13,12 @@ export interface StageModel {
 }
 
 /** The model of train stage `name`. */
-export function stageModel(spec: PipelineSpec, name: string, stage: TrainStage, domains: DomainCache): StageModel {
+export function stageModel(
+  spec: PipelineSpec,
+  name: string,
+  stage: TrainStage,
+  domains: DomainCache,
+): StageModel {
   const placements = stagePlacements(name, stage, spec.model);
   const trainable = stageTrainable(name, stage, spec.model);
   const gate = stage.gate ? stageGate(stage.gate, domains) : undefined;

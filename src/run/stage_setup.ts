@@ -14,7 +14,13 @@ import {
   type QualityScale,
   selectParameters,
 } from "../adapters/mod.ts";
-import { type Domain, type ImageDomain, type MixStrategy, qualityScores, type TemperatureSchedule } from "../data/mod.ts";
+import {
+  type Domain,
+  type ImageDomain,
+  type MixStrategy,
+  qualityScores,
+  type TemperatureSchedule,
+} from "../data/mod.ts";
 import { linearModules, type ModelConfig } from "../models/config.ts";
 import { baseParams } from "../models/params.ts";
 import type { AdapterSpec, GateSpec, MixSpec, TrainStage } from "../spec/types.ts";
@@ -35,7 +41,11 @@ export function mixStrategy(mix: MixSpec, steps: number, batch: number): MixStra
     case "scalarization":
       return { kind: "scalarization", schedule };
     case "weights":
-      return { kind: "weights", weights: mix.domains.map((d) => mix.weights?.[d] ?? 0), normalize: mix.normalize };
+      return {
+        kind: "weights",
+        weights: mix.domains.map((d) => mix.weights?.[d] ?? 0),
+        normalize: mix.normalize,
+      };
     case "unimax":
       return { kind: "unimax", budget: steps * batch, epochs: mix.epochCap ?? 1 };
   }
@@ -71,7 +81,9 @@ export function stageTrainable(name: string, stage: TrainStage, model: ModelConf
   const patterns = stage.trainable ?? (stage.adapters?.length ? [] : ["*"]);
   const { selected, problems } = selectParameters(patterns, names);
   if (problems.length) {
-    throw new StageError(problems.map((p) => `stages.${name}.trainable[${p.index}]: ${p.message}`).join("\n"));
+    throw new StageError(
+      problems.map((p) => `stages.${name}.trainable[${p.index}]: ${p.message}`).join("\n"),
+    );
   }
   return new Set(selected);
 }
@@ -116,13 +128,17 @@ export function stageGate(gate: GateSpec, domains: DomainCache): StageGate {
       values: (d, part) => {
         const n = d.kind === "images" ? (part === "train" ? d.labels.length : d.validation.labels.length) : 0;
         const level = score.levels[d.name];
-        if (level === undefined) throw new StageError(`gate.score.levels has no level for domain "${d.name}"`);
+        if (level === undefined) {
+          throw new StageError(`gate.score.levels has no level for domain "${d.name}"`);
+        }
         return gateValues(map, new Float32Array(n).fill(level));
       },
     };
   }
   if (score.kind === "stored") {
-    throw new StageError(`gate.score.kind "stored" needs per-example scores, which no built-in source provides yet`);
+    throw new StageError(
+      `gate.score.kind "stored" needs per-example scores, which no built-in source provides yet`,
+    );
   }
   const measure = score.measure;
   const raw = (d: ImageDomain, part: "train" | "validation") =>
@@ -130,14 +146,18 @@ export function stageGate(gate: GateSpec, domains: DomainCache): StageGate {
   const reference: number[] = [];
   for (const name of score.reference) {
     const d = domains.get(name);
-    if (d.kind !== "images") throw new StageError(`gate.score.reference: domain "${name}" holds text, not images`);
+    if (d.kind !== "images") {
+      throw new StageError(`gate.score.reference: domain "${name}" holds text, not images`);
+    }
     reference.push(...raw(d, "train"));
   }
   const scale = fitQualityScale(reference);
   return {
     scale,
     values: (d, part) => {
-      if (d.kind !== "images") throw new StageError(`a quality gate needs image domains; "${d.name}" holds text`);
+      if (d.kind !== "images") {
+        throw new StageError(`a quality gate needs image domains; "${d.name}" holds text`);
+      }
       return gateValues(map, normalizeQualities(raw(d, part), scale));
     },
   };

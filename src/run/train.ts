@@ -13,7 +13,7 @@ import type { PipelineSpec, TrainStage } from "../spec/types.ts";
 import { type GateTable, trainBatch } from "./batches.ts";
 import { type Checkpoint, loadCheckpoint, saveCheckpoint, weightsFile } from "./checkpoint.ts";
 import type { DomainCache } from "./domains.ts";
-import { appendJsonl, writeJson } from "./files.ts";
+import { appendJsonl } from "./files.ts";
 import { learningRate } from "./lr.ts";
 import type { Logger } from "./log.ts";
 import { mixStrategy } from "./stage_setup.ts";
@@ -146,7 +146,14 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
         epochs: Object.fromEntries(names.map((d, i) => [d, sampler.epochs()[i]])),
         samplesPerSec,
       });
-      ctx.log.progress({ stage: ctx.name, step: done, steps, loss: lastLoss, samplesPerSec, stepsPerSec: samplesPerSec / batch });
+      ctx.log.progress({
+        stage: ctx.name,
+        step: done,
+        steps,
+        loss: lastLoss,
+        samplesPerSec,
+        stepsPerSec: samplesPerSec / batch,
+      });
       since = now;
       sinceStep = done;
     }
@@ -177,7 +184,12 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
       columns: ["domain", "examples", "epochs seen", "validation loss"],
       rows: validationDomains.map((d) => {
         const i = names.indexOf(d.name);
-        return [d.name, i >= 0 ? sizes[i] : null, i >= 0 ? round(sampler.epochs()[i]) : null, round(lastVal[d.name])];
+        return [
+          d.name,
+          i >= 0 ? sizes[i] : null,
+          i >= 0 ? round(sampler.epochs()[i]) : null,
+          round(lastVal[d.name]),
+        ];
       }),
     }],
   };
@@ -199,7 +211,11 @@ function notFinite(stage: string, at: number, dir: string): StageFailure {
   );
 }
 
-function initialWeights(ctx: TrainContext, placements: readonly Placement[], names: Iterable<string>): Map<string, Float32Array> {
+function initialWeights(
+  ctx: TrainContext,
+  placements: readonly Placement[],
+  names: Iterable<string>,
+): Map<string, Float32Array> {
   const base = initParams(ctx.spec.model, ctx.spec.seed);
   const values = new Map<string, Float32Array>();
   for (const [name, v] of base) values.set(name, ctx.start?.get(name) ?? v);
@@ -257,7 +273,10 @@ async function saveAdapters(
   });
 }
 
-function histograms(gates: Float32Array[], names: string[]): Record<string, { edges: number[]; counts: number[] }> {
+function histograms(
+  gates: Float32Array[],
+  names: string[],
+): Record<string, { edges: number[]; counts: number[] }> {
   const all = new Float32Array(gates.reduce((a, g) => a + g.length, 0));
   const domain = new Int32Array(all.length);
   let k = 0;

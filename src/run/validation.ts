@@ -19,7 +19,10 @@ export async function validationLoss(
     let k = 0;
     for (const v of textValidationBatches(domain.validation, context, batch)) {
       if (k++ >= maxBatches) break;
-      forward.feed({ x: padRows(v.tokens, v.rows, context, batch), labels: padRows(v.targets, v.rows, context, batch) });
+      forward.feed({
+        x: padRows(v.tokens, v.rows, context, batch),
+        labels: padRows(v.targets, v.rows, context, batch),
+      });
       const [loss] = await forward.run([out]);
       for (let r = 0; r < v.rows; r++) sum += loss[r];
       count += v.rows;

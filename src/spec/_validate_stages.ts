@@ -128,7 +128,10 @@ function checkEvaluate(
     check.names(joinPath(setPath, "probes"), f.probes, data.names, messages.unknownDomain, "domain");
   });
   if (tasks?.includes("recognition") && !(sets && sets.length > 0)) {
-    check.add(at("recognition"), messages.expected("at least one recognition set for the recognition task", sets));
+    check.add(
+      at("recognition"),
+      messages.expected("at least one recognition set for the recognition task", sets),
+    );
   }
 }
 

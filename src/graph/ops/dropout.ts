@@ -28,7 +28,9 @@ defineOps({
   shape: ([x, seed], attrs) => {
     const p = attrs.p as number;
     if (!(p >= 0 && p < 1)) throw new RangeError(`dropout: p must be in [0, 1), found ${p}`);
-    if (sizeOf(seed) !== 1) throw new ShapeError(`dropout: the seed must hold one value, found ${showShape(seed)}`);
+    if (sizeOf(seed) !== 1) {
+      throw new ShapeError(`dropout: the seed must hold one value, found ${showShape(seed)}`);
+    }
     return x;
   },
   cpu: ([x, seed], _s, attrs) => {

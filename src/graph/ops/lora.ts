@@ -58,7 +58,9 @@ export function loraLinear(x: Node, W: Node, b: Node | undefined, branches: read
   branches.forEach((br, k) => {
     checkBranch(x, W, br, k);
     if (br.input && br.input.shape.join() !== x.shape.join()) {
-      throw new ShapeError(`loraLinear: branch ${k} input ${showShape(br.input.shape)} differs from x ${showShape(x.shape)}`);
+      throw new ShapeError(
+        `loraLinear: branch ${k} input ${showShape(br.input.shape)} differs from x ${showShape(x.shape)}`,
+      );
     }
     let h = linear(br.input ?? x, br.A);
     if (br.gate) {
