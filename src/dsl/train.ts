@@ -56,7 +56,7 @@ export function evaluate<const F extends string>(options: EvaluateOptions<F>): E
   return { kind: "evaluate", ...options };
 }
 
-/** Exports a train stage as ONNX (adapters merged into the weights). */
+/** Exports a train stage as ONNX: plain adapters merged into the weights, gated ones kept as two branches with the gate as an input. */
 export function exportOnnx<const F extends string>(
   options: { from: F; opset?: number },
 ): ExportStage & { from: F } {
@@ -85,17 +85,20 @@ export function sharpness(
 }
 
 /**
- * PETALface's gate: sharpness over the `reference` domains, mapped by alpha = 0.5 + (score - threshold)
- * (not clamped, as released).
+ * PETALface's gate: sharpness normalised over the `reference` domains, mapped by
+ * g = 0.5 + (score - threshold), clamped to [0, 1]; `clamp: false` reproduces the released code, which
+ * does not clamp.
  */
 export function petalfaceGate(options: {
   threshold: number;
   reference: readonly string[];
   measure?: "laplacian" | "gradient";
+  clamp?: boolean;
 }): GateSpec {
   return gate(sharpness(options.reference, options.measure), {
     kind: "petalface",
     threshold: options.threshold,
+    ...(options.clamp === undefined ? {} : { clamp: options.clamp }),
   });
 }
 

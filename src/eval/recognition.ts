@@ -93,6 +93,8 @@ export interface VerificationOptions {
   seed?: number;
   /** Pair every embedding with every one of this set (e.g. LR probes against HR images) instead of within. */
   against?: LabelledEmbeddings;
+  /** Leave out FARs too small for the number of impostor pairs instead of throwing; default false. */
+  skipUnmeasurable?: boolean;
 }
 
 /** TAR at one FAR: pairs scoring above `threshold` are accepted. */
@@ -154,7 +156,10 @@ export function verificationTar(
   }
   if (genuine.length === 0) throw new EvalError(`no genuine pairs among ${genuine.length + impostor.length}`);
   impostor.sort((x, y) => y - x);
-  const points = fars.map((far): VerificationPoint => {
+  const measurable = options.skipUnmeasurable
+    ? fars.filter((far) => Math.floor(far * impostor.length) >= 1)
+    : fars;
+  const points = measurable.map((far): VerificationPoint => {
     if (!(far > 0 && far < 1)) throw new EvalError(`FAR must be in (0, 1), found ${far}`);
     const k = Math.floor(far * impostor.length);
     if (k < 1) {

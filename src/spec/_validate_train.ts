@@ -31,7 +31,7 @@ const ADAPTER_KEYS = ["targets", "rank", "scale", "dropout", "init", "gated"] as
 const SCALES = { alpha: ["alpha"], multiplier: ["value"], rslora: ["alpha"] } as const;
 const SCORES = { sharpness: ["measure", "reference"], stored: ["field"], domain: ["levels"] } as const;
 const MAPPINGS = {
-  petalface: ["threshold"],
+  petalface: ["threshold", "clamp"],
   linear: ["low", "high"],
   sigmoid: ["center", "temperature"],
   hard: ["threshold"],
@@ -211,6 +211,7 @@ function checkGate(
   if (mapping.kind === "petalface" || mapping.kind === "hard") {
     check.number(mat("threshold"), m.threshold, ANY_NUMBER);
   }
+  if (mapping.kind === "petalface") check.boolean(mat("clamp"), m.clamp);
   if (mapping.kind === "sigmoid") {
     check.number(mat("center"), m.center, ANY_NUMBER);
     check.number(mat("temperature"), m.temperature, POSITIVE);

@@ -202,7 +202,8 @@ export type GateScoreSpec =
 
 /** Maps a quality score to the weight g of the "hq" branch. */
 export type GateMappingSpec =
-  | { kind: "petalface"; threshold: number }
+  /** g = 0.5 + (score - threshold), clamped to [0, 1] unless `clamp` is false (the released code does not clamp). */
+  | { kind: "petalface"; threshold: number; clamp?: boolean }
   | { kind: "linear"; low: number; high: number }
   | { kind: "sigmoid"; center: number; temperature: number }
   | { kind: "hard"; threshold: number };
