@@ -34,9 +34,9 @@ fn z(base: u32, j: u32, y: u32, zy: f32) -> f32 { return select(p.s * logits[bas
 // (max_j z_j, sum_j exp(z_j - max)) over the row, shared by every thread of the workgroup.
 fn softmax_stats(base: u32, y: u32, zy: f32, lid: u32) -> vec2f {
   var m = -BIG;
-  for (var j = lid; j < p.len; j += WG) { m = max(m, z(base, j, y, zy)); }
+  for (var j = row_lane(lid); j < p.len; j += ROW_LANES) { m = max(m, z(base, j, y, zy)); }
   m = row_max(m, lid);
   var s = 0.0;
-  for (var j = lid; j < p.len; j += WG) { s += exp(z(base, j, y, zy) - m); }
+  for (var j = row_lane(lid); j < p.len; j += ROW_LANES) { s += exp(z(base, j, y, zy) - m); }
   return vec2f(m, row_sum(s, lid));
 }

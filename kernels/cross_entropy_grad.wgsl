@@ -5,7 +5,7 @@
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = row_index(wid, nwg);
+  let row = row_index(wid, nwg, lid);
   if (row >= p.rows) { return; }
   let base = row * p.len;
   let y = label(row);
@@ -13,7 +13,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let zy = p.s * t.x;
   let st = softmax_stats(base, y, zy, lid);
   let gs = g[row] * p.s / st.y;
-  for (var j = lid; j < p.len; j += WG) {
+  for (var j = row_lane(lid); j < p.len; j += ROW_LANES) {
     let e = exp(z(base, j, y, zy) - st.x);
     let d = select(gs * e, (gs * e - g[row] * p.s) * t.y, j == y);
     out[base + j] = select(bitcast<f32>(p.nan), d, y < p.len);

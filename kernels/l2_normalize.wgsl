@@ -6,11 +6,11 @@ struct Params { rows: u32, len: u32, eps: f32 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = row_index(wid, nwg);
+  let row = row_index(wid, nwg, lid);
   if (row >= p.rows) { return; }
   let base = row * p.len;
   var s = 0.0;
-  for (var j = lid; j < p.len; j += WG) { s += x[base + j] * x[base + j]; }
+  for (var j = row_lane(lid); j < p.len; j += ROW_LANES) { s += x[base + j] * x[base + j]; }
   let inv = 1.0 / max(sqrt(row_sum(s, lid)), p.eps);
-  for (var j = lid; j < p.len; j += WG) { out[base + j] = x[base + j] * inv; }
+  for (var j = row_lane(lid); j < p.len; j += ROW_LANES) { out[base + j] = x[base + j] * inv; }
 }

@@ -13,10 +13,10 @@ struct Params { rows: u32, len: u32, eps: f32 }
 fn stats(base: u32, lid: u32) -> vec3f {
   let x0 = x[base];
   var s = 0.0;
-  for (var j = lid; j < p.len; j += WG) { s += x[base + j] - x0; }
+  for (var j = row_lane(lid); j < p.len; j += ROW_LANES) { s += x[base + j] - x0; }
   let mean = row_sum(s, lid) / f32(p.len);
   var v = 0.0;
-  for (var j = lid; j < p.len; j += WG) {
+  for (var j = row_lane(lid); j < p.len; j += ROW_LANES) {
     let d = (x[base + j] - x0) - mean;
     v += d * d;
   }
@@ -28,11 +28,11 @@ fn xhat(base: u32, j: u32, st: vec3f) -> f32 { return ((x[base + j] - st.x) - st
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = row_index(wid, nwg);
+  let row = row_index(wid, nwg, lid);
   if (row >= p.rows) { return; }
   let base = row * p.len;
   let st = stats(base, lid);
-  for (var j = lid; j < p.len; j += WG) {
+  for (var j = row_lane(lid); j < p.len; j += ROW_LANES) {
     out[base + j] = xhat(base, j, st) * gamma[j] + third[j];
   }
 }
@@ -40,20 +40,20 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 // dx = rstd * (gx - mean(gx) - xhat * mean(gx * xhat)), gx = g * gamma, xhat = (x - mean) * rstd.
 @compute @workgroup_size(WG)
 fn dx(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = row_index(wid, nwg);
+  let row = row_index(wid, nwg, lid);
   if (row >= p.rows) { return; }
   let base = row * p.len;
   let st = stats(base, lid);
   var a = 0.0;
   var b = 0.0;
-  for (var j = lid; j < p.len; j += WG) {
+  for (var j = row_lane(lid); j < p.len; j += ROW_LANES) {
     let gx = third[base + j] * gamma[j];
     a += gx;
     b += gx * xhat(base, j, st);
   }
   let ma = row_sum(a, lid) / f32(p.len);
   let mb = row_sum(b, lid) / f32(p.len);
-  for (var j = lid; j < p.len; j += WG) {
+  for (var j = row_lane(lid); j < p.len; j += ROW_LANES) {
     out[base + j] = st.z * (third[base + j] * gamma[j] - ma - xhat(base, j, st) * mb);
   }
 }

@@ -8,25 +8,25 @@ struct Params { rows: u32, len: u32, eps: f32, chunk: u32 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let c = row_index(wid, nwg);
+  let c = row_index(wid, nwg, lid);
   let first = c * p.chunk;
   if (first >= p.rows) { return; }
   let last = min(first + p.chunk, p.rows);
   let o = c * p.len;
-  for (var j = lid; j < p.len; j += WG) { out[o + j] = 0.0; }
+  for (var j = row_lane(lid); j < p.len; j += ROW_LANES) { out[o + j] = 0.0; }
   for (var r = first; r < last; r++) {
     let base = r * p.len;
     // Same statistics as kernels/layer_norm.wgsl: shifted by the row's first element, two passes.
     let x0 = x[base];
     var s = 0.0;
-    for (var j = lid; j < p.len; j += WG) { s += x[base + j] - x0; }
+    for (var j = row_lane(lid); j < p.len; j += ROW_LANES) { s += x[base + j] - x0; }
     let mean = row_sum(s, lid) / f32(p.len);
     var v = 0.0;
-    for (var j = lid; j < p.len; j += WG) {
+    for (var j = row_lane(lid); j < p.len; j += ROW_LANES) {
       let d = (x[base + j] - x0) - mean;
       v += d * d;
     }
     let rstd = 1.0 / sqrt(row_sum(v, lid) / f32(p.len) + p.eps);
-    for (var j = lid; j < p.len; j += WG) { out[o + j] += g[base + j] * ((x[base + j] - x0) - mean) * rstd; }
+    for (var j = row_lane(lid); j < p.len; j += ROW_LANES) { out[o + j] += g[base + j] * ((x[base + j] - x0) - mean) * rstd; }
   }
 }

@@ -20,6 +20,9 @@ struct Params {
   tilesM: u32,
   // row tiles times batch: workgroup (y, z) pairs past it return
   slices: u32,
+  // periods of the epilogue's addends (in the output's elements: vec4s here, floats in the scalar twin)
+  period0: u32,
+  period1: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<vec4f>;
@@ -31,6 +34,11 @@ const GN = 2u;
 const WG = 8u;
 const TRANS_A = false;
 const TRANS_B = false;
+
+// Output element i (an index into c) plus the addends of a fused `matmul_add`, each read at i % its period
+// (a bias [N] repeats every row, a residual never). The line below is replaced, with the addends'
+// bindings 4 and 5, by src/graph/ops/_matmul_plan.ts when there are addends.
+fn epilogue(i: u32, v: vec4f) -> vec4f { return v; }
 
 // The 4x4 block of A at rows `rows`, k = 4 k4 .. 4 k4 + 3, as Ab^T (column r = row r of the block).
 // `rows` holds four row offsets (plain A) or, in .x, the offset of the 4-row group (transposed A).
@@ -78,7 +86,7 @@ fn store(batch: u32, m: u32, n: u32, acc: mat4x4f) {
   let N4 = p.N / 4u;
   let at = batch * p.M * N4 + m * N4 + n / 4u;
   for (var r = 0u; r < 4u; r++) {
-    if (m + r < p.M) { c[at + r * N4] = acc[r]; }
+    if (m + r < p.M) { c[at + r * N4] = epilogue(at + r * N4, acc[r]); }
   }
 }
 

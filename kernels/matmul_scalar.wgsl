@@ -14,6 +14,9 @@ struct Params {
   tilesM: u32,
   // row tiles times batch: workgroup (y, z) pairs past it return
   slices: u32,
+  // periods of the epilogue's addends (in the output's elements: floats here, vec4s in matmul.wgsl)
+  period0: u32,
+  period1: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -25,6 +28,11 @@ const GN = 2u;
 const WG = 8u;
 const TRANS_A = false;
 const TRANS_B = false;
+
+// Output element i (an index into c) plus the addends of a fused `matmul_add`, each read at i % its period
+// (a bias [N] repeats every row, a residual never). The line below is replaced, with the addends'
+// bindings 4 and 5, by src/graph/ops/_matmul_plan.ts when there are addends.
+fn epilogue(i: u32, v: f32) -> f32 { return v; }
 
 const STEP = vec4u(0u, 1u, 2u, 3u);
 
@@ -70,7 +78,7 @@ fn store(batch: u32, m: u32, n: u32, acc: mat4x4f) {
   let at = batch * p.M * p.N + m * p.N + n;
   for (var r = 0u; r < 4u; r++) {
     for (var q = 0u; q < 4u; q++) {
-      if (m + r < p.M && n + q < p.N) { c[at + r * p.N + q] = acc[r][q]; }
+      if (m + r < p.M && n + q < p.N) { c[at + r * p.N + q] = epilogue(at + r * p.N + q, acc[r][q]); }
     }
   }
 }

@@ -7,18 +7,18 @@ struct Params { rows: u32, len: u32, causal: u32, tq: u32 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = row_index(wid, nwg);
+  let row = row_index(wid, nwg, lid);
   if (row >= p.rows) { return; }
   let base = row * p.len;
   var seen = p.len;
   if (p.causal != 0u) { seen = min(row % p.tq + 1u, p.len); }
   var m = -BIG;
-  for (var j = lid; j < seen; j += WG) { m = max(m, x[base + j]); }
+  for (var j = row_lane(lid); j < seen; j += ROW_LANES) { m = max(m, x[base + j]); }
   m = row_max(m, lid);
   var s = 0.0;
-  for (var j = lid; j < seen; j += WG) { s += exp(x[base + j] - m); }
+  for (var j = row_lane(lid); j < seen; j += ROW_LANES) { s += exp(x[base + j] - m); }
   let inv = 1.0 / row_sum(s, lid);
-  for (var j = lid; j < p.len; j += WG) {
+  for (var j = row_lane(lid); j < p.len; j += ROW_LANES) {
     out[base + j] = select(0.0, exp(x[base + j] - m) * inv, j < seen);
   }
 }

@@ -7,11 +7,11 @@ struct Params { rows: u32, len: u32 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = row_index(wid, nwg);
+  let row = row_index(wid, nwg, lid);
   if (row >= p.rows) { return; }
   let base = row * p.len;
   var s = 0.0;
-  for (var j = lid; j < p.len; j += WG) { s += g[base + j] * y[base + j]; }
+  for (var j = row_lane(lid); j < p.len; j += ROW_LANES) { s += g[base + j] * y[base + j]; }
   let dot = row_sum(s, lid);
-  for (var j = lid; j < p.len; j += WG) { out[base + j] = y[base + j] * (g[base + j] - dot); }
+  for (var j = row_lane(lid); j < p.len; j += ROW_LANES) { out[base + j] = y[base + j] * (g[base + j] - dot); }
 }

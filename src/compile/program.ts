@@ -110,11 +110,8 @@ export class Program {
 
     const dispatches: Dispatch[] = [];
     const record = async (call: KernelCall, label: string, resolve: (ref: BindingRef) => Slot) => {
-      const pipe = await pipeline(device, call.kernel, call.source, call.entry);
-      const uniform = device.createBuffer({
-        size: align(call.params.byteLength),
-        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-      });
+      const pipe = await pipeline(device, call.kernel, storageParams(call.kernel, call.source), call.entry);
+      const uniform = device.createBuffer({ size: align(call.params.byteLength), usage: PARAMS_USAGE });
       device.queue.writeBuffer(uniform, 0, call.params);
       owned.push(uniform);
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
@@ -222,6 +219,24 @@ export class Program {
   destroy(): void {
     for (const b of this.owned) b.destroy();
   }
+}
+
+/**
+ * Kernel parameters are bound as a read-only storage buffer, not a uniform buffer: lavapipe (Mesa 22) folds
+ * uniform values that steer loops and branches into the shader and redoes that (NIR passes, shader cache
+ * lookup) whenever a dispatch binds another uniform buffer, about 5 ms of CPU per dispatch of the training
+ * step; storage buffers are never folded (bench/NOTES.md, "Uniform inlining").
+ */
+const PARAMS_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+const UNIFORM_PARAMS = "var<uniform> p: Params;";
+
+/** `source` with its params binding moved to read-only storage; the layout of `Params` is the same in both. */
+export function storageParams(kernel: string, source: string): string {
+  const at = source.indexOf(UNIFORM_PARAMS);
+  if (at < 0 || source.indexOf("var<uniform>") !== at || source.indexOf("var<uniform>", at + 1) >= 0) {
+    throw new Error(`kernel ${kernel}: expected exactly one uniform binding, declared as "${UNIFORM_PARAMS}"`);
+  }
+  return source.replace(UNIFORM_PARAMS, "var<storage, read> p: Params;");
 }
 
 /** Buffer sizes are rounded to 16 bytes. */

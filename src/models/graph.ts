@@ -85,11 +85,12 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
   const dropping = options.training && [...lora.values()].some((l) => (l.dropout ?? 0) > 0);
   const dropoutSeed = dropping ? input("dropout_seed", [1]) : undefined;
 
-  const linear = (path: string, x: Node): Node => {
+  // `residual` is added to the layer's output inside its last matmul (same sums, same order as add()).
+  const linear = (path: string, x: Node, residual?: Node): Node => {
     const W = params.get(`${path}.weight`)!;
     const b = params.get(`${path}.bias`);
     const l = lora.get(path);
-    if (!l) return linearOp(x, W, b);
+    if (!l) return linearOp(x, W, b, residual);
     const [outDim, inDim] = W.shape;
     const branch = (which?: "hq" | "lq") => {
       const names = loraNames(path, which);
@@ -108,7 +109,7 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
         input: dropped,
       };
     };
-    return loraLinear(x, W, b, l.gated ? [branch("hq"), branch("lq")] : [branch()]);
+    return loraLinear(x, W, b, l.gated ? [branch("hq"), branch("lq")] : [branch()], residual);
   };
   const norm = (path: string, x: Node) =>
     layerNorm(x, params.get(`${path}.weight`)!, params.get(`${path}.bias`)!);
@@ -122,19 +123,18 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
     x = input("x", [B, config.image * config.image]);
     labels = input("labels", [B]);
     const patches = reshape(transpose(reshape(x, [B, g, P, g, P]), [0, 1, 3, 2, 4]), [B, T, P * P]);
-    h = linear("patch_embed", patches);
+    h = linear("patch_embed", patches, params.get("pos_embed")!);
   } else {
     x = input("x", [B, T]);
     labels = input("labels", [B, T]);
-    h = gather(params.get("embed")!, x);
+    h = add(gather(params.get("embed")!, x), params.get("pos_embed")!);
   }
-  h = add(h, params.get("pos_embed")!);
   const causal = config.backbone === "lm";
   for (let i = 0; i < config.depth; i++) {
     const qkv = linear(`blocks.${i}.attn.qkv`, norm(`blocks.${i}.ln1`, h));
-    h = add(h, linear(`blocks.${i}.attn.proj`, attention(qkv, { heads: config.heads, causal })));
+    h = linear(`blocks.${i}.attn.proj`, attention(qkv, { heads: config.heads, causal }), h);
     const mid = gelu(linear(`blocks.${i}.mlp.fc1`, norm(`blocks.${i}.ln2`, h)));
-    h = add(h, linear(`blocks.${i}.mlp.fc2`, mid));
+    h = linear(`blocks.${i}.mlp.fc2`, mid, h);
   }
   h = norm("norm", h);
 

@@ -89,9 +89,15 @@ export function tileOf(block: MatmulBlock): { rows: number; cols: number } {
 
 const MAX_GROUPS = 65535;
 
-/** The kernel call for `d` with `block` (inputs 0 and 1, output). */
-export function matmulCall(d: MatmulDims, block: MatmulBlock): KernelCall {
+/**
+ * The kernel call for `d` with `block` (inputs 0 and 1, output), plus up to two addends (inputs 2, 3) added
+ * in the epilogue: addend k is read at (output element) % periods[k], periods in floats.
+ */
+export function matmulCall(d: MatmulDims, block: MatmulBlock, periods: readonly number[] = []): KernelCall {
   const vec = vectorizable(d);
+  if (periods.length > 2 || periods.some((q) => q < 1 || (vec && q % 4 !== 0))) {
+    throw new Error(`matmul: addend periods ${periods} do not fit the ${vec ? "vec4" : "scalar"} kernel`);
+  }
   const tile = tileOf(block);
   const tilesM = Math.ceil(d.M / tile.rows);
   const tilesN = Math.ceil(d.N / tile.cols);
@@ -100,7 +106,7 @@ export function matmulCall(d: MatmulDims, block: MatmulBlock): KernelCall {
   const y = Math.min(slices, MAX_GROUPS);
   return {
     kernel: vec ? "matmul" : "matmul_scalar",
-    source: specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB),
+    source: specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB, periods.length),
     params: params([
       ["u32", d.M],
       ["u32", d.N],
@@ -110,17 +116,19 @@ export function matmulCall(d: MatmulDims, block: MatmulBlock): KernelCall {
       ["u32", d.strideB],
       ["u32", tilesM],
       ["u32", slices],
+      ["u32", periods[0] === undefined ? 0 : vec ? periods[0] / 4 : periods[0]],
+      ["u32", periods[1] === undefined ? 0 : vec ? periods[1] / 4 : periods[1]],
     ]),
     workgroups: [tilesN, y, Math.ceil(slices / y)],
-    bind: [{ in: 0 }, { in: 1 }, { out: true }],
+    bind: [{ in: 0 }, { in: 1 }, { out: true }, ...periods.map((_, k) => ({ in: 2 + k }))],
   };
 }
 
 const specialised = new Map<string, string>();
 
 /** The kernel source with its const lines set for this variant (cached, so pipelines are shared). */
-function specialise(source: string, block: MatmulBlock, transA: boolean, transB: boolean): string {
-  const key = `${source === vecSource}:${block.gm}:${block.gn}:${block.wg}:${transA}:${transB}`;
+function specialise(source: string, block: MatmulBlock, transA: boolean, transB: boolean, addends = 0): string {
+  const key = `${source === vecSource}:${block.gm}:${block.gn}:${block.wg}:${transA}:${transB}:${addends}`;
   let text = specialised.get(key);
   if (text === undefined) {
     const set = (name: string, value: string) => (s: string) => {
@@ -134,10 +142,26 @@ function specialise(source: string, block: MatmulBlock, transA: boolean, transB:
       set("WG", `${block.wg}u`),
       set("TRANS_A", `${transA}`),
       set("TRANS_B", `${transB}`),
+      epilogue(source === vecSource ? "vec4f" : "f32", addends),
     ].reduce((s, f) => f(s), source);
     specialised.set(key, text);
   }
   return text;
+}
+
+/** Replaces the kernel's pass-through `fn epilogue` line with one adding `count` addends (bindings 4, 5). */
+function epilogue(type: string, count: number): (s: string) => string {
+  return (s) => {
+    const line = /^fn epilogue\(.*$/m;
+    if (!line.test(s)) throw new Error(`matmul kernel lacks the line "fn epilogue(...) { return v; }"`);
+    if (count === 0) return s;
+    const decls = Array.from(
+      { length: count },
+      (_, k) => `@group(0) @binding(${4 + k}) var<storage, read> add${k}: array<${type}>;\n`,
+    );
+    const sum = Array.from({ length: count }, (_, k) => ` + add${k}[i % p.period${k}]`).join("");
+    return s.replace(line, `${decls.join("")}fn epilogue(i: u32, v: ${type}) -> ${type} { return v${sum}; }`);
+  };
 }
 
 /** Lanes per workgroup: one 8-wide SIMD group of a CPU adapter. */

@@ -1,10 +1,16 @@
-/** Multi-head self-attention from a fused qkv projection, composed of reshape, transpose, matmul and softmax. */
-import { type Node, ShapeError, showShape } from "../node.ts";
-import { matmul } from "./matmul.ts";
-import { reshape } from "./reshape.ts";
-import { slice, transpose } from "./shape.ts";
-import { softmax } from "./softmax.ts";
-import { scale } from "./unary.ts";
+/**
+ * Multi-head self-attention from a fused qkv projection as one fused op (`attention_core`) with a fused
+ * backward (`attention_core_grad`): q, k and v are read in place from qkv, so no head split, transpose,
+ * slice or scores tensor is materialised (bench/NOTES.md, lever 4).
+ */
+import prefix from "../../../kernels/_attention.wgsl" with { type: "text" };
+import forwardBody from "../../../kernels/attention.wgsl" with { type: "text" };
+import gradBody from "../../../kernels/attention_grad.wgsl" with { type: "text" };
+import headBody from "../../../kernels/attention_head.wgsl" with { type: "text" };
+import headGradBody from "../../../kernels/attention_head_grad.wgsl" with { type: "text" };
+import { grid, params } from "../../gpu/kernels.ts";
+import { type Attrs, type Node, type Shape, ShapeError, showShape } from "../node.ts";
+import { apply, defineOps, type KernelCall } from "../op.ts";
 
 /** Options of `attention`. */
 export interface AttentionOptions {
@@ -13,28 +19,206 @@ export interface AttentionOptions {
   causal: boolean;
 }
 
+/** [B, T, d, dh] of qkv [B, T, 3d] split into `heads`; throws ShapeError when they do not fit. */
+function dims(qkv: Shape, heads: number): [number, number, number, number] {
+  if (qkv.length !== 3 || qkv[2] % 3 !== 0) {
+    throw new ShapeError(`attention: expects qkv [B, T, 3d], found ${showShape(qkv)}`);
+  }
+  const [B, T, d3] = qkv;
+  const d = d3 / 3;
+  if (!Number.isInteger(heads) || heads < 1 || d % heads !== 0) {
+    throw new ShapeError(`attention: ${heads} heads do not divide the width d = ${d} of qkv ${showShape(qkv)}`);
+  }
+  return [B, T, d, d / heads];
+}
+
+/**
+ * float64 softmax rows of one (example, head): P[t][j] over the keys t sees, with q, k, v readers.
+ * Shared by the forward and backward references.
+ */
+function headRows(qkv: Float64Array, qkvShape: Shape, attrs: Attrs, b: number, h: number) {
+  const [, T, d, dh] = dims(qkvShape, attrs.heads as number);
+  const at = (t: number, part: number, c: number) => qkv[(b * T + t) * 3 * d + part * d + h * dh + c];
+  const scale = 1 / Math.sqrt(dh);
+  const P: number[][] = [];
+  for (let t = 0; t < T; t++) {
+    const keys = attrs.causal ? t + 1 : T;
+    const s = Array.from({ length: keys }, (_, j) => {
+      let dot = 0;
+      for (let c = 0; c < dh; c++) dot += at(t, 0, c) * at(j, 1, c);
+      return dot * scale;
+    });
+    const m = Math.max(...s);
+    const e = s.map((v) => Math.exp(v - m));
+    const z = e.reduce((a, v) => a + v, 0);
+    P.push(e.map((v) => v / z));
+  }
+  return { P, at, T, d, dh, scale };
+}
+
+const KERNELS = new Map([
+  [forwardBody, "attention"],
+  [gradBody, "attention_grad"],
+  [headBody, "attention_head"],
+  [headGradBody, "attention_head_grad"],
+]);
+
+/**
+ * Whether a lane owns a whole (example, head) rather than one token: short sequences, whose keys and values
+ * fit private arrays (4 T dh floats a lane). Loads dominate on CPU adapters, and such a lane loads each
+ * once instead of once per query (bench/NOTES.md, lever 5).
+ */
+function headLanes(T: number, dh: number): boolean {
+  return T <= 32 && T * dh <= 1024;
+}
+
+const specialised = new Map<string, string>();
+
+/** The kernel text with its element type and head width set (vec4s when dh divides by 4), and TMAX = T. */
+function specialise(body: string, dh: number, T?: number): string {
+  const vec = dh % 4 === 0;
+  const key = `${KERNELS.get(body)}:${dh}:${T}`;
+  let text = specialised.get(key);
+  if (text === undefined) {
+    const lines: [RegExp, string][] = [
+      [/^alias V = .*;$/m, `alias V = ${vec ? "vec4f" : "f32"};`],
+      [/^const DHV = .*;$/m, `const DHV = ${vec ? dh / 4 : dh}u;`],
+      [/^fn vdot\(.*$/m, `fn vdot(a: V, b: V) -> f32 { return ${vec ? "dot(a, b)" : "a * b"}; }`],
+    ];
+    if (T !== undefined) lines.push([/^const TMAX = .*;$/m, `const TMAX = ${T}u;`]);
+    text = lines.reduce((s, [line, value]) => {
+      if (!line.test(s)) throw new Error(`attention kernel lacks a line matching ${line}`);
+      return s.replace(line, value);
+    }, prefix + body);
+    specialised.set(key, text);
+  }
+  return text;
+}
+
+/** A call over one lane per (example, head, token), or per (example, head) for the head-lane kernels. */
+function laneCall(body: string, entry: string, qkv: Shape, attrs: Attrs, bind: KernelCall["bind"]): KernelCall {
+  const [B, T, , dh] = dims(qkv, attrs.heads as number);
+  const head = body === headBody || body === headGradBody;
+  const lanes = B * (attrs.heads as number) * (head ? 1 : T);
+  return {
+    kernel: KERNELS.get(body)!,
+    source: specialise(body, dh, head ? T : undefined),
+    entry,
+    params: params([
+      ["u32", lanes],
+      ["u32", T],
+      ["u32", attrs.heads as number],
+      ["f32", 1 / Math.sqrt(dh)],
+      ["u32", attrs.causal ? 1 : 0],
+    ]),
+    workgroups: grid(lanes, head ? 8 : 64),
+    bind,
+  };
+}
+
+defineOps(
+  {
+    name: "attention_core",
+    shape: ([qkv], attrs) => {
+      const [B, T, d] = dims(qkv, attrs.heads as number);
+      return [B, T, d];
+    },
+    cpu: ([qkv], [s], attrs) => {
+      const [B, T, d, dh] = dims(s, attrs.heads as number);
+      const out = new Float64Array(B * T * d);
+      for (let b = 0; b < B; b++) {
+        for (let h = 0; h < (attrs.heads as number); h++) {
+          const { P, at } = headRows(qkv, s, attrs, b, h);
+          for (let t = 0; t < T; t++) {
+            for (let c = 0; c < dh; c++) {
+              let acc = 0;
+              P[t].forEach((p, j) => acc += p * at(j, 2, c));
+              out[(b * T + t) * d + h * dh + c] = acc;
+            }
+          }
+        }
+      }
+      return out;
+    },
+    grad: (n, g) => [apply("attention_core_grad", [n.inputs[0], g], n.attrs)],
+    gpu: ([qkv], attrs) => {
+      const [, T, , dh] = dims(qkv, attrs.heads as number);
+      const body = headLanes(T, dh) ? headBody : forwardBody;
+      return { calls: [laneCall(body, "main", qkv, attrs, [{ in: 0 }, { out: true }])] };
+    },
+  },
+  {
+    name: "attention_core_grad",
+    shape: ([qkv, g], attrs) => {
+      const [B, T, d] = dims(qkv, attrs.heads as number);
+      if (g.join() !== [B, T, d].join()) {
+        throw new ShapeError(
+          `attention_core_grad: gradient ${showShape(g)} does not match the output [${B}, ${T}, ${d}] of qkv ${
+            showShape(qkv)
+          }`,
+        );
+      }
+      return qkv;
+    },
+    cpu: ([qkv, g], [s], attrs) => {
+      const [B, T, d, dh] = dims(s, attrs.heads as number);
+      const out = new Float64Array(qkv.length);
+      const put = (b: number, t: number, part: number, h: number, c: number, v: number) =>
+        out[(b * T + t) * 3 * d + part * d + h * dh + c] += v;
+      for (let b = 0; b < B; b++) {
+        for (let h = 0; h < (attrs.heads as number); h++) {
+          const { P, at, scale } = headRows(qkv, s, attrs, b, h);
+          const gAt = (t: number, c: number) => g[(b * T + t) * d + h * dh + c];
+          for (let i = 0; i < T; i++) {
+            // dP_ij = g_i . v_j; dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij)
+            const dP = P[i].map((_, j) => {
+              let dot = 0;
+              for (let c = 0; c < dh; c++) dot += gAt(i, c) * at(j, 2, c);
+              return dot;
+            });
+            const rowsum = P[i].reduce((a, p, j) => a + p * dP[j], 0);
+            P[i].forEach((p, j) => {
+              const ds = p * (dP[j] - rowsum);
+              for (let c = 0; c < dh; c++) {
+                put(b, i, 0, h, c, ds * scale * at(j, 1, c));
+                put(b, j, 1, h, c, ds * scale * at(i, 0, c));
+                put(b, j, 2, h, c, p * gAt(i, c));
+              }
+            });
+          }
+        }
+      }
+      return out;
+    },
+    gpu: ([qkv], attrs) => {
+      const [B, T, , dh] = dims(qkv, attrs.heads as number);
+      if (headLanes(T, dh)) {
+        return { calls: [laneCall(headGradBody, "main", qkv, attrs, [{ in: 0 }, { in: 1 }, { out: true }])] };
+      }
+      const blocks = B * (attrs.heads as number) * T * T;
+      const bind = [{ in: 0 }, { in: 1 }, { out: true }, { scratch: 0 }, { scratch: 1 }] as const;
+      return {
+        calls: [
+          laneCall(gradBody, "grad_q", qkv, attrs, bind),
+          laneCall(gradBody, "grad_kv", qkv, attrs, bind),
+        ],
+        scratch: [blocks, blocks],
+      };
+    },
+  },
+);
+
 /**
  * Scaled dot-product attention of qkv [B, T, 3d] (columns [0, d) = q, [d, 2d) = k, [2d, 3d) = v; head j
  * uses columns j*dh..(j+1)*dh of each, dh = d / heads) -> [B, T, d], heads merged back in column order.
  */
 export function attention(qkv: Node, options: AttentionOptions): Node {
   const { heads, causal } = options;
-  if (qkv.shape.length !== 3 || qkv.shape[2] % 3 !== 0) {
-    throw new ShapeError(`attention: expects qkv [B, T, 3d], found ${showShape(qkv.shape)}`);
-  }
-  const [B, T, d3] = qkv.shape;
-  const d = d3 / 3;
-  if (!Number.isInteger(heads) || heads < 1 || d % heads !== 0) {
-    throw new ShapeError(
-      `attention: ${heads} heads do not divide the width d = ${d} of qkv ${showShape(qkv.shape)}`,
-    );
-  }
-  const dh = d / heads;
-  // [B, T, 3, H, dh] -> [3, B, H, T, dh]: one transpose, then q, k, v are contiguous [B*H, T, dh] slices.
-  const split = transpose(reshape(qkv, [B, T, 3, heads, dh]), [2, 0, 3, 1, 4]);
-  const part = (i: number) => reshape(slice(split, 0, i, i + 1), [B * heads, T, dh]);
-  // Scaling q ([T, dh] per head) is cheaper than scaling the scores ([T, T]) once T > dh.
-  const scores = matmul(scale(part(0), 1 / Math.sqrt(dh)), part(1), { transB: true });
-  const out = matmul(softmax(scores, { causal }), part(2));
-  return reshape(transpose(reshape(out, [B, heads, T, dh]), [0, 2, 1, 3]), [B, T, d]);
+  dims(qkv.shape, heads);
+  return apply("attention_core", [qkv], { heads, causal });
+}
+
+/** Backward of `attention` given qkv and the output gradient `g` [B, T, d] -> dqkv [B, T, 3d]. */
+export function attentionGrad(qkv: Node, g: Node, options: AttentionOptions): Node {
+  return apply("attention_core_grad", [qkv, g], { heads: options.heads, causal: options.causal });
 }

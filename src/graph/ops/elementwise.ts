@@ -1,9 +1,10 @@
 /** Binary elementwise ops with numpy broadcasting (add, sub, mul, div), `where`, and two backward helpers. */
 import binarySource from "../../../kernels/binary.wgsl" with { type: "text" };
+import binaryVecSource from "../../../kernels/binary_vec.wgsl" with { type: "text" };
 import whereSource from "../../../kernels/where.wgsl" with { type: "text" };
 import { grid, params } from "../../gpu/kernels.ts";
 import { type Node, type Shape, sizeOf } from "../node.ts";
-import { apply, defineOps, type OpDef } from "../op.ts";
+import { apply, defineOps, type KernelCall, type OpDef } from "../op.ts";
 import { broadcastShapes, broadcastStrides, type Fields, forEachStrided, vecFields } from "./_layout.ts";
 import { fill } from "./fill.ts";
 import { sumTo } from "./reduce.ts";
@@ -23,6 +24,34 @@ function broadcastFields(ins: readonly Shape[], out: Shape, head: number): Field
   return fields;
 }
 
+/**
+ * The period in vec4s of an input repeating along the output's leading axes (its shape, leading 1s dropped,
+ * is the output's trailing shape), 1 for a single value; undefined when it does not fit the vec4 kernel.
+ */
+function vecPeriod(s: Shape, out: Shape): number | undefined {
+  const n = sizeOf(s);
+  if (n === 1) return 1;
+  const own = s.slice(s.findIndex((d) => d !== 1));
+  const tail = out.slice(out.length - own.length);
+  return n % 4 === 0 && own.join() === tail.join() ? n / 4 : undefined;
+}
+
+/** The four-a-lane call of binary op `name` when the output and both inputs allow it (kernels/binary_vec.wgsl). */
+function vecCall(name: string, ins: readonly Shape[], out: Shape): KernelCall | undefined {
+  const n = sizeOf(out);
+  const periods = ins.map((s) => vecPeriod(s, out));
+  if (n % 4 !== 0 || n === 0 || periods.some((q) => q === undefined)) return undefined;
+  const splat = ins.reduce((bits, s, k) => bits | (sizeOf(s) === 1 ? 1 << k : 0), 0);
+  return {
+    kernel: "binary_vec",
+    source: binaryVecSource,
+    entry: name,
+    params: params([["u32", n / 4], ["u32", periods[0]!], ["u32", periods[1]!], ["u32", splat]]),
+    workgroups: grid(n / 4, 64),
+    bind: [{ in: 0 }, { in: 1 }, { out: true }],
+  };
+}
+
 function binary(name: string, f: (a: number, b: number) => number, grad: OpDef["grad"]): OpDef {
   return {
     name,
@@ -33,6 +62,8 @@ function binary(name: string, f: (a: number, b: number) => number, grad: OpDef["
     },
     grad,
     gpu: ([sa, sb], _attrs, out) => {
+      const vec = vecCall(name, [sa, sb], out);
+      if (vec) return { calls: [vec] };
       const same = (sa.join() === out.join() ? 1 : 0) | (sb.join() === out.join() ? 2 : 0);
       return {
         calls: [{

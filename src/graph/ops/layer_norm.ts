@@ -119,7 +119,7 @@ defineOps(
       return {
         calls: [{
           kernel: "layer_norm_dgamma",
-          source: dgammaSource,
+          source: dgammaSource.group,
           params: params([["u32", rows], ["u32", len], ["f32", attrs.eps as number], ["u32", DGAMMA_CHUNK]]),
           workgroups: grid(out[0], 1),
           bind: [{ in: 0 }, { in: 1 }, { out: true }],

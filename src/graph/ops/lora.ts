@@ -1,7 +1,7 @@
 /** A linear layer with LoRA branches (plain, or two branches blended by a per-example gate), from matmul ops. */
 import { type Node, ShapeError, showShape } from "../node.ts";
-import { add, mul } from "./elementwise.ts";
-import { linear } from "./matmul.ts";
+import { mul } from "./elementwise.ts";
+import { linear, matmulAdd } from "./matmul.ts";
 import { reshape } from "./reshape.ts";
 import { scale } from "./unary.ts";
 
@@ -48,13 +48,20 @@ function checkBranch(x: Node, W: Node, br: LoraBranch, k: number): void {
 /**
  * y = x W^T + b + sum over branches of scale * g * (x A^T) B^T, for x [batch, in] or [batch, T, in] (the
  * gate g [batch] is shared by an example's tokens). Gate and scale multiply the rank-r intermediate, not the
- * wide output.
+ * wide output. `residual` (shaped like the output) is added last, as add(residual, loraLinear(...)) would.
  */
-export function loraLinear(x: Node, W: Node, b: Node | undefined, branches: readonly LoraBranch[]): Node {
+export function loraLinear(
+  x: Node,
+  W: Node,
+  b: Node | undefined,
+  branches: readonly LoraBranch[],
+  residual?: Node,
+): Node {
   if (x.shape.length !== 2 && x.shape.length !== 3) {
     throw new ShapeError(`loraLinear: x must be [batch, in] or [batch, T, in], found ${showShape(x.shape)}`);
   }
-  let y = linear(x, W, b);
+  // Each branch's up projection adds the running sum in its epilogue; the last one adds the residual too.
+  let y = linear(x, W, b, branches.length === 0 ? residual : undefined);
   branches.forEach((br, k) => {
     checkBranch(x, W, br, k);
     if (br.input && br.input.shape.join() !== x.shape.join()) {
@@ -69,7 +76,8 @@ export function loraLinear(x: Node, W: Node, b: Node | undefined, branches: read
     } else if (br.scale !== 1) {
       h = scale(h, br.scale);
     }
-    y = add(y, linear(h, br.B));
+    const last = k === branches.length - 1;
+    y = matmulAdd(h, br.B, last && residual ? [y, residual] : [y], { transB: true });
   });
   return y;
 }

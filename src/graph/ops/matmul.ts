@@ -1,9 +1,9 @@
 /** matmul (batched, with transposes by indexing) and the linear layer built on it. */
-import { type Node, ShapeError, showShape, sizeOf } from "../node.ts";
+import { type Attrs, type Node, type Shape, ShapeError, showShape, sizeOf } from "../node.ts";
 import { apply, defineOps } from "../op.ts";
 import { add } from "./elementwise.ts";
 import { chooseBlock, foldBatch, type MatmulBlock, matmulCall, matmulDims } from "./_matmul_plan.ts";
-import { sum } from "./reduce.ts";
+import { sum, sumTo } from "./reduce.ts";
 import { reshape } from "./reshape.ts";
 
 /** Which operands enter transposed: `transA` reads a [..., K, M] as its transpose, `transB` b [..., N, K]. */
@@ -15,40 +15,8 @@ export interface MatmulOptions {
 defineOps({
   name: "matmul",
   shape: ([a, b], attrs) => matmulDims(a, b, attrs.transA === true, attrs.transB === true).out,
-  cpu: ([a, b], [sa, sb], attrs) => {
-    const { dims: d } = matmulDims(sa, sb, attrs.transA === true, attrs.transB === true);
-    const { M, N, K } = d;
-    const out = new Float64Array(d.batch * M * N);
-    for (let t = 0; t < d.batch; t++) {
-      const oa = t * d.strideA, ob = t * d.strideB, oc = t * M * N;
-      for (let m = 0; m < M; m++) {
-        for (let n = 0; n < N; n++) {
-          let s = 0;
-          for (let k = 0; k < K; k++) {
-            s += a[oa + (d.transA ? k * M + m : m * K + k)] * b[ob + (d.transB ? n * K + k : k * N + n)];
-          }
-          out[oc + m * N + n] = s;
-        }
-      }
-    }
-    return out;
-  },
-  grad: (node, g) => {
-    const [a, b] = node.inputs;
-    const transA = node.attrs.transA === true, transB = node.attrs.transB === true;
-    // C = op(A) op(B): dA = g op(B)^T and dB = op(A)^T g, each written for the stored layout of A and B.
-    const dA = (b: Node, g: Node) =>
-      transA ? matmul(b, g, { transA: transB, transB: true }) : matmul(g, b, { transB: !transB });
-    const dB = (a: Node, g: Node) =>
-      transB ? matmul(g, a, { transA: true, transB: transA }) : matmul(a, g, { transA: !transA });
-    // A 2-D operand beside a batched one serves the whole batch: its gradient sums over the batch.
-    if (b.shape.length === 2 && a.shape.length > 2) {
-      // With a plain A that sum is one 2-D product over the folded rows [batch * M, ...].
-      return [dA(b, g), transA ? sumBatch(dB(a, g), b.shape) : dB(rows(a), rows(g))];
-    }
-    if (a.shape.length === 2 && b.shape.length > 2) return [sumBatch(dA(b, g), a.shape), dB(a, g)];
-    return [dA(b, g), dB(a, g)];
-  },
+  cpu: ([a, b], [sa, sb], attrs) => product(a, b, sa, sb, attrs),
+  grad: (node, g) => matmulGrads(node, g),
   gpu: ([a, b], attrs, out) => {
     if (sizeOf(out) === 0) return { calls: [] };
     const d = foldBatch(matmulDims(a, b, attrs.transA === true, attrs.transB === true).dims);
@@ -56,6 +24,112 @@ defineOps({
     return { calls: [matmulCall(d, (attrs.block as MatmulBlock | undefined) ?? chooseBlock(d))] };
   },
 });
+
+/** Addends `matmul_add` takes (bindings 4 and 5 of the matmul kernels). */
+const MAX_ADDENDS = 2;
+
+defineOps({
+  name: "matmul_add",
+  shape: ([a, b, ...addends], attrs) => {
+    const { out } = matmulDims(a, b, attrs.transA === true, attrs.transB === true);
+    if (addends.length < 1 || addends.length > MAX_ADDENDS) {
+      throw new ShapeError(`matmul_add: takes 1 to ${MAX_ADDENDS} addends, found ${addends.length}`);
+    }
+    for (const c of addends) addendPeriod(c, out);
+    return out;
+  },
+  cpu: ([a, b, ...addends], [sa, sb, ...sc], attrs, out) => {
+    const y = product(a, b, sa, sb, attrs);
+    addends.forEach((c, k) => {
+      const period = addendPeriod(sc[k], out);
+      for (let i = 0; i < y.length; i++) y[i] += c[i % period];
+    });
+    return y;
+  },
+  grad: (node, g) => [...matmulGrads(node, g), ...node.inputs.slice(2).map((c) => sumTo(g, c.shape))],
+  gpu: ([a, b, ...addends], attrs, out) => {
+    if (sizeOf(out) === 0) return { calls: [] };
+    const d = foldBatch(matmulDims(a, b, attrs.transA === true, attrs.transB === true).dims);
+    const periods = addends.map((c) => addendPeriod(c, out));
+    return { calls: [matmulCall(d, chooseBlock(d), periods)] };
+  },
+});
+
+/** float64 op(A) op(B), batched. */
+function product(a: Float64Array, b: Float64Array, sa: Shape, sb: Shape, attrs: Attrs): Float64Array {
+  const { dims: d } = matmulDims(sa, sb, attrs.transA === true, attrs.transB === true);
+  const { M, N, K } = d;
+  const out = new Float64Array(d.batch * M * N);
+  for (let t = 0; t < d.batch; t++) {
+    const oa = t * d.strideA, ob = t * d.strideB, oc = t * M * N;
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) {
+          s += a[oa + (d.transA ? k * M + m : m * K + k)] * b[ob + (d.transB ? n * K + k : k * N + n)];
+        }
+        out[oc + m * N + n] = s;
+      }
+    }
+  }
+  return out;
+}
+
+/** Gradients of op(A) op(B) for A and B. */
+function matmulGrads(node: Node, g: Node): Node[] {
+  const [a, b] = node.inputs;
+  const transA = node.attrs.transA === true, transB = node.attrs.transB === true;
+  // C = op(A) op(B): dA = g op(B)^T and dB = op(A)^T g, each written for the stored layout of A and B.
+  const dA = (b: Node, g: Node) =>
+    transA ? matmul(b, g, { transA: transB, transB: true }) : matmul(g, b, { transB: !transB });
+  const dB = (a: Node, g: Node) =>
+    transB ? matmul(g, a, { transA: true, transB: transA }) : matmul(a, g, { transA: !transA });
+  // A 2-D operand beside a batched one serves the whole batch: its gradient sums over the batch.
+  if (b.shape.length === 2 && a.shape.length > 2) {
+    // With a plain A that sum is one 2-D product over the folded rows [batch * M, ...].
+    return [dA(b, g), transA ? sumBatch(dB(a, g), b.shape) : dB(rows(a), rows(g))];
+  }
+  if (a.shape.length === 2 && b.shape.length > 2) return [sumBatch(dA(b, g), a.shape), dB(a, g)];
+  return [dA(b, g), dB(a, g)];
+}
+
+/**
+ * The period of an addend of `out` in `matmul_add`: its shape, leading 1s dropped, must be a non-empty
+ * trailing part of out's shape (a bias [N], a table [T, N] under [B, T, N], or out's own shape).
+ */
+function addendPeriod(c: Shape, out: Shape): number {
+  const own = c.slice(Math.max(0, c.findIndex((d) => d !== 1)));
+  const fits = own.length > 0 && own.length <= out.length && own.length <= c.length &&
+    own.join() === out.slice(out.length - own.length).join() && c.some((d) => d !== 1);
+  if (!fits) {
+    throw new ShapeError(
+      `matmul_add: addend ${showShape(c)} must be a trailing part of the output ${showShape(out)}`,
+    );
+  }
+  return sizeOf(own);
+}
+
+/**
+ * matmul(a, b) + addends[0] + addends[1] ..., added in that order. Up to two addends shaped as a trailing
+ * part of the output (a bias [N], the output's own shape) are added in the matmul's epilogue, one kernel;
+ * others by `add` after it. Same values either way: each sum is rounded once, in the same order.
+ */
+export function matmulAdd(a: Node, b: Node, addends: readonly Node[], options: MatmulOptions = {}): Node {
+  const attrs = { transA: options.transA === true, transB: options.transB === true };
+  const { out } = matmulDims(a.shape, b.shape, attrs.transA, attrs.transB);
+  const fits = (c: Node) => {
+    try {
+      addendPeriod(c.shape, out);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const fused = addends.slice(0, MAX_ADDENDS);
+  while (fused.length > 0 && !fused.every(fits)) fused.pop();
+  const y = fused.length > 0 ? apply("matmul_add", [a, b, ...fused], attrs) : apply("matmul", [a, b], attrs);
+  return addends.slice(fused.length).reduce((acc, c) => add(acc, c), y);
+}
 
 /** x [..., r, c] viewed as [(...) * r, c]. */
 function rows(x: Node): Node {
@@ -84,7 +158,9 @@ export function matmul(a: Node, b: Node, options: MatmulOptions = {}): Node {
 }
 
 /**
- * A linear layer in PyTorch layout: x [..., in] @ W^T + bias with W [out, in] and bias [out] -> [..., out].
+ * A linear layer in PyTorch layout: x [..., in] @ W^T + bias with W [out, in] and bias [out] -> [..., out];
+ * `residual` (shaped like the output, or a trailing part of it) is added last. One kernel when x has a batch
+ * axis (bias and residual in the matmul's epilogue), else a matmul and adds.
  * @example
  * ```ts
  * import { input, param } from "../node.ts";
@@ -92,7 +168,7 @@ export function matmul(a: Node, b: Node, options: MatmulOptions = {}): Node {
  * const h = linear(x, param("fc1.weight", [256, 64], true), param("fc1.bias", [256], true)); // [32, 256]
  * ```
  */
-export function linear(x: Node, W: Node, bias?: Node): Node {
+export function linear(x: Node, W: Node, bias?: Node, residual?: Node): Node {
   const at = `linear: x ${showShape(x.shape)}, weight ${showShape(W.shape)}`;
   if (W.shape.length !== 2) throw new ShapeError(`${at}: the weight must be 2-D [out, in]`);
   const [outF, inF] = W.shape;
@@ -102,8 +178,8 @@ export function linear(x: Node, W: Node, bias?: Node): Node {
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outF)) {
     throw new ShapeError(`${at}, bias ${showShape(bias.shape)}: the bias must be [out] = [${outF}]`);
   }
-  const x2 = x.shape.length === 1 ? reshape(x, [1, inF]) : x;
-  let y = matmul(x2, W, { transB: true });
-  if (x.shape.length === 1) y = reshape(y, [outF]);
-  return bias ? add(y, bias) : y;
+  const addends = [bias, residual].filter((n): n is Node => n !== undefined);
+  if (x.shape.length > 1) return matmulAdd(x, W, addends, { transB: true });
+  const y = reshape(matmul(reshape(x, [1, inF]), W, { transB: true }), [outF]);
+  return addends.reduce((acc, c) => add(acc, c), y);
 }

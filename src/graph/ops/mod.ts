@@ -12,3 +12,4 @@ import "./cross_entropy.ts";
 import "./normalize.ts";
 import "./matmul.ts";
 import "./dropout.ts";
+import "./attention.ts";
