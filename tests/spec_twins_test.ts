@@ -4,8 +4,10 @@ import type { PipelineSpec } from "../src/spec/types.ts";
 import { loadPipelineYaml } from "../src/spec/yaml.ts";
 
 const dir = new URL("../pipelines/", import.meta.url);
+// Pipelines default-export their spec; the other .ts files here are scripts that tabulate runs.
 const names = [...Deno.readDirSync(dir)]
   .filter((e) => e.isFile && e.name.endsWith(".ts"))
+  .filter((e) => /^export default /m.test(Deno.readTextFileSync(new URL(e.name, dir))))
   .map((e) => e.name.slice(0, -3))
   .sort();
 
