@@ -2,7 +2,9 @@
  * Where the workload's training step spends its time: every dispatch of the compiled step timed on its own
  * (one dispatch repeated in one pass per submit, awaited, minus an empty submit), then summed by kernel and
  * by op. Process CPU time (the adapter's threads run in this process) is reported beside wall time: on a
- * shared machine it is the steadier of the two.
+ * shared machine it is the steadier of the two. One dispatch per submit would mostly time the submit's
+ * ~10 ms wait; repeating it in one pass keeps its bind group bound, so costs paid per bind-group switch
+ * show only in the whole step's time, printed beside the sum of the parts (bench/NOTES.md, lever 1).
  *
  * Run: XDG_RUNTIME_DIR=/tmp deno run -A bench/profile.ts [--top 25] [--rounds 3] [--json]
  */
@@ -24,7 +26,11 @@ export interface DispatchCost {
 }
 
 /** Wall and CPU ms of one submit holding `reps` copies of `d` (none for `d` undefined). */
-async function submit(device: GPUDevice, d: Dispatch | undefined, reps: number): Promise<{ ms: number; cpuMs: number }> {
+async function submit(
+  device: GPUDevice,
+  d: Dispatch | undefined,
+  reps: number,
+): Promise<{ ms: number; cpuMs: number }> {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   const encoder = device.createCommandEncoder();
@@ -125,17 +131,21 @@ if (import.meta.main) {
   console.log(`load average ${Deno.loadavg().map((x) => x.toFixed(1)).join(" ")}`);
   console.log(
     `${costs.length} dispatches; sum of parts ${total.toFixed(1)} ms wall, ${totalCpu.toFixed(1)} ms CPU; ` +
-      `whole step (best of ${whole.length}) ${best("ms").toFixed(1)} ms wall, ${best("cpuMs").toFixed(1)} ms CPU`,
+      `whole step (best of ${whole.length}) ${best("ms").toFixed(1)} ms wall, ${
+        best("cpuMs").toFixed(1)
+      } ms CPU`,
   );
   const row = (k: string, n: number, ms: number, cpu: number) =>
     `${k.slice(0, 58).padEnd(58)} ${String(n).padStart(4)} ${ms.toFixed(2).padStart(9)} ${
       (100 * ms / total).toFixed(1).padStart(6)
     }% ${cpu.toFixed(2).padStart(9)}`;
   const top = Number(values.top);
-  for (const [title, key] of [
-    ["kernel", (c: DispatchCost) => c.kernel],
-    ["op and shape", (c: DispatchCost) => opShape(c.label)],
-  ] as const) {
+  for (
+    const [title, key] of [
+      ["kernel", (c: DispatchCost) => c.kernel],
+      ["op and shape", (c: DispatchCost) => opShape(c.label)],
+    ] as const
+  ) {
     console.log(`\nby ${title}${" ".repeat(58 - 3 - title.length)}    n   wall ms  share    cpu ms`);
     for (const e of aggregate(costs, key).slice(0, top)) console.log(row(e.key, e.count, e.ms, e.cpuMs));
   }

@@ -222,10 +222,10 @@ export class Program {
 }
 
 /**
- * Kernel parameters are bound as a read-only storage buffer, not a uniform buffer: lavapipe (Mesa 22) folds
- * uniform values that steer loops and branches into the shader and redoes that (NIR passes, shader cache
- * lookup) whenever a dispatch binds another uniform buffer, about 5 ms of CPU per dispatch of the training
- * step; storage buffers are never folded (bench/NOTES.md, "Uniform inlining").
+ * Kernel parameters are bound as a read-only storage buffer, not a uniform buffer: on lavapipe (Mesa 22.3) a
+ * dispatch that binds another uniform buffer than the previous one cost ~5 ms of CPU (its uniform values
+ * appear to be folded into the shader, which is then re-specialised), and every dispatch of a program has
+ * its own; with storage buffers it costs nothing extra (bench/NOTES.md, lever 1).
  */
 const PARAMS_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
 const UNIFORM_PARAMS = "var<uniform> p: Params;";
@@ -234,7 +234,9 @@ const UNIFORM_PARAMS = "var<uniform> p: Params;";
 export function storageParams(kernel: string, source: string): string {
   const at = source.indexOf(UNIFORM_PARAMS);
   if (at < 0 || source.indexOf("var<uniform>") !== at || source.indexOf("var<uniform>", at + 1) >= 0) {
-    throw new Error(`kernel ${kernel}: expected exactly one uniform binding, declared as "${UNIFORM_PARAMS}"`);
+    throw new Error(
+      `kernel ${kernel}: expected exactly one uniform binding, declared as "${UNIFORM_PARAMS}"`,
+    );
   }
   return source.replace(UNIFORM_PARAMS, "var<storage, read> p: Params;");
 }

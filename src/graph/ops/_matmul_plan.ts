@@ -127,7 +127,13 @@ export function matmulCall(d: MatmulDims, block: MatmulBlock, periods: readonly 
 const specialised = new Map<string, string>();
 
 /** The kernel source with its const lines set for this variant (cached, so pipelines are shared). */
-function specialise(source: string, block: MatmulBlock, transA: boolean, transB: boolean, addends = 0): string {
+function specialise(
+  source: string,
+  block: MatmulBlock,
+  transA: boolean,
+  transB: boolean,
+  addends = 0,
+): string {
   const key = `${source === vecSource}:${block.gm}:${block.gn}:${block.wg}:${transA}:${transB}:${addends}`;
   let text = specialised.get(key);
   if (text === undefined) {

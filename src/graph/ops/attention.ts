@@ -6,11 +6,10 @@
 import prefix from "../../../kernels/_attention.wgsl" with { type: "text" };
 import forwardBody from "../../../kernels/attention.wgsl" with { type: "text" };
 import gradBody from "../../../kernels/attention_grad.wgsl" with { type: "text" };
-import headBody from "../../../kernels/attention_head.wgsl" with { type: "text" };
-import headGradBody from "../../../kernels/attention_head_grad.wgsl" with { type: "text" };
 import { grid, params } from "../../gpu/kernels.ts";
 import { type Attrs, type Node, type Shape, ShapeError, showShape } from "../node.ts";
 import { apply, defineOps, type KernelCall } from "../op.ts";
+import { headForward, headGrad } from "./_attention_head.ts";
 
 /** Options of `attention`. */
 export interface AttentionOptions {
@@ -27,7 +26,9 @@ function dims(qkv: Shape, heads: number): [number, number, number, number] {
   const [B, T, d3] = qkv;
   const d = d3 / 3;
   if (!Number.isInteger(heads) || heads < 1 || d % heads !== 0) {
-    throw new ShapeError(`attention: ${heads} heads do not divide the width d = ${d} of qkv ${showShape(qkv)}`);
+    throw new ShapeError(
+      `attention: ${heads} heads do not divide the width d = ${d} of qkv ${showShape(qkv)}`,
+    );
   }
   return [B, T, d, d / heads];
 }
@@ -56,53 +57,58 @@ function headRows(qkv: Float64Array, qkvShape: Shape, attrs: Attrs, b: number, h
   return { P, at, T, d, dh, scale };
 }
 
-const KERNELS = new Map([
-  [forwardBody, "attention"],
-  [gradBody, "attention_grad"],
-  [headBody, "attention_head"],
-  [headGradBody, "attention_head_grad"],
-]);
-
 /**
  * Whether a lane owns a whole (example, head) rather than one token: short sequences, whose keys and values
- * fit private arrays (4 T dh floats a lane). Loads dominate on CPU adapters, and such a lane loads each
- * once instead of once per query (bench/NOTES.md, lever 5).
+ * fit as plain values (4 T dh floats a lane). Loads dominate on CPU adapters, and such a lane loads each
+ * once instead of once per query (bench/NOTES.md, levers 5 and 8). The written-out kernels compile slowly
+ * as T dh grows (lavapipe, first use: 1.6 s at 85 floats, 5.8 s at 256, 121 s at 1,024), hence the cap.
  */
 function headLanes(T: number, dh: number): boolean {
-  return T <= 32 && T * dh <= 1024;
+  return T <= 32 && T * dh <= 256;
 }
+
+/** The kernels: token lanes (forward, backward) and head lanes (forward, backward, generated per T). */
+type Kind = "attention" | "attention_grad" | "attention_head" | "attention_head_grad";
 
 const specialised = new Map<string, string>();
 
-/** The kernel text with its element type and head width set (vec4s when dh divides by 4), and TMAX = T. */
-function specialise(body: string, dh: number, T?: number): string {
+/** The kernel text with its element type and head width set: vec4s when dh divides by 4, else floats. */
+function kernelSource(kind: Kind, dh: number, T: number): string {
   const vec = dh % 4 === 0;
-  const key = `${KERNELS.get(body)}:${dh}:${T}`;
+  const dhv = vec ? dh / 4 : dh;
+  const head = kind === "attention_head" || kind === "attention_head_grad";
+  const key = `${kind}:${dh}:${head ? T : ""}`;
   let text = specialised.get(key);
   if (text === undefined) {
     const lines: [RegExp, string][] = [
       [/^alias V = .*;$/m, `alias V = ${vec ? "vec4f" : "f32"};`],
-      [/^const DHV = .*;$/m, `const DHV = ${vec ? dh / 4 : dh}u;`],
+      [/^const DHV = .*;$/m, `const DHV = ${dhv}u;`],
       [/^fn vdot\(.*$/m, `fn vdot(a: V, b: V) -> f32 { return ${vec ? "dot(a, b)" : "a * b"}; }`],
     ];
-    if (T !== undefined) lines.push([/^const TMAX = .*;$/m, `const TMAX = ${T}u;`]);
+    const body = kind === "attention"
+      ? forwardBody
+      : kind === "attention_grad"
+      ? gradBody
+      : kind === "attention_head"
+      ? headForward(T, dhv)
+      : headGrad(T, dhv);
     text = lines.reduce((s, [line, value]) => {
       if (!line.test(s)) throw new Error(`attention kernel lacks a line matching ${line}`);
       return s.replace(line, value);
-    }, prefix + body);
+    }, prefix) + body;
     specialised.set(key, text);
   }
   return text;
 }
 
 /** A call over one lane per (example, head, token), or per (example, head) for the head-lane kernels. */
-function laneCall(body: string, entry: string, qkv: Shape, attrs: Attrs, bind: KernelCall["bind"]): KernelCall {
+function laneCall(kind: Kind, entry: string, qkv: Shape, attrs: Attrs, bind: KernelCall["bind"]): KernelCall {
   const [B, T, , dh] = dims(qkv, attrs.heads as number);
-  const head = body === headBody || body === headGradBody;
+  const head = kind === "attention_head" || kind === "attention_head_grad";
   const lanes = B * (attrs.heads as number) * (head ? 1 : T);
   return {
-    kernel: KERNELS.get(body)!,
-    source: specialise(body, dh, head ? T : undefined),
+    kernel: kind,
+    source: kernelSource(kind, dh, T),
     entry,
     params: params([
       ["u32", lanes],
@@ -143,8 +149,8 @@ defineOps(
     grad: (n, g) => [apply("attention_core_grad", [n.inputs[0], g], n.attrs)],
     gpu: ([qkv], attrs) => {
       const [, T, , dh] = dims(qkv, attrs.heads as number);
-      const body = headLanes(T, dh) ? headBody : forwardBody;
-      return { calls: [laneCall(body, "main", qkv, attrs, [{ in: 0 }, { out: true }])] };
+      const kind = headLanes(T, dh) ? "attention_head" : "attention";
+      return { calls: [laneCall(kind, "main", qkv, attrs, [{ in: 0 }, { out: true }])] };
     },
   },
   {
@@ -153,9 +159,9 @@ defineOps(
       const [B, T, d] = dims(qkv, attrs.heads as number);
       if (g.join() !== [B, T, d].join()) {
         throw new ShapeError(
-          `attention_core_grad: gradient ${showShape(g)} does not match the output [${B}, ${T}, ${d}] of qkv ${
-            showShape(qkv)
-          }`,
+          `attention_core_grad: gradient ${
+            showShape(g)
+          } does not match the output [${B}, ${T}, ${d}] of qkv ${showShape(qkv)}`,
         );
       }
       return qkv;
@@ -193,14 +199,15 @@ defineOps(
     gpu: ([qkv], attrs) => {
       const [B, T, , dh] = dims(qkv, attrs.heads as number);
       if (headLanes(T, dh)) {
-        return { calls: [laneCall(headGradBody, "main", qkv, attrs, [{ in: 0 }, { in: 1 }, { out: true }])] };
+        const bind = [{ in: 0 }, { in: 1 }, { out: true }] as const;
+        return { calls: [laneCall("attention_head_grad", "main", qkv, attrs, bind)] };
       }
       const blocks = B * (attrs.heads as number) * T * T;
       const bind = [{ in: 0 }, { in: 1 }, { out: true }, { scratch: 0 }, { scratch: 1 }] as const;
       return {
         calls: [
-          laneCall(gradBody, "grad_q", qkv, attrs, bind),
-          laneCall(gradBody, "grad_kv", qkv, attrs, bind),
+          laneCall("attention_grad", "grad_q", qkv, attrs, bind),
+          laneCall("attention_grad", "grad_kv", qkv, attrs, bind),
         ],
         scratch: [blocks, blocks],
       };

@@ -1,10 +1,11 @@
 /** layerNorm over the last axis, with fused backward ops for the input (`layer_norm_dx`) and gamma. */
 import body from "../../../kernels/layer_norm.wgsl" with { type: "text" };
 import dgammaBody from "../../../kernels/layer_norm_dgamma.wgsl" with { type: "text" };
+import vecSource from "../../../kernels/layer_norm_vec.wgsl" with { type: "text" };
 import { grid, params } from "../../gpu/kernels.ts";
 import { type Node, type Shape, ShapeError, showShape } from "../node.ts";
-import { apply, defineOps } from "../op.ts";
-import { lastAxis, rowCall, rowKernel, sameShape } from "./_rows.ts";
+import { apply, defineOps, type KernelCall } from "../op.ts";
+import { LANE_MAX_LEN, LANE_ROWS, lastAxis, rowCall, rowKernel, sameShape } from "./_rows.ts";
 import { sum, sumTo } from "./reduce.ts";
 import { reshape } from "./reshape.ts";
 
@@ -13,6 +14,26 @@ const dgammaSource = rowKernel(dgammaBody);
 
 /** Rows per partial sum of the gamma gradient: one workgroup each, summed afterwards by `sum`. */
 const DGAMMA_CHUNK = 32;
+
+/**
+ * The layer_norm / layer_norm_dx call: rows of up to LANE_MAX_LEN that divide by 4 get a lane each and vec4
+ * loads (kernels/layer_norm_vec.wgsl), others the shared row kernels.
+ */
+function layerNormCall(kernel: string, s: Shape, eps: number, entry: "forward" | "dx"): KernelCall {
+  const [rows, len] = lastAxis(kernel, s);
+  const bind = [{ in: 0 }, { in: 1 }, { in: 2 }, { out: true }] as const;
+  if (len % 4 !== 0 || len > LANE_MAX_LEN) {
+    return rowCall(kernel, source, rows, len, bind, [["f32", eps]], entry);
+  }
+  return {
+    kernel: `${kernel}_vec`,
+    source: vecSource,
+    entry,
+    params: params([["u32", rows], ["u32", len], ["f32", eps]]),
+    workgroups: grid(rows, LANE_ROWS),
+    bind,
+  };
+}
 
 /** Throws unless `v` (gamma or beta) has shape [len] for rows of `x`. */
 function checkVector(op: string, what: string, x: Shape, v: Shape): void {
@@ -56,13 +77,7 @@ defineOps(
       const eps = n.attrs.eps as number;
       return [layerNormDx(x, gamma, g, eps), layerNormDgamma(x, g, eps), sumTo(g, beta.shape)];
     },
-    gpu: ([s], attrs) => {
-      const [rows, len] = lastAxis("layerNorm", s);
-      const bind = [{ in: 0 }, { in: 1 }, { in: 2 }, { out: true }] as const;
-      return {
-        calls: [rowCall("layer_norm", source, rows, len, bind, [["f32", attrs.eps as number]], "forward")],
-      };
-    },
+    gpu: ([s], attrs) => ({ calls: [layerNormCall("layer_norm", s, attrs.eps as number, "forward")] }),
   },
   {
     name: "layer_norm_dx",
@@ -89,13 +104,7 @@ defineOps(
       }
       return out;
     },
-    gpu: ([s], attrs) => {
-      const [rows, len] = lastAxis("layer_norm_dx", s);
-      const bind = [{ in: 0 }, { in: 1 }, { in: 2 }, { out: true }] as const;
-      return {
-        calls: [rowCall("layer_norm_dx", source, rows, len, bind, [["f32", attrs.eps as number]], "dx")],
-      };
-    },
+    gpu: ([s], attrs) => ({ calls: [layerNormCall("layer_norm_dx", s, attrs.eps as number, "dx")] }),
   },
   {
     name: "layer_norm_dgamma",

@@ -7,7 +7,9 @@ defineOps({
   view: true,
   shape: ([x], attrs) => {
     const to = attrs.shape as Shape;
-    if (sizeOf(x) !== sizeOf(to)) throw new ShapeError(`reshape: cannot view ${showShape(x)} as ${showShape(to)}`);
+    if (sizeOf(x) !== sizeOf(to)) {
+      throw new ShapeError(`reshape: cannot view ${showShape(x)} as ${showShape(to)}`);
+    }
     return to;
   },
   cpu: ([x]) => x.slice(),
