@@ -2,7 +2,10 @@
  * Parameters on the GPU: trainable ones in one flat buffer (so one AdamW dispatch updates them all), frozen
  * ones in another. Every tensor starts at a 256-byte boundary, as storage bindings require.
  */
+import { read } from "../gpu/readback.ts";
 import type { Slot } from "./program.ts";
+
+export { read };
 
 /** Floats between tensor starts are rounded up to this (256 bytes). */
 const ALIGN = 64;
@@ -106,20 +109,4 @@ export class ParamStore {
     this.theta.destroy();
     this.frozen.destroy();
   }
-}
-
-/** Reads a whole buffer. */
-export async function read(device: GPUDevice, buffer: GPUBuffer): Promise<Float32Array> {
-  const staging = device.createBuffer({
-    size: buffer.size,
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
-  const encoder = device.createCommandEncoder();
-  encoder.copyBufferToBuffer(buffer, 0, staging, 0, buffer.size);
-  device.queue.submit([encoder.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = new Float32Array(staging.getMappedRange().slice(0));
-  staging.unmap();
-  staging.destroy();
-  return out;
 }

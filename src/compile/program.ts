@@ -6,6 +6,7 @@ import { type Node, showShape, topo } from "../graph/node.ts";
 import { type BindingRef, type KernelCall, opDef } from "../graph/op.ts";
 import { planBuffers } from "./plan.ts";
 import { pipeline } from "../gpu/kernels.ts";
+import { read } from "../gpu/readback.ts";
 
 /** A fixed place in GPU memory: `bytes` bytes of `buffer` from byte `offset`. */
 export interface Slot {
@@ -196,18 +197,7 @@ export class Program {
   /** Reads a node's value back. */
   async read(node: Node): Promise<Float32Array> {
     const s = this.slot(node);
-    const staging = this.device.createBuffer({
-      size: align(s.bytes),
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    const encoder = this.device.createCommandEncoder();
-    encoder.copyBufferToBuffer(s.buffer, s.offset, staging, 0, align(s.bytes));
-    this.device.queue.submit([encoder.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    const out = new Float32Array(staging.getMappedRange().slice(0), 0, node.size);
-    staging.unmap();
-    staging.destroy();
-    return out;
+    return (await read(this.device, s.buffer, s.offset, s.bytes)).subarray(0, node.size);
   }
 
   /** Kernel names in dispatch order. */

@@ -41,36 +41,3 @@ export class BufferPool {
     this.#free.clear();
   }
 }
-
-/** Copies `data` into a new storage buffer. */
-export function upload(device: GPUDevice, data: Float32Array, label?: string): GPUBuffer {
-  const buffer = device.createBuffer({ size: Math.max(16, align4(data.byteLength)), usage: USAGE, label });
-  device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
-  return buffer;
-}
-
-/** Reads `count` floats from `buffer` at float offset `offset`. */
-export async function readback(
-  device: GPUDevice,
-  buffer: GPUBuffer,
-  count: number,
-  offset = 0,
-): Promise<Float32Array> {
-  const bytes = align4(count * 4);
-  const staging = device.createBuffer({
-    size: Math.max(16, bytes),
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
-  const encoder = device.createCommandEncoder();
-  encoder.copyBufferToBuffer(buffer, offset * 4, staging, 0, bytes);
-  device.queue.submit([encoder.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = new Float32Array(staging.getMappedRange(0, bytes).slice(0), 0, count);
-  staging.unmap();
-  staging.destroy();
-  return out;
-}
-
-function align4(n: number): number {
-  return Math.ceil(n / 4) * 4;
-}
