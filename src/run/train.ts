@@ -273,10 +273,8 @@ async function saveAdapters(
   });
 }
 
-function histograms(
-  gates: Float32Array[],
-  names: string[],
-): Record<string, { edges: number[]; counts: number[] }> {
+/** Per-domain gate histograms; values outside [0, 1] (an unclamped gate) are counted in below / above. */
+function histograms(gates: Float32Array[], names: string[]): Record<string, GateBins> {
   const all = new Float32Array(gates.reduce((a, g) => a + g.length, 0));
   const domain = new Int32Array(all.length);
   let k = 0;
@@ -285,11 +283,19 @@ function histograms(
     domain.fill(d, k, k + g.length);
     k += g.length;
   });
-  const out: Record<string, { edges: number[]; counts: number[] }> = {};
+  const out: Record<string, GateBins> = {};
+  const edges = Array.from({ length: 11 }, (_, i) => i / 10);
   for (const h of gateHistogram(all, domain, names, 10)) {
-    out[h.domain] = { edges: Array.from({ length: 11 }, (_, i) => i / 10), counts: h.bins };
+    out[h.domain] = { edges, counts: h.bins, below: h.below, above: h.above };
   }
   return out;
+}
+
+interface GateBins {
+  edges: number[];
+  counts: number[];
+  below: number;
+  above: number;
 }
 
 /** Drops metric lines past `step` (written after the checkpoint a resume starts from). */
