@@ -15,6 +15,7 @@ import type { DomainCache } from "./domains.ts";
 import { onnxInputs } from "./export_stage.ts";
 import { stageModel } from "./stage_model.ts";
 import { embeddings, validationLoss } from "./validation.ts";
+import { concatFloats } from "./_concat.ts";
 
 /** One recognition protocol: a gallery domain's training images against probe domains' held-out images. */
 export interface RecognitionSet {
@@ -89,7 +90,7 @@ export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, 
           probeEmb.push(await embed(d, "validation"));
           probeLabels.push(d.validation.labels);
         }
-        const emb = concat(probeEmb);
+        const emb = concatFloats(probeEmb);
         const labels = Int32Array.from(probeLabels.flatMap((l) => [...l]));
         const rank1 = rank1Accuracy(emb, labels, gallery);
         // Too few probe pairs for a FAR leaves it unmeasured (null in the table), not a failed stage.
@@ -114,16 +115,6 @@ export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, 
     store.destroy();
   }
   return { stage: ctx.name, from: trainName, backend: stage.backend ?? "webgpu", metrics, tables };
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let k = 0;
-  for (const p of parts) {
-    out.set(p, k);
-    k += p.length;
-  }
-  return out;
 }
 
 function round(x: number): number {

@@ -14,6 +14,7 @@ import { type GateTable, trainBatch } from "./batches.ts";
 import { type Checkpoint, loadCheckpoint, saveCheckpoint, weightsFile } from "./checkpoint.ts";
 import type { DomainCache } from "./domains.ts";
 import { appendJsonl } from "./files.ts";
+import { concatFloats } from "./_concat.ts";
 import { learningRate } from "./lr.ts";
 import type { Logger } from "./log.ts";
 import { mixStrategy } from "./stage_setup.ts";
@@ -143,7 +144,7 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
         temperature: sampler.temperatureAt(s),
         probabilities: Object.fromEntries(names.map((d, i) => [d, probs[i]])),
         domainLoss,
-        epochs: Object.fromEntries(names.map((d, i) => [d, sampler.epochs()[i]])),
+        epochs: Object.fromEntries(sampler.epochs().map((e, i) => [names[i], e])),
         samplesPerSec,
       });
       ctx.log.progress({
@@ -171,13 +172,14 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
   await Deno.writeFile(`${dir}/weights.safetensors`, weightsFile(weights, shapes));
   if (placements.length) await saveAdapters(ctx, placements, weights, gate?.scale);
   await checkpoint(ctx, step, sampler, steps, shapes, { sinceStep: steps, counts: [...counts], metrics: [] });
+  const epochs = sampler.epochs();
   const summary = {
     stage: ctx.name,
     steps,
     memoryBytes: step.memory().total,
     memory: step.memory(),
     metrics: { loss: lastLoss, ...prefix("validation_loss", lastVal) },
-    epochs: Object.fromEntries(names.map((d, i) => [d, sampler.epochs()[i]])),
+    epochs: Object.fromEntries(epochs.map((e, i) => [names[i], e])),
     qualityScale: gate?.scale,
     tables: [{
       title: `${ctx.name}: final validation loss per domain`,
@@ -187,7 +189,7 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
         return [
           d.name,
           i >= 0 ? sizes[i] : null,
-          i >= 0 ? round(sampler.epochs()[i]) : null,
+          i >= 0 ? round(epochs[i]) : null,
           round(lastVal[d.name]),
         ];
       }),
@@ -275,14 +277,8 @@ async function saveAdapters(
 
 /** Per-domain gate histograms; values outside [0, 1] (an unclamped gate) are counted in below / above. */
 function histograms(gates: Float32Array[], names: string[]): Record<string, GateBins> {
-  const all = new Float32Array(gates.reduce((a, g) => a + g.length, 0));
-  const domain = new Int32Array(all.length);
-  let k = 0;
-  gates.forEach((g, d) => {
-    all.set(g, k);
-    domain.fill(d, k, k + g.length);
-    k += g.length;
-  });
+  const all = concatFloats(gates);
+  const domain = Int32Array.from(gates.flatMap((g, d) => Array<number>(g.length).fill(d)));
   const out: Record<string, GateBins> = {};
   const edges = Array.from({ length: 11 }, (_, i) => i / 10);
   for (const h of gateHistogram(all, domain, names, 10)) {
