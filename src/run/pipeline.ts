@@ -87,6 +87,7 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
         seed: spec.seed,
         stage: step.name,
         spec: stage,
+        model: spec.model,
       });
       const device = (await gpu()).device;
       options.log.line(`${step.name}: ${stage.kind} -> ${dir}`);
