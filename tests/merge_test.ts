@@ -13,7 +13,7 @@ import { baseParams, initParams } from "../src/models/params.ts";
 import { weightsFile } from "../src/run/checkpoint.ts";
 
 /** Merged weights are rounded to float32 once; the float64 forward passes may differ by that much. */
-const TOLERANCE = 1e-5;
+const TOLERANCE = 1e-7;
 
 const model: LmConfig = { backbone: "lm", context: 6, dim: 8, depth: 1, heads: 2, mlpRatio: 2 };
 const adapters: AdapterSpec[] = [

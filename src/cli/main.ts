@@ -103,6 +103,11 @@ export async function main(args: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
+    if (e instanceof PipelineError) {
+      // a folder a stage starts from is missing or does not fit: bad input, found before any stage ran
+      console.error(e.format(file));
+      return 2;
+    }
     console.error(`${(e as Error).name === "StageFailure" ? "" : "run failed: "}${(e as Error).message}`);
     console.error(`partial results are in ${root}`);
     return 1;

@@ -36,6 +36,8 @@ export interface TrainContext {
   domains: DomainCache;
   /** Final weights of the `from` stage. */
   start?: Map<string, Float32Array>;
+  /** LoRA starting values by LoRA parameter name (a stage that starts from an adapter folder). */
+  startLora?: Map<string, Float32Array>;
   resume: boolean;
   log: Logger;
 }
@@ -226,8 +228,8 @@ function initialWeights(
     const branches = p.gated ? (["hq", "lq"] as const) : [undefined];
     branches.forEach((branch, b) => {
       const n = loraNames(p.path, branch);
-      values.set(n.A, w.branches[b].a);
-      values.set(n.B, w.branches[b].b);
+      values.set(n.A, ctx.startLora?.get(n.A) ?? w.branches[b].a);
+      values.set(n.B, ctx.startLora?.get(n.B) ?? w.branches[b].b);
     });
   });
   for (const name of names) if (!values.has(name)) throw new Error(`no initial value for parameter ${name}`);

@@ -3,6 +3,7 @@
 import { withDefaults } from "./defaults.ts";
 import { messages } from "./messages.ts";
 import { joinPath, PipelineError } from "./problem.ts";
+import { fromStage, startFolderDigest } from "./start_folder.ts";
 import type { DomainSpec, PipelineSpec, StageSpec } from "./types.ts";
 
 /**
@@ -82,7 +83,7 @@ export function stageOrder(spec: PipelineSpec): StageStep[] {
         }]);
       }
       chain.push(node);
-      const from: string | undefined = spec.stages[node].from;
+      const from = fromStage(spec.stages[node]);
       if (from !== undefined && !(from in spec.stages)) {
         throw new PipelineError([
           { path: joinPath(joinPath("stages", node), "from"), message: messages.unknownStage(from, names) },
@@ -91,7 +92,7 @@ export function stageOrder(spec: PipelineSpec): StageStep[] {
       node = from;
     }
     for (const name of chain.reverse()) {
-      const from = spec.stages[name].from;
+      const from = fromStage(spec.stages[name]);
       order.push({ name, kind: spec.stages[name].kind, dependsOn: from === undefined ? [] : [from] });
       placed.add(name);
     }
@@ -155,7 +156,11 @@ async function hashStage(
     stage: name,
     settings,
     domains,
-    from: from === undefined ? null : await hashOf(from),
+    from: from === undefined
+      ? null
+      : typeof from === "string"
+      ? await hashOf(from)
+      : { folder: await startFolderDigest(name, from) },
   };
   return sha256Hex(canonicalJson(material));
 }

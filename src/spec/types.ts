@@ -247,11 +247,23 @@ export interface ValidationSpec {
   batches?: number;
 }
 
+/**
+ * Folders a train stage starts from instead of another stage, one or both: a merged checkpoint of the
+ * pipeline's model (`config.json` + `model.safetensors`, as `deno task merge` writes it) for the base
+ * weights, and a PEFT LoRA adapter folder (a run's `<stage>/adapter`, or a stage folder holding one) for the
+ * LoRA and `modules_to_save` weights.
+ */
+export type StartFolder = { adapter: string; checkpoint?: string } | { adapter?: string; checkpoint: string };
+
 /** Trains the model (or its adapters) on a mixture of domains. */
 export interface TrainStage {
   kind: "train";
-  /** Train stage whose final weights this one starts from; without it the model starts from scratch. */
-  from?: string;
+  /**
+   * Train stage whose final weights this one starts from, or a folder; without it the model starts from
+   * scratch. An adapter folder gives the LoRA (and `modules_to_save`) starting values; the stage's adapters
+   * must place the same modules at the same ranks.
+   */
+  from?: string | StartFolder;
   /** Derived from `from` by `withDefaults`; if given it must equal `[from]` or `[]`. */
   dependsOn?: string[];
   mix: MixSpec;
