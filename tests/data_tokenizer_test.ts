@@ -3,107 +3,7 @@ import assert from "@std/assert";
 import { DataError } from "../src/data/errors.ts";
 import { packDocuments, packedWindow } from "../src/data/packing.ts";
 import { byteTokenizer, loadTokenizer, tokenizerFromJson } from "../src/data/tokenizer.ts";
-
-type Json = Record<string, unknown>;
-
-const special = (id: number, content: string) => ({
-  id,
-  content,
-  single_word: false,
-  lstrip: false,
-  rstrip: false,
-  normalized: false,
-  special: true,
-});
-
-/** GPT-2's byte-to-character table, in its vocabulary order: printable bytes first, then the rest. */
-function byteLevelAlphabet(): string[] {
-  const bytes: number[] = [];
-  for (let b = 33; b <= 126; b++) bytes.push(b);
-  for (let b = 161; b <= 172; b++) bytes.push(b);
-  for (let b = 174; b <= 255; b++) bytes.push(b);
-  const chars = bytes.map((b) => String.fromCodePoint(b));
-  let next = 256;
-  for (let b = 0; b < 256; b++) {
-    if (!bytes.includes(b)) chars.push(String.fromCodePoint(next++));
-  }
-  return chars;
-}
-
-/** A GPT-2 layout byte-level BPE: ids 0-255 are bytes, then one id per merge, then <|endoftext|>. */
-function byteLevelBpe(merges: string[], preTokenizer?: Json): Json {
-  const vocab: Record<string, number> = {};
-  byteLevelAlphabet().forEach((c, i) => (vocab[c] = i));
-  for (const m of merges) vocab[m.replace(" ", "")] = Object.keys(vocab).length;
-  const eos = Object.keys(vocab).length;
-  vocab["<|endoftext|>"] = eos;
-  const byteLevel = { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true };
-  return {
-    version: "1.0",
-    added_tokens: [special(eos, "<|endoftext|>")],
-    normalizer: null,
-    pre_tokenizer: preTokenizer ?? byteLevel,
-    post_processor: byteLevel,
-    decoder: byteLevel,
-    model: {
-      type: "BPE",
-      dropout: null,
-      unk_token: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab,
-      merges,
-    },
-  };
-}
-
-/** A Llama 2 layout BPE: <unk> <s> </s>, 256 byte-fallback tokens <0x00>..<0xFF>, pieces, then merges. */
-function sentencePieceBpe(): Json {
-  const vocab: Record<string, number> = { "<unk>": 0, "<s>": 1, "</s>": 2 };
-  for (let b = 0; b < 256; b++) vocab[`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`] = 3 + b;
-  for (const p of ["▁", "h", "e", "l", "o", "w", "r", "d", "!"]) vocab[p] = Object.keys(vocab).length;
-  const merges = ["h e", "l l", "▁ he", "▁he ll", "▁ w", "o r", "▁w or", "▁wor l", "▁worl d"];
-  for (const m of merges) vocab[m.replace(" ", "")] = Object.keys(vocab).length;
-  return {
-    version: "1.0",
-    added_tokens: [special(0, "<unk>"), special(1, "<s>"), special(2, "</s>")],
-    normalizer: {
-      type: "Sequence",
-      normalizers: [{ type: "Prepend", prepend: "▁" }, {
-        type: "Replace",
-        pattern: { String: " " },
-        content: "▁",
-      }],
-    },
-    pre_tokenizer: null,
-    post_processor: {
-      type: "TemplateProcessing",
-      single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
-      pair: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, {
-        Sequence: { id: "B", type_id: 1 },
-      }],
-      special_tokens: { "<s>": { id: "<s>", ids: [1], tokens: ["<s>"] } },
-    },
-    decoder: {
-      type: "Sequence",
-      decoders: [
-        { type: "Replace", pattern: { String: "▁" }, content: " " },
-        { type: "ByteFallback" },
-        { type: "Fuse" },
-        { type: "Strip", content: " ", start: 1, stop: 0 },
-      ],
-    },
-    model: {
-      type: "BPE",
-      dropout: null,
-      unk_token: "<unk>",
-      fuse_unk: true,
-      byte_fallback: true,
-      vocab,
-      merges,
-    },
-  };
-}
+import { byteLevelBpe, sentencePieceBpe } from "./fixtures/tokenizers.ts";
 
 const TEXTS = ["hello world!", "hé wörld\n\ttabs  and  spaces", "日本語 🙂 12345", ""];
 
@@ -162,13 +62,13 @@ Deno.test("SentencePiece-style BPE (Llama 2 layout) gives known ids, byte fallba
 Deno.test("loadTokenizer() reads a model folder and names the file at fault", async () => {
   const dir = await Deno.makeTempDir({ prefix: "mixtune_tok_" });
   try {
-    await assert.rejects(
+    assert.throws(
       () => loadTokenizer(dir),
       (e: Error) => e instanceof DataError && e.message === `${dir}/tokenizer.json: no such file`,
     );
     await Deno.writeTextFile(`${dir}/tokenizer.json`, JSON.stringify(sentencePieceBpe()));
     await Deno.writeTextFile(`${dir}/tokenizer_config.json`, JSON.stringify({ eos_token: "<eos>" }));
-    await assert.rejects(
+    assert.throws(
       () => loadTokenizer(dir),
       (e: Error) => e.message === `${dir}/tokenizer.json: eos_token "<eos>" is not in the vocabulary`,
     );
@@ -176,9 +76,9 @@ Deno.test("loadTokenizer() reads a model folder and names the file at fault", as
       `${dir}/tokenizer_config.json`,
       JSON.stringify({ eos_token: { content: "</s>" } }),
     );
-    assert.equal((await loadTokenizer(dir)).eos, 2);
+    assert.equal(loadTokenizer(dir).eos, 2);
     await Deno.writeTextFile(`${dir}/tokenizer.json`, JSON.stringify({ model: { type: "WordPiece" } }));
-    await assert.rejects(
+    assert.throws(
       () => loadTokenizer(dir),
       (e: Error) =>
         e.message ===

@@ -82,7 +82,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     plan = await planPipeline(spec);
   } catch (e) {
-    console.error(`${file}: ${(e as Error).message}`);
+    console.error(e instanceof PipelineError ? e.format(file) : `${file}: ${(e as Error).message}`);
     return (e instanceof PipelineError) ? 2 : 1;
   }
   if (o.plan) {
@@ -104,7 +104,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof PipelineError) {
-      // a folder a stage starts from is missing or does not fit: bad input, found before any stage ran
+      // a folder a stage starts from does not fit the stage: bad input, found before any stage ran
       console.error(e.format(file));
       return 2;
     }

@@ -5,7 +5,7 @@
  * model learns to predict EOS at a document's end and, after EOS, the next document's first token (GPT-2's
  * packing). `boundaries` marks where each document starts, for a caller that wants to mask or reset.
  */
-import { textWindows } from "./domain.ts";
+import { type TextDomain, textWindows } from "./domain.ts";
 import { DataError } from "./errors.ts";
 
 /** A packed stream of token ids. */
@@ -55,4 +55,17 @@ export function packedWindow(
   }
   const s = index * context;
   return { inputs: stream.ids.slice(s, s + context), targets: stream.ids.slice(s + 1, s + context + 1) };
+}
+
+/**
+ * A text domain from a packed stream: the last round(validationFraction * length) ids are held out for
+ * validation (after the training ids, so no validation window overlaps training text).
+ */
+export function tokenDomain(name: string, ids: Int32Array, validationFraction = 0): TextDomain {
+  if (!Number.isFinite(validationFraction) || validationFraction < 0 || validationFraction >= 1) {
+    throw new RangeError(`validation fraction must be in [0, 1), found ${validationFraction}`);
+  }
+  const cut = ids.length - Math.round(validationFraction * ids.length);
+  if (cut === 0) throw new DataError(`domain "${name}" is empty: it has 0 training tokens`);
+  return { name, kind: "text", train: ids.subarray(0, cut), validation: ids.subarray(cut) };
 }

@@ -75,10 +75,10 @@ export function tokenizerFromJson(
   };
 }
 
-async function readJson(path: string, required: boolean): Promise<Json | undefined> {
+function readJson(path: string, required: boolean): Json | undefined {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = Deno.readTextFileSync(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound && !required) return undefined;
     if (e instanceof Deno.errors.NotFound) throw new DataError("no such file", { file: path });
@@ -92,9 +92,9 @@ async function readJson(path: string, required: boolean): Promise<Json | undefin
 }
 
 /** The tokenizer of a model folder: `tokenizer.json`, with `tokenizer_config.json` when present. */
-export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
+export function loadTokenizer(dir: string): TextTokenizer {
   const file = `${dir}/tokenizer.json`;
-  const tokenizer = (await readJson(file, true))!;
-  const config = await readJson(`${dir}/tokenizer_config.json`, false);
+  const tokenizer = readJson(file, true)!;
+  const config = readJson(`${dir}/tokenizer_config.json`, false);
   return tokenizerFromJson(tokenizer, config, file);
 }

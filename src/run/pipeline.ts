@@ -9,7 +9,7 @@ import { hashSpec } from "../spec/hash.ts";
 import { fromStage } from "../spec/start_folder.ts";
 import { VERSION } from "../version.ts";
 import { readWeights } from "./checkpoint.ts";
-import { DomainCache } from "./domains.ts";
+import { checkDomainTokenizers, DomainCache } from "./domains.ts";
 import { runEvaluate } from "./evaluate.ts";
 import { runExport } from "./export_stage.ts";
 import { exists, writeJson } from "./files.ts";
@@ -58,7 +58,8 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
   const weights = new Map<string, Map<string, Float32Array>>();
   const records: StageRecord[] = [];
   const hash = await hashSpec(spec);
-  // start folders are read and checked before any stage runs, so a bad one costs no training
+  // tokenizers and start folders are read and checked before any stage runs, so a bad one costs no training
+  checkDomainTokenizers(spec);
   const starts = new Map<string, StartWeights>();
   for (const [name, stage] of Object.entries(spec.stages)) {
     if (stage.kind === "train" && typeof stage.from === "object" && wanted.has(name)) {

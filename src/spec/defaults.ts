@@ -85,6 +85,7 @@ function sourceDefaults(source: SourceSpec): SourceSpec {
         out.domain = source.domain;
         out.domainField = source.domainField ?? DEFAULTS.domainField;
       }
+      if (source.tokenizer !== undefined) out.tokenizer = source.tokenizer;
       return out;
     }
     default:

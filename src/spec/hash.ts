@@ -3,6 +3,7 @@
 import { withDefaults } from "./defaults.ts";
 import { messages } from "./messages.ts";
 import { joinPath, PipelineError } from "./problem.ts";
+import { filesDigest } from "./_digest.ts";
 import { fromStage, startFolderDigest } from "./start_folder.ts";
 import type { DomainSpec, PipelineSpec, StageSpec } from "./types.ts";
 
@@ -148,7 +149,18 @@ async function hashStage(
 ): Promise<string> {
   const { from, dependsOn: _, ...settings } = spec.stages[name];
   const domains: Record<string, DomainSpec> = {};
-  for (const d of stageDomains(spec.stages[name])) domains[d] = spec.domains[d];
+  for (const d of stageDomains(spec.stages[name])) {
+    const source = spec.domains[d].source;
+    const dir = "tokenizer" in source ? source.tokenizer : undefined;
+    // the tokenizer's files, not only its folder's name, decide the ids
+    domains[d] = dir === undefined ? spec.domains[d] : {
+      ...spec.domains[d],
+      tokenizerDigest: await filesDigest([
+        { label: "tokenizer.json", file: `${dir}/tokenizer.json` },
+        { label: "tokenizer_config.json", file: `${dir}/tokenizer_config.json`, optional: true },
+      ], joinPath(joinPath(joinPath("domains", d), "source"), "tokenizer")),
+    } as DomainSpec;
+  }
   const material = {
     codeVersion,
     seed: spec.seed,

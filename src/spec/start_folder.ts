@@ -2,6 +2,7 @@
  * The folders a train stage can start from (`from: { adapter: DIR, checkpoint: DIR }`, either or both):
  * where their files are, and a digest of their contents, so a changed folder changes the stage's hash.
  */
+import { filesDigest } from "./_digest.ts";
 import { joinPath, PipelineError } from "./problem.ts";
 import type { StageSpec, StartFolder } from "./types.ts";
 
@@ -57,20 +58,11 @@ async function files(dir: string, prefix = ""): Promise<string[]> {
 
 /** SHA-256 over the names and contents of every file the stage reads from its start folders. */
 export async function startFolderDigest(name: string, from: StartFolder): Promise<string> {
-  const parts: Uint8Array[] = [];
+  const list: { label: string; file: string }[] = [];
   for (const [kind, folder] of startFolders(from)) {
     const dir = await resolveStartFolder(name, kind, folder);
-    const list = kind === "adapter" ? await files(dir) : ["config.json", "model.safetensors"];
-    for (const f of list) {
-      parts.push(new TextEncoder().encode(`${kind}/${f}\n`), await Deno.readFile(`${dir}/${f}`));
-    }
+    const names = kind === "adapter" ? await files(dir) : ["config.json", "model.safetensors"];
+    for (const f of names) list.push({ label: `${kind}/${f}`, file: `${dir}/${f}` });
   }
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length;
-  }
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return await filesDigest(list, joinPath(joinPath("stages", name), "from"));
 }

@@ -30,12 +30,16 @@ export interface DomainSpec {
 export interface DictionarySource {
   kind: "dictionary";
   language: string;
+  /** A model folder whose `tokenizer.json` tokenizes the text (documents packed with EOS); default bytes. */
+  tokenizer?: string;
 }
 
 /** The Universal Declaration of Human Rights in one language (running text, about 10 KB). */
 export interface UdhrSource {
   kind: "udhr";
   language: string;
+  /** A model folder whose `tokenizer.json` tokenizes the text (documents packed with EOS); default bytes. */
+  tokenizer?: string;
 }
 
 /** The digits shipped by the `mnist` package (28x28, values in [0, 1]). */
@@ -49,6 +53,8 @@ export interface MnistSource {
 export interface TextSource {
   kind: "text";
   path: string;
+  /** A model folder whose `tokenizer.json` tokenizes the text (documents packed with EOS); default bytes. */
+  tokenizer?: string;
 }
 
 /** A JSON Lines file of records holding text. */
@@ -61,6 +67,8 @@ export interface JsonlSource {
   domainField?: string;
   /** Keep only records whose `domainField` equals this. */
   domain?: string;
+  /** A model folder whose `tokenizer.json` tokenizes the text and checks pre-tokenized `ids` (documents packed with EOS); default bytes. */
+  tokenizer?: string;
 }
 
 /** A folder of PNG or JPEG images (grey scale, resized to the model's image side). */
