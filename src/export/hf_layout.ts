@@ -8,8 +8,9 @@ import type { ModelConfig } from "../models/config.ts";
 import { VERSION } from "../version.ts";
 import { ExportError } from "./errors.ts";
 
-/** File names of the layout. */
+/** File name of the model config. */
 export const HF_CONFIG_FILE = "config.json";
+/** File name of the weights (one file; no shards). */
 export const HF_MODEL_FILE = "model.safetensors";
 
 /** `architectures` entries of mixtune's own backbones. */
