@@ -8,6 +8,10 @@ import { checkPipeline } from "../src/spec/validate.ts";
 import { loadPipelineYaml } from "../src/spec/yaml.ts";
 import { PipelineError } from "../src/spec/problem.ts";
 import type { PipelineSpec, TrainStage } from "../src/spec/types.ts";
+import { initAdapters } from "../src/adapters/init.ts";
+import { savePeft } from "../src/adapters/peft.ts";
+import { stagePlacements } from "../src/run/stage_setup.ts";
+import { stageHash } from "../src/spec/hash.ts";
 import { testDevice } from "./_harness.ts";
 import { captureLog, loadFixture, referenceRun, stagePath, tempOut } from "./fixtures/helpers.ts";
 
@@ -110,5 +114,37 @@ Deno.test("an adapter that does not fit the stage's placements exits 2 before an
   } finally {
     console.error = error;
     await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("the stage hash follows the contents of its start folders, not their names", async () => {
+  const spec = await loadFixture("tiny.yaml");
+  const dir = await tempOut();
+  try {
+    const finetune = spec.stages.finetune as TrainStage;
+    const placements = stagePlacements("ft", finetune, spec.model);
+    const weights = initAdapters(placements, 1);
+    await savePeft(`${dir}/a`, { placements, weights });
+    await savePeft(`${dir}/b`, { placements, weights });
+    const hashFor = (adapter: string) =>
+      stageHash(
+        { ...spec, stages: { ft: { ...finetune, from: { adapter }, dependsOn: [] } } },
+        "ft",
+        "test",
+      );
+    const a = await hashFor(`${dir}/a`);
+    assert.equal(await hashFor(`${dir}/b`), a);
+    weights[0].branches[0].a[0] += 1;
+    await savePeft(`${dir}/b`, { placements, weights });
+    assert.notEqual(await hashFor(`${dir}/b`), a);
+    await assert.rejects(
+      () => hashFor(`${dir}/none`),
+      (e: Error) =>
+        e instanceof PipelineError &&
+        e.message === `stages.ft.from.adapter: ${dir}/none holds no adapter (no adapter_config.json or ` +
+            `gate.json, there or in ${dir}/none/adapter)`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

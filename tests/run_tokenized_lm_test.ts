@@ -6,6 +6,7 @@ import { tokenizerFromJson } from "../src/data/tokenizer.ts";
 import { readWeights } from "../src/run/checkpoint.ts";
 import { loadDomain } from "../src/run/domains.ts";
 import { runPipeline } from "../src/run/pipeline.ts";
+import { stageHash } from "../src/spec/hash.ts";
 import { checkPipeline, validatePipeline } from "../src/spec/validate.ts";
 import type { PipelineSpec } from "../src/spec/types.ts";
 import { testDevice } from "./_harness.ts";
@@ -126,6 +127,21 @@ Deno.test("an LM trains on tokenizer ids with the tokenizer's vocabulary; a wron
     ]);
   } finally {
     console.error = error;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the stage hash follows the tokenizer's files", async () => {
+  const dir = await tempOut();
+  try {
+    const { spec } = await fixture(dir);
+    const before = await stageHash(spec, "lm", "test");
+    await Deno.writeTextFile(
+      `${dir}/model/tokenizer_config.json`,
+      JSON.stringify({ eos_token: "<|endoftext|>" }),
+    );
+    assert.notEqual(await stageHash(spec, "lm", "test"), before);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
