@@ -93,6 +93,11 @@ Deno.test("validation wants one tokenizer per pipeline and model.vocab with it",
           "found nothing",
       },
     ]);
+    const bytes = structuredClone(spec) as unknown as Record<string, Record<string, Record<string, unknown>>>;
+    delete (bytes.domains.en.source as Record<string, unknown>).tokenizer;
+    assert.deepEqual(checkPipeline(bytes), [
+      { path: "model.vocab", message: "expected 256 (bytes: no text domain has a tokenizer), found 264" },
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,5 +1,5 @@
 /** Loads a pipeline's data domains from their specs: source, then transforms in order. */
-import { PipelineError, type Problem } from "../spec/problem.ts";
+import { joinPath, PipelineError, type Problem } from "../spec/problem.ts";
 import type { DomainSpec, PipelineSpec } from "../spec/types.ts";
 import {
   DataError,
@@ -25,7 +25,7 @@ import {
   type TokenStream,
 } from "../data/mod.ts";
 import { packDocuments } from "../data/packing.ts";
-import { loadTokenizer } from "../data/tokenizer.ts";
+import { loadTokenizer, type TextTokenizer } from "../data/tokenizer.ts";
 
 /** Loads (once) and returns the named domains. */
 export class DomainCache {
@@ -112,6 +112,16 @@ export function loadDomain(name: string, spec: DomainSpec, pipeline: PipelineSpe
     : tokenDomain(name, bytes, validation);
 }
 
+/** What is wrong with a domain's tokenizer for this model, or undefined when it fits. */
+function tokenizerProblem(t: TextTokenizer, dir: string, spec: PipelineSpec): string | undefined {
+  const vocab = spec.model.backbone === "lm" ? spec.model.vocab : undefined;
+  if (vocab !== t.vocabSize) {
+    return `${dir}/tokenizer.json has ${t.vocabSize} ids but model.vocab is ${vocab}`;
+  }
+  if (t.eos === undefined) return `${dir}/tokenizer.json has no EOS token to end documents with`;
+  return undefined;
+}
+
 /**
  * Loads every domain tokenizer and checks it against the model before anything runs: a bad one is a
  * PipelineError at `domains.<name>.source.tokenizer`.
@@ -121,18 +131,10 @@ export function checkDomainTokenizers(spec: PipelineSpec): void {
   for (const [name, d] of Object.entries(spec.domains)) {
     const dir = "tokenizer" in d.source ? d.source.tokenizer : undefined;
     if (dir === undefined) continue;
-    const path = `domains.${name}.source.tokenizer`;
+    const path = joinPath(joinPath(joinPath("domains", name), "source"), "tokenizer");
     try {
-      const t = loadTokenizer(dir);
-      const vocab = spec.model.backbone === "lm" ? spec.model.vocab : undefined;
-      if (vocab !== t.vocabSize) {
-        problems.push({
-          path,
-          message: `${dir}/tokenizer.json has ${t.vocabSize} ids but model.vocab is ${vocab}`,
-        });
-      } else if (t.eos === undefined) {
-        problems.push({ path, message: `${dir}/tokenizer.json has no EOS token to end documents with` });
-      }
+      const message = tokenizerProblem(loadTokenizer(dir), dir, spec);
+      if (message !== undefined) problems.push({ path, message });
     } catch (e) {
       if (!(e instanceof DataError)) throw e;
       problems.push({ path, message: e.message });
@@ -149,21 +151,11 @@ function tokenize(
   pipeline: PipelineSpec,
 ): Int32Array {
   const tokenizer = loadTokenizer(dir);
-  const vocab = pipeline.model.backbone === "lm" ? pipeline.model.vocab : undefined;
-  if (vocab !== tokenizer.vocabSize) {
-    throw new DataError(
-      `domain "${name}": the tokenizer has ${tokenizer.vocabSize} ids but model.vocab is ${vocab}`,
-      { file: `${dir}/tokenizer.json` },
-    );
-  }
-  if (tokenizer.eos === undefined) {
-    throw new DataError(`domain "${name}": the tokenizer has no EOS token to end documents with`, {
-      file: `${dir}/tokenizer.json`,
-    });
-  }
+  const problem = tokenizerProblem(tokenizer, dir, pipeline);
+  if (problem !== undefined) throw new DataError(`domain "${name}": ${problem}`);
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const ids = documents.map((d) => d instanceof Int32Array ? [...d] : tokenizer.encode(decoder.decode(d)));
-  return packDocuments(ids, tokenizer.eos, tokenizer.vocabSize).ids;
+  return packDocuments(ids, tokenizer.eos!, tokenizer.vocabSize).ids;
 }
 
 function degradations(t: { downsample: number; blur?: number; noise?: number }, side: number): Degradation[] {

@@ -102,7 +102,13 @@ function checkTokenizers(
   model: ModelConfig | undefined,
 ): void {
   const first = tokenizers.find((t) => typeof t.value === "string");
-  if (first === undefined) return;
+  if (first === undefined) {
+    // bytes are ids 0-255: a smaller table would be read out of range
+    if (model?.backbone === "lm" && model.vocab !== undefined && model.vocab !== 256) {
+      check.add("model.vocab", messages.expected("256 (bytes: no text domain has a tokenizer)", model.vocab));
+    }
+    return;
+  }
   for (const t of tokenizers) {
     if (t.value !== first.value) {
       check.add(
