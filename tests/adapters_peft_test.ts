@@ -3,7 +3,7 @@ import { linearModules } from "../src/models/config.ts";
 import { type AdapterWeights, initAdapters } from "../src/adapters/init.ts";
 import { type AdapterSpec, placeAdapters } from "../src/adapters/placement.ts";
 import { decodePeft, encodePeft, loadPeft, PeftError, savePeft } from "../src/adapters/peft.ts";
-import { readSafetensors } from "../src/adapters/safetensors.ts";
+import { readSafetensors, writeSafetensors } from "../src/adapters/safetensors.ts";
 import { Rng } from "../src/adapters/random.ts";
 
 const modules = linearModules({
@@ -152,6 +152,14 @@ Deno.test("decodePeft() explains unknown tensors, wrong ranks and foreign config
     (e: Error) =>
       e.message ===
         'adapter_model.safetensors: "feature" has lora_A [4,32] and lora_B [16,4], expected rank 8',
+  );
+  const { tensors } = readSafetensors(files.model);
+  delete tensors["base_model.model.feature.lora_A.weight"];
+  assert.throws(
+    () => decodePeft({ config: files.config, model: writeSafetensors(tensors) }),
+    (e: Error) =>
+      e.message === 'adapter_model.safetensors has "base_model.model.feature.lora_B.weight" but no ' +
+          '"base_model.model.feature.lora_A.weight"',
   );
   assert.throws(
     () => decodePeft({ config: JSON.stringify({ ...config, peft_type: "IA3" }), model: files.model }),

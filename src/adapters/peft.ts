@@ -12,7 +12,7 @@
 
 import type { AdapterWeights } from "./init.ts";
 import type { LoraScale, Placement } from "./placement.ts";
-import { readSafetensors, type Tensor, writeSafetensors } from "./safetensors.ts";
+import { readSafetensors, SafetensorsError, type Tensor, writeSafetensors } from "./safetensors.ts";
 
 /** File name of the weights. */
 export const PEFT_MODEL_FILE = "adapter_model.safetensors";
@@ -195,7 +195,11 @@ export function decodePeft(files: PeftFiles): PeftAdapter {
   for (const [key, t] of Object.entries(tensors).sort(([x], [y]) => x < y ? -1 : 1)) {
     if (!key.startsWith(PREFIX)) throw new PeftError(`${PEFT_MODEL_FILE}: key "${key}" lacks "${PREFIX}"`);
     const name = key.slice(PREFIX.length);
-    if (key.endsWith(".lora_B.weight")) continue;
+    if (key.endsWith(".lora_B.weight")) {
+      const a = key.replace(/\.lora_B\.weight$/, suffixA);
+      if (!tensors[a]) throw new PeftError(`${PEFT_MODEL_FILE} has "${key}" but no "${a}"`);
+      continue;
+    }
     if (!key.endsWith(suffixA)) {
       if (!toSave.some((m) => name === m || name.startsWith(`${m}.`))) {
         throw new PeftError(
@@ -269,6 +273,7 @@ export async function loadPeft(dir: string): Promise<PeftAdapter> {
     return decodePeft({ config, model });
   } catch (e) {
     if (e instanceof PeftError) throw new PeftError(`${dir}: ${e.message}`);
+    if (e instanceof SafetensorsError) throw new PeftError(`${dir}/${PEFT_MODEL_FILE}: ${e.message}`);
     throw e;
   }
 }
