@@ -263,6 +263,9 @@ Deno.test("PipelineBuilder.stage() turns unknown names into type errors", () => 
     const step = { loss: lmLoss(), optimizer: adamw({ lr: 1e-3 }), steps: 10, batch: 2 };
     const one = base.stage("t1", train({ ...step, mix: temperature(["el", "vi"]) }));
     one.stage("ft", train({ ...step, from: "t1", mix: scalarization(["vi"], 2) }));
+    one.stage("fa", train({ ...step, from: { adapter: "runs/p/ft-1a2b3c4d" }, mix: temperature(["vi"]) }));
+    // @ts-expect-error: a start folder names an adapter or a checkpoint
+    one.stage("fa", train({ ...step, from: {}, mix: temperature(["vi"]) }));
     // @ts-expect-error: "t2" is not a stage yet
     one.stage("ft", train({ ...step, from: "t2", mix: temperature(["vi"]) }));
     // @ts-expect-error: "fr" is not a domain

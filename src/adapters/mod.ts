@@ -14,3 +14,4 @@ export * from "./quality_scale.ts";
 export * from "./merge.ts";
 export * from "./safetensors.ts";
 export * from "./peft.ts";
+export * from "./adapter_folder.ts";

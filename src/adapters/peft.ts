@@ -1,31 +1,39 @@
 /**
- * Adapters in the Hugging Face PEFT layout: `adapter_model.safetensors` + `adapter_config.json`.
+ * One LoRA adapter in the Hugging Face PEFT layout: `adapter_model.safetensors` + `adapter_config.json`,
+ * loadable by `PeftModel.from_pretrained` as it is.
  *
- * Tensor keys are `base_model.model.<module path>.lora_A.weight` ([r, in]) and `.lora_B.weight` ([out, r]).
- * A gated (two-branch) placement has no single PEFT equivalent; its branches carry an adapter-name suffix:
- * `lora_A.hq.weight` / `lora_B.hq.weight` for branch 0 (weighted by g) and `lora_A.lq.weight` /
- * `lora_B.lq.weight` for branch 1 (weighted by 1 - g), the names PEFT gives a second adapter in the key.
- * The config's PEFT fields describe the placements (`r` and `lora_alpha` of the first, `rank_pattern` and
- * `alpha_pattern` for the others); the `mixtune` block holds the full spec and is what loading reads.
+ * Tensor keys are those `get_peft_model_state_dict` writes, without the adapter name:
+ * `base_model.model.<module path>.lora_A.weight` ([r, in]) and `.lora_B.weight` ([out, r]); weights of
+ * modules trained outright (`modules_to_save`) are stored as `base_model.model.<parameter name>`, which
+ * `set_peft_model_state_dict` maps back into the module's saved copy. PEFT's scaling is `lora_alpha / r`, or
+ * `lora_alpha / sqrt(r)` with `use_rslora`; `lora_alpha` is chosen so that it equals mixtune's multiplier.
+ * The config holds only keys PEFT's `LoraConfig` knows. Gated pairs are two such adapters (adapter_folder.ts).
  */
 
-import type { AdapterWeights, LoraBranch } from "./init.ts";
-import type { AdapterSpec, Placement } from "./placement.ts";
-import { readSafetensors, type Tensor, writeSafetensors } from "./safetensors.ts";
+import type { AdapterWeights } from "./init.ts";
+import type { LoraScale, Placement } from "./placement.ts";
+import { readSafetensors, SafetensorsError, type Tensor, writeSafetensors } from "./safetensors.ts";
 
 /** File name of the weights. */
 export const PEFT_MODEL_FILE = "adapter_model.safetensors";
 /** File name of the config. */
 export const PEFT_CONFIG_FILE = "adapter_config.json";
 
-/** Everything needed to rebuild an adapted model's LoRA layers. */
+/** A single (not gated) LoRA adapter with the weights it ships. */
 export interface PeftAdapter {
-  adapters: AdapterSpec[];
-  /** In the order of `weights`. */
+  /** Not gated; in the order of `weights`. */
   placements: Placement[];
   weights: AdapterWeights[];
-  /** Further spec to keep with the weights (gate mapping, quality scale, ...), stored in the mixtune block. */
-  extra?: Record<string, unknown>;
+  /** How each placement's multiplier was written, by placement path; absent means a plain multiplier. */
+  scales?: Record<string, LoraScale>;
+  /** Module paths trained outright (`head`), saved whole. */
+  modulesToSave?: string[];
+  /** Every parameter of the `modulesToSave` modules, by parameter name (`head.weight`). */
+  modules?: Record<string, Tensor>;
+  /** The base checkpoint the adapter belongs to; null for a model mixtune built from scratch. */
+  baseModel?: string | null;
+  /** PEFT's task type ("CAUSAL_LM" for language models); null for the rest. */
+  taskType?: string | null;
 }
 
 /** The two files as bytes and text. */
@@ -41,12 +49,17 @@ export class PeftError extends Error {
   override name = "PeftError";
 }
 
-const BRANCH_NAMES = ["hq", "lq"] as const;
+/** The PEFT tensor key of a placement's A or B matrix. */
+export function peftKey(path: string, matrix: "A" | "B"): string {
+  return `base_model.model.${path}.lora_${matrix}.weight`;
+}
 
-/** The PEFT tensor key of a placement's A or B matrix; `branch` is set only for gated placements. */
-export function peftKey(path: string, matrix: "A" | "B", branch?: 0 | 1): string {
-  const name = branch === undefined ? "" : `${BRANCH_NAMES[branch]}.`;
-  return `base_model.model.${path}.lora_${matrix}.${name}weight`;
+const PREFIX = "base_model.model.";
+
+/** `lora_alpha` for a placement: the user's alpha when it was given as one, else `s r` or `s sqrt(r)`. */
+function alphaOf(p: Placement, scale: LoraScale | undefined, rslora: boolean): number {
+  if (typeof scale === "object" && (scale.rslora === true) === rslora) return scale.alpha;
+  return rslora ? p.scale * Math.sqrt(p.rank) : p.scale * p.rank;
 }
 
 /** Encodes an adapter as PEFT files; the floats are stored as they are, bit for bit. */
@@ -56,29 +69,32 @@ export function encodePeft(adapter: PeftAdapter): PeftFiles {
   if (weights.length !== placements.length) {
     throw new PeftError(`${placements.length} placements but ${weights.length} weight sets`);
   }
-  const reserved = Object.keys(adapter.extra ?? {}).filter((k) =>
-    ["version", "adapters", "placements"].includes(k)
-  );
-  if (reserved.length > 0) throw new PeftError(`extra cannot use the reserved keys ${reserved.join(", ")}`);
   const tensors: Record<string, Tensor> = {};
   placements.forEach((p, i) => {
     const w = weights[i];
-    const count = p.gated ? 2 : 1;
-    if (w.path !== p.path || w.branches.length !== count) {
+    if (p.gated) {
+      throw new PeftError(`"${p.path}" is gated: save its two branches as two adapters (saveAdapterFolder)`);
+    }
+    if (w.path !== p.path || w.branches.length !== 1) {
       throw new PeftError(
         `weights[${i}] ("${w.path}", ${w.branches.length} branches) do not belong to placement "${p.path}" ` +
-          `(${count} branches)`,
+          `(1 branch)`,
       );
     }
-    w.branches.forEach((branch, j) => {
-      const suffix = p.gated ? (j as 0 | 1) : undefined;
-      tensors[peftKey(p.path, "A", suffix)] = checked(p, branch.a, [p.rank, p.in], "A");
-      tensors[peftKey(p.path, "B", suffix)] = checked(p, branch.b, [p.out, p.rank], "B");
-    });
+    tensors[peftKey(p.path, "A")] = checked(p, w.branches[0].a, [p.rank, p.in], "A");
+    tensors[peftKey(p.path, "B")] = checked(p, w.branches[0].b, [p.out, p.rank], "B");
   });
-  const config = peftConfig(adapter);
+  const toSave = adapter.modulesToSave ?? [];
+  for (const [name, t] of Object.entries(adapter.modules ?? {})) {
+    if (!toSave.some((m) => name.startsWith(`${m}.`) || name === m)) {
+      throw new PeftError(
+        `module weight "${name}" belongs to no module of modulesToSave (${toSave.join(", ")})`,
+      );
+    }
+    tensors[PREFIX + name] = t;
+  }
   return {
-    config: JSON.stringify(config, null, 2) + "\n",
+    config: JSON.stringify(peftConfig(adapter), null, 2) + "\n",
     model: writeSafetensors(tensors, { format: "pt" }),
   };
 }
@@ -95,40 +111,55 @@ function checked(p: Placement, data: Float32Array, shape: number[], matrix: stri
 }
 
 function peftConfig(adapter: PeftAdapter): Record<string, unknown> {
-  const { placements, adapters } = adapter;
-  const first = adapters[placements[0].adapter];
-  const rslora = typeof first?.scale === "object" && first.scale.rslora === true;
-  // alpha such that PEFT's own formula (alpha / r, or alpha / sqrt(r)) gives back the resolved scale
-  const alphaOf = (p: Placement): number => rslora ? p.scale * Math.sqrt(p.rank) : p.scale * p.rank;
+  const { placements } = adapter;
+  const scales = adapter.scales ?? {};
+  const first = scales[placements[0].path];
+  const rslora = typeof first === "object" && first.rslora === true;
+  const alpha = (p: Placement) => alphaOf(p, scales[p.path], rslora);
   const r = placements[0].rank;
-  const alpha = alphaOf(placements[0]);
+  const a = alpha(placements[0]);
   const rankPattern: Record<string, number> = {};
   const alphaPattern: Record<string, number> = {};
   for (const p of placements) {
+    // PEFT matches pattern keys as regular expressions against the module name's end
     const key = p.path.replaceAll(".", "\\.");
     if (p.rank !== r) rankPattern[key] = p.rank;
-    if (alphaOf(p) !== alpha) alphaPattern[key] = alphaOf(p);
+    if (alpha(p) !== a) alphaPattern[key] = alpha(p);
   }
+  const toSave = adapter.modulesToSave ?? [];
   return {
     peft_type: "LORA",
-    base_model_name_or_path: null,
+    base_model_name_or_path: adapter.baseModel ?? null,
+    revision: null,
+    task_type: adapter.taskType ?? null,
+    inference_mode: true,
     r,
-    lora_alpha: alpha,
+    lora_alpha: a,
     target_modules: placements.map((p) => p.path),
     lora_dropout: placements[0].dropout,
-    bias: "none",
-    task_type: null,
-    use_rslora: rslora,
     fan_in_fan_out: false,
-    inference_mode: true,
-    modules_to_save: null,
+    bias: "none",
+    use_rslora: rslora,
+    modules_to_save: toSave.length ? toSave : null,
+    init_lora_weights: true,
     rank_pattern: rankPattern,
     alpha_pattern: alphaPattern,
-    mixtune: { version: 1, adapters: adapter.adapters, placements, ...(adapter.extra ?? {}) },
   };
 }
 
-/** Decodes PEFT files written by `encodePeft`; checks every tensor's presence and shape. */
+/** PEFT's rule for pattern keys: the first key that matches the end of the module path, else the default. */
+function patterned(patterns: unknown, path: string, fallback: number): number {
+  if (typeof patterns !== "object" || patterns === null) return fallback;
+  for (const [key, value] of Object.entries(patterns as Record<string, number>)) {
+    if (new RegExp(`^(.*\\.)?(${key})$`).test(path)) return value;
+  }
+  return fallback;
+}
+
+/**
+ * Decodes PEFT LoRA files: placements come from the tensors (path, shapes, rank) and the config (scaling,
+ * dropout); every other tensor must belong to a `modules_to_save` module.
+ */
 export function decodePeft(files: PeftFiles): PeftAdapter {
   let config: Record<string, unknown>;
   try {
@@ -141,66 +172,81 @@ export function decodePeft(files: PeftFiles): PeftAdapter {
       `${PEFT_CONFIG_FILE}: peft_type must be "LORA", found ${JSON.stringify(config.peft_type)}`,
     );
   }
-  const block = config.mixtune as Record<string, unknown> | undefined;
-  if (typeof block !== "object" || block === null) {
-    throw new PeftError(
-      `${PEFT_CONFIG_FILE} has no "mixtune" block; only adapters saved by mixtune can be loaded`,
-    );
-  }
-  if (block.version !== 1) {
-    throw new PeftError(
-      `${PEFT_CONFIG_FILE}: mixtune block version ${JSON.stringify(block.version)} is not 1`,
-    );
-  }
-  const { version: _version, adapters, placements, ...extra } = block;
-  if (!Array.isArray(adapters) || !Array.isArray(placements)) {
-    throw new PeftError(`${PEFT_CONFIG_FILE}: mixtune block needs "adapters" and "placements" arrays`);
-  }
-  (placements as unknown[]).forEach(checkPlacement);
-  const { tensors } = readSafetensors(files.model);
-  const used = new Set<string>();
-  const take = (key: string, shape: number[]): Float32Array => {
-    const t = tensors[key];
-    if (!t) throw new PeftError(`${PEFT_MODEL_FILE} has no tensor "${key}"`);
-    if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1]) {
-      throw new PeftError(`${PEFT_MODEL_FILE}: "${key}" has shape [${t.shape}], expected [${shape}]`);
+  for (const field of ["r", "lora_alpha"]) {
+    if (!(typeof config[field] === "number" && (config[field] as number) > 0)) {
+      throw new PeftError(
+        `${PEFT_CONFIG_FILE}: ${field} must be a positive number, found ${JSON.stringify(config[field])}`,
+      );
     }
-    used.add(key);
-    return t.data;
-  };
-  const weights = (placements as Placement[]).map((p): AdapterWeights => {
-    const suffixes: (0 | 1 | undefined)[] = p.gated ? [0, 1] : [undefined];
-    const branches = suffixes.map((s): LoraBranch => ({
-      a: take(peftKey(p.path, "A", s), [p.rank, p.in]),
-      b: take(peftKey(p.path, "B", s), [p.out, p.rank]),
-    }));
-    return { path: p.path, branches };
-  });
-  const unexpected = Object.keys(tensors).filter((k) => !used.has(k));
-  if (unexpected.length > 0) {
-    throw new PeftError(`${PEFT_MODEL_FILE} holds tensors no placement uses: ${unexpected.join(", ")}`);
   }
-  const result: PeftAdapter = {
-    adapters: adapters as AdapterSpec[],
-    placements: placements as Placement[],
+  if (config.fan_in_fan_out === true) {
+    throw new PeftError(`${PEFT_CONFIG_FILE}: fan_in_fan_out true (Conv1D layout) is not supported`);
+  }
+  if (config.bias !== undefined && config.bias !== "none") {
+    throw new PeftError(`${PEFT_CONFIG_FILE}: bias must be "none", found ${JSON.stringify(config.bias)}`);
+  }
+  const rslora = config.use_rslora === true;
+  const toSave = Array.isArray(config.modules_to_save) ? (config.modules_to_save as string[]) : [];
+  const { tensors } = readSafetensors(files.model);
+  const placements: Placement[] = [];
+  const weights: AdapterWeights[] = [];
+  const modules: Record<string, Tensor> = {};
+  const suffixA = ".lora_A.weight";
+  for (const [key, t] of Object.entries(tensors).sort(([x], [y]) => x < y ? -1 : 1)) {
+    if (!key.startsWith(PREFIX)) throw new PeftError(`${PEFT_MODEL_FILE}: key "${key}" lacks "${PREFIX}"`);
+    const name = key.slice(PREFIX.length);
+    if (key.endsWith(".lora_B.weight")) {
+      const a = key.replace(/\.lora_B\.weight$/, suffixA);
+      if (!tensors[a]) throw new PeftError(`${PEFT_MODEL_FILE} has "${key}" but no "${a}"`);
+      continue;
+    }
+    if (!key.endsWith(suffixA)) {
+      if (!toSave.some((m) => name === m || name.startsWith(`${m}.`))) {
+        throw new PeftError(
+          `${PEFT_MODEL_FILE}: "${key}" is neither a LoRA matrix nor part of modules_to_save ` +
+            `(${toSave.join(", ") || "none"})`,
+        );
+      }
+      modules[name] = t;
+      continue;
+    }
+    const path = name.slice(0, -suffixA.length);
+    const b = tensors[peftKey(path, "B")];
+    if (!b) throw new PeftError(`${PEFT_MODEL_FILE} has "${key}" but no "${peftKey(path, "B")}"`);
+    const [rank, n] = t.shape;
+    const r = patterned(config.rank_pattern, path, config.r as number);
+    if (t.shape.length !== 2 || rank !== r || b.shape.length !== 2 || b.shape[1] !== rank) {
+      throw new PeftError(
+        `${PEFT_MODEL_FILE}: "${path}" has lora_A [${t.shape}] and lora_B [${b.shape}], expected rank ${r}`,
+      );
+    }
+    const alpha = patterned(config.alpha_pattern, path, config.lora_alpha as number);
+    placements.push({
+      path,
+      in: n,
+      out: b.shape[0],
+      adapter: 0,
+      rank,
+      scale: rslora ? alpha / Math.sqrt(rank) : alpha / rank,
+      gated: false,
+      dropout: typeof config.lora_dropout === "number" ? config.lora_dropout : 0,
+      init: "kaiming",
+    });
+    weights.push({ path, branches: [{ a: t.data, b: b.data }] });
+  }
+  if (placements.length === 0) throw new PeftError(`${PEFT_MODEL_FILE} holds no lora_A tensors`);
+  return {
+    placements,
     weights,
+    scales: Object.fromEntries(placements.map((p) => [p.path, {
+      alpha: patterned(config.alpha_pattern, p.path, config.lora_alpha as number),
+      rslora,
+    }])),
+    modulesToSave: toSave,
+    modules,
+    baseModel: typeof config.base_model_name_or_path === "string" ? config.base_model_name_or_path : null,
+    taskType: typeof config.task_type === "string" ? config.task_type : null,
   };
-  if (Object.keys(extra).length > 0) result.extra = extra;
-  return result;
-}
-
-function checkPlacement(value: unknown, i: number): void {
-  const p = value as Partial<Placement>;
-  const count = (n: unknown): boolean => Number.isInteger(n) && (n as number) > 0;
-  if (
-    typeof p !== "object" || p === null || typeof p.path !== "string" || !count(p.in) || !count(p.out) ||
-    !count(p.rank) || typeof p.gated !== "boolean" || !Number.isFinite(p.scale)
-  ) {
-    throw new PeftError(
-      `${PEFT_CONFIG_FILE}: mixtune.placements[${i}] must have a path, positive integer in, out and rank, ` +
-        `a boolean gated and a finite scale; found ${JSON.stringify(value)}`,
-    );
-  }
 }
 
 /** Writes `adapter_config.json` and `adapter_model.safetensors` into `dir` (created if missing). */
@@ -211,9 +257,23 @@ export async function savePeft(dir: string, adapter: PeftAdapter): Promise<void>
   await Deno.writeFile(`${dir}/${PEFT_MODEL_FILE}`, files.model);
 }
 
-/** Reads an adapter saved by `savePeft`. */
+/** Reads a PEFT LoRA adapter folder. */
 export async function loadPeft(dir: string): Promise<PeftAdapter> {
-  const config = await Deno.readTextFile(`${dir}/${PEFT_CONFIG_FILE}`);
-  const model = await Deno.readFile(`${dir}/${PEFT_MODEL_FILE}`);
-  return decodePeft({ config, model });
+  const read = async <T>(file: string, f: (p: string) => Promise<T>): Promise<T> => {
+    try {
+      return await f(`${dir}/${file}`);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) throw new PeftError(`${dir}/${file}: no such file`);
+      throw e;
+    }
+  };
+  const config = await read(PEFT_CONFIG_FILE, Deno.readTextFile);
+  const model = await read(PEFT_MODEL_FILE, Deno.readFile);
+  try {
+    return decodePeft({ config, model });
+  } catch (e) {
+    if (e instanceof PeftError) throw new PeftError(`${dir}: ${e.message}`);
+    if (e instanceof SafetensorsError) throw new PeftError(`${dir}/${PEFT_MODEL_FILE}: ${e.message}`);
+    throw e;
+  }
 }

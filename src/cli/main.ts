@@ -82,7 +82,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     plan = await planPipeline(spec);
   } catch (e) {
-    console.error(`${file}: ${(e as Error).message}`);
+    console.error(e instanceof PipelineError ? e.format(file) : `${file}: ${(e as Error).message}`);
     return (e instanceof PipelineError) ? 2 : 1;
   }
   if (o.plan) {
@@ -103,6 +103,11 @@ export async function main(args: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
+    if (e instanceof PipelineError) {
+      // a folder a stage starts from does not fit the stage: bad input, found before any stage ran
+      console.error(e.format(file));
+      return 2;
+    }
     console.error(`${(e as Error).name === "StageFailure" ? "" : "run failed: "}${(e as Error).message}`);
     console.error(`partial results are in ${root}`);
     return 1;

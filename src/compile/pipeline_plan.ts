@@ -9,7 +9,7 @@ import { buildModel } from "../models/graph.ts";
 import { hashSpec, stageHash, stageOrder } from "../spec/hash.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
 import { VERSION } from "../version.ts";
-import { DomainCache } from "../run/domains.ts";
+import { checkDomainTokenizers, DomainCache } from "../run/domains.ts";
 import { mixStrategy, stageParamCounts } from "../run/stage_setup.ts";
 import { stageModel } from "../run/stage_model.ts";
 import { planStep, type StepMemory } from "./train_step.ts";
@@ -49,6 +49,7 @@ export interface PipelinePlan {
 
 /** Plans every stage. Loads the data (to size the domains) but runs nothing. */
 export async function planPipeline(spec: PipelineSpec): Promise<PipelinePlan> {
+  checkDomainTokenizers(spec);
   const domains = new DomainCache(spec);
   const stages: StagePlan[] = [];
   for (const step of stageOrder(spec)) {

@@ -1,6 +1,6 @@
 /** Batch builders: turn a sampler's {@link Draw} into the typed arrays a training step uploads. */
 
-import { type ImageDomain, type TextDomain, textWindows } from "./domain.ts";
+import { type ImageDomain, type TextDomain, textWindows, type TokenStream } from "./domain.ts";
 import { DataError } from "./errors.ts";
 import type { Draw } from "./sampler.ts";
 
@@ -23,7 +23,7 @@ export interface ImageBatch {
 
 /** Copies window `index` of `bytes` (bytes [index * context, index * context + context]) into row `row`. */
 function fillWindow(
-  bytes: Uint8Array,
+  bytes: TokenStream,
   index: number,
   context: number,
   row: number,
@@ -60,7 +60,7 @@ export function textBatch(domains: readonly TextDomain[], draw: Draw, context: n
 
 /** Validation windows of a byte stream, in order, as batches of at most `batch` rows (the last may be short). */
 export function* textValidationBatches(
-  bytes: Uint8Array,
+  bytes: TokenStream,
   context: number,
   batch: number,
 ): Generator<{ tokens: Float32Array; targets: Float32Array; rows: number }> {

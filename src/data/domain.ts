@@ -9,12 +9,15 @@ export interface ImageSet {
   side: number;
 }
 
-/** A text domain: UTF-8 byte streams; an LM example is a window of context + 1 bytes of `train`. */
+/** A stream of token ids: UTF-8 bytes, or the ids of a tokenizer (documents packed with EOS between them). */
+export type TokenStream = Uint8Array | Int32Array;
+
+/** A text domain: token streams; an LM example is a window of context + 1 ids of `train`. */
 export interface TextDomain {
   name: string;
   kind: "text";
-  train: Uint8Array;
-  validation: Uint8Array;
+  train: TokenStream;
+  validation: TokenStream;
 }
 
 /** An image domain: training images plus a held-out validation set of the same side. */
@@ -27,10 +30,10 @@ export interface ImageDomain {
   validation: { images: Float32Array; labels: Int32Array };
 }
 
-/** Raw text of one domain before splitting: one or more documents of UTF-8 bytes. */
+/** Raw text of one domain before splitting: documents of UTF-8 bytes, or of token ids given pre-tokenized. */
 export interface TextCorpus {
   name: string;
-  documents: Uint8Array[];
+  documents: (Uint8Array | Int32Array)[];
 }
 
 /** A domain of either kind. */

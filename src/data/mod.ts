@@ -26,3 +26,5 @@ export * from "./sources/text_folder.ts";
 export * from "./sources/jsonl.ts";
 export * from "./sources/image_folder.ts";
 export { decodeImage, type GrayImage, IMAGE_EXTENSIONS } from "./sources/_image_decode.ts";
+export * from "./tokenizer.ts";
+export * from "./packing.ts";

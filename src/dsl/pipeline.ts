@@ -8,6 +8,7 @@ import type {
   PipelineSpec,
   SourceSpec,
   StageSpec,
+  StartFolder,
   TrainStage,
   TransformSpec,
 } from "../spec/types.ts";
@@ -26,7 +27,7 @@ export type MixDomainsOf<X> = X extends { mix: { domains: (infer M)[] } } ? M : 
  * declared domains. Names typed only as `string` (built at run time) are left to `build()` to check.
  */
 export type References<X, D extends string, T extends string> =
-  & (string extends FromOf<X> ? unknown : { from?: T })
+  & (string extends FromOf<X> ? unknown : { from?: T | StartFolder })
   & (string extends MixDomainsOf<X> ? unknown : { mix: { domains: D[] } });
 
 /** The pipeline so far: plain data, not yet validated. */

@@ -9,6 +9,7 @@ import type {
   GateSpec,
   LossSpec,
   OptimizerSpec,
+  StartFolder,
   TrainStage,
 } from "../spec/types.ts";
 import type { MixOf } from "./mix.ts";
@@ -16,10 +17,13 @@ import type { MixOf } from "./mix.ts";
 /** Options of `train`: a train stage without its kind, with `from` and the mix domains kept as literal types. */
 export type TrainOptions<F extends string, M extends string> =
   & Omit<TrainStage, "kind" | "from" | "dependsOn" | "mix">
-  & { from?: F; mix: MixOf<M> };
+  & { from?: F | StartFolder; mix: MixOf<M> };
 
 /** A train stage whose `from` and mix domains the pipeline builder checks against its names. */
-export type TrainOf<F extends string, M extends string> = TrainStage & { from?: F; mix: MixOf<M> };
+export type TrainOf<F extends string, M extends string> = TrainStage & {
+  from?: F | StartFolder;
+  mix: MixOf<M>;
+};
 
 /**
  * A training stage: a mix of domains, what to train (adapters and/or `trainable` patterns), loss, optimizer.

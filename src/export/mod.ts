@@ -20,4 +20,12 @@ export {
 export { loraDelta, mergeLora } from "./merge.ts";
 export { isGated, validateLora, validateVitWeights, vitParameterShapes } from "./_validate.ts";
 export { ExportError } from "./errors.ts";
+export {
+  HF_CONFIG_FILE,
+  HF_MODEL_FILE,
+  MIXTUNE_ARCHITECTURES,
+  mixtuneHfConfig,
+  writeHfCheckpoint,
+} from "./hf_layout.ts";
+export { type MergedModel, mergeStage } from "./merge_stage.ts";
 export type { HostTensor, LoraModule, LoraSet, Weights } from "./types.ts";

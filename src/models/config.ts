@@ -19,11 +19,13 @@ export interface VitConfig {
   classes: number;
 }
 
-/** A causal transformer language model over bytes. */
+/** A causal transformer language model over bytes, or over the ids of the domains' tokenizer. */
 export interface LmConfig {
   backbone: "lm";
-  /** Context length in bytes. */
+  /** Context length in tokens (bytes without a tokenizer). */
   context: number;
+  /** Vocabulary size: 256 (bytes, the default), or the tokenizer's when the text domains have one. */
+  vocab?: number;
   dim: number;
   depth: number;
   heads: number;
@@ -58,9 +60,14 @@ export function linearModules(config: ModelConfig): LinearModule[] {
     out.push({ path: "feature", in: d, out: config.embedDim, bias: true });
     out.push({ path: "head", in: config.embedDim, out: config.classes, bias: false });
   } else {
-    out.push({ path: "lm_head", in: d, out: 256, bias: true });
+    out.push({ path: "lm_head", in: d, out: vocabSize(config), bias: true });
   }
   return out;
+}
+
+/** Ids an LM reads and predicts: its `vocab`, 256 (bytes) by default. */
+export function vocabSize(config: LmConfig): number {
+  return config.vocab ?? 256;
 }
 
 /** Number of tokens a model sees per example. */

@@ -13,7 +13,7 @@ import { softmaxCrossEntropy } from "../graph/ops/cross_entropy.ts";
 import { l2Normalize } from "../graph/ops/normalize.ts";
 import { loraLinear } from "../graph/ops/lora.ts";
 import { dropout } from "../graph/ops/dropout.ts";
-import { type ModelConfig, tokens } from "./config.ts";
+import { type ModelConfig, tokens, vocabSize } from "./config.ts";
 import { baseParams } from "./params.ts";
 
 /** Where one LoRA module goes (resolved from adapter patterns). */
@@ -153,7 +153,7 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
       throw new Error(`the lm backbone trains with the lm loss, not ${options.loss.kind}`);
     }
     const logits = linear("lm_head", h);
-    const rows = softmaxCrossEntropy(reshape(logits, [B * T, 256]), reshape(labels, [B * T]), {
+    const rows = softmaxCrossEntropy(reshape(logits, [B * T, vocabSize(config)]), reshape(labels, [B * T]), {
       kind: "none",
       scale: 1,
       margin: 0,

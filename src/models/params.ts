@@ -1,5 +1,5 @@
 /** The parameter table of a model: names, shapes and initial values. */
-import { type ModelConfig, tokens } from "./config.ts";
+import { type ModelConfig, tokens, vocabSize } from "./config.ts";
 import { linearModules } from "./config.ts";
 import { normalArray, seedFor } from "./init.ts";
 
@@ -26,7 +26,7 @@ export function baseParams(config: ModelConfig): ParamInfo[] {
     out.push({ name: `${path}.bias`, shape: [d], module: path });
   };
   if (config.backbone === "vit") lin("patch_embed");
-  else out.push({ name: "embed", shape: [256, d], module: "embed" });
+  else out.push({ name: "embed", shape: [vocabSize(config), d], module: "embed" });
   out.push({ name: "pos_embed", shape: [tokens(config), d], module: "pos_embed" });
   for (let i = 0; i < config.depth; i++) {
     norm(`blocks.${i}.ln1`);

@@ -1,4 +1,5 @@
 /** Loads a pipeline's data domains from their specs: source, then transforms in order. */
+import { joinPath, PipelineError, type Problem } from "../spec/problem.ts";
 import type { DomainSpec, PipelineSpec } from "../spec/types.ts";
 import {
   DataError,
@@ -20,7 +21,11 @@ import {
   takeBytes,
   takeImages,
   textDomain,
+  tokenDomain,
+  type TokenStream,
 } from "../data/mod.ts";
+import { packDocuments } from "../data/packing.ts";
+import { loadTokenizer, type TextTokenizer } from "../data/tokenizer.ts";
 
 /** Loads (once) and returns the named domains. */
 export class DomainCache {
@@ -69,16 +74,31 @@ export function loadDomain(name: string, spec: DomainSpec, pipeline: PipelineSpe
     }
     return imageDomain(name, set, validation, seed);
   }
-  let bytes: Uint8Array;
-  if (src.kind === "dictionary") bytes = loadDictionary(src.language, { seed });
-  else if (src.kind === "udhr") bytes = loadUdhr(src.language);
+  let documents: (Uint8Array | Int32Array)[];
+  let where: string | undefined;
+  let files: Uint8Array[][] | undefined;
+  if (src.kind === "dictionary") documents = [loadDictionary(src.language, { seed })];
+  else if (src.kind === "udhr") documents = [loadUdhr(src.language)];
   else if (src.kind === "text") {
-    bytes = joinDocuments(loadTextFolder(src.path).map((c) => joinDocuments(c.documents)));
+    files = loadTextFolder(src.path).map((c) => c.documents as Uint8Array[]);
+    documents = files.flat();
   } else {
     const corpora = loadJsonl(src.path, { textField: src.textField, domainField: src.domainField });
     const picked = src.domain === undefined ? corpora : corpora.filter((c) => c.name === src.domain);
     if (picked.length === 0) throw new DataError(`no records of domain "${src.domain}"`, { file: src.path });
-    bytes = joinDocuments(picked.flatMap((c) => c.documents));
+    documents = picked.flatMap((c) => c.documents);
+    where = src.path;
+  }
+  let bytes: TokenStream;
+  if (src.tokenizer !== undefined) bytes = tokenize(name, documents, src.tokenizer, pipeline);
+  else {
+    if (documents.some((d) => d instanceof Int32Array)) {
+      throw new DataError(`domain "${name}" has pre-tokenized ids but no tokenizer`, { file: where });
+    }
+    // the per-file documents are joined as before: newlines between documents, then between files
+    bytes = files
+      ? joinDocuments(files.map((docs) => joinDocuments(docs)))
+      : joinDocuments(documents as Uint8Array[]);
   }
   for (const t of transforms) {
     if (t.kind === "take") bytes = takeBytes(bytes, t.count, `domain "${name}"`);
@@ -87,7 +107,55 @@ export function loadDomain(name: string, spec: DomainSpec, pipeline: PipelineSpe
       throw new DataError(`domain "${name}": ${t.kind} applies to images, not text`);
     }
   }
-  return textDomain(name, bytes, validation);
+  return bytes instanceof Uint8Array
+    ? textDomain(name, bytes, validation)
+    : tokenDomain(name, bytes, validation);
+}
+
+/** What is wrong with a domain's tokenizer for this model, or undefined when it fits. */
+function tokenizerProblem(t: TextTokenizer, dir: string, spec: PipelineSpec): string | undefined {
+  const vocab = spec.model.backbone === "lm" ? spec.model.vocab : undefined;
+  if (vocab !== t.vocabSize) {
+    return `${dir}/tokenizer.json has ${t.vocabSize} ids but model.vocab is ${vocab}`;
+  }
+  if (t.eos === undefined) return `${dir}/tokenizer.json has no EOS token to end documents with`;
+  return undefined;
+}
+
+/**
+ * Loads every domain tokenizer and checks it against the model before anything runs: a bad one is a
+ * PipelineError at `domains.<name>.source.tokenizer`.
+ */
+export function checkDomainTokenizers(spec: PipelineSpec): void {
+  const problems: Problem[] = [];
+  for (const [name, d] of Object.entries(spec.domains)) {
+    const dir = "tokenizer" in d.source ? d.source.tokenizer : undefined;
+    if (dir === undefined) continue;
+    const path = joinPath(joinPath(joinPath("domains", name), "source"), "tokenizer");
+    try {
+      const message = tokenizerProblem(loadTokenizer(dir), dir, spec);
+      if (message !== undefined) problems.push({ path, message });
+    } catch (e) {
+      if (!(e instanceof DataError)) throw e;
+      problems.push({ path, message: e.message });
+    }
+  }
+  if (problems.length) throw new PipelineError(problems);
+}
+
+/** Documents encoded by the model folder's tokenizer (pre-tokenized ones checked), packed with EOS. */
+function tokenize(
+  name: string,
+  documents: (Uint8Array | Int32Array)[],
+  dir: string,
+  pipeline: PipelineSpec,
+): Int32Array {
+  const tokenizer = loadTokenizer(dir);
+  const problem = tokenizerProblem(tokenizer, dir, pipeline);
+  if (problem !== undefined) throw new DataError(`domain "${name}": ${problem}`);
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const ids = documents.map((d) => d instanceof Int32Array ? [...d] : tokenizer.encode(decoder.decode(d)));
+  return packDocuments(ids, tokenizer.eos!, tokenizer.vocabSize).ids;
 }
 
 function degradations(t: { downsample: number; blur?: number; noise?: number }, side: number): Degradation[] {

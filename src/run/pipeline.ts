@@ -6,14 +6,16 @@ import { gpu } from "../gpu/device.ts";
 import { stageHash, stageOrder } from "../spec/hash.ts";
 import type { PipelineSpec, StageSpec } from "../spec/types.ts";
 import { hashSpec } from "../spec/hash.ts";
+import { fromStage } from "../spec/start_folder.ts";
 import { VERSION } from "../version.ts";
 import { readWeights } from "./checkpoint.ts";
-import { DomainCache } from "./domains.ts";
+import { checkDomainTokenizers, DomainCache } from "./domains.ts";
 import { runEvaluate } from "./evaluate.ts";
 import { runExport } from "./export_stage.ts";
 import { exists, writeJson } from "./files.ts";
 import type { Logger } from "./log.ts";
 import { runTrain } from "./train.ts";
+import { loadStartFolder, type StartWeights } from "./start_folder.ts";
 
 /** How to run. */
 export interface RunOptions {
@@ -56,6 +58,14 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
   const weights = new Map<string, Map<string, Float32Array>>();
   const records: StageRecord[] = [];
   const hash = await hashSpec(spec);
+  // tokenizers and start folders are read and checked before any stage runs, so a bad one costs no training
+  checkDomainTokenizers(spec);
+  const starts = new Map<string, StartWeights>();
+  for (const [name, stage] of Object.entries(spec.stages)) {
+    if (stage.kind === "train" && typeof stage.from === "object" && wanted.has(name)) {
+      starts.set(name, await loadStartFolder(spec, name, stage, stage.from));
+    }
+  }
   const writeRun = () =>
     writeJson(`${root}/run.json`, {
       name: spec.name,
@@ -87,6 +97,7 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
         seed: spec.seed,
         stage: step.name,
         spec: stage,
+        model: spec.model,
       });
       const device = (await gpu()).device;
       options.log.line(`${step.name}: ${stage.kind} -> ${dir}`);
@@ -98,7 +109,8 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
           stage,
           dir,
           domains,
-          start: stage.from ? weights.get(stage.from) : undefined,
+          start: typeof stage.from === "string" ? weights.get(stage.from) : starts.get(step.name)?.base,
+          startLora: starts.get(step.name)?.lora,
           resume: options.resume ?? false,
           log: options.log,
         });
@@ -135,6 +147,6 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
 /** `stage` and every stage it depends on. */
 function needed(spec: PipelineSpec, stage: string): Set<string> {
   const out = new Set<string>();
-  for (let s: string | undefined = stage; s !== undefined; s = spec.stages[s]?.from) out.add(s);
+  for (let s: string | undefined = stage; s !== undefined; s = fromStage(spec.stages[s])) out.add(s);
   return out;
 }

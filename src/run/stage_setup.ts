@@ -51,7 +51,8 @@ export function mixStrategy(mix: MixSpec, steps: number, batch: number): MixStra
   }
 }
 
-function toPlacementSpec(a: AdapterSpec): PlacementSpec {
+/** A spec adapter in the form placement takes. */
+export function placementSpec(a: AdapterSpec): PlacementSpec {
   const s = a.scale;
   const scale = !s
     ? undefined
@@ -65,7 +66,7 @@ function toPlacementSpec(a: AdapterSpec): PlacementSpec {
 
 /** Where a stage's adapters go; problems become one StageError listing each. */
 export function stagePlacements(name: string, stage: TrainStage, model: ModelConfig): Placement[] {
-  const specs = (stage.adapters ?? []).map(toPlacementSpec);
+  const specs = (stage.adapters ?? []).map(placementSpec);
   const { placements, problems } = placeAdapters(specs, linearModules(model));
   if (problems.length) {
     throw new StageError(

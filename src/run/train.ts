@@ -2,13 +2,13 @@
  * Runs one training stage: replays the compiled step over sampled batches, logs metrics, validates,
  * checkpoints, and resumes exactly from the last checkpoint.
  */
-import { gateHistogram, initAdapters, type Placement, savePeft } from "../adapters/mod.ts";
+import { gateHistogram, initAdapters, type Placement, saveAdapterFolder } from "../adapters/mod.ts";
 import { Forward } from "../compile/forward.ts";
 import { TrainStep } from "../compile/train_step.ts";
 import { domainSizes, Sampler } from "../data/mod.ts";
 import { tokens } from "../models/config.ts";
 import { buildModel, loraNames } from "../models/graph.ts";
-import { initParams } from "../models/params.ts";
+import { baseParams, initParams } from "../models/params.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
 import { type GateTable, trainBatch } from "./batches.ts";
 import { type Checkpoint, loadCheckpoint, saveCheckpoint, weightsFile } from "./checkpoint.ts";
@@ -17,7 +17,7 @@ import { appendJsonl } from "./files.ts";
 import { concatFloats } from "./_concat.ts";
 import { learningRate } from "./lr.ts";
 import type { Logger } from "./log.ts";
-import { mixStrategy } from "./stage_setup.ts";
+import { mixStrategy, placementSpec, stageTrainable } from "./stage_setup.ts";
 import { stageModel } from "./stage_model.ts";
 import { validationLoss } from "./validation.ts";
 
@@ -36,6 +36,8 @@ export interface TrainContext {
   domains: DomainCache;
   /** Final weights of the `from` stage. */
   start?: Map<string, Float32Array>;
+  /** LoRA starting values by LoRA parameter name (a stage that starts from an adapter folder). */
+  startLora?: Map<string, Float32Array>;
   resume: boolean;
   log: Logger;
 }
@@ -226,8 +228,8 @@ function initialWeights(
     const branches = p.gated ? (["hq", "lq"] as const) : [undefined];
     branches.forEach((branch, b) => {
       const n = loraNames(p.path, branch);
-      values.set(n.A, w.branches[b].a);
-      values.set(n.B, w.branches[b].b);
+      values.set(n.A, ctx.startLora?.get(n.A) ?? w.branches[b].a);
+      values.set(n.B, ctx.startLora?.get(n.B) ?? w.branches[b].b);
     });
   });
   for (const name of names) if (!values.has(name)) throw new Error(`no initial value for parameter ${name}`);
@@ -266,12 +268,28 @@ async function saveAdapters(
     });
     return { path: p.path, branches };
   });
-  const specs = (ctx.stage.adapters ?? []).map((a) => ({ targets: a.targets, rank: a.rank }));
-  await savePeft(`${ctx.dir}/adapter`, {
-    adapters: specs,
+  const specs = (ctx.stage.adapters ?? []).map(placementSpec);
+  const scales = Object.fromEntries(placements.map((p) => [p.path, specs[p.adapter].scale ?? 1]));
+  // weights the stage trained outright go with the adapter, so base + adapter is the trained model
+  const trained = stageTrainable(ctx.name, ctx.stage, ctx.spec.model);
+  const params = baseParams(ctx.spec.model);
+  const modulesToSave = [...new Set(params.filter((p) => trained.has(p.name)).map((p) => p.module))];
+  const modules = Object.fromEntries(
+    params.filter((p) => modulesToSave.includes(p.module)).map((
+      p,
+    ) => [p.name, { shape: p.shape, data: weights.get(p.name)! }]),
+  );
+  await saveAdapterFolder(`${ctx.dir}/adapter`, {
     placements,
     weights: adapterWeights,
-    extra: { stage: ctx.name, gate: ctx.stage.gate ?? null, qualityScale: scale ?? null },
+    scales,
+    modulesToSave,
+    modules,
+    baseModel: null,
+    taskType: ctx.spec.model.backbone === "lm" ? "CAUSAL_LM" : null,
+    gate: placements.some((p) => p.gated)
+      ? { stage: ctx.name, gate: ctx.stage.gate ?? null, qualityScale: scale ?? null }
+      : undefined,
   });
 }
 

@@ -16,11 +16,11 @@ export interface DomainFacts {
 }
 
 const SOURCES = {
-  dictionary: ["language"],
-  udhr: ["language"],
+  dictionary: ["language", "tokenizer"],
+  udhr: ["language", "tokenizer"],
   mnist: ["digits"],
-  text: ["path"],
-  jsonl: ["path", "textField", "domainField", "domain"],
+  text: ["path", "tokenizer"],
+  jsonl: ["path", "textField", "domainField", "domain", "tokenizer"],
   images: ["path"],
 } as const;
 
@@ -42,6 +42,7 @@ export function isImageSource(kind: string): boolean {
 /** Checks `domains`; `model` (when valid) decides which sources fit and which downsample factors divide. */
 export function checkDomains(check: Checker, value: unknown, model: ModelConfig | undefined): DomainFacts {
   const facts: DomainFacts = { names: [], sources: new Map(), split: new Set() };
+  const tokenizers: { at: string; value: unknown }[] = [];
   const domains = check.map("domains", value);
   if (domains === undefined) return facts;
   if (Object.keys(domains).length === 0) {
@@ -55,9 +56,14 @@ export function checkDomains(check: Checker, value: unknown, model: ModelConfig 
     if (fields === undefined) continue;
     const source = checkSource(check, joinPath(path, "source"), fields.source, model);
     if (source !== undefined) facts.sources.set(name, source);
+    const tokenizer = (fields.source as { tokenizer?: unknown })?.tokenizer;
+    if (source !== undefined && !isImageSource(source)) {
+      tokenizers.push({ at: joinPath(joinPath(path, "source"), "tokenizer"), value: tokenizer });
+    }
     const hasSplit = checkTransforms(check, joinPath(path, "transforms"), fields.transforms, source, model);
     if (hasSplit) facts.split.add(name);
   }
+  checkTokenizers(check, tokenizers, model);
   return facts;
 }
 
@@ -74,6 +80,7 @@ function checkSource(
   if (kind === "dictionary" || kind === "udhr") check.string(at("language"), fields.language);
   if (kind === "text" || kind === "jsonl" || kind === "images") check.string(at("path"), fields.path);
   if (kind === "mnist") checkDigits(check, at("digits"), fields.digits);
+  if (!isImageSource(kind)) check.string(at("tokenizer"), fields.tokenizer, false);
   if (kind === "jsonl") {
     check.string(at("textField"), fields.textField, false);
     const domainField = check.string(at("domainField"), fields.domainField, false);
@@ -86,6 +93,38 @@ function checkSource(
     check.add(at("kind"), messages.sourceForModel(model.backbone, kind));
   }
   return kind;
+}
+
+/** One vocabulary per model: every text domain uses the same tokenizer (or none), and `model.vocab` is set. */
+function checkTokenizers(
+  check: Checker,
+  tokenizers: { at: string; value: unknown }[],
+  model: ModelConfig | undefined,
+): void {
+  const first = tokenizers.find((t) => typeof t.value === "string");
+  if (first === undefined) {
+    // bytes are ids 0-255: a smaller table would be read out of range
+    if (model?.backbone === "lm" && model.vocab !== undefined && model.vocab !== 256) {
+      check.add("model.vocab", messages.expected("256 (bytes: no text domain has a tokenizer)", model.vocab));
+    }
+    return;
+  }
+  for (const t of tokenizers) {
+    if (t.value !== first.value) {
+      check.add(
+        t.at,
+        messages.expected(`the tokenizer of ${first.at} (${JSON.stringify(first.value)})`, t.value),
+      );
+    }
+  }
+  if (model?.backbone === "lm" && model.vocab === undefined) {
+    check.add(
+      "model.vocab",
+      `expected the vocabulary size of the tokenizer ${
+        JSON.stringify(first.value)
+      } (${first.at}), found nothing`,
+    );
+  }
 }
 
 function checkDigits(check: Checker, path: string, value: unknown): void {

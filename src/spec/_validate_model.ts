@@ -7,7 +7,7 @@ import { joinPath } from "./problem.ts";
 
 const SHAPES = {
   vit: ["image", "patch", "dim", "depth", "heads", "mlpRatio", "embedDim", "classes"],
-  lm: ["context", "dim", "depth", "heads", "mlpRatio"],
+  lm: ["context", "dim", "depth", "heads", "mlpRatio", "vocab"],
 } as const;
 
 /** Checks a model config; returns it only when it is entirely valid (later checks rely on its sizes). */
@@ -22,7 +22,8 @@ export function checkModel(check: Checker, value: unknown): ModelConfig | undefi
   const { fields } = variant;
   const at = (key: string): string => joinPath("model", key);
   for (const key of SHAPES[variant.kind]) {
-    if (key !== "mlpRatio") check.number(at(key), fields[key], COUNT);
+    if (key === "vocab") check.number(at(key), fields[key], { integer: true, min: 2 }, false);
+    else if (key !== "mlpRatio") check.number(at(key), fields[key], COUNT);
   }
   const ratio = check.number(at("mlpRatio"), fields.mlpRatio, POSITIVE);
   if (check.problems.length > before) return undefined;

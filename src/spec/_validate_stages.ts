@@ -39,7 +39,10 @@ export function checkStages(
   for (const [name, { kind, fields }] of variants) {
     const path = joinPath("stages", name);
     const at = (key: string): string => joinPath(path, key);
-    const fromOk = checkFrom(check, at("from"), fields.from, kind !== "train", name, names, variants);
+    const folder = kind === "train" && typeof fields.from === "object" && fields.from !== null;
+    const fromOk = folder
+      ? checkStartFolder(check, at("from"), fields.from)
+      : checkFrom(check, at("from"), fields.from, kind !== "train", name, names, variants);
     if (fromOk && typeof fields.from === "string") edges.set(name, fields.from);
     if (fromOk && fields.dependsOn !== undefined) {
       const derived = typeof fields.from === "string" ? [fields.from] : [];
@@ -55,6 +58,19 @@ export function checkStages(
     }
   }
   reportCycles(check, names, edges);
+}
+
+/** Checks a train stage's `from: { adapter: DIR, checkpoint: DIR }` (one or both). */
+function checkStartFolder(check: Checker, path: string, value: unknown): boolean {
+  const fields = check.record(path, value, ["adapter", "checkpoint"]);
+  if (fields === undefined) return false;
+  const keys = Object.keys(fields).filter((k) => k === "adapter" || k === "checkpoint");
+  if (keys.length === 0) {
+    check.add(path, messages.expected("adapter: DIR and/or checkpoint: DIR", value));
+    return false;
+  }
+  return keys.every((k) => check.string(joinPath(path, k), fields[k]) !== undefined) &&
+    Object.keys(fields).length === keys.length;
 }
 
 /** Checks a `from` reference; true when it is absent (and optional) or names another train stage. */

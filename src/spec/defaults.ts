@@ -11,6 +11,7 @@ import type {
   ScheduleSpec,
   SourceSpec,
   StageSpec,
+  StartFolder,
   TrainStage,
   TransformSpec,
 } from "./types.ts";
@@ -84,6 +85,7 @@ function sourceDefaults(source: SourceSpec): SourceSpec {
         out.domain = source.domain;
         out.domainField = source.domainField ?? DEFAULTS.domainField;
       }
+      if (source.tokenizer !== undefined) out.tokenizer = source.tokenizer;
       return out;
     }
     default:
@@ -122,13 +124,18 @@ function stageDefaults(stage: StageSpec, domains: Record<string, DomainSpec>): S
     };
     return out;
   }
-  const link = stage.from === undefined ? { dependsOn: [] } : { from: stage.from, dependsOn: [stage.from] };
+  const from = stage.from;
+  const link = from === undefined
+    ? { dependsOn: [] }
+    : typeof from === "string"
+    ? { from, dependsOn: [from] }
+    : { from: { ...from }, dependsOn: [] };
   return trainDefaults(stage, link, domains);
 }
 
 function trainDefaults(
   stage: TrainStage,
-  link: { from?: string; dependsOn: string[] },
+  link: { from?: string | StartFolder; dependsOn: string[] },
   domains: Record<string, DomainSpec>,
 ): TrainStage {
   const adapters = (stage.adapters ?? []).map(adapterDefaults);

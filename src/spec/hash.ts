@@ -3,6 +3,8 @@
 import { withDefaults } from "./defaults.ts";
 import { messages } from "./messages.ts";
 import { joinPath, PipelineError } from "./problem.ts";
+import { filesDigest } from "./_digest.ts";
+import { fromStage, startFolderDigest } from "./start_folder.ts";
 import type { DomainSpec, PipelineSpec, StageSpec } from "./types.ts";
 
 /**
@@ -82,7 +84,7 @@ export function stageOrder(spec: PipelineSpec): StageStep[] {
         }]);
       }
       chain.push(node);
-      const from: string | undefined = spec.stages[node].from;
+      const from = fromStage(spec.stages[node]);
       if (from !== undefined && !(from in spec.stages)) {
         throw new PipelineError([
           { path: joinPath(joinPath("stages", node), "from"), message: messages.unknownStage(from, names) },
@@ -91,7 +93,7 @@ export function stageOrder(spec: PipelineSpec): StageStep[] {
       node = from;
     }
     for (const name of chain.reverse()) {
-      const from = spec.stages[name].from;
+      const from = fromStage(spec.stages[name]);
       order.push({ name, kind: spec.stages[name].kind, dependsOn: from === undefined ? [] : [from] });
       placed.add(name);
     }
@@ -147,7 +149,18 @@ async function hashStage(
 ): Promise<string> {
   const { from, dependsOn: _, ...settings } = spec.stages[name];
   const domains: Record<string, DomainSpec> = {};
-  for (const d of stageDomains(spec.stages[name])) domains[d] = spec.domains[d];
+  for (const d of stageDomains(spec.stages[name])) {
+    const source = spec.domains[d].source;
+    const dir = "tokenizer" in source ? source.tokenizer : undefined;
+    // the tokenizer's files, not only its folder's name, decide the ids
+    domains[d] = dir === undefined ? spec.domains[d] : {
+      ...spec.domains[d],
+      tokenizerDigest: await filesDigest([
+        { label: "tokenizer.json", file: `${dir}/tokenizer.json` },
+        { label: "tokenizer_config.json", file: `${dir}/tokenizer_config.json`, optional: true },
+      ], joinPath(joinPath(joinPath("domains", d), "source"), "tokenizer")),
+    } as DomainSpec;
+  }
   const material = {
     codeVersion,
     seed: spec.seed,
@@ -155,7 +168,11 @@ async function hashStage(
     stage: name,
     settings,
     domains,
-    from: from === undefined ? null : await hashOf(from),
+    from: from === undefined
+      ? null
+      : typeof from === "string"
+      ? await hashOf(from)
+      : { folder: await startFolderDigest(name, from) },
   };
   return sha256Hex(canonicalJson(material));
 }

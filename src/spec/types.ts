@@ -30,12 +30,16 @@ export interface DomainSpec {
 export interface DictionarySource {
   kind: "dictionary";
   language: string;
+  /** A model folder whose `tokenizer.json` tokenizes the text (documents packed with EOS); default bytes. */
+  tokenizer?: string;
 }
 
 /** The Universal Declaration of Human Rights in one language (running text, about 10 KB). */
 export interface UdhrSource {
   kind: "udhr";
   language: string;
+  /** A model folder whose `tokenizer.json` tokenizes the text (documents packed with EOS); default bytes. */
+  tokenizer?: string;
 }
 
 /** The digits shipped by the `mnist` package (28x28, values in [0, 1]). */
@@ -49,6 +53,8 @@ export interface MnistSource {
 export interface TextSource {
   kind: "text";
   path: string;
+  /** A model folder whose `tokenizer.json` tokenizes the text (documents packed with EOS); default bytes. */
+  tokenizer?: string;
 }
 
 /** A JSON Lines file of records holding text. */
@@ -61,6 +67,8 @@ export interface JsonlSource {
   domainField?: string;
   /** Keep only records whose `domainField` equals this. */
   domain?: string;
+  /** A model folder whose `tokenizer.json` tokenizes the text and checks pre-tokenized `ids` (documents packed with EOS); default bytes. */
+  tokenizer?: string;
 }
 
 /** A folder of PNG or JPEG images (grey scale, resized to the model's image side). */
@@ -247,11 +255,23 @@ export interface ValidationSpec {
   batches?: number;
 }
 
+/**
+ * Folders a train stage starts from instead of another stage, one or both: a merged checkpoint of the
+ * pipeline's model (`config.json` + `model.safetensors`, as `deno task merge` writes it) for the base
+ * weights, and a PEFT LoRA adapter folder (a run's `<stage>/adapter`, or a stage folder holding one) for the
+ * LoRA and `modules_to_save` weights.
+ */
+export type StartFolder = { adapter: string; checkpoint?: string } | { adapter?: string; checkpoint: string };
+
 /** Trains the model (or its adapters) on a mixture of domains. */
 export interface TrainStage {
   kind: "train";
-  /** Train stage whose final weights this one starts from; without it the model starts from scratch. */
-  from?: string;
+  /**
+   * Train stage whose final weights this one starts from, or a folder; without it the model starts from
+   * scratch. An adapter folder gives the LoRA (and `modules_to_save`) starting values; the stage's adapters
+   * must place the same modules at the same ranks.
+   */
+  from?: string | StartFolder;
   /** Derived from `from` by `withDefaults`; if given it must equal `[from]` or `[]`. */
   dependsOn?: string[];
   mix: MixSpec;

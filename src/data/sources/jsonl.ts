@@ -1,4 +1,7 @@
-/** A JSONL file of documents: each line an object with a text field and a domain field. */
+/**
+ * A JSONL file of documents: each line an object with a text field (or, pre-tokenized, an `ids` list of token
+ * ids for the domain's tokenizer) and a domain field.
+ */
 
 import type { TextCorpus } from "../domain.ts";
 import { DataError } from "../errors.ts";
@@ -21,7 +24,7 @@ export function loadJsonl(path: string, options: JsonlOptions = {}): TextCorpus[
   const domainField = options.domainField ?? "domain";
   const lines = decodeUtf8(readBytes(path), path).split("\n");
   const encoder = new TextEncoder();
-  const corpora = new Map<string, Uint8Array[]>();
+  const corpora = new Map<string, (Uint8Array | Int32Array)[]>();
   lines.forEach((raw, i) => {
     const line = raw.trim();
     if (line.length === 0) return;
@@ -40,6 +43,22 @@ export function loadJsonl(path: string, options: JsonlOptions = {}): TextCorpus[
     }
     const record = row as Record<string, unknown>;
     const text = record[textField];
+    const ids = record.ids;
+    if (text === undefined && Array.isArray(ids)) {
+      // pre-tokenized: the domain's tokenizer checks the ids against its vocabulary
+      if (!ids.every((id) => Number.isSafeInteger(id) && id >= 0)) {
+        throw new DataError(`field "ids" must be a list of non-negative integers`, where);
+      }
+      const domain = record[domainField];
+      if (typeof domain !== "string" || domain.length === 0) {
+        throw new DataError(
+          `field "${domainField}" must be a non-empty string, found ${describe(domain)}`,
+          where,
+        );
+      }
+      corpora.set(domain, [...(corpora.get(domain) ?? []), Int32Array.from(ids)]);
+      return;
+    }
     if (typeof text !== "string") {
       throw new DataError(`field "${textField}" must be a string, found ${describe(text)}`, where);
     }

@@ -1,27 +1,27 @@
 /** Text transforms: take a prefix, keep a fraction, split off the end of each document for validation. */
 
 import { DataError } from "../errors.ts";
-import type { TextDomain } from "../domain.ts";
+import type { TextDomain, TokenStream } from "../domain.ts";
 
 const NEWLINE = 0x0a;
 
 /** The first `count` bytes of `bytes`; asking for more than there are is an error. */
-export function takeBytes(bytes: Uint8Array, count: number, name = "text"): Uint8Array {
+export function takeBytes<T extends TokenStream>(bytes: T, count: number, name = "text"): T {
   if (!Number.isSafeInteger(count) || count < 0) {
     throw new RangeError(`take count must be a non-negative integer, found ${count}`);
   }
   if (count > bytes.length) {
     throw new DataError(`take ${count} bytes asks for more than "${name}" has (${bytes.length} bytes)`);
   }
-  return bytes.slice(0, count);
+  return bytes.slice(0, count) as T;
 }
 
 /** The first floor(fraction * length) bytes; fraction in (0, 1]. */
-export function fractionBytes(bytes: Uint8Array, fraction: number): Uint8Array {
+export function fractionBytes<T extends TokenStream>(bytes: T, fraction: number): T {
   if (!Number.isFinite(fraction) || fraction <= 0 || fraction > 1) {
     throw new RangeError(`fraction must be in (0, 1], found ${fraction}`);
   }
-  return bytes.slice(0, Math.floor(fraction * bytes.length));
+  return bytes.slice(0, Math.floor(fraction * bytes.length)) as T;
 }
 
 /** Concatenates byte streams with one newline between consecutive ones. */

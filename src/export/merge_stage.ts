@@ -1,0 +1,90 @@
+/** A trained stage folded into one model: LoRA merged into the base weights, ready for the Hugging Face layout. */
+import { loadAdapterFolder } from "../adapters/adapter_folder.ts";
+import { MergeError, mergeLora } from "../adapters/merge.ts";
+import type { Tensor } from "../adapters/safetensors.ts";
+import type { ModelConfig } from "../models/config.ts";
+import { baseParams } from "../models/params.ts";
+import { readWeights } from "../run/checkpoint.ts";
+import { mixtuneHfConfig } from "./hf_layout.ts";
+
+/** A merged model: its `config.json` and its tensors. */
+export interface MergedModel {
+  config: Record<string, unknown>;
+  tensors: Record<string, Tensor>;
+  /** Module paths whose LoRA was folded in. */
+  merged: string[];
+}
+
+async function readText(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new MergeError(`${path}: no such file`);
+    throw e;
+  }
+}
+
+/**
+ * Merges the train stage in `dir` (a run's stage folder): base weights from `weights.safetensors`, LoRA from
+ * `adapter/`. Gated pairs merge only at a fixed `gate` g: W + s (g B1 A1 + (1 - g) B2 A2).
+ */
+export async function mergeStage(dir: string, options: { gate?: number } = {}): Promise<MergedModel> {
+  let spec: { model?: ModelConfig; spec?: { kind?: string } };
+  try {
+    spec = JSON.parse(await readText(`${dir}/spec.json`));
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new MergeError(`${dir}/spec.json is not valid JSON: ${e.message}`);
+    throw e;
+  }
+  if (spec.spec?.kind !== "train") {
+    throw new MergeError(`${dir} is not a train stage (spec.json kind ${JSON.stringify(spec.spec?.kind)})`);
+  }
+  const model = spec.model;
+  if (!model || (model.backbone !== "lm" && model.backbone !== "vit")) {
+    throw new MergeError(`${dir}/spec.json has no model config; run the stage again with this version`);
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(`${dir}/weights.safetensors`);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new MergeError(`${dir}/weights.safetensors: no such file (did the stage finish?)`);
+    }
+    throw e;
+  }
+  const { weights, shapes } = readWeights(bytes);
+  const tensors: Record<string, Tensor> = {};
+  for (const p of baseParams(model)) {
+    const data = weights.get(p.name);
+    const shape = shapes.get(p.name);
+    if (!data || !shape) throw new MergeError(`${dir}/weights.safetensors has no tensor "${p.name}"`);
+    if (shape.join(",") !== p.shape.join(",")) {
+      throw new MergeError(
+        `${dir}/weights.safetensors: "${p.name}" has shape [${shape}], the model needs [${p.shape}]`,
+      );
+    }
+    tensors[p.name] = { shape: p.shape, data };
+  }
+  const merged: string[] = [];
+  const hasAdapter = await Deno.stat(`${dir}/adapter`).then(() => true, () => false);
+  if (hasAdapter) {
+    const folder = await loadAdapterFolder(`${dir}/adapter`);
+    const gated = folder.placements.filter((p) => p.gated).map((p) => p.path);
+    if (gated.length > 0 && options.gate === undefined) {
+      throw new MergeError(
+        `${dir}/adapter is a gated pair (${
+          gated.join(", ")
+        }): merging needs a fixed gate g in [0, 1] (--gate)`,
+      );
+    }
+    folder.placements.forEach((p, i) => {
+      const base = tensors[`${p.path}.weight`];
+      if (!base) throw new MergeError(`${dir}/adapter adapts "${p.path}", which the model does not have`);
+      const data = mergeLora(base.data, p, folder.weights[i], p.gated ? options.gate : undefined);
+      tensors[`${p.path}.weight`] = { shape: base.shape, data };
+      merged.push(p.path);
+    });
+    // weights the stage trained outright travel in the adapter too; they equal those in weights.safetensors
+  }
+  return { config: mixtuneHfConfig(model), tensors, merged };
+}
