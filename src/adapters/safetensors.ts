@@ -1,5 +1,5 @@
 /**
- * The safetensors file format for float32 tensors: an 8-byte little-endian header length N, N bytes of JSON
+ * The safetensors file format: float32 tensors are written; F32, F16 and BF16 are read (as float32). The layout: an 8-byte little-endian header length N, N bytes of JSON
  * (`{"__metadata__": {...}, "<name>": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}}`,
  * padded with spaces to a multiple of 8), then the raw little-endian tensor bytes. Offsets are relative to
  * the start of the data and the tensors tile it without gaps, as the reference implementation requires.
@@ -11,11 +11,18 @@ export interface Tensor {
   data: Float32Array;
 }
 
+/** The on-disk element types that are read; all are widened to float32. */
+export type StoredDtype = "F32" | "F16" | "BF16";
+
 /** The contents of a safetensors file. */
 export interface SafetensorsContents {
   tensors: Record<string, Tensor>;
   metadata: Record<string, string>;
+  /** Each tensor's element type on disk. */
+  dtypes: Record<string, StoredDtype>;
 }
+
+const DTYPE_BYTES: Record<StoredDtype, number> = { F32: 4, F16: 2, BF16: 2 };
 
 /** A safetensors file that is malformed, or tensors that cannot be written. */
 export class SafetensorsError extends Error {
@@ -72,7 +79,7 @@ export function writeSafetensors(
   return out;
 }
 
-/** Parses safetensors bytes holding F32 tensors; throws SafetensorsError saying what is wrong and where. */
+/** Parses safetensors bytes holding F32, F16 or BF16 tensors (returned as float32); throws SafetensorsError saying what is wrong and where. */
 export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
   if (bytes.length < 8) {
     throw new SafetensorsError(`file is ${bytes.length} bytes, shorter than the 8-byte header length`);
@@ -92,7 +99,7 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
   const data = bytes.subarray(8 + headerLength);
 
   let metadata: Record<string, string> = {};
-  const entries: { name: string; shape: number[]; begin: number; end: number }[] = [];
+  const entries: { name: string; dtype: StoredDtype; shape: number[]; begin: number; end: number }[] = [];
   for (const [name, value] of Object.entries(header)) {
     if (name === "__metadata__") {
       metadata = checkMetadata(value);
@@ -115,10 +122,13 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
     throw new SafetensorsError(`tensors cover ${expected} bytes of data but the file holds ${data.length}`);
   }
   const tensors: Record<string, Tensor> = {};
+  const dtypes: Record<string, StoredDtype> = {};
   for (const e of entries) {
-    tensors[e.name] = { shape: e.shape, data: float32FromLittleEndian(data.subarray(e.begin, e.end)) };
+    const bytes = data.subarray(e.begin, e.end);
+    tensors[e.name] = { shape: e.shape, data: widen(e.dtype, bytes) };
+    dtypes[e.name] = e.dtype;
   }
-  return { tensors, metadata };
+  return { tensors, metadata, dtypes };
 }
 
 function parseHeader(bytes: Uint8Array): Record<string, unknown> {
@@ -156,16 +166,18 @@ function checkEntry(
   name: string,
   value: unknown,
   dataLength: number,
-): { shape: number[]; begin: number; end: number } {
+): { dtype: StoredDtype; shape: number[]; begin: number; end: number } {
   const entry = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
   if (typeof value !== "object" || value === null) {
     throw new SafetensorsError(`tensor "${name}": entry must be an object, found ${JSON.stringify(value)}`);
   }
-  if (entry.dtype !== "F32") {
+  if (typeof entry.dtype !== "string" || !Object.hasOwn(DTYPE_BYTES, entry.dtype)) {
     throw new SafetensorsError(
-      `tensor "${name}": dtype ${JSON.stringify(entry.dtype)} is not supported (only F32)`,
+      `tensor "${name}": dtype ${JSON.stringify(entry.dtype)} is not supported (F32, F16 or BF16)`,
     );
   }
+  const dtype = entry.dtype as StoredDtype;
+  const width = DTYPE_BYTES[dtype];
   if (!Array.isArray(entry.shape)) throw new SafetensorsError(`tensor "${name}": shape must be an array`);
   const shape = entry.shape as number[];
   checkShape(name, shape);
@@ -184,13 +196,13 @@ function checkEntry(
       `tensor "${name}": data_offsets [${begin}, ${end}] are out of range for ${dataLength} bytes of data`,
     );
   }
-  if (end - begin !== product(shape) * 4) {
+  if (end - begin !== product(shape) * width) {
     throw new SafetensorsError(
-      `tensor "${name}": shape [${shape.join(", ")}] needs ${product(shape) * 4} bytes but data_offsets ` +
-        `[${begin}, ${end}] span ${end - begin}`,
+      `tensor "${name}": shape [${shape.join(", ")}] as ${dtype} needs ${product(shape) * width} bytes ` +
+        `but data_offsets [${begin}, ${end}] span ${end - begin}`,
     );
   }
-  return { shape: [...shape], begin, end };
+  return { dtype, shape: [...shape], begin, end };
 }
 
 function checkShape(name: string, shape: number[]): void {
@@ -214,6 +226,37 @@ function littleEndianBytes(data: Float32Array): Uint8Array {
 function float32FromLittleEndian(bytes: Uint8Array): Float32Array {
   const copy = LITTLE_ENDIAN ? bytes.slice() : swap32(bytes);
   return new Float32Array(copy.buffer, 0, copy.length / 4);
+}
+
+/** Float32 values of little-endian F32, F16 or BF16 bytes; every half and bfloat16 value is exact in f32. */
+function widen(dtype: StoredDtype, bytes: Uint8Array): Float32Array {
+  if (dtype === "F32") return float32FromLittleEndian(bytes);
+  const n = bytes.length / 2;
+  const out = new Float32Array(n);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < n; i++) {
+    const h = bytes[2 * i] | (bytes[2 * i + 1] << 8);
+    bits[i] = dtype === "BF16" ? h << 16 : halfToFloatBits(h);
+  }
+  return out;
+}
+
+/** IEEE binary16 bits to binary32 bits: subnormals normalised, infinities and NaN payloads kept. */
+function halfToFloatBits(h: number): number {
+  const sign = (h & 0x8000) << 16;
+  let exp = (h >> 10) & 0x1f;
+  let mant = h & 0x3ff;
+  if (exp === 0x1f) return (sign | 0x7f800000 | (mant << 13)) >>> 0;
+  if (exp === 0) {
+    if (mant === 0) return sign >>> 0;
+    exp = 1;
+    while ((mant & 0x400) === 0) {
+      mant <<= 1;
+      exp--;
+    }
+    mant &= 0x3ff;
+  }
+  return (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0;
 }
 
 function swap32(bytes: Uint8Array): Uint8Array {
