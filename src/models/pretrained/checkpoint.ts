@@ -1,0 +1,181 @@
+/**
+ * Reads a Hugging Face checkpoint folder: `config.json` and either `model.safetensors` or the shards named by
+ * `model.safetensors.index.json`. Weights come back float32 in mixtune's layout, under their Hugging Face
+ * names; every problem names the file it is in.
+ */
+import { readSafetensors, SafetensorsError, type StoredDtype } from "../../adapters/safetensors.ts";
+import { parseArch, type PretrainedArch } from "./arch.ts";
+import { PretrainedError } from "./errors.ts";
+import { checkpointTensors, ignoredTensor } from "./tensors.ts";
+
+/** A checkpoint folder, read and checked. */
+export interface Pretrained {
+  dir: string;
+  arch: PretrainedArch;
+  /** config.json as written. */
+  config: Record<string, unknown>;
+  /** float32 weights in mixtune's layout ([out, in] linears), by parameter name. */
+  weights: Map<string, Float32Array>;
+  /** Stored element type of each weight. */
+  dtypes: Map<string, StoredDtype>;
+}
+
+const SINGLE = "model.safetensors";
+const INDEX = "model.safetensors.index.json";
+
+/** Reads `config.json` alone: the architecture, without loading weights (for validation and plans). */
+export async function readPretrainedConfig(
+  dir: string,
+): Promise<{ arch: PretrainedArch; config: Record<string, unknown> }> {
+  const file = join(dir, "config.json");
+  const config = await readJson(file, dir);
+  return { arch: parseArch(config, file), config: config as Record<string, unknown> };
+}
+
+/** Reads and checks a whole checkpoint folder; throws PretrainedError naming the file and the problem. */
+export async function readPretrained(dir: string): Promise<Pretrained> {
+  const { arch, config } = await readPretrainedConfig(dir);
+  const shards = await shardFiles(dir);
+  const expected = new Map(checkpointTensors(arch).map((t) => [t.name, t]));
+  const weights = new Map<string, Float32Array>();
+  const dtypes = new Map<string, StoredDtype>();
+  const where = new Map<string, string>();
+  for (const [file, listed] of shards) {
+    const contents = await readShard(file);
+    const names = prefixed(arch, Object.keys(contents.tensors));
+    for (const [stored, name] of names) {
+      if (listed && !listed.has(stored)) {
+        throw new PretrainedError(
+          file,
+          `holds tensor "${stored}" that ${INDEX} places in another file or not at all`,
+        );
+      }
+      if (ignoredTensor(arch, name)) continue;
+      const want = expected.get(name);
+      if (!want) {
+        throw new PretrainedError(
+          file,
+          `unexpected tensor "${stored}" (not a ${arch.family} weight in this config)`,
+        );
+      }
+      if (where.has(name)) {
+        throw new PretrainedError(file, `tensor "${stored}" is also in ${where.get(name)}`);
+      }
+      const t = contents.tensors[stored];
+      if (t.shape.join() !== want.shape.join()) {
+        throw new PretrainedError(
+          file,
+          `tensor "${stored}" has shape [${t.shape.join(", ")}], expected [${
+            want.shape.join(", ")
+          }] from config.json`,
+        );
+      }
+      weights.set(name, want.conv1d ? transpose2d(t.data, want.shape[0], want.shape[1]) : t.data);
+      dtypes.set(name, contents.dtypes[stored]);
+      where.set(name, file);
+    }
+    for (const name of listed ?? []) {
+      if (!(name in contents.tensors)) {
+        throw new PretrainedError(file, `lacks tensor "${name}" that ${INDEX} places there`);
+      }
+    }
+  }
+  for (const name of expected.keys()) {
+    if (!weights.has(name)) {
+      const file = shards.length === 1 && shards[0][1] === undefined ? shards[0][0] : join(dir, INDEX);
+      throw new PretrainedError(file, `missing tensor "${name}"`);
+    }
+  }
+  return { dir, arch, config, weights, dtypes };
+}
+
+/** The weight files, each with the tensor names the index assigns it (undefined for a single file). */
+async function shardFiles(dir: string): Promise<[string, Set<string> | undefined][]> {
+  const single = join(dir, SINGLE);
+  const index = join(dir, INDEX);
+  if (await exists(single)) return [[single, undefined]];
+  if (!(await exists(index))) {
+    throw new PretrainedError(dir, `holds neither ${SINGLE} nor ${INDEX}`);
+  }
+  const raw = await readJson(index, dir);
+  const map = (raw as { weight_map?: unknown }).weight_map;
+  if (typeof map !== "object" || map === null || Array.isArray(map)) {
+    throw new PretrainedError(index, "weight_map must be an object from tensor names to file names");
+  }
+  const byFile = new Map<string, Set<string>>();
+  for (const [name, file] of Object.entries(map)) {
+    if (typeof file !== "string" || !/^[\w.-]+\.safetensors$/.test(file)) {
+      throw new PretrainedError(
+        index,
+        `weight_map["${name}"] must name a .safetensors file in the folder, found ${JSON.stringify(file)}`,
+      );
+    }
+    if (!byFile.has(file)) byFile.set(file, new Set());
+    byFile.get(file)!.add(name);
+  }
+  if (byFile.size === 0) throw new PretrainedError(index, "weight_map is empty");
+  return [...byFile].sort(([a], [b]) => a < b ? -1 : 1).map(([f, names]) => [join(dir, f), names]);
+}
+
+async function readShard(file: string) {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(file);
+  } catch (e) {
+    throw new PretrainedError(
+      file,
+      e instanceof Deno.errors.NotFound ? "file not found" : `cannot read: ${(e as Error).message}`,
+    );
+  }
+  try {
+    return readSafetensors(bytes);
+  } catch (e) {
+    if (e instanceof SafetensorsError) throw new PretrainedError(file, e.message);
+    throw e;
+  }
+}
+
+/** Stored names paired with table names: GPT-2 checkpoints saved from the bare model lack `transformer.`. */
+function prefixed(arch: PretrainedArch, names: string[]): [string, string][] {
+  const bare = arch.family === "gpt2" && names.length > 0 && !names.some((n) => n.startsWith("transformer."));
+  return names.map((n) => [n, bare && n !== "lm_head.weight" ? `transformer.${n}` : n]);
+}
+
+async function readJson(file: string, dir: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      if (!(await exists(dir))) throw new PretrainedError(dir, "checkpoint folder not found");
+      throw new PretrainedError(file, "file not found");
+    }
+    throw new PretrainedError(file, `cannot read: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new PretrainedError(file, `is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+function join(dir: string, file: string): string {
+  return dir.endsWith("/") ? dir + file : `${dir}/${file}`;
+}
+
+/** [rows, cols] row-major to [cols, rows]. */
+function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
+  return out;
+}
