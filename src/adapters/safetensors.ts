@@ -105,7 +105,13 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
       metadata = checkMetadata(value);
       continue;
     }
-    entries.push({ name, ...checkEntry(name, value, data.length) });
+    entries.push({ name, ...checkEntry(name, value) });
+  }
+  const needed = entries.reduce((m, e) => Math.max(m, e.end), 0);
+  if (needed > data.length) {
+    throw new SafetensorsError(
+      `file is truncated: the header places tensor data up to byte ${needed} but ${data.length} bytes follow it`,
+    );
   }
   // the tensors must tile the data region exactly: sorted by start, each begins where the previous ended
   let expected = 0;
@@ -165,7 +171,6 @@ function checkMetadata(value: unknown): Record<string, string> {
 function checkEntry(
   name: string,
   value: unknown,
-  dataLength: number,
 ): { dtype: StoredDtype; shape: number[]; begin: number; end: number } {
   const entry = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
   if (typeof value !== "object" || value === null) {
@@ -191,10 +196,8 @@ function checkEntry(
     );
   }
   const [begin, end] = offsets as number[];
-  if (begin > end || end > dataLength) {
-    throw new SafetensorsError(
-      `tensor "${name}": data_offsets [${begin}, ${end}] are out of range for ${dataLength} bytes of data`,
-    );
+  if (begin > end) {
+    throw new SafetensorsError(`tensor "${name}": data_offsets [${begin}, ${end}] end before they begin`);
   }
   if (end - begin !== product(shape) * width) {
     throw new SafetensorsError(

@@ -1,0 +1,198 @@
+/** readPretrained(): Hugging Face checkpoint folders, and the exact message for each kind of bad folder. */
+import assert from "@std/assert";
+import { type Tensor, writeSafetensors } from "../src/adapters/safetensors.ts";
+import { parseArch } from "../src/models/pretrained/arch.ts";
+import { PretrainedError } from "../src/models/pretrained/errors.ts";
+import { readPretrained } from "../src/models/pretrained/checkpoint.ts";
+import { checkpointTensors, pretrainedLinears } from "../src/models/pretrained/tensors.ts";
+import { randoms } from "./_harness.ts";
+
+const GPT2 = {
+  model_type: "gpt2",
+  architectures: ["GPT2LMHeadModel"],
+  vocab_size: 11,
+  n_positions: 6,
+  n_embd: 8,
+  n_layer: 1,
+  n_head: 2,
+};
+
+function weights(config: Record<string, unknown>): Record<string, Tensor> {
+  const arch = parseArch(config, "config.json");
+  return Object.fromEntries(
+    checkpointTensors(arch).map((t, i) => [
+      t.name,
+      { shape: t.shape, data: randoms(t.shape.reduce((a, b) => a * b, 1), i) },
+    ]),
+  );
+}
+
+async function folder(
+  config: unknown,
+  files: Record<string, Uint8Array | string>,
+): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "mixtune_ckpt_" });
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
+  for (const [name, body] of Object.entries(files)) {
+    if (typeof body === "string") await Deno.writeTextFile(`${dir}/${name}`, body);
+    else await Deno.writeFile(`${dir}/${name}`, body);
+  }
+  return dir;
+}
+
+async function rejects(dir: string, message: string): Promise<void> {
+  await assert.rejects(
+    () => readPretrained(dir),
+    (e: Error) => {
+      assert.ok(e instanceof PretrainedError, `${e.name}: ${e.message}`);
+      assert.equal(e.message, message.replaceAll("DIR", dir));
+      return true;
+    },
+  );
+}
+
+Deno.test("readPretrained() loads GPT-2 Conv1D weights transposed to [out, in]", async () => {
+  const w = weights(GPT2);
+  const dir = await folder(GPT2, { "model.safetensors": writeSafetensors(w) });
+  const model = await readPretrained(dir);
+  assert.equal(model.arch.family, "gpt2");
+  const disk = w["transformer.h.0.attn.c_attn.weight"]; // [8, 24] = [in, out]
+  const loaded = model.weights.get("transformer.h.0.attn.c_attn.weight")!; // [24, 8]
+  assert.equal(loaded[5 * 8 + 3], disk.data[3 * 24 + 5]);
+  assert.deepEqual(model.weights.get("transformer.wte.weight"), w["transformer.wte.weight"].data);
+  assert.deepEqual(pretrainedLinears(model.arch).map((m) => m.path), [
+    "transformer.h.0.attn.c_attn",
+    "transformer.h.0.attn.c_proj",
+    "transformer.h.0.mlp.c_fc",
+    "transformer.h.0.mlp.c_proj",
+  ]);
+});
+
+Deno.test("readPretrained() accepts GPT-2 names without the transformer. prefix and its mask buffers", async () => {
+  const w = weights(GPT2);
+  const bare = Object.fromEntries(Object.entries(w).map(([k, v]) => [k.replace(/^transformer\./, ""), v]));
+  bare["h.0.attn.bias"] = { shape: [1, 1, 6, 6], data: new Float32Array(36) };
+  const dir = await folder(GPT2, { "model.safetensors": writeSafetensors(bare) });
+  const model = await readPretrained(dir);
+  assert.equal(model.weights.size, Object.keys(w).length);
+  assert.ok(model.weights.has("transformer.ln_f.bias"));
+});
+
+Deno.test("readPretrained() names the file and the problem for a bad config", async () => {
+  await rejects(
+    await folder({ ...GPT2, model_type: "bert" }, {}),
+    'DIR/config.json: model_type "bert" is not supported (expected one of gpt2, llama, mistral, qwen2)',
+  );
+  await rejects(
+    await folder({ ...GPT2, architectures: ["GPT2ForSequenceClassification"] }, {}),
+    'DIR/config.json: architectures ["GPT2ForSequenceClassification"] is not supported for model_type "gpt2" ' +
+      '(expected ["GPT2LMHeadModel"])',
+  );
+  await rejects(
+    await folder({ ...GPT2, n_head: 3 }, {}),
+    "DIR/config.json: n_head 3 does not divide the width 8",
+  );
+  await rejects(
+    await folder({ ...GPT2, activation_function: "relu" }, {}),
+    'DIR/config.json: activation_function "relu" is not supported (only "gelu_new")',
+  );
+  await rejects(
+    await folder({
+      model_type: "llama",
+      hidden_size: 8,
+      num_attention_heads: 2,
+      rope_scaling: { type: "linear" },
+    }, {}),
+    'DIR/config.json: rope_scaling {"type":"linear"} is not supported (only null: scaled rotary positions are ' +
+      "not implemented)",
+  );
+  const dir = await folder(GPT2, {});
+  await Deno.writeTextFile(`${dir}/config.json`, "{ model_type: gpt2 }");
+  await assert.rejects(
+    () => readPretrained(dir),
+    (e: Error) => e.message.startsWith(`${dir}/config.json: is not valid JSON (`),
+  );
+  await rejects(`${dir}/nowhere`, "DIR: checkpoint folder not found");
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(GPT2));
+  await rejects(dir, "DIR: holds neither model.safetensors nor model.safetensors.index.json");
+});
+
+Deno.test("readPretrained() names the file and the tensor for missing, extra, misshapen, mistyped and truncated weights", async () => {
+  const w = weights(GPT2);
+  const without = { ...w };
+  delete without["transformer.h.0.ln_2.bias"];
+  await rejects(
+    await folder(GPT2, { "model.safetensors": writeSafetensors(without) }),
+    'DIR/model.safetensors: missing tensor "transformer.h.0.ln_2.bias"',
+  );
+  await rejects(
+    await folder(GPT2, {
+      "model.safetensors": writeSafetensors({
+        ...w,
+        "score.weight": { shape: [1], data: new Float32Array(1) },
+      }),
+    }),
+    'DIR/model.safetensors: unexpected tensor "score.weight" (not a gpt2 weight in this config)',
+  );
+  await rejects(
+    await folder(GPT2, {
+      "model.safetensors": writeSafetensors({
+        ...w,
+        "transformer.h.0.attn.c_attn.weight": { shape: [24, 8], data: new Float32Array(192) },
+      }),
+    }),
+    'DIR/model.safetensors: tensor "transformer.h.0.attn.c_attn.weight" has shape [24, 8], expected [8, 24] ' +
+      "from config.json",
+  );
+  const good = writeSafetensors(w);
+  await rejects(
+    await folder(GPT2, { "model.safetensors": good.subarray(0, good.length - 10) }),
+    `DIR/model.safetensors: file is truncated: the header places tensor data up to byte ` +
+      `${good.length - 8 - headerLength(good)} but ${good.length - 18 - headerLength(good)} bytes follow it`,
+  );
+  const header = new TextDecoder().decode(good.subarray(8, 8 + headerLength(good)));
+  const mistyped = good.slice();
+  mistyped.set(new TextEncoder().encode(header.replace('"F32"', '"F64"')), 8);
+  const first = Object.keys(w).sort()[0];
+  await rejects(
+    await folder(GPT2, { "model.safetensors": mistyped }),
+    `DIR/model.safetensors: tensor "${first}": dtype "F64" is not supported (F32, F16 or BF16)`,
+  );
+});
+
+Deno.test("readPretrained() reads shards through the index and names the shard at fault", async () => {
+  const w = weights(GPT2);
+  const names = Object.keys(w).sort();
+  const a = Object.fromEntries(names.slice(0, 5).map((n) => [n, w[n]]));
+  const b = Object.fromEntries(names.slice(5).map((n) => [n, w[n]]));
+  const index = (map: Record<string, string>) => JSON.stringify({ metadata: {}, weight_map: map });
+  const map = Object.fromEntries(
+    names.map((n, i) => [n, i < 5 ? "model-1.safetensors" : "model-2.safetensors"]),
+  );
+  const dir = await folder(GPT2, {
+    "model-1.safetensors": writeSafetensors(a),
+    "model-2.safetensors": writeSafetensors(b),
+    "model.safetensors.index.json": index(map),
+  });
+  assert.equal((await readPretrained(dir)).weights.size, names.length);
+  await Deno.remove(`${dir}/model-2.safetensors`);
+  await rejects(dir, "DIR/model-2.safetensors: file not found");
+  await Deno.writeFile(`${dir}/model-2.safetensors`, writeSafetensors({ ...b, extra: w[names[0]] }));
+  await rejects(
+    dir,
+    'DIR/model-2.safetensors: holds tensor "extra" that model.safetensors.index.json places in another file or not at all',
+  );
+  const partial = { ...map };
+  delete partial[names[1]];
+  await Deno.writeFile(`${dir}/model-2.safetensors`, writeSafetensors(b));
+  await Deno.writeTextFile(`${dir}/model.safetensors.index.json`, index(partial));
+  await Deno.writeFile(
+    `${dir}/model-1.safetensors`,
+    writeSafetensors(Object.fromEntries(Object.entries(a).filter(([n]) => n !== names[1]))),
+  );
+  await rejects(dir, `DIR/model.safetensors.index.json: missing tensor "${names[1]}"`);
+});
+
+function headerLength(bytes: Uint8Array): number {
+  return Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+}
