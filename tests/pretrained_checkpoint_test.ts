@@ -42,7 +42,7 @@ async function folder(
 
 async function rejects(dir: string, message: string): Promise<void> {
   await assert.rejects(
-    () => readPretrained(dir),
+    async () => readPretrained(dir),
     (e: Error) => {
       assert.ok(e instanceof PretrainedError, `${e.name}: ${e.message}`);
       assert.equal(e.message, message.replaceAll("DIR", dir));
@@ -109,7 +109,7 @@ Deno.test("readPretrained() names the file and the problem for a bad config", as
   const dir = await folder(GPT2, {});
   await Deno.writeTextFile(`${dir}/config.json`, "{ model_type: gpt2 }");
   await assert.rejects(
-    () => readPretrained(dir),
+    async () => readPretrained(dir),
     (e: Error) => e.message.startsWith(`${dir}/config.json: is not valid JSON (`),
   );
   await rejects(`${dir}/nowhere`, "DIR: checkpoint folder not found");

@@ -4,7 +4,7 @@
  * Computed without a device.
  */
 import { domainSizes, Sampler } from "../data/mod.ts";
-import { tokens } from "../models/config.ts";
+import { isCausal, tokens } from "../models/config.ts";
 import { buildModel } from "../models/graph.ts";
 import { hashSpec, stageHash, stageOrder } from "../spec/hash.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
@@ -87,7 +87,7 @@ function planTrain(
       params: mine.reduce((s, p) => s + p.rank * (p.in + p.out) * (p.gated ? 2 : 1), 0),
     };
   });
-  const context = spec.model.backbone === "lm" ? tokens(spec.model) : undefined;
+  const context = isCausal(spec.model) ? tokens(spec.model) : undefined;
   const sizes = domainSizes(cache.all(names), context);
   const sampler = new Sampler({
     sizes,

@@ -1,4 +1,7 @@
 /** Model configurations and the module paths that adapter patterns match. */
+import { readPretrainedConfig } from "./pretrained/checkpoint.ts";
+import type { PretrainedArch } from "./pretrained/arch.ts";
+import { pretrainedLinears } from "./pretrained/tensors.ts";
 
 /** A vision transformer over single-channel square images, pooled by the mean over tokens. */
 export interface VitConfig {
@@ -30,7 +33,40 @@ export interface LmConfig {
   mlpRatio: number;
 }
 
-export type ModelConfig = VitConfig | LmConfig;
+/**
+ * A causal LM from a Hugging Face checkpoint folder (GPT-2, Llama, Mistral, Qwen2); its sizes come from
+ * the folder's config.json, its module paths are Hugging Face's.
+ */
+export interface PretrainedConfig {
+  backbone: "pretrained";
+  /** The checkpoint folder. */
+  pretrained: string;
+  /** Tokens per example (at most the model's positions). */
+  context: number;
+}
+
+export type ModelConfig = VitConfig | LmConfig | PretrainedConfig;
+
+/** The architecture of a pretrained model config (config.json read once per folder). */
+export function pretrainedArch(config: PretrainedConfig): PretrainedArch {
+  let arch = archs.get(config.pretrained);
+  if (!arch) {
+    arch = readPretrainedConfig(config.pretrained).arch;
+    archs.set(config.pretrained, arch);
+  }
+  return arch;
+}
+const archs = new Map<string, PretrainedArch>();
+
+/** Whether a model is a causal language model over token ids (labels are next tokens). */
+export function isCausal(config: ModelConfig): config is LmConfig | PretrainedConfig {
+  return config.backbone !== "vit";
+}
+
+/** Size of a causal model's vocabulary (256 byte ids for the built-in LM). */
+export function vocabSize(config: LmConfig | PretrainedConfig): number {
+  return config.backbone === "lm" ? 256 : pretrainedArch(config).vocab;
+}
 
 /** A linear layer of a model: `y = x W^T + b`, with `W` stored as [out, in] (PyTorch and PEFT order). */
 export interface LinearModule {
@@ -42,6 +78,7 @@ export interface LinearModule {
 
 /** Every linear layer of a model, in forward order; these are the paths adapter patterns select from. */
 export function linearModules(config: ModelConfig): LinearModule[] {
+  if (config.backbone === "pretrained") return pretrainedLinears(pretrainedArch(config));
   const d = config.dim;
   const hidden = d * config.mlpRatio;
   const out: LinearModule[] = [];

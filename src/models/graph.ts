@@ -12,7 +12,8 @@ import { layerNorm } from "../graph/ops/layer_norm.ts";
 import { attention } from "../graph/ops/attention.ts";
 import { softmaxCrossEntropy } from "../graph/ops/cross_entropy.ts";
 import { l2Normalize } from "../graph/ops/normalize.ts";
-import { type ModelConfig, tokens } from "./config.ts";
+import { type ModelConfig, pretrainedArch, tokens } from "./config.ts";
+import { buildPretrained } from "./pretrained/graph.ts";
 import { baseParams } from "./params.ts";
 
 export { loraNames, type LoraPlacement } from "./_linear.ts";
@@ -57,6 +58,16 @@ export interface ModelGraph {
 
 /** Builds the graph. */
 export function buildModel(config: ModelConfig, options: BuildOptions): ModelGraph {
+  if (config.backbone === "pretrained") {
+    if (options.loss.kind !== "lm") {
+      throw new Error(`a pretrained model trains with the lm loss, not ${options.loss.kind}`);
+    }
+    const { params, inputs, perExample, loss, domainLoss } = buildPretrained(pretrainedArch(config), {
+      ...options,
+      context: config.context,
+    });
+    return { config, params, inputs, perExample, loss, domainLoss };
+  }
   const B = options.batch;
   const T = tokens(config);
   const trainable = options.trainable ?? (() => false);

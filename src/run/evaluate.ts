@@ -8,7 +8,7 @@ import { ParamStore } from "../compile/param_store.ts";
 import type { ImageDomain } from "../data/mod.ts";
 import { classMeans, rank1Accuracy, verificationTar } from "../eval/mod.ts";
 import { ortEmbeddings, vitToOnnx } from "../export/mod.ts";
-import { tokens } from "../models/config.ts";
+import { isCausal, tokens } from "../models/config.ts";
 import { buildModel } from "../models/graph.ts";
 import type { EvaluateStage, PipelineSpec, TrainStage } from "../spec/types.ts";
 import type { DomainCache } from "./domains.ts";
@@ -56,7 +56,7 @@ export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, 
     : undefined;
   const metrics: Record<string, number | null> = {};
   const tables: { title: string; columns: string[]; rows: (string | number | null)[][] }[] = [];
-  const context = spec.model.backbone === "lm" ? tokens(spec.model) : 0;
+  const context = isCausal(spec.model) ? tokens(spec.model) : 0;
   try {
     if (stage.tasks.includes("validation_loss")) {
       const rows: (string | number)[][] = [];

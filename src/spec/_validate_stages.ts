@@ -1,6 +1,6 @@
 /** Validation of the stages: each stage's fields, the references between them, and cycles. */
 
-import type { ModelConfig } from "../models/config.ts";
+import { isCausal, type ModelConfig } from "../models/config.ts";
 import type { Checker } from "./_checker.ts";
 import type { DomainFacts } from "./_validate_data.ts";
 import { checkTrain, TRAIN_KEYS } from "./_validate_train.ts";
@@ -106,7 +106,7 @@ function checkEvaluate(
     const taskPath = joinPath(at("tasks"), i);
     if (tasks.indexOf(task) < i) return check.add(taskPath, messages.duplicate("tasks", task));
     const kind = check.oneOf(taskPath, task, TASKS);
-    if (kind === "recognition" && model?.backbone === "lm") {
+    if (kind === "recognition" && model !== undefined && isCausal(model)) {
       check.add(taskPath, messages.recognitionNeedsVit());
     }
   });

@@ -5,7 +5,7 @@
 
 import type { ModelConfig } from "../models/config.ts";
 
-export type { LmConfig, ModelConfig, VitConfig } from "../models/config.ts";
+export type { LmConfig, ModelConfig, PretrainedConfig, VitConfig } from "../models/config.ts";
 
 /** A whole experiment: data domains, one model, and the stages that train, evaluate and export it. */
 export interface PipelineSpec {

@@ -23,25 +23,26 @@ export interface Pretrained {
 const SINGLE = "model.safetensors";
 const INDEX = "model.safetensors.index.json";
 
-/** Reads `config.json` alone: the architecture, without loading weights (for validation and plans). */
-export async function readPretrainedConfig(
-  dir: string,
-): Promise<{ arch: PretrainedArch; config: Record<string, unknown> }> {
+/**
+ * Reads `config.json` alone: the architecture, without loading weights (for validation and plans). Reads
+ * are synchronous so that specs validate and graphs build synchronously, as they do for built-in models.
+ */
+export function readPretrainedConfig(dir: string): { arch: PretrainedArch; config: Record<string, unknown> } {
   const file = join(dir, "config.json");
-  const config = await readJson(file, dir);
+  const config = readJson(file, dir);
   return { arch: parseArch(config, file), config: config as Record<string, unknown> };
 }
 
 /** Reads and checks a whole checkpoint folder; throws PretrainedError naming the file and the problem. */
-export async function readPretrained(dir: string): Promise<Pretrained> {
-  const { arch, config } = await readPretrainedConfig(dir);
-  const shards = await shardFiles(dir);
+export function readPretrained(dir: string): Pretrained {
+  const { arch, config } = readPretrainedConfig(dir);
+  const shards = shardFiles(dir);
   const expected = new Map(checkpointTensors(arch).map((t) => [t.name, t]));
   const weights = new Map<string, Float32Array>();
   const dtypes = new Map<string, StoredDtype>();
   const where = new Map<string, string>();
   for (const [file, listed] of shards) {
-    const contents = await readShard(file);
+    const contents = readShard(file);
     const names = prefixed(arch, Object.keys(contents.tensors));
     for (const [stored, name] of names) {
       if (listed && !listed.has(stored)) {
@@ -90,14 +91,14 @@ export async function readPretrained(dir: string): Promise<Pretrained> {
 }
 
 /** The weight files, each with the tensor names the index assigns it (undefined for a single file). */
-async function shardFiles(dir: string): Promise<[string, Set<string> | undefined][]> {
+function shardFiles(dir: string): [string, Set<string> | undefined][] {
   const single = join(dir, SINGLE);
   const index = join(dir, INDEX);
-  if (await exists(single)) return [[single, undefined]];
-  if (!(await exists(index))) {
+  if (exists(single)) return [[single, undefined]];
+  if (!exists(index)) {
     throw new PretrainedError(dir, `holds neither ${SINGLE} nor ${INDEX}`);
   }
-  const raw = await readJson(index, dir);
+  const raw = readJson(index, dir);
   const map = (raw as { weight_map?: unknown }).weight_map;
   if (typeof map !== "object" || map === null || Array.isArray(map)) {
     throw new PretrainedError(index, "weight_map must be an object from tensor names to file names");
@@ -117,10 +118,10 @@ async function shardFiles(dir: string): Promise<[string, Set<string> | undefined
   return [...byFile].sort(([a], [b]) => a < b ? -1 : 1).map(([f, names]) => [join(dir, f), names]);
 }
 
-async function readShard(file: string) {
+function readShard(file: string) {
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(file);
+    bytes = Deno.readFileSync(file);
   } catch (e) {
     throw new PretrainedError(
       file,
@@ -141,13 +142,13 @@ function prefixed(arch: PretrainedArch, names: string[]): [string, string][] {
   return names.map((n) => [n, bare && n !== "lm_head.weight" ? `transformer.${n}` : n]);
 }
 
-async function readJson(file: string, dir: string): Promise<unknown> {
+function readJson(file: string, dir: string): unknown {
   let text: string;
   try {
-    text = await Deno.readTextFile(file);
+    text = Deno.readTextFileSync(file);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      if (!(await exists(dir))) throw new PretrainedError(dir, "checkpoint folder not found");
+      if (!exists(dir)) throw new PretrainedError(dir, "checkpoint folder not found");
       throw new PretrainedError(file, "file not found");
     }
     throw new PretrainedError(file, `cannot read: ${(e as Error).message}`);
@@ -159,9 +160,9 @@ async function readJson(file: string, dir: string): Promise<unknown> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
+function exists(path: string): boolean {
   try {
-    await Deno.stat(path);
+    Deno.statSync(path);
     return true;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return false;
