@@ -3,7 +3,7 @@ import assert from "@std/assert";
 import { type Tensor, writeSafetensors } from "../src/adapters/safetensors.ts";
 import { parseArch } from "../src/models/pretrained/arch.ts";
 import { PretrainedError } from "../src/models/pretrained/errors.ts";
-import { readPretrained } from "../src/models/pretrained/checkpoint.ts";
+import { checkPretrained, readPretrained } from "../src/models/pretrained/checkpoint.ts";
 import { checkpointTensors, pretrainedLinears } from "../src/models/pretrained/tensors.ts";
 import { randoms } from "./_harness.ts";
 
@@ -40,15 +40,18 @@ async function folder(
   return dir;
 }
 
+/** Both the full read and the header-only check fail with `message` (DIR standing for `dir`). */
 async function rejects(dir: string, message: string): Promise<void> {
-  await assert.rejects(
-    async () => readPretrained(dir),
-    (e: Error) => {
-      assert.ok(e instanceof PretrainedError, `${e.name}: ${e.message}`);
-      assert.equal(e.message, message.replaceAll("DIR", dir));
-      return true;
-    },
-  );
+  for (const read of [readPretrained, checkPretrained]) {
+    await assert.rejects(
+      async () => read(dir),
+      (e: Error) => {
+        assert.ok(e instanceof PretrainedError, `${read.name}: ${e.name}: ${e.message}`);
+        assert.equal(e.message, message.replaceAll("DIR", dir), read.name);
+        return true;
+      },
+    );
+  }
 }
 
 Deno.test("readPretrained() loads GPT-2 Conv1D weights transposed to [out, in]", async () => {
@@ -78,7 +81,7 @@ Deno.test("readPretrained() accepts GPT-2 names without the transformer. prefix 
   assert.ok(model.weights.has("transformer.ln_f.bias"));
 });
 
-Deno.test("readPretrained() names the file and the problem for a bad config", async () => {
+Deno.test("readPretrained() and checkPretrained() name the file and the problem for a bad config", async () => {
   await rejects(
     await folder({ ...GPT2, model_type: "bert" }, {}),
     'DIR/config.json: model_type "bert" is not supported (expected one of gpt2, llama, mistral, qwen2)',
@@ -117,7 +120,7 @@ Deno.test("readPretrained() names the file and the problem for a bad config", as
   await rejects(dir, "DIR: holds neither model.safetensors nor model.safetensors.index.json");
 });
 
-Deno.test("readPretrained() names the file and the tensor for missing, extra, misshapen, mistyped and truncated weights", async () => {
+Deno.test("readPretrained() and checkPretrained() name the file and the tensor for missing, extra, misshapen, mistyped and truncated weights", async () => {
   const w = weights(GPT2);
   const without = { ...w };
   delete without["transformer.h.0.ln_2.bias"];
@@ -160,7 +163,7 @@ Deno.test("readPretrained() names the file and the tensor for missing, extra, mi
   );
 });
 
-Deno.test("readPretrained() reads shards through the index and names the shard at fault", async () => {
+Deno.test("readPretrained() and checkPretrained() read shards through the index and name the shard at fault", async () => {
   const w = weights(GPT2);
   const names = Object.keys(w).sort();
   const a = Object.fromEntries(names.slice(0, 5).map((n) => [n, w[n]]));

@@ -81,12 +81,45 @@ export function writeSafetensors(
 
 /** Parses safetensors bytes holding F32, F16 or BF16 tensors (returned as float32); throws SafetensorsError saying what is wrong and where. */
 export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
-  if (bytes.length < 8) {
-    throw new SafetensorsError(`file is ${bytes.length} bytes, shorter than the 8-byte header length`);
+  const { headerLength, metadata, entries } = readSafetensorsHeader(bytes, bytes.length);
+  const data = bytes.subarray(8 + headerLength);
+  const tensors: Record<string, Tensor> = {};
+  const dtypes: Record<string, StoredDtype> = {};
+  for (const e of entries) {
+    tensors[e.name] = { shape: e.shape, data: widen(e.dtype, data.subarray(e.begin, e.end)) };
+    dtypes[e.name] = e.dtype;
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { tensors, metadata, dtypes };
+}
+
+/** One tensor as a header describes it; offsets are bytes from the start of the data. */
+export interface SafetensorsEntry {
+  name: string;
+  dtype: StoredDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** What the header of a safetensors file says. */
+export interface SafetensorsHeader {
+  /** Bytes of JSON after the 8-byte length. */
+  headerLength: number;
+  metadata: Record<string, string>;
+  entries: SafetensorsEntry[];
+}
+
+/**
+ * Parses and checks a header against the file's length without reading tensor data: `prefix` holds the
+ * file's first bytes (8 are enough to learn the header length; 8 + that length to parse it).
+ */
+export function readSafetensorsHeader(prefix: Uint8Array, fileLength: number): SafetensorsHeader {
+  if (fileLength < 8) {
+    throw new SafetensorsError(`file is ${fileLength} bytes, shorter than the 8-byte header length`);
+  }
+  const view = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
   const declared = view.getBigUint64(0, true);
-  const available = bytes.length - 8;
+  const available = fileLength - 8;
   if (declared > BigInt(Math.min(available, MAX_HEADER))) {
     throw new SafetensorsError(
       `header length ${declared} exceeds the ${available} bytes that follow it` +
@@ -95,11 +128,16 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
     );
   }
   const headerLength = Number(declared);
-  const header = parseHeader(bytes.subarray(8, 8 + headerLength));
-  const data = bytes.subarray(8 + headerLength);
+  if (prefix.length < 8 + headerLength) {
+    throw new RangeError(
+      `readSafetensorsHeader: needs the first ${8 + headerLength} bytes, given ${prefix.length}`,
+    );
+  }
+  const header = parseHeader(prefix.subarray(8, 8 + headerLength));
+  const dataLength = fileLength - 8 - headerLength;
 
   let metadata: Record<string, string> = {};
-  const entries: { name: string; dtype: StoredDtype; shape: number[]; begin: number; end: number }[] = [];
+  const entries: SafetensorsEntry[] = [];
   for (const [name, value] of Object.entries(header)) {
     if (name === "__metadata__") {
       metadata = checkMetadata(value);
@@ -108,9 +146,9 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
     entries.push({ name, ...checkEntry(name, value) });
   }
   const needed = entries.reduce((m, e) => Math.max(m, e.end), 0);
-  if (needed > data.length) {
+  if (needed > dataLength) {
     throw new SafetensorsError(
-      `file is truncated: the header places tensor data up to byte ${needed} but ${data.length} bytes follow it`,
+      `file is truncated: the header places tensor data up to byte ${needed} but ${dataLength} bytes follow it`,
     );
   }
   // the tensors must tile the data region exactly: sorted by start, each begins where the previous ended
@@ -124,17 +162,10 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
     }
     expected = e.end;
   }
-  if (expected !== data.length) {
-    throw new SafetensorsError(`tensors cover ${expected} bytes of data but the file holds ${data.length}`);
+  if (expected !== dataLength) {
+    throw new SafetensorsError(`tensors cover ${expected} bytes of data but the file holds ${dataLength}`);
   }
-  const tensors: Record<string, Tensor> = {};
-  const dtypes: Record<string, StoredDtype> = {};
-  for (const e of entries) {
-    const bytes = data.subarray(e.begin, e.end);
-    tensors[e.name] = { shape: e.shape, data: widen(e.dtype, bytes) };
-    dtypes[e.name] = e.dtype;
-  }
-  return { tensors, metadata, dtypes };
+  return { headerLength, metadata, entries };
 }
 
 function parseHeader(bytes: Uint8Array): Record<string, unknown> {

@@ -2,7 +2,7 @@
 
 import type { ModelConfig, PretrainedConfig } from "../models/config.ts";
 import { checkContext } from "../models/pretrained/arch.ts";
-import { readPretrainedConfig } from "../models/pretrained/checkpoint.ts";
+import { checkPretrained } from "../models/pretrained/checkpoint.ts";
 import { PretrainedError } from "../models/pretrained/errors.ts";
 import { type Checker, COUNT, POSITIVE } from "./_checker.ts";
 import { messages } from "./messages.ts";
@@ -52,7 +52,7 @@ function isPretrained(value: unknown): value is Record<string, unknown> {
   return v.backbone === "pretrained" || (v.backbone === undefined && "pretrained" in v);
 }
 
-/** Checks the fields, then reads the folder's config.json: its problems point at `model.pretrained`. */
+/** Checks the fields, then the folder (config.json and weight headers): its problems point at `model.pretrained`. */
 function checkPretrained(check: Checker, value: Record<string, unknown>): PretrainedConfig | undefined {
   const before = check.problems.length;
   check.record("model", value, ["backbone", "pretrained", "context"]);
@@ -64,7 +64,7 @@ function checkPretrained(check: Checker, value: Record<string, unknown>): Pretra
   if (check.problems.length > before) return undefined;
   const dir = value.pretrained as string;
   try {
-    const { arch, config } = readPretrainedConfig(dir);
+    const { arch, config } = checkPretrained(dir);
     try {
       checkContext(arch, value.context as number, config, `${dir}/config.json`);
     } catch (e) {

@@ -87,9 +87,9 @@ export const messages = {
   sourceForModel: (backbone: "vit" | "lm" | "pretrained", found: string): string =>
     backbone === "vit"
       ? `expected an image source ("mnist" or "images") for a vit model, found ${quote(found)}`
-      : `expected a text source ("dictionary", "udhr", "text" or "jsonl") for ${lmKind(backbone)} model, found ${
-        quote(found)
-      }`,
+      : `expected a text source ("dictionary", "udhr", "text" or "jsonl") for ${
+        lmKind(backbone)
+      } model, found ${quote(found)}`,
   imageOnly: (what: string, source: string): string =>
     `expected an image domain ("mnist" or "images") for ${what}, found a ${quote(source)} domain`,
   lossForModel: (backbone: "vit" | "lm" | "pretrained", found: string): string =>

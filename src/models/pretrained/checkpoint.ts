@@ -3,7 +3,12 @@
  * `model.safetensors.index.json`. Weights come back float32 in mixtune's layout, under their Hugging Face
  * names; every problem names the file it is in.
  */
-import { readSafetensors, SafetensorsError, type StoredDtype } from "../../adapters/safetensors.ts";
+import {
+  readSafetensors,
+  readSafetensorsHeader,
+  SafetensorsError,
+  type StoredDtype,
+} from "../../adapters/safetensors.ts";
 import { parseArch, type PretrainedArch } from "./arch.ts";
 import { PretrainedError } from "./errors.ts";
 import { checkpointTensors, ignoredTensor } from "./tensors.ts";
@@ -35,6 +40,21 @@ export function readPretrainedConfig(dir: string): { arch: PretrainedArch; confi
 
 /** Reads and checks a whole checkpoint folder; throws PretrainedError naming the file and the problem. */
 export function readPretrained(dir: string): Pretrained {
+  return scan(dir, true) as Pretrained;
+}
+
+/**
+ * Checks a checkpoint folder as readPretrained() does (names, shapes, dtypes, file lengths) from the files'
+ * headers alone, without reading weights: what validation can afford for large checkpoints.
+ */
+export function checkPretrained(dir: string): Omit<Pretrained, "weights"> {
+  return scan(dir, false);
+}
+
+function scan(
+  dir: string,
+  load: boolean,
+): Omit<Pretrained, "weights"> & { weights?: Map<string, Float32Array> } {
   const { arch, config } = readPretrainedConfig(dir);
   const shards = shardFiles(dir);
   const expected = new Map(checkpointTensors(arch).map((t) => [t.name, t]));
@@ -42,52 +62,60 @@ export function readPretrained(dir: string): Pretrained {
   const dtypes = new Map<string, StoredDtype>();
   const where = new Map<string, string>();
   for (const [file, listed] of shards) {
-    const contents = readShard(file);
-    const names = prefixed(arch, Object.keys(contents.tensors));
-    for (const [stored, name] of names) {
-      if (listed && !listed.has(stored)) {
+    const shard = load ? readShard(file) : readShardHeader(file);
+    const stored = new Set(Object.keys(shard.shapes));
+    for (const [name, table] of prefixed(arch, [...stored])) {
+      if (listed && !listed.has(name)) {
         throw new PretrainedError(
           file,
-          `holds tensor "${stored}" that ${INDEX} places in another file or not at all`,
+          `holds tensor "${name}" that ${INDEX} places in another file or not at all`,
         );
       }
-      if (ignoredTensor(arch, name)) continue;
-      const want = expected.get(name);
+      if (ignoredTensor(arch, table)) continue;
+      const want = expected.get(table);
       if (!want) {
         throw new PretrainedError(
           file,
-          `unexpected tensor "${stored}" (not a ${arch.family} weight in this config)`,
+          `unexpected tensor "${name}" (not a ${arch.family} weight in this config)`,
         );
       }
-      if (where.has(name)) {
-        throw new PretrainedError(file, `tensor "${stored}" is also in ${where.get(name)}`);
+      if (where.has(table)) {
+        throw new PretrainedError(file, `tensor "${name}" is also in ${where.get(table)}`);
       }
-      const t = contents.tensors[stored];
-      if (t.shape.join() !== want.shape.join()) {
+      const shape = shard.shapes[name];
+      if (shape.join() !== want.shape.join()) {
         throw new PretrainedError(
           file,
-          `tensor "${stored}" has shape [${t.shape.join(", ")}], expected [${
+          `tensor "${name}" has shape [${shape.join(", ")}], expected [${
             want.shape.join(", ")
           }] from config.json`,
         );
       }
-      weights.set(name, want.conv1d ? transpose2d(t.data, want.shape[0], want.shape[1]) : t.data);
-      dtypes.set(name, contents.dtypes[stored]);
-      where.set(name, file);
+      const data = shard.data?.[name];
+      if (data) weights.set(table, want.conv1d ? transpose2d(data, want.shape[0], want.shape[1]) : data);
+      dtypes.set(table, shard.dtypes[name]);
+      where.set(table, file);
     }
     for (const name of listed ?? []) {
-      if (!(name in contents.tensors)) {
+      if (!stored.has(name)) {
         throw new PretrainedError(file, `lacks tensor "${name}" that ${INDEX} places there`);
       }
     }
   }
   for (const name of expected.keys()) {
-    if (!weights.has(name)) {
+    if (!where.has(name)) {
       const file = shards.length === 1 && shards[0][1] === undefined ? shards[0][0] : join(dir, INDEX);
       throw new PretrainedError(file, `missing tensor "${name}"`);
     }
   }
-  return { dir, arch, config, weights, dtypes };
+  return { dir, arch, config, dtypes, ...(load ? { weights } : {}) };
+}
+
+/** A shard's tensor shapes and dtypes by stored name, and their float32 values when read. */
+interface Shard {
+  shapes: Record<string, number[]>;
+  dtypes: Record<string, StoredDtype>;
+  data?: Record<string, Float32Array>;
 }
 
 /** The weight files, each with the tensor names the index assigns it (undefined for a single file). */
@@ -118,10 +146,20 @@ function shardFiles(dir: string): [string, Set<string> | undefined][] {
   return [...byFile].sort(([a], [b]) => a < b ? -1 : 1).map(([f, names]) => [join(dir, f), names]);
 }
 
-function readShard(file: string) {
-  let bytes: Uint8Array;
+function readShard(file: string): Shard {
+  const contents = safetensors(file, () => readSafetensors(readBytes(file)));
+  const entries = Object.entries(contents.tensors);
+  return {
+    shapes: Object.fromEntries(entries.map(([n, t]) => [n, t.shape])),
+    dtypes: contents.dtypes,
+    data: Object.fromEntries(entries.map(([n, t]) => [n, t.data])),
+  };
+}
+
+function readShardHeader(file: string): Shard {
+  let f: Deno.FsFile;
   try {
-    bytes = Deno.readFileSync(file);
+    f = Deno.openSync(file);
   } catch (e) {
     throw new PretrainedError(
       file,
@@ -129,7 +167,48 @@ function readShard(file: string) {
     );
   }
   try {
-    return readSafetensors(bytes);
+    const size = f.statSync().size;
+    const read = (n: number) => {
+      const buf = new Uint8Array(n);
+      let got = 0;
+      f.seekSync(0, Deno.SeekMode.Start);
+      while (got < n) {
+        const k = f.readSync(buf.subarray(got));
+        if (k === null || k === 0) break;
+        got += k;
+      }
+      return buf.subarray(0, got);
+    };
+    const first = read(Math.min(size, 8));
+    const header = safetensors(file, () => {
+      if (size < 8) return readSafetensorsHeader(first, size);
+      const length = Number(new DataView(first.buffer).getBigUint64(0, true));
+      return readSafetensorsHeader(length <= size - 8 ? read(8 + length) : first, size);
+    });
+    return {
+      shapes: Object.fromEntries(header.entries.map((e) => [e.name, e.shape])),
+      dtypes: Object.fromEntries(header.entries.map((e) => [e.name, e.dtype])),
+    };
+  } finally {
+    f.close();
+  }
+}
+
+function readBytes(file: string): Uint8Array {
+  try {
+    return Deno.readFileSync(file);
+  } catch (e) {
+    throw new PretrainedError(
+      file,
+      e instanceof Deno.errors.NotFound ? "file not found" : `cannot read: ${(e as Error).message}`,
+    );
+  }
+}
+
+/** Runs a safetensors parse, naming the file in its errors. */
+function safetensors<T>(file: string, parse: () => T): T {
+  try {
+    return parse();
   } catch (e) {
     if (e instanceof SafetensorsError) throw new PretrainedError(file, e.message);
     throw e;
