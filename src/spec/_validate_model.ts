@@ -19,7 +19,7 @@ export function checkModel(check: Checker, value: unknown): ModelConfig | undefi
     check.add("model", messages.noModel());
     return undefined;
   }
-  if (isPretrained(value)) return checkPretrained(check, value);
+  if (isPretrained(value)) return checkPretrainedModel(check, value);
   const variant = check.variant("model", value, SHAPES, true, "backbone");
   if (variant === undefined) return undefined;
   const before = check.problems.length;
@@ -53,7 +53,7 @@ function isPretrained(value: unknown): value is Record<string, unknown> {
 }
 
 /** Checks the fields, then the folder (config.json and weight headers): its problems point at `model.pretrained`. */
-function checkPretrained(check: Checker, value: Record<string, unknown>): PretrainedConfig | undefined {
+function checkPretrainedModel(check: Checker, value: Record<string, unknown>): PretrainedConfig | undefined {
   const before = check.problems.length;
   check.record("model", value, ["backbone", "pretrained", "context"]);
   const at = (key: string): string => joinPath("model", key);
