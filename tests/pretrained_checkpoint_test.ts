@@ -1,6 +1,7 @@
 /** readPretrained(): Hugging Face checkpoint folders, and the exact message for each kind of bad folder. */
 import assert from "@std/assert";
-import { type Tensor, writeSafetensors } from "../src/adapters/safetensors.ts";
+import { readSafetensors, type Tensor, writeSafetensors } from "../src/adapters/safetensors.ts";
+import { writePretrained } from "../src/models/pretrained/write.ts";
 import { parseArch } from "../src/models/pretrained/arch.ts";
 import { PretrainedError } from "../src/models/pretrained/errors.ts";
 import { checkPretrained, readPretrained } from "../src/models/pretrained/checkpoint.ts";
@@ -199,3 +200,14 @@ Deno.test("readPretrained() and checkPretrained() read shards through the index 
 function headerLength(bytes: Uint8Array): number {
   return Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
 }
+
+Deno.test("writePretrained() writes what readPretrained() reads back, Conv1D weights in [in, out] on disk", async () => {
+  const w = weights(GPT2);
+  const dir = await folder(GPT2, { "model.safetensors": writeSafetensors(w) });
+  const model = readPretrained(dir);
+  await writePretrained(`${dir}/copy`, model.config, model.weights);
+  const disk = readSafetensors(await Deno.readFile(`${dir}/copy/model.safetensors`)).tensors;
+  assert.deepEqual(Object.keys(disk).sort(), Object.keys(w).sort());
+  for (const [name, t] of Object.entries(w)) assert.deepEqual(disk[name], t, name);
+  assert.deepEqual(readPretrained(`${dir}/copy`).weights, model.weights);
+});
