@@ -9,6 +9,8 @@ import { readSafetensors } from "../src/adapters/safetensors.ts";
 import { planPipeline } from "../src/compile/pipeline_plan.ts";
 import { readPretrained } from "../src/models/pretrained/checkpoint.ts";
 import { loadPipelineYaml } from "../src/spec/yaml.ts";
+import { stageHash } from "../src/spec/hash.ts";
+import { VERSION } from "../src/version.ts";
 import { runPipeline } from "../src/run/pipeline.ts";
 import { captureLog, cli, removeOut, tempOut } from "./fixtures/helpers.ts";
 import { TINY_GPT2, writeTinyCheckpoint } from "./fixtures/tiny_checkpoint.ts";
@@ -136,6 +138,20 @@ Deno.test("a LoRA stage on a pretrained GPT-2 trains the adapter and leaves the 
     for (const [name, w] of base) assert.deepEqual(tensors[name].data, w, name);
     const B = tensors["transformer.h.0.attn.c_attn.lora_B.weight"];
     assert.ok(B.data.some((v) => v !== 0), "lora_B moved from zero");
+  } finally {
+    await removeOut(out);
+  }
+});
+
+Deno.test("a stage's hash changes when its checkpoint's files are rewritten, not only when the path does", async () => {
+  const out = await tempOut();
+  try {
+    await writeTinyCheckpoint(`${out}/gpt2`);
+    const s = spec(`${out}/gpt2`);
+    const before = await stageHash(s, "tune", VERSION);
+    assert.equal(await stageHash(s, "tune", VERSION), before);
+    await Deno.utime(`${out}/gpt2/model.safetensors`, new Date(2020, 0, 1), new Date(2020, 0, 1));
+    assert.notEqual(await stageHash(s, "tune", VERSION), before);
   } finally {
     await removeOut(out);
   }

@@ -118,6 +118,20 @@ interface Shard {
   data?: Record<string, Float32Array>;
 }
 
+/**
+ * What a stage's cache key records of a checkpoint folder: config.json, and each weight file's name, length
+ * and modification time (as make does: rewriting a file changes it, reading the weights is not needed).
+ */
+export function checkpointFingerprint(dir: string): string {
+  const parts = [Deno.readTextFileSync(join(dir, "config.json"))];
+  for (const [file] of shardFiles(dir)) {
+    const info = Deno.statSync(file);
+    parts.push(`${file.slice(file.lastIndexOf("/") + 1)} ${info.size} ${info.mtime?.getTime() ?? "?"}`);
+  }
+  if (exists(join(dir, INDEX))) parts.push(Deno.readTextFileSync(join(dir, INDEX)));
+  return parts.join("\n");
+}
+
 /** The weight files, each with the tensor names the index assigns it (undefined for a single file). */
 function shardFiles(dir: string): [string, Set<string> | undefined][] {
   const single = join(dir, SINGLE);
