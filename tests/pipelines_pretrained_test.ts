@@ -4,7 +4,18 @@
  * on GPT-2's c_attn trains the adapter only.
  */
 import assert from "@std/assert";
-import { adamw, dictionary, lmLoss, lora, pipeline, pretrained, split, temperature, train } from "../mod.ts";
+import {
+  adamw,
+  dictionary,
+  evaluate,
+  lmLoss,
+  lora,
+  pipeline,
+  pretrained,
+  split,
+  temperature,
+  train,
+} from "../mod.ts";
 import { readSafetensors } from "../src/adapters/safetensors.ts";
 import { planPipeline } from "../src/compile/pipeline_plan.ts";
 import { readPretrained } from "../src/models/pretrained/checkpoint.ts";
@@ -32,6 +43,7 @@ function spec(dir: string, steps = 4) {
         batch: 4,
       }),
     )
+    .stage("check", evaluate({ from: "tune", tasks: ["validation_loss", "perplexity"] }))
     .build();
 }
 
@@ -51,6 +63,7 @@ function yaml(dir: string, model = `{ pretrained: ${dir}, context: 8 }`): string
     "    optimizer: { kind: adamw, lr: 1.0e-2 }",
     "    steps: 4",
     "    batch: 4",
+    "  check: { kind: evaluate, from: tune, tasks: [validation_loss, perplexity] }",
     "",
   ].join("\n");
 }
@@ -138,6 +151,9 @@ Deno.test("a LoRA stage on a pretrained GPT-2 trains the adapter and leaves the 
     for (const [name, w] of base) assert.deepEqual(tensors[name].data, w, name);
     const B = tensors["transformer.h.0.attn.c_attn.lora_B.weight"];
     assert.ok(B.data.some((v) => v !== 0), "lora_B moved from zero");
+    const metrics = result.stages[1].summary.metrics as Record<string, number>;
+    assert.ok(Number.isFinite(metrics["validation_loss/vi"]), `${metrics["validation_loss/vi"]}`);
+    assert.equal(metrics["perplexity/vi"], Math.exp(metrics["validation_loss/vi"]));
   } finally {
     await removeOut(out);
   }

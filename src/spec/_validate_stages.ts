@@ -13,7 +13,7 @@ const SHAPES = {
   export: ["from", "dependsOn", "format", "opset"],
 } as const;
 
-const TASKS = ["validation_loss", "recognition"] as const;
+const TASKS = ["validation_loss", "perplexity", "recognition"] as const;
 
 /** Checks `stages`: every stage, every `from`, the derived `dependsOn`, and that `from` links form no cycle. */
 export function checkStages(
@@ -108,6 +108,9 @@ function checkEvaluate(
     const kind = check.oneOf(taskPath, task, TASKS);
     if (kind === "recognition" && model !== undefined && isCausal(model)) {
       check.add(taskPath, messages.recognitionNeedsVit());
+    }
+    if (kind === "perplexity" && model !== undefined && !isCausal(model)) {
+      check.add(taskPath, messages.perplexityNeedsLm());
     }
   });
   check.oneOf(at("backend"), fields.backend, ["webgpu", "onnxruntime"], false);

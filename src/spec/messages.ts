@@ -98,7 +98,10 @@ export const messages = {
       : `expected the "lm" loss for ${lmKind(backbone)} model, found ${quote(found)}`,
   byteVocab: (file: string, vocab: number): string =>
     `${file}: vocab_size ${vocab} is below 256; text domains are byte ids 0-255`,
-  recognitionNeedsVit: (): string => `expected "validation_loss" for an lm model, found "recognition"`,
+  recognitionNeedsVit: (): string =>
+    `expected "validation_loss" or "perplexity" for an lm model, found "recognition"`,
+  perplexityNeedsLm: (): string =>
+    `expected "validation_loss" or "recognition" for a vit model, found "perplexity"`,
   multipleOf: (what: string, divisor: number, found: number): string =>
     `expected a multiple of ${what} (${divisor}), found ${found}`,
   divides: (what: string, side: number, found: number): string =>

@@ -279,7 +279,8 @@ export interface TrainStage {
 }
 
 /** What an evaluate stage measures. */
-export type EvaluateTask = "validation_loss" | "recognition";
+/** `perplexity` (causal LMs): e to the mean token cross-entropy of each domain's validation split. */
+export type EvaluateTask = "validation_loss" | "perplexity" | "recognition";
 
 /**
  * Evaluates a train stage's weights. Each domain is evaluated on its validation split, or whole when it has
