@@ -2,7 +2,7 @@
 import assert from "@std/assert";
 import { readSafetensors, type Tensor, writeSafetensors } from "../src/adapters/safetensors.ts";
 import { writePretrained } from "../src/models/pretrained/write.ts";
-import { parseArch } from "../src/models/pretrained/arch.ts";
+import { checkContext, parseArch } from "../src/models/pretrained/arch.ts";
 import { PretrainedError } from "../src/models/pretrained/errors.ts";
 import { checkPretrained, readPretrained } from "../src/models/pretrained/checkpoint.ts";
 import { checkpointTensors, pretrainedLinears } from "../src/models/pretrained/tensors.ts";
@@ -210,4 +210,52 @@ Deno.test("writePretrained() writes what readPretrained() reads back, Conv1D wei
   assert.deepEqual(Object.keys(disk).sort(), Object.keys(w).sort());
   for (const [name, t] of Object.entries(w)) assert.deepEqual(disk[name], t, name);
   assert.deepEqual(readPretrained(`${dir}/copy`).weights, model.weights);
+});
+
+Deno.test("parseArch() reads the Llama family's settings and checkContext() refuses Mistral's sliding window", () => {
+  const mistral = {
+    model_type: "mistral",
+    architectures: ["MistralForCausalLM"],
+    vocab_size: 300,
+    hidden_size: 32,
+    intermediate_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    max_position_embeddings: 64,
+    rope_theta: 1e6,
+    sliding_window: 8,
+  };
+  const arch = parseArch(mistral, "m/config.json");
+  assert.deepEqual(arch, {
+    family: "llama",
+    modelType: "mistral",
+    vocab: 300,
+    positions: 64,
+    dim: 32,
+    depth: 2,
+    heads: 4,
+    kvHeads: 2,
+    headDim: 8,
+    inner: 64,
+    eps: 1e-6,
+    ropeTheta: 1e6,
+    tied: false,
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
+  });
+  checkContext(arch, 8, mistral, "m/config.json");
+  assert.throws(
+    () => checkContext(arch, 9, mistral, "m/config.json"),
+    (e: Error) =>
+      e.message ===
+        "m/config.json: context 9 exceeds sliding_window 8; windowed attention is not implemented",
+  );
+  const qwen = parseArch({ ...mistral, model_type: "qwen2", architectures: ["Qwen2ForCausalLM"] }, "q");
+  assert.equal(qwen.family === "llama" && qwen.qkvBias && !qwen.oBias, true);
+  assert.throws(
+    () => parseArch({ ...mistral, num_key_value_heads: 3 }, "m/config.json"),
+    (e: Error) => e.message === "m/config.json: num_key_value_heads 3 does not divide num_attention_heads 4",
+  );
 });
