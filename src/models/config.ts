@@ -47,16 +47,10 @@ export interface PretrainedConfig {
 
 export type ModelConfig = VitConfig | LmConfig | PretrainedConfig;
 
-/** The architecture of a pretrained model config (config.json read once per folder). */
+/** The architecture of a pretrained model config, from its config.json (read each time: it is small). */
 export function pretrainedArch(config: PretrainedConfig): PretrainedArch {
-  let arch = archs.get(config.pretrained);
-  if (!arch) {
-    arch = readPretrainedConfig(config.pretrained).arch;
-    archs.set(config.pretrained, arch);
-  }
-  return arch;
+  return readPretrainedConfig(config.pretrained).arch;
 }
-const archs = new Map<string, PretrainedArch>();
 
 /** Whether a model is a causal language model over token ids (labels are next tokens). */
 export function isCausal(config: ModelConfig): config is LmConfig | PretrainedConfig {
