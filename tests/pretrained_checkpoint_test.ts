@@ -97,6 +97,10 @@ Deno.test("readPretrained() and checkPretrained() name the file and the problem 
     "DIR/config.json: n_head 3 does not divide the width 8",
   );
   rejects(
+    await folder({ ...GPT2, tie_word_embeddings: false }, {}),
+    "DIR/config.json: tie_word_embeddings false is not supported (only true: GPT-2's lm_head is its token embedding)",
+  );
+  rejects(
     await folder({ ...GPT2, activation_function: "relu" }, {}),
     'DIR/config.json: activation_function "relu" is not supported (only "gelu_new")',
   );

@@ -107,6 +107,7 @@ export function parseArch(raw: unknown, file: string): PretrainedArch {
     refuse("activation_function", (v) => v === "gelu_new", 'only "gelu_new"');
     refuse("scale_attn_weights", (v) => v === true, "only true");
     refuse("scale_attn_by_inverse_layer_idx", (v) => v === false, "only false");
+    refuse("tie_word_embeddings", (v) => v === true, "only true: GPT-2's lm_head is its token embedding");
     const dim = int("n_embd"), heads = int("n_head");
     divides(dim, heads, "n_head");
     return {
