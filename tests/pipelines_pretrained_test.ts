@@ -78,6 +78,12 @@ Deno.test("pretrained() and YAML model: { pretrained } give one spec; the plan c
     const fromYaml = loadPipelineYaml(await Deno.readTextFile(`${out}/p.yaml`), "p.yaml");
     assert.deepEqual(fromYaml.model, built.model);
     const plan = await planPipeline(built);
+    assert.deepEqual(plan.checkpoint, {
+      dir: `${out}/gpt2`,
+      modelType: "gpt2",
+      weights: 7664,
+      stored: { F32: 7664 },
+    });
     const tune = plan.stages.find((s) => s.name === "tune")!;
     // 256 x 16 wte + 16 x 16 wpe + 2 x 32 ln + (16 x 48 + 48) + (16 x 16 + 16) + (16 x 64 + 64) + (64 x 16 + 16)
     // + 32 ln_f = 7,664; LoRA rank 2 on c_attn: 2 x (16 + 48) = 128

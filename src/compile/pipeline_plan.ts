@@ -6,6 +6,8 @@
 import { domainSizes, Sampler } from "../data/mod.ts";
 import { isCausal, tokens } from "../models/config.ts";
 import { buildModel } from "../models/graph.ts";
+import { checkPretrained } from "../models/pretrained/checkpoint.ts";
+import { pretrainedParams } from "../models/pretrained/graph.ts";
 import { hashSpec, stageHash, stageOrder } from "../spec/hash.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
 import { VERSION } from "../version.ts";
@@ -39,11 +41,23 @@ export interface StagePlan {
   };
 }
 
+/** A pretrained model's checkpoint as the plan reports it (headers only; no weights are read). */
+export interface CheckpointPlan {
+  dir: string;
+  modelType: string;
+  /** Weights in the checkpoint, all loaded as float32. */
+  weights: number;
+  /** Weights by their dtype on disk. */
+  stored: Record<string, number>;
+}
+
 /** The whole plan. */
 export interface PipelinePlan {
   name: string;
   hash: string;
   version: string;
+  /** Present for a pretrained model. */
+  checkpoint?: CheckpointPlan;
   stages: StagePlan[];
 }
 
@@ -61,7 +75,8 @@ export async function planPipeline(spec: PipelineSpec): Promise<PipelinePlan> {
     };
     stages.push(stage.kind === "train" ? { ...base, ...planTrain(spec, step.name, stage, domains) } : base);
   }
-  return { name: spec.name, hash: await hashSpec(spec), version: VERSION, stages };
+  const checkpoint = spec.model.backbone === "pretrained" ? checkpointPlan(spec.model.pretrained) : undefined;
+  return { name: spec.name, hash: await hashSpec(spec), version: VERSION, checkpoint, stages };
 }
 
 function planTrain(
@@ -112,6 +127,19 @@ function planTrain(
       })),
     },
   };
+}
+
+function checkpointPlan(dir: string): CheckpointPlan {
+  const { arch, config, dtypes } = checkPretrained(dir);
+  const stored: Record<string, number> = {};
+  let weights = 0;
+  for (const p of pretrainedParams(arch)) {
+    const n = p.shape.reduce((a, b) => a * b, 1);
+    weights += n;
+    const d = dtypes.get(p.name)!;
+    stored[d] = (stored[d] ?? 0) + n;
+  }
+  return { dir, modelType: String(config.model_type), weights, stored };
 }
 
 /** Start, every schedule change, and the last step. */
