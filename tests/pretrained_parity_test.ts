@@ -1,6 +1,6 @@
 /**
  * Parity with an independent PyTorch implementation (tests/fixtures/hf_reference.py): tiny random GPT-2,
- * Llama (bf16, sharded, grouped-query) and Qwen2 (f16, tied, qkv biases, one key/value head) checkpoints in
+ * Llama (bf16, sharded, grouped-query), Mistral (head_dim apart from the width) and Qwen2 (f16, tied, qkv biases, one key/value head) checkpoints in
  * the Hugging Face layout, read by readPretrained(); logits, loss and one LoRA step's gradients compared on
  * the GPU (float32) and in mixtune's float64 interpreter. Without torch the tests are ignored by name,
  * except in CI (CI=true), where they run and fail.
@@ -176,6 +176,11 @@ Deno.test({
     "readPretrained() Llama (bf16, 2 shards, 4 heads over 2 kv heads) matches PyTorch, LoRA on q/v/lm_head",
   ignore,
   fn: () => parity("llama_bf16_sharded"),
+});
+Deno.test({
+  name: "readPretrained() Mistral (f32, head_dim 12 with width 32) matches PyTorch, LoRA on o_proj/gate_proj",
+  ignore,
+  fn: () => parity("mistral_head_dim"),
 });
 Deno.test({
   name: "readPretrained() Qwen2 (f16, tied, qkv biases, 1 kv head) matches PyTorch, LoRA on k_proj/down_proj",
