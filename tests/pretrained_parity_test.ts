@@ -79,6 +79,7 @@ function fixtureDir(): Promise<string> {
   fixtures ??= (async () => {
     if (missing) throw new Error(`pretrained parity needs torch: ${missing}`);
     const dir = await Deno.makeTempDir({ prefix: "mixtune_hf_" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
     const out = await new Deno.Command(PYTHON, { args: [FIXTURE, dir], stdout: "piped", stderr: "piped" })
       .output();
     if (!out.success) throw new Error(`${FIXTURE} failed:\n${new TextDecoder().decode(out.stderr)}`);
