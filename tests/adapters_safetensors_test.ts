@@ -87,18 +87,18 @@ Deno.test("readSafetensors() explains corrupt files", () => {
   );
   rejects(
     good.subarray(0, good.length - 4),
-    'tensor "x": data_offsets [0, 8] are out of range for 4 bytes of data',
+    "file is truncated: the header places tensor data up to byte 8 but 4 bytes follow it",
   );
   const trailing = new Uint8Array(good.length + 4);
   trailing.set(good);
   rejects(trailing, "tensors cover 8 bytes of data but the file holds 12");
   rejects(
-    craft({ x: entry(0, 16) }, new Uint8Array(8)),
-    'tensor "x": data_offsets [0, 16] are out of range for 8 bytes of data',
+    craft({ x: entry(0, 16, [4]) }, new Uint8Array(8)),
+    "file is truncated: the header places tensor data up to byte 16 but 8 bytes follow it",
   );
   rejects(
     craft({ x: entry(0, 8, [3]) }, new Uint8Array(8)),
-    'tensor "x": shape [3] needs 12 bytes but data_offsets [0, 8] span 8',
+    'tensor "x": shape [3] as F32 needs 12 bytes but data_offsets [0, 8] span 8',
   );
   rejects(
     craft({ x: entry(0, 8), y: entry(4, 12) }, new Uint8Array(12)),
@@ -106,8 +106,12 @@ Deno.test("readSafetensors() explains corrupt files", () => {
       "(overlapping or non-contiguous data_offsets)",
   );
   rejects(
-    craft({ x: { dtype: "F16", shape: [2], data_offsets: [0, 4] } }, new Uint8Array(4)),
-    'tensor "x": dtype "F16" is not supported (only F32)',
+    craft({ x: { dtype: "I64", shape: [2], data_offsets: [0, 16] } }, new Uint8Array(16)),
+    'tensor "x": dtype "I64" is not supported (F32, F16 or BF16)',
+  );
+  rejects(
+    craft({ x: { dtype: "BF16", shape: [3], data_offsets: [0, 4] } }, new Uint8Array(4)),
+    'tensor "x": shape [3] as BF16 needs 6 bytes but data_offsets [0, 4] span 4',
   );
   rejects(
     craft({ x: { dtype: "F32", shape: [1], data_offsets: [0] } }, new Uint8Array(4)),
@@ -121,4 +125,28 @@ Deno.test("readSafetensors() explains corrupt files", () => {
   const notJson = good.slice();
   notJson[8] = 0x5b; // "[" where "{" was
   assert.throws(() => readSafetensors(notJson), /^SafetensorsError: header is not valid JSON: /);
+});
+
+Deno.test("readSafetensors() widens F16 and BF16 to float32 exactly, subnormals, infinities and NaN included", () => {
+  // F16 bits: 1, -2, 65504 (largest), 2^-24 (smallest subnormal), 2^-14 (smallest normal), +inf, NaN, -0
+  const half = Uint16Array.of(0x3c00, 0xc000, 0x7bff, 0x0001, 0x0400, 0x7c00, 0x7e00, 0x8000);
+  // BF16 bits: 1, -2.5, 3.3895314e38 (largest), -inf
+  const bf = Uint16Array.of(0x3f80, 0xc020, 0x7f7f, 0xff80);
+  const halfBytes = new Uint8Array(half.buffer);
+  const bfBytes = new Uint8Array(bf.buffer);
+  const data = new Uint8Array(halfBytes.length + bfBytes.length);
+  data.set(halfBytes, 0);
+  data.set(bfBytes, halfBytes.length);
+  const file = craft({
+    h: { dtype: "F16", shape: [2, 4], data_offsets: [0, 16] },
+    b: { dtype: "BF16", shape: [4], data_offsets: [16, 24] },
+  }, data);
+  const { tensors, dtypes } = readSafetensors(file);
+  assert.deepEqual(dtypes, { h: "F16", b: "BF16" });
+  assert.deepEqual(tensors.h.shape, [2, 4]);
+  const h = Array.from(tensors.h.data);
+  assert.deepEqual(h.slice(0, 6), [1, -2, 65504, 2 ** -24, 2 ** -14, Infinity]);
+  assert.ok(Number.isNaN(h[6]));
+  assert.ok(Object.is(h[7], -0));
+  assert.deepEqual(Array.from(tensors.b.data), [1, -2.5, Math.fround(3.3895313892515355e38), -Infinity]);
 });

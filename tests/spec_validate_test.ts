@@ -489,6 +489,16 @@ Deno.test("checkPipeline() checks the derived dependsOn when it is given", () =>
   );
 });
 
+Deno.test("checkPipeline() refuses perplexity for a vit model", () => {
+  assertProblem(
+    (s) => {
+      s.stages.ev.tasks = ["perplexity"];
+    },
+    "stages.ev.tasks[0]",
+    'expected "validation_loss" or "recognition" for a vit model, found "perplexity"',
+  );
+});
+
 Deno.test("checkPipeline() collects every problem, not only the first", () => {
   const found = problems((s) => {
     s.seed = 1.5;

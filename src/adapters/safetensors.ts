@@ -1,5 +1,5 @@
 /**
- * The safetensors file format for float32 tensors: an 8-byte little-endian header length N, N bytes of JSON
+ * The safetensors file format: float32 tensors are written; F32, F16 and BF16 are read (as float32). The layout: an 8-byte little-endian header length N, N bytes of JSON
  * (`{"__metadata__": {...}, "<name>": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}}`,
  * padded with spaces to a multiple of 8), then the raw little-endian tensor bytes. Offsets are relative to
  * the start of the data and the tensors tile it without gaps, as the reference implementation requires.
@@ -11,11 +11,18 @@ export interface Tensor {
   data: Float32Array;
 }
 
+/** The on-disk element types that are read; all are widened to float32. */
+export type StoredDtype = "F32" | "F16" | "BF16";
+
 /** The contents of a safetensors file. */
 export interface SafetensorsContents {
   tensors: Record<string, Tensor>;
   metadata: Record<string, string>;
+  /** Each tensor's element type on disk. */
+  dtypes: Record<string, StoredDtype>;
 }
+
+const DTYPE_BYTES: Record<StoredDtype, number> = { F32: 4, F16: 2, BF16: 2 };
 
 /** A safetensors file that is malformed, or tensors that cannot be written. */
 export class SafetensorsError extends Error {
@@ -72,14 +79,47 @@ export function writeSafetensors(
   return out;
 }
 
-/** Parses safetensors bytes holding F32 tensors; throws SafetensorsError saying what is wrong and where. */
+/** Parses safetensors bytes holding F32, F16 or BF16 tensors (returned as float32); throws SafetensorsError saying what is wrong and where. */
 export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
-  if (bytes.length < 8) {
-    throw new SafetensorsError(`file is ${bytes.length} bytes, shorter than the 8-byte header length`);
+  const { headerLength, metadata, entries } = readSafetensorsHeader(bytes, bytes.length);
+  const data = bytes.subarray(8 + headerLength);
+  const tensors: Record<string, Tensor> = {};
+  const dtypes: Record<string, StoredDtype> = {};
+  for (const e of entries) {
+    tensors[e.name] = { shape: e.shape, data: widen(e.dtype, data.subarray(e.begin, e.end)) };
+    dtypes[e.name] = e.dtype;
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { tensors, metadata, dtypes };
+}
+
+/** One tensor as a header describes it; offsets are bytes from the start of the data. */
+export interface SafetensorsEntry {
+  name: string;
+  dtype: StoredDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** What the header of a safetensors file says. */
+export interface SafetensorsHeader {
+  /** Bytes of JSON after the 8-byte length. */
+  headerLength: number;
+  metadata: Record<string, string>;
+  entries: SafetensorsEntry[];
+}
+
+/**
+ * Parses and checks a header against the file's length without reading tensor data: `prefix` holds the
+ * file's first bytes (8 are enough to learn the header length; 8 + that length to parse it).
+ */
+export function readSafetensorsHeader(prefix: Uint8Array, fileLength: number): SafetensorsHeader {
+  if (fileLength < 8) {
+    throw new SafetensorsError(`file is ${fileLength} bytes, shorter than the 8-byte header length`);
+  }
+  const view = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
   const declared = view.getBigUint64(0, true);
-  const available = bytes.length - 8;
+  const available = fileLength - 8;
   if (declared > BigInt(Math.min(available, MAX_HEADER))) {
     throw new SafetensorsError(
       `header length ${declared} exceeds the ${available} bytes that follow it` +
@@ -88,17 +128,28 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
     );
   }
   const headerLength = Number(declared);
-  const header = parseHeader(bytes.subarray(8, 8 + headerLength));
-  const data = bytes.subarray(8 + headerLength);
+  if (prefix.length < 8 + headerLength) {
+    throw new RangeError(
+      `readSafetensorsHeader: needs the first ${8 + headerLength} bytes, given ${prefix.length}`,
+    );
+  }
+  const header = parseHeader(prefix.subarray(8, 8 + headerLength));
+  const dataLength = fileLength - 8 - headerLength;
 
   let metadata: Record<string, string> = {};
-  const entries: { name: string; shape: number[]; begin: number; end: number }[] = [];
+  const entries: SafetensorsEntry[] = [];
   for (const [name, value] of Object.entries(header)) {
     if (name === "__metadata__") {
       metadata = checkMetadata(value);
       continue;
     }
-    entries.push({ name, ...checkEntry(name, value, data.length) });
+    entries.push({ name, ...checkEntry(name, value) });
+  }
+  const needed = entries.reduce((m, e) => Math.max(m, e.end), 0);
+  if (needed > dataLength) {
+    throw new SafetensorsError(
+      `file is truncated: the header places tensor data up to byte ${needed} but ${dataLength} bytes follow it`,
+    );
   }
   // the tensors must tile the data region exactly: sorted by start, each begins where the previous ended
   let expected = 0;
@@ -111,14 +162,10 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
     }
     expected = e.end;
   }
-  if (expected !== data.length) {
-    throw new SafetensorsError(`tensors cover ${expected} bytes of data but the file holds ${data.length}`);
+  if (expected !== dataLength) {
+    throw new SafetensorsError(`tensors cover ${expected} bytes of data but the file holds ${dataLength}`);
   }
-  const tensors: Record<string, Tensor> = {};
-  for (const e of entries) {
-    tensors[e.name] = { shape: e.shape, data: float32FromLittleEndian(data.subarray(e.begin, e.end)) };
-  }
-  return { tensors, metadata };
+  return { headerLength, metadata, entries };
 }
 
 function parseHeader(bytes: Uint8Array): Record<string, unknown> {
@@ -155,17 +202,18 @@ function checkMetadata(value: unknown): Record<string, string> {
 function checkEntry(
   name: string,
   value: unknown,
-  dataLength: number,
-): { shape: number[]; begin: number; end: number } {
+): { dtype: StoredDtype; shape: number[]; begin: number; end: number } {
   const entry = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
   if (typeof value !== "object" || value === null) {
     throw new SafetensorsError(`tensor "${name}": entry must be an object, found ${JSON.stringify(value)}`);
   }
-  if (entry.dtype !== "F32") {
+  if (typeof entry.dtype !== "string" || !Object.hasOwn(DTYPE_BYTES, entry.dtype)) {
     throw new SafetensorsError(
-      `tensor "${name}": dtype ${JSON.stringify(entry.dtype)} is not supported (only F32)`,
+      `tensor "${name}": dtype ${JSON.stringify(entry.dtype)} is not supported (F32, F16 or BF16)`,
     );
   }
+  const dtype = entry.dtype as StoredDtype;
+  const width = DTYPE_BYTES[dtype];
   if (!Array.isArray(entry.shape)) throw new SafetensorsError(`tensor "${name}": shape must be an array`);
   const shape = entry.shape as number[];
   checkShape(name, shape);
@@ -179,18 +227,16 @@ function checkEntry(
     );
   }
   const [begin, end] = offsets as number[];
-  if (begin > end || end > dataLength) {
+  if (begin > end) {
+    throw new SafetensorsError(`tensor "${name}": data_offsets [${begin}, ${end}] end before they begin`);
+  }
+  if (end - begin !== product(shape) * width) {
     throw new SafetensorsError(
-      `tensor "${name}": data_offsets [${begin}, ${end}] are out of range for ${dataLength} bytes of data`,
+      `tensor "${name}": shape [${shape.join(", ")}] as ${dtype} needs ${product(shape) * width} bytes ` +
+        `but data_offsets [${begin}, ${end}] span ${end - begin}`,
     );
   }
-  if (end - begin !== product(shape) * 4) {
-    throw new SafetensorsError(
-      `tensor "${name}": shape [${shape.join(", ")}] needs ${product(shape) * 4} bytes but data_offsets ` +
-        `[${begin}, ${end}] span ${end - begin}`,
-    );
-  }
-  return { shape: [...shape], begin, end };
+  return { dtype, shape: [...shape], begin, end };
 }
 
 function checkShape(name: string, shape: number[]): void {
@@ -214,6 +260,37 @@ function littleEndianBytes(data: Float32Array): Uint8Array {
 function float32FromLittleEndian(bytes: Uint8Array): Float32Array {
   const copy = LITTLE_ENDIAN ? bytes.slice() : swap32(bytes);
   return new Float32Array(copy.buffer, 0, copy.length / 4);
+}
+
+/** Float32 values of little-endian F32, F16 or BF16 bytes; every half and bfloat16 value is exact in f32. */
+function widen(dtype: StoredDtype, bytes: Uint8Array): Float32Array {
+  if (dtype === "F32") return float32FromLittleEndian(bytes);
+  const n = bytes.length / 2;
+  const out = new Float32Array(n);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < n; i++) {
+    const h = bytes[2 * i] | (bytes[2 * i + 1] << 8);
+    bits[i] = dtype === "BF16" ? h << 16 : halfToFloatBits(h);
+  }
+  return out;
+}
+
+/** IEEE binary16 bits to binary32 bits: subnormals normalised, infinities and NaN payloads kept. */
+function halfToFloatBits(h: number): number {
+  const sign = (h & 0x8000) << 16;
+  let exp = (h >> 10) & 0x1f;
+  let mant = h & 0x3ff;
+  if (exp === 0x1f) return (sign | 0x7f800000 | (mant << 13)) >>> 0;
+  if (exp === 0) {
+    if (mant === 0) return sign >>> 0;
+    exp = 1;
+    while ((mant & 0x400) === 0) {
+      mant <<= 1;
+      exp--;
+    }
+    mant &= 0x3ff;
+  }
+  return (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0;
 }
 
 function swap32(bytes: Uint8Array): Uint8Array {

@@ -27,6 +27,17 @@ export function formatPlan(plan: PipelinePlan): string {
     `pipeline ${plan.name}  (spec ${plan.hash.slice(0, 12)}, mixtune ${plan.version})`,
     "",
   ];
+  const c = plan.checkpoint;
+  if (c) {
+    const stored = Object.entries(c.stored).map(([d, n]) => `${n.toLocaleString("en-US")} ${d}`).join(", ");
+    out.push(
+      `model: ${c.modelType} from ${c.dir}: ${
+        c.weights.toLocaleString("en-US")
+      } weights (${stored} on disk), ` +
+        "loaded as float32",
+      "",
+    );
+  }
   out.push(
     `stages, in run order: ${
       plan.stages.map((s) => s.name + (s.dependsOn.length ? ` <- ${s.dependsOn}` : "")).join(", ")

@@ -4,8 +4,10 @@
  * Computed without a device.
  */
 import { domainSizes, Sampler } from "../data/mod.ts";
-import { tokens } from "../models/config.ts";
+import { isCausal, tokens } from "../models/config.ts";
 import { buildModel } from "../models/graph.ts";
+import { checkPretrained } from "../models/pretrained/checkpoint.ts";
+import { pretrainedParams } from "../models/pretrained/graph.ts";
 import { hashSpec, stageHash, stageOrder } from "../spec/hash.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
 import { VERSION } from "../version.ts";
@@ -39,11 +41,23 @@ export interface StagePlan {
   };
 }
 
+/** A pretrained model's checkpoint as the plan reports it (headers only; no weights are read). */
+export interface CheckpointPlan {
+  dir: string;
+  modelType: string;
+  /** Weights in the checkpoint, all loaded as float32. */
+  weights: number;
+  /** Weights by their dtype on disk. */
+  stored: Record<string, number>;
+}
+
 /** The whole plan. */
 export interface PipelinePlan {
   name: string;
   hash: string;
   version: string;
+  /** Present for a pretrained model. */
+  checkpoint?: CheckpointPlan;
   stages: StagePlan[];
 }
 
@@ -62,7 +76,8 @@ export async function planPipeline(spec: PipelineSpec): Promise<PipelinePlan> {
     };
     stages.push(stage.kind === "train" ? { ...base, ...planTrain(spec, step.name, stage, domains) } : base);
   }
-  return { name: spec.name, hash: await hashSpec(spec), version: VERSION, stages };
+  const checkpoint = spec.model.backbone === "pretrained" ? checkpointPlan(spec.model.pretrained) : undefined;
+  return { name: spec.name, hash: await hashSpec(spec), version: VERSION, checkpoint, stages };
 }
 
 function planTrain(
@@ -88,7 +103,7 @@ function planTrain(
       params: mine.reduce((s, p) => s + p.rank * (p.in + p.out) * (p.gated ? 2 : 1), 0),
     };
   });
-  const context = spec.model.backbone === "lm" ? tokens(spec.model) : undefined;
+  const context = isCausal(spec.model) ? tokens(spec.model) : undefined;
   const sizes = domainSizes(cache.all(names), context);
   const sampler = new Sampler({
     sizes,
@@ -113,6 +128,19 @@ function planTrain(
       })),
     },
   };
+}
+
+function checkpointPlan(dir: string): CheckpointPlan {
+  const { arch, config, dtypes } = checkPretrained(dir);
+  const stored: Record<string, number> = {};
+  let weights = 0;
+  for (const p of pretrainedParams(arch)) {
+    const n = p.shape.reduce((a, b) => a * b, 1);
+    weights += n;
+    const d = dtypes.get(p.name)!;
+    stored[d] = (stored[d] ?? 0) + n;
+  }
+  return { dir, modelType: String(config.model_type), weights, stored };
 }
 
 /** Start, every schedule change, and the last step. */

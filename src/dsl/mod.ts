@@ -57,4 +57,4 @@ export {
   type TrainOf,
   type TrainOptions,
 } from "./train.ts";
-export { lm, vit } from "./model.ts";
+export { lm, pretrained, vit } from "./model.ts";

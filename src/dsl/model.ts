@@ -1,6 +1,6 @@
 /** Builders for model configurations. */
 
-import type { LmConfig, VitConfig } from "../models/config.ts";
+import type { LmConfig, PretrainedConfig, VitConfig } from "../models/config.ts";
 
 /** A vision transformer: `vit({ image: 28, patch: 7, dim: 64, depth: 4, heads: 4, mlpRatio: 2, embedDim: 32, classes: 10 })`. */
 export function vit(options: Omit<VitConfig, "backbone">): VitConfig {
@@ -10,4 +10,13 @@ export function vit(options: Omit<VitConfig, "backbone">): VitConfig {
 /** A causal byte-level language model: `lm({ context: 64, dim: 128, depth: 4, heads: 4, mlpRatio: 4 })`. */
 export function lm(options: Omit<LmConfig, "backbone">): LmConfig {
   return { backbone: "lm", ...options };
+}
+
+/**
+ * A causal LM from a Hugging Face checkpoint folder (GPT-2, Llama, Mistral, Qwen2), trained over `context`
+ * tokens: `pretrained("models/tiny-gpt2", { context: 64 })`. Adapter patterns use its Hugging Face module
+ * paths (`transformer.h.*.attn.c_attn`, `model.layers.*.self_attn.q_proj`).
+ */
+export function pretrained(dir: string, options: { context: number }): PretrainedConfig {
+  return { backbone: "pretrained", pretrained: dir, context: options.context };
 }

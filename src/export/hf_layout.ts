@@ -14,13 +14,13 @@ export const HF_CONFIG_FILE = "config.json";
 export const HF_MODEL_FILE = "model.safetensors";
 
 /** `architectures` entries of mixtune's own backbones. */
-export const MIXTUNE_ARCHITECTURES: Record<ModelConfig["backbone"], string> = {
+export const MIXTUNE_ARCHITECTURES: Record<"lm" | "vit", string> = {
   lm: "MixtuneByteLm",
   vit: "MixtuneVit",
 };
 
 /** The `config.json` of a mixtune-built model. */
-export function mixtuneHfConfig(model: ModelConfig): Record<string, unknown> {
+export function mixtuneHfConfig(model: ModelConfig & { backbone: "lm" | "vit" }): Record<string, unknown> {
   return {
     model_type: "mixtune",
     architectures: [MIXTUNE_ARCHITECTURES[model.backbone]],

@@ -1,4 +1,7 @@
 /** Model configurations and the module paths that adapter patterns match. */
+import { readPretrainedConfig } from "./pretrained/checkpoint.ts";
+import type { PretrainedArch } from "./pretrained/arch.ts";
+import { pretrainedLinears } from "./pretrained/tensors.ts";
 
 /** A vision transformer over single-channel square images, pooled by the mean over tokens. */
 export interface VitConfig {
@@ -32,7 +35,34 @@ export interface LmConfig {
   mlpRatio: number;
 }
 
-export type ModelConfig = VitConfig | LmConfig;
+/**
+ * A causal LM from a Hugging Face checkpoint folder (GPT-2, Llama, Mistral, Qwen2); its sizes come from
+ * the folder's config.json, its module paths are Hugging Face's.
+ */
+export interface PretrainedConfig {
+  backbone: "pretrained";
+  /** The checkpoint folder. */
+  pretrained: string;
+  /** Tokens per example (at most the model's positions). */
+  context: number;
+}
+
+export type ModelConfig = VitConfig | LmConfig | PretrainedConfig;
+
+/** The architecture of a pretrained model config, from its config.json (read each time: it is small). */
+export function pretrainedArch(config: PretrainedConfig): PretrainedArch {
+  return readPretrainedConfig(config.pretrained).arch;
+}
+
+/** Whether a model is a causal language model over token ids (labels are next tokens). */
+export function isCausal(config: ModelConfig): config is LmConfig | PretrainedConfig {
+  return config.backbone !== "vit";
+}
+
+/** Ids a causal model reads and predicts: the built-in LM's `vocab` (256 bytes by default), or the checkpoint's. */
+export function vocabSize(config: LmConfig | PretrainedConfig): number {
+  return config.backbone === "lm" ? config.vocab ?? 256 : pretrainedArch(config).vocab;
+}
 
 /** A linear layer of a model: `y = x W^T + b`, with `W` stored as [out, in] (PyTorch and PEFT order). */
 export interface LinearModule {
@@ -44,6 +74,7 @@ export interface LinearModule {
 
 /** Every linear layer of a model, in forward order; these are the paths adapter patterns select from. */
 export function linearModules(config: ModelConfig): LinearModule[] {
+  if (config.backbone === "pretrained") return pretrainedLinears(pretrainedArch(config));
   const d = config.dim;
   const hidden = d * config.mlpRatio;
   const out: LinearModule[] = [];
@@ -63,11 +94,6 @@ export function linearModules(config: ModelConfig): LinearModule[] {
     out.push({ path: "lm_head", in: d, out: vocabSize(config), bias: true });
   }
   return out;
-}
-
-/** Ids an LM reads and predicts: its `vocab`, 256 (bytes) by default. */
-export function vocabSize(config: LmConfig): number {
-  return config.vocab ?? 256;
 }
 
 /** Number of tokens a model sees per example. */

@@ -1,32 +1,22 @@
 /** Builds a model's training graph from its config: params (with LoRA where placed), forward, loss, metrics. */
 import { input, type Node, param } from "../graph/node.ts";
+import { linearWithLora, type LoraPlacement } from "./_linear.ts";
 import { add, mul } from "../graph/ops/elementwise.ts";
 import { mean, sumAll } from "../graph/ops/reduce.ts";
 import { gelu, scale } from "../graph/ops/unary.ts";
 import { gather } from "../graph/ops/gather.ts";
-import { linear as linearOp, matmul } from "../graph/ops/matmul.ts";
+import { matmul } from "../graph/ops/matmul.ts";
 import { reshape } from "../graph/ops/reshape.ts";
 import { transpose } from "../graph/ops/shape.ts";
 import { layerNorm } from "../graph/ops/layer_norm.ts";
 import { attention } from "../graph/ops/attention.ts";
 import { softmaxCrossEntropy } from "../graph/ops/cross_entropy.ts";
 import { l2Normalize } from "../graph/ops/normalize.ts";
-import { loraLinear } from "../graph/ops/lora.ts";
-import { dropout } from "../graph/ops/dropout.ts";
-import { type ModelConfig, tokens, vocabSize } from "./config.ts";
+import { type ModelConfig, pretrainedArch, tokens, vocabSize } from "./config.ts";
+import { buildPretrained } from "./pretrained/graph.ts";
 import { baseParams } from "./params.ts";
 
-/** Where one LoRA module goes (resolved from adapter patterns). */
-export interface LoraPlacement {
-  path: string;
-  rank: number;
-  /** The multiplier s in front of B A. */
-  scale: number;
-  /** Two branches blended by the per-example gate g (hq weighted g, lq weighted 1 - g). */
-  gated: boolean;
-  /** Dropout on the branch input while training (PEFT's lora_dropout); default 0. */
-  dropout?: number;
-}
+export { loraNames, type LoraPlacement } from "./_linear.ts";
 
 /** The loss a model trains with. */
 export type LossKind =
@@ -66,51 +56,29 @@ export interface ModelGraph {
   domainLoss: Node;
 }
 
-/** LoRA parameter names of a module, in PEFT's naming (`<path>.lora_A.weight`, gated: `.lora_A.hq.weight`). */
-export function loraNames(path: string, branch?: "hq" | "lq"): { A: string; B: string } {
-  const b = branch ? `.${branch}` : "";
-  return { A: `${path}.lora_A${b}.weight`, B: `${path}.lora_B${b}.weight` };
-}
-
 /** Builds the graph. */
 export function buildModel(config: ModelConfig, options: BuildOptions): ModelGraph {
+  if (config.backbone === "pretrained") {
+    if (options.loss.kind !== "lm") {
+      throw new Error(`a pretrained model trains with the lm loss, not ${options.loss.kind}`);
+    }
+    const { params, inputs, perExample, loss, domainLoss } = buildPretrained(pretrainedArch(config), {
+      ...options,
+      context: config.context,
+    });
+    return { config, params, inputs, perExample, loss, domainLoss };
+  }
   const B = options.batch;
   const T = tokens(config);
   const trainable = options.trainable ?? (() => false);
   const params = new Map<string, Node>();
   for (const p of baseParams(config)) params.set(p.name, param(p.name, p.shape, trainable(p.name)));
-  const lora = new Map((options.lora ?? []).map((l) => [l.path, l]));
-  const gated = [...lora.values()].some((l) => l.gated);
+  const lora = options.lora ?? [];
+  const gated = lora.some((l) => l.gated);
   const gate = gated ? input("gate", [B]) : undefined;
-  const dropping = options.training && [...lora.values()].some((l) => (l.dropout ?? 0) > 0);
+  const dropping = options.training && lora.some((l) => (l.dropout ?? 0) > 0);
   const dropoutSeed = dropping ? input("dropout_seed", [1]) : undefined;
-
-  // `residual` is added to the layer's output inside its last matmul (same sums, same order as add()).
-  const linear = (path: string, x: Node, residual?: Node): Node => {
-    const W = params.get(`${path}.weight`)!;
-    const b = params.get(`${path}.bias`);
-    const l = lora.get(path);
-    if (!l) return linearOp(x, W, b, residual);
-    const [outDim, inDim] = W.shape;
-    const branch = (which?: "hq" | "lq") => {
-      const names = loraNames(path, which);
-      const A = param(names.A, [l.rank, inDim], true);
-      const Bm = param(names.B, [outDim, l.rank], true);
-      params.set(names.A, A);
-      params.set(names.B, Bm);
-      const p = dropoutSeed ? l.dropout ?? 0 : 0;
-      const dropped = p > 0 ? dropout(x, dropoutSeed!, p, saltOf(names.A)) : undefined;
-      return {
-        A,
-        B: Bm,
-        scale: l.scale,
-        gate: which ? gate : undefined,
-        gateComplement: which === "lq",
-        input: dropped,
-      };
-    };
-    return loraLinear(x, W, b, l.gated ? [branch("hq"), branch("lq")] : [branch()], residual);
-  };
+  const linear = linearWithLora(params, lora, gate, dropoutSeed);
   const norm = (path: string, x: Node) =>
     layerNorm(x, params.get(`${path}.weight`)!, params.get(`${path}.bias`)!);
 
@@ -175,11 +143,4 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
     loss,
     domainLoss,
   };
-}
-
-/** A stable 32-bit salt per parameter name, so each branch draws its own dropout mask. */
-function saltOf(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
 }

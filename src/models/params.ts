@@ -1,6 +1,7 @@
 /** The parameter table of a model: names, shapes and initial values. */
-import { type ModelConfig, tokens, vocabSize } from "./config.ts";
-import { linearModules } from "./config.ts";
+import { linearModules, type ModelConfig, pretrainedArch, tokens, vocabSize } from "./config.ts";
+import { readPretrained } from "./pretrained/checkpoint.ts";
+import { pretrainedParams } from "./pretrained/graph.ts";
 import { normalArray, seedFor } from "./init.ts";
 
 /** A named parameter's shape. */
@@ -13,6 +14,7 @@ export interface ParamInfo {
 
 /** Every base parameter of a model, in a fixed order. */
 export function baseParams(config: ModelConfig): ParamInfo[] {
+  if (config.backbone === "pretrained") return pretrainedParams(pretrainedArch(config));
   const d = config.dim;
   const out: ParamInfo[] = [];
   const linears = new Map(linearModules(config).map((m) => [m.path, m]));
@@ -46,9 +48,10 @@ export function baseParams(config: ModelConfig): ParamInfo[] {
 
 /**
  * Initial values: linear weights N(0, 1/in), embeddings N(0, 0.02), norms 1 and 0, biases 0.
- * Each tensor draws from its own seed derived from its name.
+ * Each tensor draws from its own seed derived from its name. A pretrained model's values are its checkpoint's.
  */
 export function initParams(config: ModelConfig, seed: number): Map<string, Float32Array> {
+  if (config.backbone === "pretrained") return readPretrained(config.pretrained).weights;
   const values = new Map<string, Float32Array>();
   for (const p of baseParams(config)) {
     const n = p.shape.reduce((a, b) => a * b, 1);

@@ -8,7 +8,7 @@ import { ParamStore } from "../compile/param_store.ts";
 import type { ImageDomain } from "../data/mod.ts";
 import { classMeans, rank1Accuracy, verificationTar } from "../eval/mod.ts";
 import { ortEmbeddings, vitToOnnx } from "../export/mod.ts";
-import { tokens } from "../models/config.ts";
+import { isCausal, tokens } from "../models/config.ts";
 import { buildModel } from "../models/graph.ts";
 import type { EvaluateStage, PipelineSpec, TrainStage } from "../spec/types.ts";
 import type { DomainCache } from "./domains.ts";
@@ -56,18 +56,29 @@ export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, 
     : undefined;
   const metrics: Record<string, number | null> = {};
   const tables: { title: string; columns: string[]; rows: (string | number | null)[][] }[] = [];
-  const context = spec.model.backbone === "lm" ? tokens(spec.model) : 0;
+  const context = isCausal(spec.model) ? tokens(spec.model) : 0;
   try {
-    if (stage.tasks.includes("validation_loss")) {
+    const wantLoss = stage.tasks.includes("validation_loss");
+    const wantPerplexity = stage.tasks.includes("perplexity");
+    if (wantLoss || wantPerplexity) {
       const rows: (string | number)[][] = [];
       for (const name of stage.domains ?? Object.keys(spec.domains)) {
         const d = ctx.domains.get(name);
         const gate = sm.gate && d.kind === "images" ? sm.gate.values(d, "validation") : undefined;
         const loss = await validationLoss(forward, d, BATCH, context, Infinity, gate);
-        metrics[`validation_loss/${name}`] = loss;
-        rows.push([name, round(loss)]);
+        // every example has `context` tokens, so the mean of per-example means is the mean over tokens
+        const perplexity = Math.exp(loss);
+        if (wantLoss) metrics[`validation_loss/${name}`] = loss;
+        if (wantPerplexity) metrics[`perplexity/${name}`] = perplexity;
+        rows.push([name, ...(wantLoss ? [round(loss)] : []), ...(wantPerplexity ? [round(perplexity)] : [])]);
       }
-      tables.push({ title: `${ctx.name}: validation loss`, columns: ["domain", "loss"], rows });
+      tables.push({
+        title: `${ctx.name}: ${
+          [wantLoss && "validation loss", wantPerplexity && "perplexity"].filter(Boolean).join(" and ")
+        }`,
+        columns: ["domain", ...(wantLoss ? ["loss"] : []), ...(wantPerplexity ? ["perplexity"] : [])],
+        rows,
+      });
     }
     if (stage.tasks.includes("recognition")) {
       const embed = async (d: ImageDomain, part: "train" | "validation") => {

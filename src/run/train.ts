@@ -6,7 +6,7 @@ import { gateHistogram, initAdapters, type Placement, saveAdapterFolder } from "
 import { Forward } from "../compile/forward.ts";
 import { TrainStep } from "../compile/train_step.ts";
 import { domainSizes, Sampler } from "../data/mod.ts";
-import { tokens } from "../models/config.ts";
+import { isCausal, tokens } from "../models/config.ts";
 import { buildModel, loraNames } from "../models/graph.ts";
 import { baseParams, initParams } from "../models/params.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
@@ -52,7 +52,7 @@ export interface TrainResult {
 export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
   const { spec, stage, dir, device } = ctx;
   const model = spec.model;
-  const context = model.backbone === "lm" ? tokens(model) : 0;
+  const context = isCausal(model) ? tokens(model) : 0;
   const steps = stage.steps;
   const batch = stage.batch;
   const names = stage.mix.domains;

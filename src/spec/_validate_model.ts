@@ -1,6 +1,9 @@
 /** Validation of the model configuration. */
 
-import type { ModelConfig } from "../models/config.ts";
+import type { ModelConfig, PretrainedConfig } from "../models/config.ts";
+import { checkContext } from "../models/pretrained/arch.ts";
+import { checkPretrained } from "../models/pretrained/checkpoint.ts";
+import { PretrainedError } from "../models/pretrained/errors.ts";
 import { type Checker, COUNT, POSITIVE } from "./_checker.ts";
 import { messages } from "./messages.ts";
 import { joinPath } from "./problem.ts";
@@ -16,6 +19,7 @@ export function checkModel(check: Checker, value: unknown): ModelConfig | undefi
     check.add("model", messages.noModel());
     return undefined;
   }
+  if (isPretrained(value)) return checkPretrainedModel(check, value);
   const variant = check.variant("model", value, SHAPES, true, "backbone");
   if (variant === undefined) return undefined;
   const before = check.problems.length;
@@ -40,4 +44,41 @@ export function checkModel(check: Checker, value: unknown): ModelConfig | undefi
     if (image % patch !== 0) check.add(at("image"), messages.multipleOf("patch", patch, image));
   }
   return check.problems.length > before ? undefined : value as ModelConfig;
+}
+
+/** A model written as `{ pretrained: DIR, context: N }` (the backbone "pretrained" may be spelled out). */
+function isPretrained(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const v = value as Record<string, unknown>;
+  return v.backbone === "pretrained" || (v.backbone === undefined && "pretrained" in v);
+}
+
+/** Checks the fields, then the folder (config.json and weight headers): its problems point at `model.pretrained`. */
+function checkPretrainedModel(check: Checker, value: Record<string, unknown>): PretrainedConfig | undefined {
+  const before = check.problems.length;
+  check.record("model", value, ["backbone", "pretrained", "context"]);
+  const at = (key: string): string => joinPath("model", key);
+  if (typeof value.pretrained !== "string" || value.pretrained === "") {
+    check.add(at("pretrained"), messages.expected("a checkpoint folder path", value.pretrained));
+  }
+  check.number(at("context"), value.context, COUNT);
+  if (check.problems.length > before) return undefined;
+  const dir = value.pretrained as string;
+  try {
+    const { arch, config } = checkPretrained(dir);
+    try {
+      checkContext(arch, value.context as number, config, `${dir}/config.json`);
+    } catch (e) {
+      if (!(e instanceof PretrainedError)) throw e;
+      check.add(at("context"), e.message);
+    }
+    if (arch.vocab < 256) {
+      check.add(at("pretrained"), messages.byteVocab(`${dir}/config.json`, arch.vocab));
+    }
+  } catch (e) {
+    if (!(e instanceof PretrainedError)) throw e;
+    check.add(at("pretrained"), e.message);
+  }
+  if (check.problems.length > before) return undefined;
+  return { backbone: "pretrained", pretrained: dir, context: value.context as number };
 }

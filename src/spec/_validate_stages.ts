@@ -1,6 +1,6 @@
 /** Validation of the stages: each stage's fields, the references between them, and cycles. */
 
-import type { ModelConfig } from "../models/config.ts";
+import { isCausal, type ModelConfig } from "../models/config.ts";
 import type { Checker } from "./_checker.ts";
 import type { DomainFacts } from "./_validate_data.ts";
 import { checkTrain, TRAIN_KEYS } from "./_validate_train.ts";
@@ -13,7 +13,7 @@ const SHAPES = {
   export: ["from", "dependsOn", "format", "opset"],
 } as const;
 
-const TASKS = ["validation_loss", "recognition"] as const;
+const TASKS = ["validation_loss", "perplexity", "recognition"] as const;
 
 /** Checks `stages`: every stage, every `from`, the derived `dependsOn`, and that `from` links form no cycle. */
 export function checkStages(
@@ -122,8 +122,11 @@ function checkEvaluate(
     const taskPath = joinPath(at("tasks"), i);
     if (tasks.indexOf(task) < i) return check.add(taskPath, messages.duplicate("tasks", task));
     const kind = check.oneOf(taskPath, task, TASKS);
-    if (kind === "recognition" && model?.backbone === "lm") {
+    if (kind === "recognition" && model !== undefined && isCausal(model)) {
       check.add(taskPath, messages.recognitionNeedsVit());
+    }
+    if (kind === "perplexity" && model !== undefined && !isCausal(model)) {
+      check.add(taskPath, messages.perplexityNeedsLm());
     }
   });
   check.oneOf(at("backend"), fields.backend, ["webgpu", "onnxruntime"], false);

@@ -61,7 +61,7 @@ export function withDefaults(spec: PipelineSpec): PipelineSpec {
   for (const [name, domain] of Object.entries(spec.domains)) domains[name] = domainDefaults(domain);
   const stages: Record<string, StageSpec> = {};
   for (const [name, stage] of Object.entries(spec.stages)) stages[name] = stageDefaults(stage, domains);
-  return { name: spec.name, seed: spec.seed, domains, model: { ...spec.model }, stages };
+  return { name: spec.name, seed: spec.seed, domains, model: withBackbone(spec.model), stages };
 }
 
 function domainDefaults(domain: DomainSpec): DomainSpec {
@@ -203,4 +203,9 @@ function optimizerDefaults(o: OptimizerSpec): OptimizerSpec {
     warmup: o.warmup ?? DEFAULTS.warmup,
     decay: o.decay ?? DEFAULTS.decay,
   };
+}
+
+/** A pretrained model may be written without its backbone tag; the spec spells it out. */
+function withBackbone(model: PipelineSpec["model"]): PipelineSpec["model"] {
+  return "pretrained" in model ? { ...model, backbone: "pretrained" } : { ...model };
 }

@@ -1,5 +1,6 @@
 /** Canonical JSON and hashes of specs and stages, and the order stages run in. */
 
+import { checkpointFingerprint } from "../models/pretrained/checkpoint.ts";
 import { withDefaults } from "./defaults.ts";
 import { messages } from "./messages.ts";
 import { joinPath, PipelineError } from "./problem.ts";
@@ -117,7 +118,7 @@ export function stageDomains(stage: StageSpec): string[] {
 
 /**
  * Hash of everything a stage's result depends on: its own settings and name, the domains it reads, the
- * model, the seed, the code version, and (recursively) the hash of the stage it starts `from`. A stage
+ * model (for a pretrained one, its files' names, lengths and times too), the seed, the code version, and (recursively) the hash of the stage it starts `from`. A stage
  * whose hash is unchanged can reuse an earlier result.
  */
 export async function stageHash(spec: PipelineSpec, stage: string, codeVersion: string): Promise<string> {
@@ -165,6 +166,10 @@ async function hashStage(
     codeVersion,
     seed: spec.seed,
     model: spec.model,
+    // a checkpoint folder's files, not just its path, decide the result
+    checkpoint: spec.model.backbone === "pretrained"
+      ? checkpointFingerprint(spec.model.pretrained)
+      : undefined,
     stage: name,
     settings,
     domains,

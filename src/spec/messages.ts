@@ -84,19 +84,24 @@ export const messages = {
     `expected a domain of this mix (${listOf(domains)}), found ${quote(name)}`,
   notUsedBy: (strategy: string, users: string): string =>
     `not used by strategy ${quote(strategy)} (only by ${users}); remove it`,
-  sourceForModel: (backbone: "vit" | "lm", found: string): string =>
+  sourceForModel: (backbone: "vit" | "lm" | "pretrained", found: string): string =>
     backbone === "vit"
       ? `expected an image source ("mnist" or "images") for a vit model, found ${quote(found)}`
-      : `expected a text source ("dictionary", "udhr", "text" or "jsonl") for an lm model, found ${
-        quote(found)
-      }`,
+      : `expected a text source ("dictionary", "udhr", "text" or "jsonl") for ${
+        lmKind(backbone)
+      } model, found ${quote(found)}`,
   imageOnly: (what: string, source: string): string =>
     `expected an image domain ("mnist" or "images") for ${what}, found a ${quote(source)} domain`,
-  lossForModel: (backbone: "vit" | "lm", found: string): string =>
+  lossForModel: (backbone: "vit" | "lm" | "pretrained", found: string): string =>
     backbone === "vit"
       ? `expected a "softmax", "cosface" or "arcface" loss for a vit model, found ${quote(found)}`
-      : `expected the "lm" loss for an lm model, found ${quote(found)}`,
-  recognitionNeedsVit: (): string => `expected "validation_loss" for an lm model, found "recognition"`,
+      : `expected the "lm" loss for ${lmKind(backbone)} model, found ${quote(found)}`,
+  byteVocab: (file: string, vocab: number): string =>
+    `${file}: vocab_size ${vocab} is below 256; text domains are byte ids 0-255`,
+  recognitionNeedsVit: (): string =>
+    `expected "validation_loss" or "perplexity" for an lm model, found "recognition"`,
+  perplexityNeedsLm: (): string =>
+    `expected "validation_loss" or "recognition" for a vit model, found "perplexity"`,
   multipleOf: (what: string, divisor: number, found: number): string =>
     `expected a multiple of ${what} (${divisor}), found ${found}`,
   divides: (what: string, side: number, found: number): string =>
@@ -125,4 +130,8 @@ export const messages = {
 
 function round(x: number): number {
   return Math.round(x * 1e9) / 1e9;
+}
+
+function lmKind(backbone: "lm" | "pretrained"): string {
+  return backbone === "lm" ? "an lm" : "a pretrained";
 }

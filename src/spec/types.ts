@@ -5,7 +5,7 @@
 
 import type { ModelConfig } from "../models/config.ts";
 
-export type { LmConfig, ModelConfig, VitConfig } from "../models/config.ts";
+export type { LmConfig, ModelConfig, PretrainedConfig, VitConfig } from "../models/config.ts";
 
 /** A whole experiment: data domains, one model, and the stages that train, evaluate and export it. */
 export interface PipelineSpec {
@@ -299,7 +299,8 @@ export interface TrainStage {
 }
 
 /** What an evaluate stage measures. */
-export type EvaluateTask = "validation_loss" | "recognition";
+/** `perplexity` (causal LMs): e to the mean token cross-entropy of each domain's validation split. */
+export type EvaluateTask = "validation_loss" | "perplexity" | "recognition";
 
 /**
  * Evaluates a train stage's weights. Each domain is evaluated on its validation split, or whole when it has

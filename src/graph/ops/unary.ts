@@ -141,3 +141,11 @@ export function square(x: Node): Node {
 export function scale(x: Node, a: number, b = 0): Node {
   return apply("scale", [x], { a, b });
 }
+
+/**
+ * silu(x) = x sigmoid(x), composed as x (0.5 tanh(x / 2) + 0.5): tanh stays finite for any x, where
+ * 1 / (1 + exp(-x)) would meet an infinity (and a NaN gradient) below x = -88.
+ */
+export function silu(x: Node): Node {
+  return mul(x, scale(tanh(scale(x, 0.5)), 0.5, 0.5));
+}

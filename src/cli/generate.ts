@@ -1,0 +1,116 @@
+/** `deno task generate DIR --prompt TEXT [--max-new N] [--greedy | --temperature T --top-p P] [--seed N]` */
+import { parseArgs } from "node:util";
+import { gpu } from "../gpu/device.ts";
+import { readPretrained } from "../models/pretrained/checkpoint.ts";
+import { PretrainedError } from "../models/pretrained/errors.ts";
+import { generate } from "../models/pretrained/generate.ts";
+import type { Sampling } from "../models/pretrained/sampling.ts";
+import { byteCodec, type TokenCodec } from "../models/pretrained/tokens.ts";
+import "../graph/ops/mod.ts";
+
+const USAGE =
+  `usage: deno task generate DIR --prompt TEXT [--max-new N] [--greedy | --temperature T --top-p P] [--seed N]
+  DIR            a checkpoint folder in the Hugging Face layout (GPT-2, Llama, Mistral, Qwen2)
+  --prompt       the text to continue (as UTF-8 byte ids until tokenizers are read)
+  --max-new      tokens to generate (default 32)
+  --greedy       always the most likely token (the default without --temperature or --top-p)
+  --temperature  sample from softmax(logits / T) (default 1 when sampling)
+  --top-p        sample among the most likely tokens holding probability P (default 1)
+  --seed         sampling seed (default 0)`;
+
+class UsageError extends Error {}
+
+/** Runs the command; returns the exit code (0 done, 1 failed while generating, 2 bad usage or checkpoint). */
+export async function main(args: string[], write: (text: string) => void = writeStdout): Promise<number> {
+  let dir: string, prompt: string, maxNew: number, seed: number, sampling: Sampling;
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        prompt: { type: "string" },
+        "max-new": { type: "string", default: "32" },
+        greedy: { type: "boolean", default: false },
+        temperature: { type: "string" },
+        "top-p": { type: "string" },
+        seed: { type: "string", default: "0" },
+      },
+    });
+    if (positionals.length !== 1) {
+      throw new UsageError(`expected one checkpoint folder, found ${positionals.length}`);
+    }
+    dir = positionals[0];
+    if (values.prompt === undefined || values.prompt === "") {
+      throw new UsageError("--prompt: expected some text");
+    }
+    prompt = values.prompt;
+    maxNew = count("max-new", values["max-new"], 1);
+    seed = count("seed", values.seed, 0);
+    const sampled = values.temperature !== undefined || values["top-p"] !== undefined;
+    if (values.greedy && sampled) {
+      throw new UsageError("--greedy: expected either --greedy or --temperature/--top-p, found both");
+    }
+    sampling = sampled
+      ? {
+        kind: "sample",
+        temperature: real("temperature", values.temperature ?? "1", (v) => v > 0, "a number > 0"),
+        topP: real("top-p", values["top-p"] ?? "1", (v) => v > 0 && v <= 1, "a number in (0, 1]"),
+      }
+      : { kind: "greedy" };
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  let model;
+  try {
+    model = readPretrained(dir);
+  } catch (e) {
+    if (e instanceof PretrainedError) {
+      console.error(e.message);
+      return 2;
+    }
+    throw e;
+  }
+  // the seam for a model's own tokenizer: byte ids until tokenizer.json is read
+  const codec: TokenCodec = byteCodec;
+  if (model.arch.vocab < 256) {
+    console.error(
+      `${dir}/config.json: vocab_size ${model.arch.vocab} is below 256; prompts are byte ids 0-255`,
+    );
+    return 2;
+  }
+  try {
+    const { device } = await gpu();
+    const decoder = codec.decoder();
+    write(prompt);
+    for await (const id of generate(device, model, codec.encode(prompt), { maxNew, sampling, seed })) {
+      write(decoder.push(id));
+    }
+    write(decoder.end() + "\n");
+    return 0;
+  } catch (e) {
+    console.error(`generation failed: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+function writeStdout(text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at));
+}
+
+function count(name: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) {
+    throw new UsageError(`--${name}: expected an integer >= ${min}, found ${v}`);
+  }
+  return n;
+}
+
+function real(name: string, v: string, ok: (x: number) => boolean, what: string): number {
+  const n = Number(v);
+  if (v.trim() === "" || !ok(n)) throw new UsageError(`--${name}: expected ${what}, found ${v}`);
+  return n;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,275 @@
+/**
+ * Reads a Hugging Face checkpoint folder: `config.json` and either `model.safetensors` or the shards named by
+ * `model.safetensors.index.json`. Weights come back float32 in mixtune's layout, under their Hugging Face
+ * names; every problem names the file it is in.
+ */
+import {
+  readSafetensors,
+  readSafetensorsHeader,
+  SafetensorsError,
+  type StoredDtype,
+} from "../../adapters/safetensors.ts";
+import { parseArch, type PretrainedArch } from "./arch.ts";
+import { PretrainedError } from "./errors.ts";
+import { checkpointTensors, ignoredTensor } from "./tensors.ts";
+
+/** A checkpoint folder, read and checked. */
+export interface Pretrained {
+  dir: string;
+  arch: PretrainedArch;
+  /** config.json as written. */
+  config: Record<string, unknown>;
+  /** float32 weights in mixtune's layout ([out, in] linears), by parameter name. */
+  weights: Map<string, Float32Array>;
+  /** Stored element type of each weight. */
+  dtypes: Map<string, StoredDtype>;
+}
+
+const SINGLE = "model.safetensors";
+const INDEX = "model.safetensors.index.json";
+
+/**
+ * Reads `config.json` alone: the architecture, without loading weights (for validation and plans). Reads
+ * are synchronous so that specs validate and graphs build synchronously, as they do for built-in models.
+ */
+export function readPretrainedConfig(dir: string): { arch: PretrainedArch; config: Record<string, unknown> } {
+  const file = join(dir, "config.json");
+  const config = readJson(file, dir);
+  return { arch: parseArch(config, file), config: config as Record<string, unknown> };
+}
+
+/** Reads and checks a whole checkpoint folder; throws PretrainedError naming the file and the problem. */
+export function readPretrained(dir: string): Pretrained {
+  return scan(dir, true) as Pretrained;
+}
+
+/**
+ * Checks a checkpoint folder as readPretrained() does (names, shapes, dtypes, file lengths) from the files'
+ * headers alone, without reading weights: what validation can afford for large checkpoints.
+ */
+export function checkPretrained(dir: string): Omit<Pretrained, "weights"> {
+  return scan(dir, false);
+}
+
+function scan(
+  dir: string,
+  load: boolean,
+): Omit<Pretrained, "weights"> & { weights?: Map<string, Float32Array> } {
+  const { arch, config } = readPretrainedConfig(dir);
+  const shards = shardFiles(dir);
+  const expected = new Map(checkpointTensors(arch).map((t) => [t.name, t]));
+  const weights = new Map<string, Float32Array>();
+  const dtypes = new Map<string, StoredDtype>();
+  const where = new Map<string, string>();
+  for (const [file, listed] of shards) {
+    const shard = load ? readShard(file) : readShardHeader(file);
+    const stored = new Set(Object.keys(shard.shapes));
+    for (const [name, table] of prefixed(arch, [...stored])) {
+      if (listed && !listed.has(name)) {
+        throw new PretrainedError(
+          file,
+          `holds tensor "${name}" that ${INDEX} places in another file or not at all`,
+        );
+      }
+      if (ignoredTensor(arch, table)) continue;
+      const want = expected.get(table);
+      if (!want) {
+        throw new PretrainedError(
+          file,
+          `unexpected tensor "${name}" (not a ${arch.family} weight in this config)`,
+        );
+      }
+      if (where.has(table)) {
+        throw new PretrainedError(file, `tensor "${name}" is also in ${where.get(table)}`);
+      }
+      const shape = shard.shapes[name];
+      if (shape.join() !== want.shape.join()) {
+        throw new PretrainedError(
+          file,
+          `tensor "${name}" has shape [${shape.join(", ")}], expected [${
+            want.shape.join(", ")
+          }] from config.json`,
+        );
+      }
+      const data = shard.data?.[name];
+      if (data) weights.set(table, want.conv1d ? transpose2d(data, want.shape[0], want.shape[1]) : data);
+      dtypes.set(table, shard.dtypes[name]);
+      where.set(table, file);
+    }
+    for (const name of listed ?? []) {
+      if (!stored.has(name)) {
+        throw new PretrainedError(file, `lacks tensor "${name}" that ${INDEX} places there`);
+      }
+    }
+  }
+  for (const name of expected.keys()) {
+    if (!where.has(name)) {
+      const file = shards.length === 1 && shards[0][1] === undefined ? shards[0][0] : join(dir, INDEX);
+      throw new PretrainedError(file, `missing tensor "${name}"`);
+    }
+  }
+  return { dir, arch, config, dtypes, ...(load ? { weights } : {}) };
+}
+
+/** A shard's tensor shapes and dtypes by stored name, and their float32 values when read. */
+interface Shard {
+  shapes: Record<string, number[]>;
+  dtypes: Record<string, StoredDtype>;
+  data?: Record<string, Float32Array>;
+}
+
+/**
+ * What a stage's cache key records of a checkpoint folder: config.json, and each weight file's name, length
+ * and modification time (as make does: rewriting a file changes it, reading the weights is not needed).
+ */
+export function checkpointFingerprint(dir: string): string {
+  const parts = [Deno.readTextFileSync(join(dir, "config.json"))];
+  for (const [file] of shardFiles(dir)) {
+    const info = Deno.statSync(file);
+    parts.push(`${file.slice(file.lastIndexOf("/") + 1)} ${info.size} ${info.mtime?.getTime() ?? "?"}`);
+  }
+  if (exists(join(dir, INDEX))) parts.push(Deno.readTextFileSync(join(dir, INDEX)));
+  return parts.join("\n");
+}
+
+/** The weight files, each with the tensor names the index assigns it (undefined for a single file). */
+function shardFiles(dir: string): [string, Set<string> | undefined][] {
+  const single = join(dir, SINGLE);
+  const index = join(dir, INDEX);
+  if (exists(single)) return [[single, undefined]];
+  if (!exists(index)) {
+    throw new PretrainedError(dir, `holds neither ${SINGLE} nor ${INDEX}`);
+  }
+  const raw = readJson(index, dir);
+  const map = (raw as { weight_map?: unknown }).weight_map;
+  if (typeof map !== "object" || map === null || Array.isArray(map)) {
+    throw new PretrainedError(index, "weight_map must be an object from tensor names to file names");
+  }
+  const byFile = new Map<string, Set<string>>();
+  for (const [name, file] of Object.entries(map)) {
+    if (typeof file !== "string" || !/^[\w.-]+\.safetensors$/.test(file)) {
+      throw new PretrainedError(
+        index,
+        `weight_map["${name}"] must name a .safetensors file in the folder, found ${JSON.stringify(file)}`,
+      );
+    }
+    if (!byFile.has(file)) byFile.set(file, new Set());
+    byFile.get(file)!.add(name);
+  }
+  if (byFile.size === 0) throw new PretrainedError(index, "weight_map is empty");
+  return [...byFile].sort(([a], [b]) => a < b ? -1 : 1).map(([f, names]) => [join(dir, f), names]);
+}
+
+function readShard(file: string): Shard {
+  const contents = safetensors(file, () => readSafetensors(readBytes(file)));
+  const entries = Object.entries(contents.tensors);
+  return {
+    shapes: Object.fromEntries(entries.map(([n, t]) => [n, t.shape])),
+    dtypes: contents.dtypes,
+    data: Object.fromEntries(entries.map(([n, t]) => [n, t.data])),
+  };
+}
+
+function readShardHeader(file: string): Shard {
+  let f: Deno.FsFile;
+  try {
+    f = Deno.openSync(file);
+  } catch (e) {
+    throw new PretrainedError(
+      file,
+      e instanceof Deno.errors.NotFound ? "file not found" : `cannot read: ${(e as Error).message}`,
+    );
+  }
+  try {
+    const size = f.statSync().size;
+    const read = (n: number) => {
+      const buf = new Uint8Array(n);
+      let got = 0;
+      f.seekSync(0, Deno.SeekMode.Start);
+      while (got < n) {
+        const k = f.readSync(buf.subarray(got));
+        if (k === null || k === 0) break;
+        got += k;
+      }
+      return buf.subarray(0, got);
+    };
+    const first = read(Math.min(size, 8));
+    const header = safetensors(file, () => {
+      if (size < 8) return readSafetensorsHeader(first, size);
+      const length = Number(new DataView(first.buffer).getBigUint64(0, true));
+      return readSafetensorsHeader(length <= size - 8 ? read(8 + length) : first, size);
+    });
+    return {
+      shapes: Object.fromEntries(header.entries.map((e) => [e.name, e.shape])),
+      dtypes: Object.fromEntries(header.entries.map((e) => [e.name, e.dtype])),
+    };
+  } finally {
+    f.close();
+  }
+}
+
+function readBytes(file: string): Uint8Array {
+  try {
+    return Deno.readFileSync(file);
+  } catch (e) {
+    throw new PretrainedError(
+      file,
+      e instanceof Deno.errors.NotFound ? "file not found" : `cannot read: ${(e as Error).message}`,
+    );
+  }
+}
+
+/** Runs a safetensors parse, naming the file in its errors. */
+function safetensors<T>(file: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof SafetensorsError) throw new PretrainedError(file, e.message);
+    throw e;
+  }
+}
+
+/** Stored names paired with table names: GPT-2 checkpoints saved from the bare model lack `transformer.`. */
+function prefixed(arch: PretrainedArch, names: string[]): [string, string][] {
+  const bare = arch.family === "gpt2" && names.length > 0 && !names.some((n) => n.startsWith("transformer."));
+  return names.map((n) => [n, bare && n !== "lm_head.weight" ? `transformer.${n}` : n]);
+}
+
+function readJson(file: string, dir: string): unknown {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      if (!exists(dir)) throw new PretrainedError(dir, "checkpoint folder not found");
+      throw new PretrainedError(file, "file not found");
+    }
+    throw new PretrainedError(file, `cannot read: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new PretrainedError(file, `is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+function join(dir: string, file: string): string {
+  return dir.endsWith("/") ? dir + file : `${dir}/${file}`;
+}
+
+/** [rows, cols] row-major to [cols, rows]. */
+function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
+  return out;
+}
