@@ -13,7 +13,9 @@ import { softmaxCrossEntropy } from "../graph/ops/cross_entropy.ts";
 import { l2Normalize } from "../graph/ops/normalize.ts";
 import { loraLinear } from "../graph/ops/lora.ts";
 import { dropout } from "../graph/ops/dropout.ts";
+import { packedLoraLinear } from "../graph/ops/lora_packed.ts";
 import { type ModelConfig, tokens } from "./config.ts";
+import { packedBranches, packedCosine, packedLora, packedLosses, stackedBase } from "./_packed.ts";
 import { baseParams } from "./params.ts";
 
 /** Where one LoRA module goes (resolved from adapter patterns). */
@@ -46,6 +48,13 @@ export interface BuildOptions {
   trainable?: (name: string) => boolean;
   /** Build the training graph: LoRA dropout is active (evaluation graphs leave it out). */
   training?: boolean;
+  /**
+   * Pack K variants into one graph: variant k's LoRA placements (the same paths and gating for all, ranks
+   * and scales free). Inputs then hold K * batch examples, variant k's in rows k * batch.., LoRA weights
+   * are stacked [K, ...] (ranks zero-padded to the largest), trainable base parameters too (only
+   * `head.weight` may be one), and the loss is per variant [K], the domain sums [K, D]. `lora` is unused.
+   */
+  variants?: readonly (readonly LoraPlacement[])[];
 }
 
 /** A built model graph. */
@@ -60,10 +69,12 @@ export interface ModelGraph {
   embedding?: Node;
   /** Per-example loss before weighting [B]. */
   perExample: Node;
-  /** Weighted mean loss []. */
+  /** Weighted mean loss [] ([K] when packed). */
   loss: Node;
-  /** Sum over the batch of each domain's per-example losses [D]. */
+  /** Sum over the batch of each domain's per-example losses [D] ([K, D] when packed). */
   domainLoss: Node;
+  /** K, when built with `variants` (a packed graph). */
+  packed?: number;
 }
 
 /** LoRA parameter names of a module, in PEFT's naming (`<path>.lora_A.weight`, gated: `.lora_A.hq.weight`). */
@@ -74,15 +85,21 @@ export function loraNames(path: string, branch?: "hq" | "lq"): { A: string; B: s
 
 /** Builds the graph. */
 export function buildModel(config: ModelConfig, options: BuildOptions): ModelGraph {
-  const B = options.batch;
+  const K = options.variants?.length ?? 1;
+  const pack = options.variants ? packedLora(options.variants) : undefined;
+  const B = options.batch * K;
   const T = tokens(config);
   const trainable = options.trainable ?? (() => false);
   const params = new Map<string, Node>();
-  for (const p of baseParams(config)) params.set(p.name, param(p.name, p.shape, trainable(p.name)));
-  const lora = new Map((options.lora ?? []).map((l) => [l.path, l]));
+  for (const p of baseParams(config)) {
+    const t = trainable(p.name);
+    params.set(p.name, param(p.name, pack && t ? stackedBase(p.name, p.shape, K) : p.shape, t));
+  }
+  const lora = new Map((pack?.placements ?? options.lora ?? []).map((l) => [l.path, l]));
   const gated = [...lora.values()].some((l) => l.gated);
   const gate = gated ? input("gate", [B]) : undefined;
   const dropping = options.training && [...lora.values()].some((l) => (l.dropout ?? 0) > 0);
+  if (dropping && pack) throw new Error("packed variants do not support LoRA dropout yet");
   const dropoutSeed = dropping ? input("dropout_seed", [1]) : undefined;
 
   // `residual` is added to the layer's output inside its last matmul (same sums, same order as add()).
@@ -92,6 +109,11 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
     const l = lora.get(path);
     if (!l) return linearOp(x, W, b, residual);
     const [outDim, inDim] = W.shape;
+    if (pack) {
+      const branches = packedBranches(path, l, pack.ranks.get(path)!, pack.scales.get(path)!, outDim, inDim);
+      for (const br of branches) params.set(br.A.name, br.A).set(br.B.name, br.B);
+      return packedLoraLinear(x, W, b, branches.map((br) => ({ ...br, gate: br.gated ? gate : undefined })), residual);
+    }
     const branch = (which?: "hq" | "lq") => {
       const names = loraNames(path, which);
       const A = param(names.A, [l.rank, inDim], true);
@@ -142,7 +164,10 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
   let embedding: Node | undefined;
   if (config.backbone === "vit") {
     embedding = linear("feature", mean(h, 1));
-    const cos = matmul(l2Normalize(embedding), l2Normalize(params.get("head.weight")!), { transB: true });
+    const head = params.get("head.weight")!;
+    const cos = head.shape.length === 3
+      ? packedCosine(l2Normalize(embedding), l2Normalize(head))
+      : matmul(l2Normalize(embedding), l2Normalize(head), { transB: true });
     const loss = options.loss;
     if (loss.kind === "lm") throw new Error("the lm loss needs the lm backbone");
     perExample = loss.kind === "softmax"
@@ -162,6 +187,10 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
   }
   const weights = input("weights", [B]);
   const domains = input("domains", [B, options.domains]);
+  if (pack) {
+    const losses = packedLosses(perExample, weights, domains, K);
+    return { config, params, inputs: { x, labels, weights, domains, gate }, embedding, perExample, ...losses };
+  }
   const loss = scale(sumAll(mul(perExample, weights)), 1 / B);
   const domainLoss = reshape(matmul(domains, reshape(perExample, [B, 1]), { transA: true }), [
     options.domains,
