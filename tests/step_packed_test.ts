@@ -56,7 +56,9 @@ async function compare(
   gated: boolean,
   trainable: (name: string) => boolean,
 ): Promise<{ loss: number; weights: number; losses: number[][] }> {
-  const loss = config.backbone === "vit" ? { kind: "cosface" as const, scale: 16, margin: 0.2 } : { kind: "lm" as const };
+  const loss = config.backbone === "vit"
+    ? { kind: "cosface" as const, scale: 16, margin: 0.2 }
+    : { kind: "lm" as const };
   const builds = variants.map((v) => ({
     batch: B,
     domains: DOMAINS,
@@ -71,19 +73,26 @@ async function compare(
   );
 
   const aloneLosses: number[][] = [];
+  const aloneDomain: number[] = [];
   const aloneWeights: Map<string, Float32Array>[] = [];
   const shapes: Map<string, readonly number[]>[] = [];
   for (let k = 0; k < variants.length; k++) {
     const v = variants[k];
     const model = buildModel(config, builds[k]);
     shapes.push(new Map([...model.params.values()].map((p) => [p.name, p.shape])));
-    const step = await TrainStep.compile(device, model, { ...betas, weightDecay: v.weightDecay, clip: v.clip });
+    const step = await TrainStep.compile(device, model, {
+      ...betas,
+      weightDecay: v.weightDecay,
+      clip: v.clip,
+    });
     step.store.upload(starts[k]);
     const losses: number[] = [];
     for (const b of batches[k]) {
       step.feed(b);
       step.run(v.lr);
-      losses.push((await step.drainMetrics()).loss);
+      const m = await step.drainMetrics();
+      losses.push(m.loss);
+      aloneDomain.push(...m.domainLoss);
     }
     aloneLosses.push(losses);
     aloneWeights.push(await step.store.download());
@@ -94,10 +103,13 @@ async function compare(
   const packed = await PackedTrainStep.compile(device, packedModel, betas);
   packed.store.upload(packWeights(packedModel, starts));
   const packedLosses: number[][] = variants.map(() => []);
+  const packedDomain: number[][][] = [];
   for (let s = 0; s < STEPS; s++) {
     packed.feed(packBatches(batches.map((b) => b[s])));
     packed.run(variants.map((v) => ({ lr: v.lr, clip: v.clip, weightDecay: v.weightDecay })));
-    (await packed.drainMetrics()).forEach((m, k) => packedLosses[k].push(m.loss));
+    const metrics = await packed.drainMetrics();
+    metrics.forEach((m, k) => packedLosses[k].push(m.loss));
+    packedDomain.push(metrics.map((m) => [...m.domainLoss]));
   }
   const values = await packed.store.download();
   packed.destroy();
@@ -114,6 +126,9 @@ async function compare(
       weightErr = Math.max(weightErr, relError(got.get(name)!, want, 1));
     }
   }
+  // per-domain loss sums, in the alone runs' order (variant, step, domain)
+  const domainOrdered = variants.flatMap((_, k) => packedDomain.flatMap((perStep) => perStep[k]));
+  lossErr = Math.max(lossErr, relError(domainOrdered, aloneDomain));
   return { loss: lossErr, weights: weightErr, losses: aloneLosses };
 }
 
@@ -134,7 +149,9 @@ function checkPadding(
       for (let i = 0; i < rows; i++) {
         for (let j = 0; j < cols; j++) {
           const padded = p.name.includes(".lora_A") ? i >= v.rank : p.name.includes(".lora_B") && j >= v.rank;
-          if (padded) assert.equal(x[(k * rows + i) * cols + j], 0, `${p.name} variant ${k} padding [${i}, ${j}]`);
+          if (padded) {
+            assert.equal(x[(k * rows + i) * cols + j], 0, `${p.name} variant ${k} padding [${i}, ${j}]`);
+          }
         }
       }
     });
@@ -152,7 +169,13 @@ const TOL = 3e-6;
 Deno.test("packed step: 3 ViT variants (seed, lr, rank, clip, decay) equal the 3 trained alone", async () => {
   const device = await testDevice();
   if (!device) return;
-  const r = await compare(device, tinyVit, ["blocks.0.attn.qkv", "blocks.0.mlp.fc1"], false, (n) => n === "head.weight");
+  const r = await compare(
+    device,
+    tinyVit,
+    ["blocks.0.attn.qkv", "blocks.0.mlp.fc1"],
+    false,
+    (n) => n === "head.weight",
+  );
   console.log(`loss error ${r.loss}, weight error ${r.weights}`);
   // the variants really differ, so equality is not trivially met by identical runs
   assert.ok(new Set(r.losses.map((l) => l[STEPS - 1].toFixed(4))).size === variants.length, `${r.losses}`);
@@ -167,4 +190,38 @@ Deno.test("packed step: 3 gated LM variants equal the 3 trained alone", async ()
   console.log(`loss error ${r.loss}, weight error ${r.weights}`);
   assert.ok(r.loss <= TOL, `loss relative error ${r.loss}`);
   assert.ok(r.weights <= TOL, `weight relative error ${r.weights}`);
+});
+
+Deno.test("packed step: a NaN in one variant's batch stops that variant only", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const lora = variants.map((v) => placements(["blocks.0.attn.qkv"], v, false));
+  const build = { batch: B, domains: DOMAINS, loss: { kind: "lm" as const }, training: true };
+  const model = buildModel(tinyLm, { ...build, variants: lora });
+  const starts = variants.map((v, k) => startValues({ ...build, lora: lora[k] }, tinyLm, v));
+  const step = await PackedTrainStep.compile(device, model, betas);
+  step.store.upload(packWeights(model, starts));
+  const settings = variants.map((v) => ({ lr: v.lr, clip: v.clip, weightDecay: v.weightDecay }));
+  for (let s = 1; s <= 3; s++) {
+    const batches = variants.map((v) => randomBatch(tinyLm, B, DOMAINS, v.seed * 100 + s));
+    if (s === 2) batches[1].weights[0] = NaN;
+    step.feed(packBatches(batches));
+    step.run(settings);
+  }
+  const metrics = await step.drainMetrics();
+  const values = await step.store.download();
+  step.destroy();
+  assert.deepEqual(metrics.map((m) => m.nanStep), [0, 2, 0]);
+  assert.ok(
+    Number.isFinite(metrics[0].loss) && Number.isFinite(metrics[2].loss),
+    `${metrics.map((m) => m.loss)}`,
+  );
+  for (const p of model.params.values()) {
+    if (!p.trainable) continue;
+    const x = values.get(p.name)!;
+    const per = x.length / variants.length;
+    for (const k of [0, 2]) {
+      assert.ok(x.subarray(k * per, (k + 1) * per).every(Number.isFinite), `${p.name} of variant ${k}`);
+    }
+  }
 });

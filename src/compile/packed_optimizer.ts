@@ -37,10 +37,21 @@ export interface VariantStep {
 }
 
 /** Norms (always computed: each variant may clip) then the update, bound to fixed buffers. */
-export function packedAdamwCalls(device: GPUDevice, o: PackedAdamwBuffers): { calls: KernelCall[]; state: GPUBuffer } {
+export function packedAdamwCalls(
+  device: GPUDevice,
+  o: PackedAdamwBuffers,
+): { calls: KernelCall[]; state: GPUBuffer } {
   const K = o.variants;
-  const state = device.createBuffer({ size: K * STATE_FLOATS * 4, usage: USAGE, label: "packed_optimizer_state" });
-  const partials = device.createBuffer({ size: K * NORM_GROUPS * 4, usage: USAGE, label: "packed_norm_partials" });
+  const state = device.createBuffer({
+    size: K * STATE_FLOATS * 4,
+    usage: USAGE,
+    label: "packed_optimizer_state",
+  });
+  const partials = device.createBuffer({
+    size: K * NORM_GROUPS * 4,
+    usage: USAGE,
+    label: "packed_norm_partials",
+  });
   const calls: KernelCall[] = [{
     kernel: "grad_norm_packed",
     source: normSource,

@@ -73,12 +73,19 @@ export class PackedTrainStep {
     return this.model.packed ?? 1;
   }
 
-  static async compile(device: GPUDevice, model: ModelGraph, options: PackedStepOptions): Promise<PackedTrainStep> {
+  static async compile(
+    device: GPUDevice,
+    model: ModelGraph,
+    options: PackedStepOptions,
+  ): Promise<PackedTrainStep> {
     const K = model.packed;
     if (K === undefined) throw new Error("PackedTrainStep needs a graph built with `variants`");
     if (K > MAX_VARIANTS) throw new Error(`a pack holds at most ${MAX_VARIANTS} variants, found ${K}`);
     const all = [...model.params.values()];
-    const store = new ParamStore(device, all.map((p) => ({ name: p.name, shape: p.shape, trainable: p.trainable })));
+    const store = new ParamStore(
+      device,
+      all.map((p) => ({ name: p.name, shape: p.shape, trainable: p.trainable })),
+    );
     const grad = store.like("grad");
     const m = store.like("adam_m");
     const v = store.like("adam_v");
@@ -88,7 +95,9 @@ export class PackedTrainStep {
     const variantData = new Uint32Array(store.trainableFloats).fill(K);
     const decay = options.decay ?? ((_: string, shape: readonly number[]) => shape.length >= 2);
     for (const e of store.trainable()) {
-      if (e.shape[0] !== K) throw new Error(`trainable ${e.name} [${e.shape}] is not stacked over ${K} variants`);
+      if (e.shape[0] !== K) {
+        throw new Error(`trainable ${e.name} [${e.shape}] is not stacked over ${K} variants`);
+      }
       const per = e.size / K;
       for (let k = 0; k < K; k++) variantData.fill(k, e.offset + k * per, e.offset + (k + 1) * per);
       if (decay(e.name, e.shape.slice(1))) maskData.fill(1, e.offset, e.offset + e.size);

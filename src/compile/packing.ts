@@ -30,7 +30,9 @@ export function packWeights(
       const width = p.name.includes(".lora_B") ? x.length / rows : cols;
       const r = x.length / width;
       if (r > rows || width > cols || r * width !== x.length) {
-        throw new Error(`packing: ${p.name} of variant ${k} (${x.length} values) does not fit [${rows}, ${cols}]`);
+        throw new Error(
+          `packing: ${p.name} of variant ${k} (${x.length} values) does not fit [${rows}, ${cols}]`,
+        );
       }
       for (let i = 0; i < r; i++) {
         stacked.set(x.subarray(i * width, (i + 1) * width), (k * rows + i) * cols);

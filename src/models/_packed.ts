@@ -5,7 +5,7 @@ import { matmul } from "../graph/ops/matmul.ts";
 import { sum } from "../graph/ops/reduce.ts";
 import { reshape } from "../graph/ops/reshape.ts";
 import { scale } from "../graph/ops/unary.ts";
-import { type LoraPlacement, loraNames } from "./graph.ts";
+import { loraNames, type LoraPlacement } from "./graph.ts";
 
 /** Base parameters a packed graph may train per variant (stacked [K, ...]); the rest must be frozen. */
 const PER_VARIANT_BASE = new Set(["head.weight"]);
@@ -21,7 +21,8 @@ export function packedLora(variants: readonly (readonly LoraPlacement[])[]): {
   const ranks = new Map<string, number[]>();
   const scales = new Map<string, number[]>();
   variants.forEach((v, k) => {
-    const same = v.length === first.length && v.every((l, i) => l.path === first[i].path && l.gated === first[i].gated);
+    const same = v.length === first.length &&
+      v.every((l, i) => l.path === first[i].path && l.gated === first[i].gated);
     if (!same) {
       throw new Error(
         `packed variant ${k} places LoRA on ${describe(v)}, variant 0 on ${describe(first)}: they must match`,
@@ -44,7 +45,9 @@ function describe(v: readonly LoraPlacement[]): string {
 export function stackedBase(name: string, shape: readonly number[], K: number): number[] {
   if (!PER_VARIANT_BASE.has(name)) {
     throw new Error(
-      `packed variants share a frozen backbone: ${name} is trainable (only ${[...PER_VARIANT_BASE].join(", ")} ` +
+      `packed variants share a frozen backbone: ${name} is trainable (only ${
+        [...PER_VARIANT_BASE].join(", ")
+      } ` +
         `may be trained per variant)`,
     );
   }

@@ -112,7 +112,13 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
     if (pack) {
       const branches = packedBranches(path, l, pack.ranks.get(path)!, pack.scales.get(path)!, outDim, inDim);
       for (const br of branches) params.set(br.A.name, br.A).set(br.B.name, br.B);
-      return packedLoraLinear(x, W, b, branches.map((br) => ({ ...br, gate: br.gated ? gate : undefined })), residual);
+      return packedLoraLinear(
+        x,
+        W,
+        b,
+        branches.map((br) => ({ ...br, gate: br.gated ? gate : undefined })),
+        residual,
+      );
     }
     const branch = (which?: "hq" | "lq") => {
       const names = loraNames(path, which);
@@ -189,7 +195,14 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
   const domains = input("domains", [B, options.domains]);
   if (pack) {
     const losses = packedLosses(perExample, weights, domains, K);
-    return { config, params, inputs: { x, labels, weights, domains, gate }, embedding, perExample, ...losses };
+    return {
+      config,
+      params,
+      inputs: { x, labels, weights, domains, gate },
+      embedding,
+      perExample,
+      ...losses,
+    };
   }
   const loss = scale(sumAll(mul(perExample, weights)), 1 / B);
   const domainLoss = reshape(matmul(domains, reshape(perExample, [B, 1]), { transA: true }), [

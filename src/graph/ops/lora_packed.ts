@@ -53,7 +53,9 @@ export function packedLoraLinear(
   residual?: Node,
 ): Node {
   if (x.shape.length !== 2 && x.shape.length !== 3) {
-    throw new ShapeError(`packedLoraLinear: x must be [rows, in] or [rows, T, in], found ${showShape(x.shape)}`);
+    throw new ShapeError(
+      `packedLoraLinear: x must be [rows, in] or [rows, T, in], found ${showShape(x.shape)}`,
+    );
   }
   let y = linear(x, W, b, branches.length === 0 ? residual : undefined);
   const outShape = y.shape;
