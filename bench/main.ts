@@ -1,11 +1,13 @@
 /**
- * `deno task bench [--json] [--steps N] [--no-scaling] [--no-peers]`: mixtune against its peers in one run,
+ * `deno task bench [--json] [--steps N] [--no-scaling] [--no-peers] [--no-packed] [--packed-k 1,2,4,8]`:
+ * mixtune against its peers in one run,
  * on the same model, batch and initial values: TF.js 4.22 (WebGPU on the same adapter, and CPU), and PyTorch
  * on the CPU when the system Python has torch. Prints medians after warm-up and the ratios.
  */
 import { parseArgs } from "node:util";
 import { adapterLine, gpu } from "../src/gpu/device.ts";
 import { mixtuneMatmulGflops, mixtuneStep } from "./mixtune.ts";
+import { type PackedResult, packedThroughput } from "./packed.ts";
 import { peerAgreement } from "./peers/run_peers.ts";
 import { MATMUL_SHAPES, type MatmulResult, tfjsMatmulGflops, tfjsPeer } from "./peers/tfjs_step.ts";
 import { torchPeer } from "./peers/torch.ts";
@@ -19,6 +21,8 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "3" },
     "no-scaling": { type: "boolean", default: false },
     "no-peers": { type: "boolean", default: false },
+    "no-packed": { type: "boolean", default: false },
+    "packed-k": { type: "string", default: "1,2,4,8" },
   },
 });
 const steps = Number(values.steps);
@@ -96,6 +100,31 @@ ourMatmul.forEach((r, i) => {
   );
 });
 
+const packed: PackedResult[] = [];
+if (!values["no-packed"]) {
+  log(
+    "\npacked adapters: K variants (own LoRA, head, batch, lr) in one step vs K separate steps, each step read back",
+  );
+  log(
+    "   K   packed ms   samples/s   separate ms   samples/s   speedup   memory packed / separate   load (1 min)",
+  );
+  const ks = values["packed-k"].split(",").map(Number);
+  for (const k of ks) {
+    const [r] = await packedThroughput([k], { warmup: 2, steps: 5 });
+    packed.push(r);
+    const loaded = Math.max(...r.load) > 1.5 ? " (loaded)" : "";
+    log(
+      `${String(k).padStart(4)} ${ms(r.stepMsMedian)}   ${r.samplesPerSecond.toFixed(0).padStart(9)}   ` +
+        `${ms(r.separateStepMsMedian)}   ${r.separateSamplesPerSecond.toFixed(0).padStart(9)}   ` +
+        `${(r.speedup.toFixed(2) + "x").padStart(7)}   ${kib(r.memoryBytes)} / ${kib(r.separateMemoryBytes)}`
+          .padEnd(
+            100,
+          ) +
+        `   ${r.load.map((x) => x.toFixed(2)).join(" -> ")}${loaded}`,
+    );
+  }
+}
+
 const scaling: { batch: number; dim: number; ms: number }[] = [];
 if (!values["no-scaling"]) {
   log("\nscaling of mixtune's step (median ms, 1 warm-up + 3 steps each)");
@@ -120,6 +149,7 @@ if (values.json) {
       memory: m,
       matmul: { mixtune: ourMatmul, tfjsWebgpu: tfMatmul },
       scaling,
+      packed,
       loadAvg: Deno.loadavg(),
     },
     null,
