@@ -23,6 +23,9 @@ const { values } = parseArgs({
     "no-peers": { type: "boolean", default: false },
     "no-packed": { type: "boolean", default: false },
     "packed-k": { type: "string", default: "1,2,4,8" },
+    "packed-batch": { type: "string", default: String(WORKLOAD.batch) },
+    /** Ranks of one extra pack (padded to the largest), e.g. 2,4,8,16: what padding costs. */
+    "packed-ranks": { type: "string", default: "" },
   },
 });
 const steps = Number(values.steps);
@@ -102,25 +105,43 @@ ourMatmul.forEach((r, i) => {
 
 const packed: PackedResult[] = [];
 if (!values["no-packed"]) {
+  const batch = Number(values["packed-batch"]);
   log(
-    "\npacked adapters: K variants (own LoRA, head, batch, lr) in one step vs K separate steps, each step read back",
+    `\npacked adapters: K variants (own LoRA, head, batch of ${batch}, lr) in one step vs K separate steps, ` +
+      "each step read back; median of 5 after 2 warm-up; CPU = process CPU time",
   );
   log(
-    "   K   packed ms   samples/s   separate ms   samples/s   speedup   memory packed / separate   load (1 min)",
+    "   K   packed ms (CPU)     samples/s   separate ms (CPU)   samples/s   speedup   " +
+      "no read back: packed / separate ms, speedup   memory packed / separate   load",
   );
-  const ks = values["packed-k"].split(",").map(Number);
-  for (const k of ks) {
-    const [r] = await packedThroughput([k], { warmup: 2, steps: 5 });
+  const mixed = values["packed-ranks"] ? values["packed-ranks"].split(",").map(Number) : [];
+  const runs = values["packed-k"].split(",").map((k) => ({
+    k: Number(k),
+    ranks: undefined as number[] | undefined,
+  }));
+  if (mixed.length) runs.push({ k: mixed.length, ranks: mixed });
+  for (const { k, ranks } of runs) {
+    if (ranks) {
+      log(
+        `  ranks ${ranks.join(", ")} (padded to ${Math.max(...ranks)}; separate steps use their own rank):`,
+      );
+    }
+    const w = { ...WORKLOAD, batch };
+    const [r] = await packedThroughput([k], { warmup: 2, steps: 5, w, ranks: ranks && (() => ranks) });
     packed.push(r);
-    const loaded = Math.max(...r.load) > 1.5 ? " (loaded)" : "";
+    const pair = (wall: number, cpu: number) => `${wall.toFixed(1)} (${cpu.toFixed(0)})`.padStart(17);
     log(
-      `${String(k).padStart(4)} ${ms(r.stepMsMedian)}   ${r.samplesPerSecond.toFixed(0).padStart(9)}   ` +
-        `${ms(r.separateStepMsMedian)}   ${r.separateSamplesPerSecond.toFixed(0).padStart(9)}   ` +
-        `${(r.speedup.toFixed(2) + "x").padStart(7)}   ${kib(r.memoryBytes)} / ${kib(r.separateMemoryBytes)}`
-          .padEnd(
-            100,
-          ) +
-        `   ${r.load.map((x) => x.toFixed(2)).join(" -> ")}${loaded}`,
+      `${String(k).padStart(4)} ${pair(r.stepMsMedian, r.cpuMsMedian)}   ${
+        r.samplesPerSecond.toFixed(0).padStart(9)
+      }   ` +
+        `${pair(r.separateStepMsMedian, r.separateCpuMsMedian)}   ${
+          r.separateSamplesPerSecond.toFixed(0).padStart(9)
+        }   ` +
+        `${(r.speedup.toFixed(2) + "x").padStart(7)}   ` +
+        `${r.pipelinedMs.toFixed(1)} / ${r.separatePipelinedMs.toFixed(1)}, ${r.pipelinedSpeedup.toFixed(2)}x`
+          .padEnd(42) +
+        `${kib(r.memoryBytes)} / ${kib(r.separateMemoryBytes)}`.padEnd(26) +
+        `   ${r.load.map((x) => x.toFixed(2)).join(" -> ")}${Math.max(...r.load) > 1.5 ? " (loaded)" : ""}`,
     );
   }
 }

@@ -4,6 +4,7 @@
  * separate compiled steps run one after another. Throughput is samples a second over all variants; every
  * step (packed, or each separate one) reads its loss back, as the single-step bench does.
  */
+import process from "node:process";
 import "../src/graph/ops/mod.ts";
 import { packBatches, PackedTrainStep } from "../src/compile/packed_step.ts";
 import { packWeights } from "../src/compile/packing.ts";
@@ -23,6 +24,13 @@ export interface PackedResult {
   separateStepMsMedian: number;
   separateSamplesPerSecond: number;
   speedup: number;
+  /** Process CPU ms (the adapter's threads run in this process): steadier than wall time on a shared machine. */
+  cpuMsMedian: number;
+  separateCpuMsMedian: number;
+  /** Without a read back each step (as training runs between their metric reads): ms a step, both ways. */
+  pipelinedMs: number;
+  separatePipelinedMs: number;
+  pipelinedSpeedup: number;
   memoryBytes: number;
   separateMemoryBytes: number;
   load: [number, number];
@@ -82,26 +90,36 @@ export async function packedThroughput(
     const packed = await packedStep(w, ranks);
     const settings = ranks.map((_, i) => ({ lr: w.lr * (1 + i / 10), weightDecay: 0 }));
     const times: number[] = [];
+    const cpu: number[] = [];
     for (let i = 0; i < warmup + steps; i++) {
-      const t0 = performance.now();
+      const [t0, c0] = [performance.now(), process.cpuUsage()];
       packed.run(settings);
       await packed.drainMetrics();
-      if (i >= warmup) times.push(performance.now() - t0);
+      if (i >= warmup) times.push(performance.now() - t0), cpu.push(cpuMs(c0));
     }
+    const p0 = performance.now();
+    for (let i = 0; i < steps; i++) packed.run(settings);
+    await packed.drainMetrics();
+    const pipelinedMs = (performance.now() - p0) / steps;
     const memoryBytes = packed.memory().total;
     packed.destroy();
 
     const separate: TrainStep[] = [];
     for (let i = 0; i < k; i++) separate.push(await workloadStep({ ...w, rank: ranks[i] }, 1));
     const rounds: number[] = [];
+    const roundsCpu: number[] = [];
     for (let i = 0; i < warmup + steps; i++) {
-      const t0 = performance.now();
+      const [t0, c0] = [performance.now(), process.cpuUsage()];
       for (const s of separate) {
         s.run(w.lr);
         await s.drainMetrics();
       }
-      if (i >= warmup) rounds.push(performance.now() - t0);
+      if (i >= warmup) rounds.push(performance.now() - t0), roundsCpu.push(cpuMs(c0));
     }
+    const s0 = performance.now();
+    for (let i = 0; i < steps; i++) for (const s of separate) s.run(w.lr);
+    await Promise.all(separate.map((s) => s.drainMetrics()));
+    const separatePipelinedMs = (performance.now() - s0) / steps;
     const separateMemoryBytes = separate.reduce((a, s) => a + s.memory().total, 0);
     for (const s of separate) s.destroy();
     const ms = median(times);
@@ -114,10 +132,20 @@ export async function packedThroughput(
       separateStepMsMedian: sepMs,
       separateSamplesPerSecond: (k * w.batch) / (sepMs / 1000),
       speedup: sepMs / ms,
+      pipelinedMs,
+      separatePipelinedMs,
+      pipelinedSpeedup: separatePipelinedMs / pipelinedMs,
+      cpuMsMedian: median(cpu),
+      separateCpuMsMedian: median(roundsCpu),
       memoryBytes,
       separateMemoryBytes,
       load: [load0, Deno.loadavg()[0]],
     });
   }
   return out;
+}
+
+function cpuMs(since: { user: number; system: number }): number {
+  const c = process.cpuUsage(since);
+  return (c.user + c.system) / 1000;
 }
