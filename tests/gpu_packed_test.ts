@@ -9,6 +9,7 @@ import { adamwReference } from "../src/compile/optimizer.ts";
 import { read } from "../src/compile/param_store.ts";
 import { Program } from "../src/compile/program.ts";
 import { input, param, type Shape } from "../src/graph/node.ts";
+import { dropout, dropoutSegments } from "../src/graph/ops/dropout.ts";
 import { packedLoraLinear } from "../src/graph/ops/lora_packed.ts";
 import { evaluate } from "../src/graph/cpu.ts";
 import { gradients } from "../src/graph/grad.ts";
@@ -142,4 +143,45 @@ Deno.test("packed AdamW: per-variant norm, clipping, learning rate and decay equ
     );
   }
   for (let i = 0; i < n; i++) if (vid[i] === K) assert.ok(Number.isNaN(theta[i]), `padding ${i} was written`);
+});
+
+Deno.test("dropoutSegments() draws, per segment, the mask dropout() draws alone, on the GPU as in float64", async () => {
+  // 3 segments of 5 x 7 (awkward: not a multiple of 4 or 64), seeds as the packed step writes them
+  const x = input("x", [K * 5, 7]);
+  const seeds = input("seeds", [K]);
+  const y = dropoutSegments(x, seeds, 0.4, 12345);
+  const seedValues = Float32Array.from([7919 * 11 + 1, 7919 * 12 + 1, 3]);
+  const xs = randoms(x.size, 5);
+  const feeds = new Map([[x, xs], [seeds, seedValues]]);
+  const ref = evaluate([y], feeds).get(y)!;
+  const seg = x.size / K;
+  for (let k = 0; k < K; k++) {
+    const xk = input("xk", [5, 7]);
+    const sk = input("sk", [1]);
+    const yk = dropout(xk, sk, 0.4, 12345);
+    const alone = evaluate(
+      [yk],
+      new Map([
+        [xk, xs.subarray(k * seg, (k + 1) * seg)],
+        [sk, seedValues.subarray(k, k + 1)],
+      ]),
+    ).get(yk)!;
+    assert.deepEqual([...ref.subarray(k * seg, (k + 1) * seg)], [...alone], `segment ${k}`);
+  }
+  const dropped = ref.filter((v) => v === 0).length;
+  assert.ok(
+    dropped > 0.25 * ref.length && dropped < 0.55 * ref.length,
+    `${dropped} of ${ref.length} dropped`,
+  );
+  assert.ok(gradCheck(y, [x], feeds) <= 1e-6);
+  const device = await testDevice();
+  if (!device) return;
+  const program = await Program.compile(device, [y], { poison: true });
+  for (const [n, v] of feeds) program.write(n, v);
+  program.run();
+  const got = await program.read(y);
+  // the same mask exactly; kept values x / (1 - p) in float32
+  assert.deepEqual([...got].map((v) => v === 0), [...ref].map((v) => v === 0));
+  assert.ok(relError(got, ref) <= 1e-6, `relative error ${relError(got, ref)}`);
+  program.destroy();
 });

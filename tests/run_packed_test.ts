@@ -13,13 +13,13 @@ import type { PipelineSpec, TrainStage } from "../src/spec/types.ts";
 import { relError, testDevice } from "./_harness.ts";
 import { captureLog, loadFixture, referenceRun, stageFolder } from "./fixtures/helpers.ts";
 
-/** The tiny fixture's fine-tune stage without dropout and mid-run checkpoints, with the variant's settings. */
+/** The tiny fixture's fine-tune stage (LoRA dropout 0.1) without mid-run checkpoints, with the variant's settings. */
 function variant(base: PipelineSpec, seed: number, lr: number, rank: number): PipelineSpec {
   const ft = base.stages.finetune as TrainStage;
   const stage: TrainStage = {
     ...ft,
     checkpointEvery: undefined,
-    adapters: ft.adapters!.map((a) => ({ ...a, rank, dropout: 0 })),
+    adapters: ft.adapters!.map((a) => ({ ...a, rank })),
     optimizer: { ...ft.optimizer, lr },
   };
   return { ...base, seed, stages: { ...base.stages, finetune: stage } };
@@ -95,6 +95,7 @@ Deno.test("compatible() and planPacked(): what may differ in a pack and what may
   const base = await loadFixture("tiny.yaml");
   const ref = (spec: PipelineSpec) => ({ spec, name: "finetune" });
   const a = ref(variant(base, 3, 5e-3, 2));
+  assert.equal(incompatibility(a, ref(variant(base, 4, 1e-2, 4))), undefined);
   assert.ok(compatible(a, ref(variant(base, 4, 1e-2, 4))));
   const withBatch = variant(base, 3, 5e-3, 2);
   withBatch.stages.finetune = { ...withBatch.stages.finetune as TrainStage, batch: 16 };
@@ -104,7 +105,14 @@ Deno.test("compatible() and planPacked(): what may differ in a pack and what may
   );
   assert.equal(
     incompatibility(a, ref(base)),
-    "tiny stages.finetune: uses LoRA dropout, which packed steps do not support",
+    "tiny stages.finetune: checkpoints mid-run, which packed runs do not do",
+  );
+  const moreDropout = variant(base, 3, 5e-3, 2);
+  const ft = moreDropout.stages.finetune as TrainStage;
+  moreDropout.stages.finetune = { ...ft, adapters: ft.adapters!.map((x) => ({ ...x, dropout: 0.2 })) };
+  assert.equal(
+    incompatibility(a, ref(moreDropout)),
+    "tiny stages.finetune and tiny stages.finetune differ in LoRA dropout: [0.1] vs [0.2]",
   );
   assert.equal(
     incompatibility(a, { spec: base, name: "pretrain" }),

@@ -29,9 +29,17 @@ const variants: Variant[] = [
   { seed: 13, lr: 0.02, rank: 3, clip: 1, weightDecay: 0.05 },
 ];
 
-function placements(paths: string[], v: Variant, gated: boolean): LoraPlacement[] {
-  // alpha / r scaling, so the scale differs with the rank as it does in a rank sweep
-  return paths.map((path) => ({ path, rank: v.rank, scale: 4 / v.rank, gated }));
+/** alpha / r scaling (alpha 4), so the scale differs with the rank as it does in a rank sweep. */
+const alphaOverRank = (rank: number): number => 4 / rank;
+
+function placements(
+  paths: string[],
+  v: Variant,
+  gated: boolean,
+  dropout = 0,
+  scale = alphaOverRank,
+): LoraPlacement[] {
+  return paths.map((path) => ({ path, rank: v.rank, scale: scale(v.rank), gated, dropout }));
 }
 
 /** The shared frozen backbone (seed 3), and the variant's own LoRA A, B (nonzero) and head. */
@@ -55,6 +63,8 @@ async function compare(
   paths: string[],
   gated: boolean,
   trainable: (name: string) => boolean,
+  dropout = 0,
+  scale = alphaOverRank,
 ): Promise<{ loss: number; weights: number; losses: number[][] }> {
   const loss = config.backbone === "vit"
     ? { kind: "cosface" as const, scale: 16, margin: 0.2 }
@@ -63,7 +73,7 @@ async function compare(
     batch: B,
     domains: DOMAINS,
     loss,
-    lora: placements(paths, v, gated),
+    lora: placements(paths, v, gated, dropout, scale),
     trainable,
     training: true,
   }));
@@ -84,6 +94,7 @@ async function compare(
       ...betas,
       weightDecay: v.weightDecay,
       clip: v.clip,
+      seed: v.seed,
     });
     step.store.upload(starts[k]);
     const losses: number[] = [];
@@ -100,7 +111,10 @@ async function compare(
   }
 
   const packedModel = buildModel(config, { ...builds[0], variants: builds.map((b) => b.lora) });
-  const packed = await PackedTrainStep.compile(device, packedModel, betas);
+  const packed = await PackedTrainStep.compile(device, packedModel, {
+    ...betas,
+    seeds: variants.map((v) => v.seed),
+  });
   packed.store.upload(packWeights(packedModel, starts));
   const packedLosses: number[][] = variants.map(() => []);
   const packedDomain: number[][][] = [];
@@ -183,13 +197,29 @@ Deno.test("packed step: 3 ViT variants (seed, lr, rank, clip, decay) equal the 3
   assert.ok(r.weights <= TOL, `weight relative error ${r.weights}`);
 });
 
-Deno.test("packed step: 3 gated LM variants equal the 3 trained alone", async () => {
+Deno.test("packed step: 3 gated LM variants with LoRA dropout equal the 3 trained alone", async () => {
   const device = await testDevice();
   if (!device) return;
-  const r = await compare(device, tinyLm, ["blocks.0.attn.qkv", "lm_head"], true, () => false);
+  const paths = ["blocks.0.attn.qkv", "lm_head"];
+  // Scales 2, 1 and 4/3: a gated branch's factor is s (1 - g) packed and s - s g alone, rounded apart when s
+  // is not a power of 2; Adam turns that 1-ulp difference into up to 2.1e-5 of a tensor's scale after 4 steps
+  // (measured) on elements whose gradient is near 0, so this run's weights get 3e-5.
+  const r = await compare(device, tinyLm, paths, true, () => false, 0.3);
   console.log(`loss error ${r.loss}, weight error ${r.weights}`);
   assert.ok(r.loss <= TOL, `loss relative error ${r.loss}`);
-  assert.ok(r.weights <= TOL, `weight relative error ${r.weights}`);
+  assert.ok(r.weights <= 3e-5, `weight relative error ${r.weights}`);
+  // With scales 1 and 2 only (exact in float32) the same run agrees to TOL (9.6e-8 measured).
+  const exact = await compare(
+    device,
+    tinyLm,
+    paths,
+    true,
+    () => false,
+    0.3,
+    (rank: number) => (rank === 4 ? 1 : 2),
+  );
+  assert.ok(exact.loss <= TOL, `loss relative error ${exact.loss}`);
+  assert.ok(exact.weights <= TOL, `weight relative error ${exact.weights}`);
 });
 
 Deno.test("packed step: a NaN in one variant's batch stops that variant only", async () => {

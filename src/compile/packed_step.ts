@@ -23,6 +23,8 @@ export interface PackedStepOptions {
   beta1: number;
   beta2: number;
   eps: number;
+  /** Each variant's seed for its LoRA dropout masks (as StepOptions.seed alone; default 0). */
+  seeds?: readonly number[];
   /** Whether weight decay applies to a parameter, by its unstacked shape (default: matrices). */
   decay?: (name: string, shape: readonly number[]) => boolean;
 }
@@ -158,6 +160,12 @@ export class PackedTrainStep {
       throw new Error(`run: settings for ${variants.length} variants given, the pack has ${this.variants}`);
     }
     this.steps++;
+    const ds = this.model.inputs.dropoutSeed;
+    if (ds) {
+      // the sequence TrainStep writes for a variant alone, one value per variant
+      const seeds = Array.from({ length: this.variants }, (_, k) => this.options.seeds?.[k] ?? 0);
+      this.program.write(ds, Float32Array.from(seeds, (s) => (s * 7919 + this.steps) % 16777216));
+    }
     writePackedState(this.store.device, this.buffers.state, this.steps, this.options, variants);
     this.program.run();
   }

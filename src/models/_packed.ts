@@ -28,6 +28,16 @@ export function packedLora(variants: readonly (readonly LoraPlacement[])[]): {
         `packed variant ${k} places LoRA on ${describe(v)}, variant 0 on ${describe(first)}: they must match`,
       );
     }
+    v.forEach((l, i) => {
+      if ((l.dropout ?? 0) !== (first[i].dropout ?? 0)) {
+        throw new Error(
+          `packed variant ${k} has LoRA dropout ${l.dropout ?? 0} on ${l.path}, variant 0 ${
+            first[i].dropout ?? 0
+          }: ` +
+            `a pack shares the dropout probability`,
+        );
+      }
+    });
     for (const l of v) {
       ranks.set(l.path, [...(ranks.get(l.path) ?? []), l.rank]);
       scales.set(l.path, [...(scales.get(l.path) ?? []), l.scale]);

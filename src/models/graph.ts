@@ -12,7 +12,7 @@ import { attention } from "../graph/ops/attention.ts";
 import { softmaxCrossEntropy } from "../graph/ops/cross_entropy.ts";
 import { l2Normalize } from "../graph/ops/normalize.ts";
 import { loraLinear } from "../graph/ops/lora.ts";
-import { dropout } from "../graph/ops/dropout.ts";
+import { dropout, dropoutSegments } from "../graph/ops/dropout.ts";
 import { packedLoraLinear } from "../graph/ops/lora_packed.ts";
 import { type ModelConfig, tokens } from "./config.ts";
 import { packedBranches, packedCosine, packedLora, packedLosses, stackedBase } from "./_packed.ts";
@@ -62,8 +62,8 @@ export interface ModelGraph {
   config: ModelConfig;
   params: Map<string, Node>;
   /** x: images [B, side^2] or bytes [B, T]; labels: class [B] or next bytes [B, T]; weights: loss weight [B];
-   * domains: one-hot [B, D]; gate: quality weight g [B] when some adapter is gated; dropoutSeed: [1],
-   * a new value each step, when some adapter has dropout in a training graph. */
+   * domains: one-hot [B, D]; gate: quality weight g [B] when some adapter is gated; dropoutSeed: [1]
+   * ([K] when packed), a new value each step, when some adapter has dropout in a training graph. */
   inputs: { x: Node; labels: Node; weights: Node; domains: Node; gate?: Node; dropoutSeed?: Node };
   /** Pooled, projected embedding [B, e] (ViT only). */
   embedding?: Node;
@@ -99,8 +99,8 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
   const gated = [...lora.values()].some((l) => l.gated);
   const gate = gated ? input("gate", [B]) : undefined;
   const dropping = options.training && [...lora.values()].some((l) => (l.dropout ?? 0) > 0);
-  if (dropping && pack) throw new Error("packed variants do not support LoRA dropout yet");
-  const dropoutSeed = dropping ? input("dropout_seed", [1]) : undefined;
+  // packed: one seed per variant, each masking its own rows
+  const dropoutSeed = dropping ? input("dropout_seed", [K]) : undefined;
 
   // `residual` is added to the layer's output inside its last matmul (same sums, same order as add()).
   const linear = (path: string, x: Node, residual?: Node): Node => {
@@ -112,13 +112,13 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
     if (pack) {
       const branches = packedBranches(path, l, pack.ranks.get(path)!, pack.scales.get(path)!, outDim, inDim);
       for (const br of branches) params.set(br.A.name, br.A).set(br.B.name, br.B);
-      return packedLoraLinear(
-        x,
-        W,
-        b,
-        branches.map((br) => ({ ...br, gate: br.gated ? gate : undefined })),
-        residual,
-      );
+      const p = dropoutSeed ? l.dropout ?? 0 : 0;
+      const withInputs = branches.map((br) => ({
+        ...br,
+        gate: br.gated ? gate : undefined,
+        input: p > 0 ? dropoutSegments(x, dropoutSeed!, p, saltOf(br.A.name)) : undefined,
+      }));
+      return packedLoraLinear(x, W, b, withInputs, residual);
     }
     const branch = (which?: "hq" | "lq") => {
       const names = loraNames(path, which);
@@ -198,7 +198,7 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
     return {
       config,
       params,
-      inputs: { x, labels, weights, domains, gate },
+      inputs: { x, labels, weights, domains, gate, dropoutSeed },
       embedding,
       perExample,
       ...losses,

@@ -80,6 +80,7 @@ export async function runPacked(
     beta1,
     beta2,
     eps: first.optimizer.eps ?? 1e-8,
+    seeds: ctxs.map((c) => c.spec.seed),
   });
   step.store.upload(
     packWeights(graph, ctxs.map((c, k) => initialWeights(c, setups[k].placements, setups[k].shapes.keys()))),

@@ -49,6 +49,7 @@ export function incompatibility(a: StageRef, b: StageRef): string | undefined {
       ...stageTrainable(b.name, sb, b.spec.model),
     ]],
     ["adapter modules", modules(a), modules(b)],
+    ["LoRA dropout", sa.adapters?.map((x) => x.dropout ?? 0), sb.adapters?.map((x) => x.dropout ?? 0)],
   ];
   for (const [what, x, y] of same) {
     if (json(x) !== json(y)) return `${at} differ in ${what}: ${json(x)} vs ${json(y)}`;
@@ -71,9 +72,6 @@ function packable(r: StageRef): string | undefined {
   const extra = [...stageTrainable(r.name, s, r.spec.model)].filter((n) => !PER_VARIANT_BASE.has(n));
   if (extra.length) return `trains base parameters ${extra.join(", ")}: a pack shares a frozen backbone`;
   if (!(s.adapters?.length)) return "has no adapters";
-  if (s.adapters.some((a) => (a.dropout ?? 0) > 0)) {
-    return "uses LoRA dropout, which packed steps do not support";
-  }
   if ((s.checkpointEvery ?? s.steps) < s.steps) return "checkpoints mid-run, which packed runs do not do";
   return undefined;
 }

@@ -19,6 +19,8 @@ export interface PackedLoraBranch {
   gate?: Node;
   /** Weight the branch by 1 - g (the low-quality branch of a gated pair). */
   gateComplement?: boolean;
+  /** What the branch reads instead of x (x after LoRA dropout); same shape as x. */
+  input?: Node;
 }
 
 function check(x: Node, W: Node, br: PackedLoraBranch, k: number): void {
@@ -65,7 +67,14 @@ export function packedLoraLinear(
     const rows = x.size / x.shape[x.shape.length - 1] / K;
     const r = br.A.shape[1];
     const perVariant = (n: Node) => reshape(n, [K, rows, n.shape[n.shape.length - 1]]);
-    let h = matmul(perVariant(x), br.A, { transB: true }); // [K, rows, r]
+    if (br.input && br.input.shape.join() !== x.shape.join()) {
+      throw new ShapeError(
+        `packedLoraLinear: branch ${k} input ${showShape(br.input.shape)} differs from x ${
+          showShape(x.shape)
+        }`,
+      );
+    }
+    let h = matmul(perVariant(br.input ?? x), br.A, { transB: true }); // [K, rows, r]
     if (br.gate) {
       // s_k g (or s_k (1 - g)) per example, as loraLinear folds the scale into the gate.
       const B = x.shape[0] / K;
