@@ -83,6 +83,9 @@ Deno.test("runPacked() writes each variant's run folder with the metrics and wei
         await Deno.stat(`${dirs[k]}/${f}`);
       }
     }
+    const summary = JSON.parse(await Deno.readTextFile(`${dirs[1]}/summary.json`));
+    assert.deepEqual(summary.packed, { variants: 3, with: dirs });
+    assert.deepEqual(summary.tables[0].rows.map((r: unknown[]) => r[0]), ["new", "few"]);
     // the variants differ: not three copies of one run
     const losses = packed.map((r) => (r.summary.metrics as { loss: number }).loss.toFixed(5));
     assert.equal(new Set(losses).size, 3, `${losses}`);

@@ -71,7 +71,7 @@ export async function runPacked(
     const gates = sm.gate ? domains.map((d) => sm.gate!.values(d, "train")) : undefined;
     const solo = buildModel(model, sm.build(batch, names.length, true));
     const shapes = new Map([...solo.params.values()].map((p) => [p.name, p.shape]));
-    return { ...sm, domains, sampler, gates, shapes, counts: new Float64Array(names.length) };
+    return { ...sm, domains, sizes, sampler, gates, shapes, counts: new Float64Array(names.length) };
   });
   const builds = variantBuilds(variants, true);
   const graph = buildModel(model, { ...builds[0], variants: builds.map((b) => b.lora!) });
@@ -204,6 +204,7 @@ export async function runPacked(
   for (let k = 0; k < K; k++) {
     const c = ctxs[k];
     const v = setups[k];
+    const epochs = v.sampler.epochs();
     await Deno.writeFile(`${c.dir}/weights.safetensors`, weightsFile(weights[k], v.shapes));
     if (v.placements.length) await saveAdapters(c, v.placements, weights[k], v.gate?.scale);
     const summary = {
@@ -216,8 +217,16 @@ export async function runPacked(
         loss: lastLoss[k],
         ...Object.fromEntries(Object.entries(lastVal[k]).map(([d, x]) => [`validation_loss/${d}`, x])),
       },
-      epochs: Object.fromEntries(v.sampler.epochs().map((e, i) => [names[i], e])),
+      epochs: Object.fromEntries(epochs.map((e, i) => [names[i], e])),
       qualityScale: v.gate?.scale,
+      tables: [{
+        title: `${c.name}: final validation loss per domain`,
+        columns: ["domain", "examples", "epochs seen", "validation loss"],
+        rows: Object.entries(lastVal[k]).map(([d, loss]) => {
+          const i = names.indexOf(d);
+          return [d, i >= 0 ? v.sizes[i] : null, i >= 0 ? round(epochs[i]) : null, round(loss)];
+        }),
+      }],
     };
     await writeJson(`${c.dir}/summary.json`, summary);
     results.push({ weights: weights[k], summary });
@@ -228,4 +237,8 @@ export async function runPacked(
   }
   step.destroy();
   return results;
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
 }
