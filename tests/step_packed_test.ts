@@ -255,3 +255,29 @@ Deno.test("packed step: a NaN in one variant's batch stops that variant only", a
     }
   }
 });
+
+Deno.test("packing errors say which variant and parameter", () => {
+  const build = { batch: B, domains: DOMAINS, loss: { kind: "lm" as const }, training: true };
+  const qkv = placements(["blocks.0.attn.qkv"], variants[0], false);
+  const fc1 = placements(["blocks.0.mlp.fc1"], variants[1], false);
+  assert.throws(
+    () => buildModel(tinyLm, { ...build, variants: [qkv, fc1] }),
+    new Error(
+      "packed variant 1 places LoRA on blocks.0.mlp.fc1, variant 0 on blocks.0.attn.qkv: they must match",
+    ),
+  );
+  assert.throws(
+    () => buildModel(tinyLm, { ...build, variants: [qkv, qkv], trainable: (n) => n === "lm_head.weight" }),
+    new Error(
+      "packed variants share a frozen backbone: lm_head.weight is trainable (only head.weight may be trained " +
+        "per variant)",
+    ),
+  );
+  const model = buildModel(tinyLm, { ...build, variants: [qkv, qkv] });
+  const starts = [0, 1].map((k) => startValues({ ...build, lora: qkv }, tinyLm, variants[k]));
+  starts[1].set("embed", starts[1].get("embed")!.map((x) => x + 1));
+  assert.throws(
+    () => packWeights(model, starts),
+    new Error("packing: variant 1 has another frozen embed than variant 0"),
+  );
+});
