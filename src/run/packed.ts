@@ -85,13 +85,13 @@ export async function runPacked(
   step.store.upload(
     packWeights(graph, ctxs.map((c, k) => initialWeights(c, setups[k].placements, setups[k].shapes.keys()))),
   );
+  // Validation reads the frozen weights from the pack's store; each variant owns only its trainable ones.
   const evals = await Promise.all(setups.map(async (s) => {
     const g = buildModel(model, s.build(batch, names.length, false));
-    const store = new ParamStore(
-      device,
-      [...g.params.values()].map((p) => ({ name: p.name, shape: p.shape, trainable: p.trainable })),
-    );
-    return { store, forward: await Forward.compile(device, store, g, [g.perExample]) };
+    const own = [...g.params.values()].filter((p) => p.trainable);
+    const store = new ParamStore(device, own.map((p) => ({ name: p.name, shape: p.shape, trainable: true })));
+    const slots = { slot: (n: string) => (store.entries.has(n) ? store : step.store).slot(n) };
+    return { store, forward: await Forward.compile(device, slots, g, [g.perExample]) };
   }));
   for (const c of ctxs) {
     await writeJson(`${c.dir}/spec.json`, {
@@ -117,7 +117,7 @@ export async function runPacked(
     const weights = await weightsOf();
     for (let k = 0; k < K; k++) {
       const { stage } = ctxs[k];
-      evals[k].store.upload(weights[k]);
+      evals[k].store.upload(new Map([...evals[k].store.entries.keys()].map((n) => [n, weights[k].get(n)!])));
       const v: Record<string, number> = {};
       for (const name of stage.validation?.domains ?? names) {
         const d = ctxs[k].domains.get(name);
