@@ -1,11 +1,13 @@
 /**
- * `deno task bench [--json] [--steps N] [--no-scaling] [--no-peers]`: mixtune against its peers in one run,
+ * `deno task bench [--json] [--steps N] [--no-scaling] [--no-peers] [--no-packed] [--packed-k 1,2,4,8]`:
+ * mixtune against its peers in one run,
  * on the same model, batch and initial values: TF.js 4.22 (WebGPU on the same adapter, and CPU), and PyTorch
  * on the CPU when the system Python has torch. Prints medians after warm-up and the ratios.
  */
 import { parseArgs } from "node:util";
 import { adapterLine, gpu } from "../src/gpu/device.ts";
 import { mixtuneMatmulGflops, mixtuneStep } from "./mixtune.ts";
+import { type PackedResult, packedThroughput } from "./packed.ts";
 import { peerAgreement } from "./peers/run_peers.ts";
 import { MATMUL_SHAPES, type MatmulResult, tfjsMatmulGflops, tfjsPeer } from "./peers/tfjs_step.ts";
 import { torchPeer } from "./peers/torch.ts";
@@ -19,6 +21,11 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "3" },
     "no-scaling": { type: "boolean", default: false },
     "no-peers": { type: "boolean", default: false },
+    "no-packed": { type: "boolean", default: false },
+    "packed-k": { type: "string", default: "1,2,4,8" },
+    "packed-batch": { type: "string", default: String(WORKLOAD.batch) },
+    /** Ranks of one extra pack (padded to the largest), e.g. 2,4,8,16: what padding costs. */
+    "packed-ranks": { type: "string", default: "" },
   },
 });
 const steps = Number(values.steps);
@@ -96,6 +103,49 @@ ourMatmul.forEach((r, i) => {
   );
 });
 
+const packed: PackedResult[] = [];
+if (!values["no-packed"]) {
+  const batch = Number(values["packed-batch"]);
+  log(
+    `\npacked adapters: K variants (own LoRA, head, batch of ${batch}, lr) in one step vs K separate steps, ` +
+      "each step read back; median of 5 after 2 warm-up; CPU = process CPU time",
+  );
+  log(
+    "   K   packed ms (CPU)     samples/s   separate ms (CPU)   samples/s   speedup   " +
+      "no read back: packed / separate ms, speedup   memory packed / separate   load",
+  );
+  const mixed = values["packed-ranks"] ? values["packed-ranks"].split(",").map(Number) : [];
+  const runs = values["packed-k"].split(",").map((k) => ({
+    k: Number(k),
+    ranks: undefined as number[] | undefined,
+  }));
+  if (mixed.length) runs.push({ k: mixed.length, ranks: mixed });
+  for (const { k, ranks } of runs) {
+    if (ranks) {
+      log(
+        `  ranks ${ranks.join(", ")} (padded to ${Math.max(...ranks)}; separate steps use their own rank):`,
+      );
+    }
+    const w = { ...WORKLOAD, batch };
+    const [r] = await packedThroughput([k], { warmup: 2, steps: 5, w, ranks: ranks && (() => ranks) });
+    packed.push(r);
+    const pair = (wall: number, cpu: number) => `${wall.toFixed(1)} (${cpu.toFixed(0)})`.padStart(17);
+    log(
+      `${String(k).padStart(4)} ${pair(r.stepMsMedian, r.cpuMsMedian)}   ${
+        r.samplesPerSecond.toFixed(0).padStart(9)
+      }   ` +
+        `${pair(r.separateStepMsMedian, r.separateCpuMsMedian)}   ${
+          r.separateSamplesPerSecond.toFixed(0).padStart(9)
+        }   ` +
+        `${(r.speedup.toFixed(2) + "x").padStart(7)}   ` +
+        `${r.pipelinedMs.toFixed(1)} / ${r.separatePipelinedMs.toFixed(1)}, ${r.pipelinedSpeedup.toFixed(2)}x`
+          .padEnd(42) +
+        `${kib(r.memoryBytes)} / ${kib(r.separateMemoryBytes)}`.padEnd(26) +
+        `   ${r.load.map((x) => x.toFixed(2)).join(" -> ")}${Math.max(...r.load) > 1.5 ? " (loaded)" : ""}`,
+    );
+  }
+}
+
 const scaling: { batch: number; dim: number; ms: number }[] = [];
 if (!values["no-scaling"]) {
   log("\nscaling of mixtune's step (median ms, 1 warm-up + 3 steps each)");
@@ -120,6 +170,7 @@ if (values.json) {
       memory: m,
       matmul: { mixtune: ourMatmul, tfjsWebgpu: tfMatmul },
       scaling,
+      packed,
       loadAvg: Deno.loadavg(),
     },
     null,

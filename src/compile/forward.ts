@@ -12,7 +12,7 @@ export class Forward {
   /** Compiles `outputs` of `model`, reading parameters from `store` by name. */
   static async compile(
     device: GPUDevice,
-    store: ParamStore,
+    store: Pick<ParamStore, "slot">,
     model: ModelGraph,
     outputs: Node[],
   ): Promise<Forward> {

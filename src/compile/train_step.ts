@@ -4,6 +4,7 @@
  */
 import accumulateSource from "../../kernels/accumulate.wgsl" with { type: "text" };
 import { copy } from "../graph/ops/shape.ts";
+import { sumAll } from "../graph/ops/reduce.ts";
 import { gradients } from "../graph/grad.ts";
 import { type Node, sizeOf, topo } from "../graph/node.ts";
 import { opDef } from "../graph/op.ts";
@@ -54,7 +55,9 @@ export function stepGraph(
   const trainable = [...model.params.values()].filter((p) => p.trainable);
   if (trainable.length === 0) throw new Error("nothing to train: no parameter is trainable");
   const gradNodes = new Map<Node, Node>();
-  for (const [p, g] of gradients(model.loss, trainable)) {
+  // Packed variants have a loss each; their sum differentiates each variant's weights by its own loss.
+  const root = model.loss.size === 1 ? model.loss : sumAll(model.loss);
+  for (const [p, g] of gradients(root, trainable)) {
     // The gradient of another parameter cannot own this slot too.
     gradNodes.set(p, [...gradNodes.values()].includes(g) ? copy(g) : ownable(g));
   }
@@ -79,10 +82,13 @@ export function planStep(model: ModelGraph, clip: number): { memory: StepMemory;
   const leaves = topo(outputs).filter((n) => n.role === "input" || n.role === "const");
   const leafBytes = leaves.reduce((a, n) => a + align(n.size * 4), 0);
   const frozen = Math.max(floats(false), 64) * 4; // the store always allocates at least one aligned block
-  const trainableState = floats(true) * 4 * 4;
+  // Packed steps keep each trainable element's variant (u32) beside its weight, gradient and moments.
+  const trainableState = floats(true) * 4 * (model.packed !== undefined ? 5 : 4);
   const activations = plan.bytes + leafBytes;
   const kernels = plan.lowerings.flatMap((l) => l?.calls.map((c) => c.kernel) ?? []);
-  kernels.push(...(clip > 0 ? ["grad_norm", "grad_norm_total"] : []), "adamw", "accumulate");
+  if (model.packed !== undefined) {
+    kernels.push("grad_norm_packed", "grad_norm_packed_total", "adamw_packed", "accumulate_packed");
+  } else kernels.push(...(clip > 0 ? ["grad_norm", "grad_norm_total"] : []), "adamw", "accumulate");
   return {
     memory: { frozen, trainableState, activations, total: frozen + trainableState + activations },
     kernels,

@@ -2,7 +2,9 @@
 import { type Node, param } from "../graph/node.ts";
 import { linear as linearOp } from "../graph/ops/matmul.ts";
 import { loraLinear } from "../graph/ops/lora.ts";
-import { dropout } from "../graph/ops/dropout.ts";
+import { dropout, dropoutSegments } from "../graph/ops/dropout.ts";
+import { packedLoraLinear } from "../graph/ops/lora_packed.ts";
+import { packedBranches } from "./_packed.ts";
 
 /** Where one LoRA module goes (resolved from adapter patterns). */
 export interface LoraPlacement {
@@ -28,13 +30,14 @@ export type LinearFn = (path: string, x: Node, residual?: Node) => Node;
 /**
  * A `linear` over `params` (`<path>.weight` [out, in], optional `<path>.bias`) that adds LoRA parameters to
  * `params` as modules use them. `residual` is added inside the layer's last matmul (same sums, same order
- * as add()).
+ * as add()). With `pack` (K variants in one step) each variant's rows meet only its own adapter.
  */
 export function linearWithLora(
   params: Map<string, Node>,
   placements: readonly LoraPlacement[],
   gate?: Node,
   dropoutSeed?: Node,
+  pack?: { ranks: Map<string, number[]>; scales: Map<string, number[]> },
 ): LinearFn {
   const lora = new Map(placements.map((l) => [l.path, l]));
   return (path, x, residual) => {
@@ -44,6 +47,17 @@ export function linearWithLora(
     const l = lora.get(path);
     if (!l) return linearOp(x, W, b, residual);
     const [outDim, inDim] = W.shape;
+    if (pack) {
+      const branches = packedBranches(path, l, pack.ranks.get(path)!, pack.scales.get(path)!, outDim, inDim);
+      for (const br of branches) params.set(br.A.name, br.A).set(br.B.name, br.B);
+      const p = dropoutSeed ? l.dropout ?? 0 : 0;
+      const withInputs = branches.map((br) => ({
+        ...br,
+        gate: br.gated ? gate : undefined,
+        input: p > 0 ? dropoutSegments(x, dropoutSeed!, p, saltOf(br.A.name)) : undefined,
+      }));
+      return packedLoraLinear(x, W, b, withInputs, residual);
+    }
     const branch = (which?: "hq" | "lq") => {
       const names = loraNames(path, which);
       const A = param(names.A, [l.rank, inDim], true);

@@ -14,6 +14,7 @@ import { softmaxCrossEntropy } from "../graph/ops/cross_entropy.ts";
 import { l2Normalize } from "../graph/ops/normalize.ts";
 import { type ModelConfig, pretrainedArch, tokens, vocabSize } from "./config.ts";
 import { buildPretrained } from "./pretrained/graph.ts";
+import { packedCosine, packedLora, packedLosses, stackedBase } from "./_packed.ts";
 import { baseParams } from "./params.ts";
 
 export { loraNames, type LoraPlacement } from "./_linear.ts";
@@ -36,6 +37,13 @@ export interface BuildOptions {
   trainable?: (name: string) => boolean;
   /** Build the training graph: LoRA dropout is active (evaluation graphs leave it out). */
   training?: boolean;
+  /**
+   * Pack K variants into one graph: variant k's LoRA placements (the same paths and gating for all, ranks
+   * and scales free). Inputs then hold K * batch examples, variant k's in rows k * batch.., LoRA weights
+   * are stacked [K, ...] (ranks zero-padded to the largest), trainable base parameters too (only
+   * `head.weight` may be one), and the loss is per variant [K], the domain sums [K, D]. `lora` is unused.
+   */
+  variants?: readonly (readonly LoraPlacement[])[];
 }
 
 /** A built model graph. */
@@ -43,17 +51,19 @@ export interface ModelGraph {
   config: ModelConfig;
   params: Map<string, Node>;
   /** x: images [B, side^2] or bytes [B, T]; labels: class [B] or next bytes [B, T]; weights: loss weight [B];
-   * domains: one-hot [B, D]; gate: quality weight g [B] when some adapter is gated; dropoutSeed: [1],
-   * a new value each step, when some adapter has dropout in a training graph. */
+   * domains: one-hot [B, D]; gate: quality weight g [B] when some adapter is gated; dropoutSeed: [1]
+   * ([K] when packed), a new value each step, when some adapter has dropout in a training graph. */
   inputs: { x: Node; labels: Node; weights: Node; domains: Node; gate?: Node; dropoutSeed?: Node };
   /** Pooled, projected embedding [B, e] (ViT only). */
   embedding?: Node;
   /** Per-example loss before weighting [B]. */
   perExample: Node;
-  /** Weighted mean loss []. */
+  /** Weighted mean loss [] ([K] when packed). */
   loss: Node;
-  /** Sum over the batch of each domain's per-example losses [D]. */
+  /** Sum over the batch of each domain's per-example losses [D] ([K, D] when packed). */
   domainLoss: Node;
+  /** K, when built with `variants` (a packed graph). */
+  packed?: number;
 }
 
 /** Builds the graph. */
@@ -62,23 +72,30 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
     if (options.loss.kind !== "lm") {
       throw new Error(`a pretrained model trains with the lm loss, not ${options.loss.kind}`);
     }
+    if (options.variants) throw new Error("packed variants of a pretrained model are not supported yet");
     const { params, inputs, perExample, loss, domainLoss } = buildPretrained(pretrainedArch(config), {
       ...options,
       context: config.context,
     });
     return { config, params, inputs, perExample, loss, domainLoss };
   }
-  const B = options.batch;
+  const K = options.variants?.length ?? 1;
+  const pack = options.variants ? packedLora(options.variants) : undefined;
+  const B = options.batch * K;
   const T = tokens(config);
   const trainable = options.trainable ?? (() => false);
   const params = new Map<string, Node>();
-  for (const p of baseParams(config)) params.set(p.name, param(p.name, p.shape, trainable(p.name)));
-  const lora = options.lora ?? [];
-  const gated = lora.some((l) => l.gated);
+  for (const p of baseParams(config)) {
+    const t = trainable(p.name);
+    params.set(p.name, param(p.name, pack && t ? stackedBase(p.name, p.shape, K) : p.shape, t));
+  }
+  const placements = pack?.placements ?? options.lora ?? [];
+  const gated = placements.some((l) => l.gated);
   const gate = gated ? input("gate", [B]) : undefined;
-  const dropping = options.training && lora.some((l) => (l.dropout ?? 0) > 0);
-  const dropoutSeed = dropping ? input("dropout_seed", [1]) : undefined;
-  const linear = linearWithLora(params, lora, gate, dropoutSeed);
+  const dropping = options.training && placements.some((l) => (l.dropout ?? 0) > 0);
+  // packed: one seed per variant, each masking its own rows
+  const dropoutSeed = dropping ? input("dropout_seed", [K]) : undefined;
+  const linear = linearWithLora(params, placements, gate, dropoutSeed, pack);
   const norm = (path: string, x: Node) =>
     layerNorm(x, params.get(`${path}.weight`)!, params.get(`${path}.bias`)!);
 
@@ -110,7 +127,10 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
   let embedding: Node | undefined;
   if (config.backbone === "vit") {
     embedding = linear("feature", mean(h, 1));
-    const cos = matmul(l2Normalize(embedding), l2Normalize(params.get("head.weight")!), { transB: true });
+    const head = params.get("head.weight")!;
+    const cos = head.shape.length === 3
+      ? packedCosine(l2Normalize(embedding), l2Normalize(head))
+      : matmul(l2Normalize(embedding), l2Normalize(head), { transB: true });
     const loss = options.loss;
     if (loss.kind === "lm") throw new Error("the lm loss needs the lm backbone");
     perExample = loss.kind === "softmax"
@@ -130,6 +150,17 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
   }
   const weights = input("weights", [B]);
   const domains = input("domains", [B, options.domains]);
+  if (pack) {
+    const losses = packedLosses(perExample, weights, domains, K);
+    return {
+      config,
+      params,
+      inputs: { x, labels, weights, domains, gate, dropoutSeed },
+      embedding,
+      perExample,
+      ...losses,
+    };
+  }
   const loss = scale(sumAll(mul(perExample, weights)), 1 / B);
   const domainLoss = reshape(matmul(domains, reshape(perExample, [B, 1]), { transA: true }), [
     options.domains,

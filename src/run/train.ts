@@ -215,7 +215,8 @@ function notFinite(stage: string, at: number, dir: string): StageFailure {
   );
 }
 
-function initialWeights(
+/** Starting values: the `from` stage's weights (or the seeded init) and the seeded adapters. */
+export function initialWeights(
   ctx: TrainContext,
   placements: readonly Placement[],
   names: Iterable<string>,
@@ -255,7 +256,8 @@ async function checkpoint(
   await saveCheckpoint(ctx.dir, c);
 }
 
-async function saveAdapters(
+/** Writes the stage's adapters in the PEFT layout into `dir/adapter`. */
+export async function saveAdapters(
   ctx: TrainContext,
   placements: Placement[],
   weights: Map<string, Float32Array>,

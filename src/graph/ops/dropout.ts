@@ -3,6 +3,7 @@
  * applied to g, and a run is reproducible from its seed. The seed is a [1] input written every step.
  */
 import source from "../../../kernels/dropout.wgsl" with { type: "text" };
+import segmentsSource from "../../../kernels/dropout_segments.wgsl" with { type: "text" };
 import { grid, params } from "../../gpu/kernels.ts";
 import { type Node, ShapeError, showShape, sizeOf } from "../node.ts";
 import { apply, defineOps } from "../op.ts";
@@ -60,4 +61,60 @@ defineOps({
 export function dropout(x: Node, seed: Node, p: number, salt: number): Node {
   if (p === 0) return x;
   return apply("dropout", [x, seed], { p, salt: salt >>> 0 });
+}
+
+defineOps({
+  name: "dropout_segments",
+  shape: ([x, seeds], attrs) => {
+    const p = attrs.p as number;
+    if (!(p >= 0 && p < 1)) throw new RangeError(`dropout_segments: p must be in [0, 1), found ${p}`);
+    if (seeds.length !== 1 || sizeOf(x) % seeds[0] !== 0) {
+      throw new ShapeError(
+        `dropout_segments: seeds must be [K] with K dividing the ${sizeOf(x)} elements of x, found ` +
+          `${showShape(seeds)}`,
+      );
+    }
+    return x;
+  },
+  cpu: ([x, seeds], _s, attrs) => {
+    const p = attrs.p as number;
+    const salt = attrs.salt as number;
+    const seg = x.length / seeds.length;
+    return x.map((v, i) => {
+      const k = Math.floor(i / seg);
+      return dropoutKeeps(seeds[k], salt, i - k * seg, p) ? v / (1 - p) : 0;
+    });
+  },
+  grad: (node, g) => [
+    dropoutSegments(g, node.inputs[1], node.attrs.p as number, node.attrs.salt as number),
+    null,
+  ],
+  gpu: ([x, seeds], attrs) => {
+    const p = attrs.p as number;
+    const n = sizeOf(x);
+    return {
+      calls: [{
+        kernel: "dropout_segments",
+        source: segmentsSource,
+        params: params([
+          ["u32", n],
+          ["u32", n / seeds[0]],
+          ["u32", threshold(p)],
+          ["u32", attrs.salt as number],
+          ["f32", 1 / (1 - p)],
+        ]),
+        workgroups: grid(n, 256),
+        bind: [{ in: 0 }, { in: 1 }, { out: true }],
+      }],
+    };
+  },
+});
+
+/**
+ * Dropout of K packed variants: x is K equal segments, segment k masked by seeds[k] with its elements
+ * counted from the segment's start, so each variant draws the mask `dropout` draws for it alone.
+ */
+export function dropoutSegments(x: Node, seeds: Node, p: number, salt: number): Node {
+  if (p === 0) return x;
+  return apply("dropout_segments", [x, seeds], { p, salt: salt >>> 0 });
 }
