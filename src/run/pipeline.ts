@@ -11,7 +11,7 @@ import { readWeights } from "./checkpoint.ts";
 import { DomainCache } from "./domains.ts";
 import { runEvaluate } from "./evaluate.ts";
 import { runExport } from "./export_stage.ts";
-import { exists, writeJson } from "./files.ts";
+import { exists, parseJson, removeTemporary, writeJson } from "./files.ts";
 import type { Logger } from "./log.ts";
 import { runTrain } from "./train.ts";
 
@@ -50,6 +50,7 @@ export interface RunResult {
 export async function runPipeline(spec: PipelineSpec, options: RunOptions): Promise<RunResult> {
   const root = `${options.out}/${spec.name}`;
   await Deno.mkdir(root, { recursive: true });
+  await removeTemporary(root);
   const order = stageOrder(spec);
   const wanted = options.stage ? needed(spec, options.stage) : new Set(order.map((s) => s.name));
   const domains = new DomainCache(spec);
@@ -75,7 +76,7 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
     let cached = false;
     if (await exists(done)) {
       cached = true;
-      summary = JSON.parse(await Deno.readTextFile(done));
+      summary = parseJson(await Deno.readTextFile(done), done);
       options.log.line(`${step.name}: unchanged since a previous run, reusing ${dir}`);
       if (stage.kind === "train") {
         weights.set(step.name, readWeights(await Deno.readFile(`${dir}/weights.safetensors`)).weights);
