@@ -92,14 +92,21 @@ export async function main(args: string[]): Promise<number> {
   const root = `${o.out}/${spec.name}`;
   try {
     const result = await runPipeline(spec, { out: o.out, resume: o.resume, stage: o.stage, log, plan });
+    let reportError: string | undefined;
     try {
       log.line(`report: ${await writeReport(root)}`);
     } catch (e) {
-      log.line(`report not written: ${(e as Error).message}`);
+      reportError = (e as Error).message;
     }
     for (const s of result.stages) {
       const tables = (s.summary.tables ?? []) as { title: string; columns: string[]; rows: unknown[][] }[];
       for (const t of tables) console.log("\n" + table(t.title, t.columns, t.rows));
+    }
+    if (reportError !== undefined) {
+      // every stage finished, but a run without its report is not done
+      console.error(`report not written: ${reportError}`);
+      console.error(`the stages' results are in ${root}`);
+      return 1;
     }
     return 0;
   } catch (e) {
