@@ -100,3 +100,13 @@ Deno.test("adamwCalls() flags an Adam moment that overflows while the weights st
   assert.ok((await read(device, theta)).every(Number.isFinite), "theta finite");
   program.destroy();
 });
+
+Deno.test("adamwCalls() clips gradients whose squares overflow f32 without skipping the step", async () => {
+  if (!(await testDevice())) return;
+  // |g| up to 3e19 and 1e30: g * g is infinite in f32, the norm (about 1e21 and 2e31) is not
+  for (const scale of [3e19, 1e30]) {
+    const { theta, norm } = await compare(1, scale);
+    assert.ok(theta <= 1e-6, `${scale}: theta relative error ${theta}`);
+    assert.ok(norm <= 1e-4, `${scale}: gradient norm relative error ${norm}`);
+  }
+});

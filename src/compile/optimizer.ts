@@ -34,7 +34,7 @@ const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.
  */
 export function adamwCalls(device: GPUDevice, o: AdamwOptions): { calls: KernelCall[]; state: GPUBuffer } {
   const state = device.createBuffer({ size: 32, usage: USAGE, label: "optimizer_state" });
-  const partials = device.createBuffer({ size: NORM_GROUPS * 4, usage: USAGE, label: "grad_norm_partials" });
+  const partials = device.createBuffer({ size: NORM_GROUPS * 8, usage: USAGE, label: "grad_norm_partials" });
   const clip = o.clip ?? 0;
   const calls: KernelCall[] = [];
   if (clip > 0) {
