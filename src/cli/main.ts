@@ -90,6 +90,12 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const root = `${o.out}/${spec.name}`;
+  // Ctrl-C: every file in the run folder is complete (atomic writes), so say where it is and how to go on
+  const interrupted = () => {
+    log.line(`interrupted: partial results are in ${root}; run the same command with --resume to continue`);
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", interrupted);
   try {
     const result = await runPipeline(spec, { out: o.out, resume: o.resume, stage: o.stage, log, plan });
     let reportError: string | undefined;
@@ -113,6 +119,8 @@ export async function main(args: string[]): Promise<number> {
     console.error(`${(e as Error).name === "StageFailure" ? "" : "run failed: "}${(e as Error).message}`);
     console.error(`partial results are in ${root}`);
     return 1;
+  } finally {
+    Deno.removeSignalListener("SIGINT", interrupted);
   }
 }
 

@@ -35,6 +35,8 @@ export interface StageRecord {
   dir: string;
   cached: boolean;
   dependsOn: string[];
+  /** Wall time this run spent on the stage (reading it back when cached), in seconds. */
+  seconds: number;
   summary: Record<string, unknown>;
 }
 
@@ -57,12 +59,14 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
   const weights = new Map<string, Map<string, Float32Array>>();
   const records: StageRecord[] = [];
   const hash = await hashSpec(spec);
+  const started = performance.now();
   const writeRun = () =>
     writeJson(`${root}/run.json`, {
       name: spec.name,
       hash,
       seed: spec.seed,
       version: VERSION,
+      seconds: seconds(started),
       stages: records.map(({ summary: _, ...r }) => ({ ...r, dir: r.dir.slice(root.length + 1) })),
       plan: options.plan,
     });
@@ -72,6 +76,7 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
     const h = await stageHash(spec, step.name, VERSION);
     const dir = `${root}/${step.name}-${h.slice(0, 8)}`;
     const done = `${dir}/summary.json`;
+    const stageStart = performance.now();
     let summary: Record<string, unknown>;
     let cached = false;
     if (await exists(done)) {
@@ -125,12 +130,32 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
           weights: weights.get(stage.from)!,
         });
       }
+      // a resumed training stage counts the time before its checkpoint too
+      const took = (typeof summary.wallSeconds === "number" ? summary.wallSeconds : 0) + seconds(stageStart);
+      summary = { ...summary, wallSeconds: round(took) };
       await writeJson(done, summary);
+      options.log.line(`${step.name}: done in ${round(took)} s`);
     }
-    records.push({ name: step.name, kind: stage.kind, dir, cached, dependsOn: step.dependsOn, summary });
+    records.push({
+      name: step.name,
+      kind: stage.kind,
+      dir,
+      cached,
+      dependsOn: step.dependsOn,
+      seconds: seconds(stageStart),
+      summary,
+    });
     await writeRun();
   }
   return { name: spec.name, hash, root, stages: records };
+}
+
+function seconds(since: number): number {
+  return round((performance.now() - since) / 1000);
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
 }
 
 /** `stage` and every stage it depends on. */

@@ -89,6 +89,10 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
   let sinceStep = 0;
   let lastLoss = NaN;
   let lastVal: Record<string, number> = {};
+  // training time of earlier attempts (up to the checkpoint resumed from), plus this one's
+  let priorSeconds = 0;
+  const started = performance.now();
+  const elapsed = () => priorSeconds + (performance.now() - started) / 1000;
   const found = ctx.resume ? await loadCheckpoint(dir, (t) => ctx.log.line(`${ctx.name}: ${t}`)) : undefined;
   if (ctx.resume && !found) {
     ctx.log.line(`${ctx.name}: no checkpoint in ${dir} to resume from; starting at step 0`);
@@ -107,6 +111,7 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
     // a kill after the final checkpoint: the summary is built from what that checkpoint kept
     if (typeof loop.loss === "number") lastLoss = loop.loss;
     if (loop.validation) lastVal = loop.validation;
+    if (typeof loop.seconds === "number") priorSeconds = loop.seconds;
     await truncateMetrics(metricsPath, first);
     ctx.log.line(`${ctx.name}: resuming at step ${first} of ${steps}`);
   } else {
@@ -184,6 +189,7 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
         metrics: [...sums],
         loss: lastLoss,
         validation: lastVal,
+        seconds: elapsed(),
       };
       await checkpoint(ctx, step, sampler, done, shapes, loop);
     }
@@ -198,11 +204,14 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
     metrics: [],
     loss: lastLoss,
     validation: lastVal,
+    seconds: elapsed(),
   });
   const epochs = sampler.epochs();
   const summary = {
     stage: ctx.name,
     steps,
+    // the pipeline adds this attempt's time to that of the attempts before a resume
+    wallSeconds: priorSeconds,
     memoryBytes: step.memory().total,
     memory: step.memory(),
     metrics: { loss: lastLoss, ...prefix("validation_loss", lastVal) },
@@ -237,6 +246,8 @@ interface LoopState {
   metrics: number[];
   loss: number;
   validation: Record<string, number>;
+  /** Wall time spent training up to this checkpoint, over every attempt. */
+  seconds: number;
 }
 
 /** The failure for the first non-finite loss (`lossStep`) or weights (`weightStep`), 0 meaning none. */
