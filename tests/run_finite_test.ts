@@ -1,9 +1,11 @@
 import assert from "@std/assert";
+import { readWeights, weightsFile } from "../src/run/checkpoint.ts";
 import { runPipeline } from "../src/run/pipeline.ts";
 import type { PipelineSpec, TrainStage } from "../src/spec/types.ts";
 import { testDevice } from "./_harness.ts";
 import {
   captureLog,
+  copyOfReference,
   exists,
   loadFixture,
   metricsWithoutTiming,
@@ -62,6 +64,46 @@ Deno.test("runPipeline() never checkpoints weights that are not finite, even bet
     });
     assert.equal(await exists(`${dir}/checkpoint`), false);
     assert.deepEqual(await metricsWithoutTiming(`${dir}/metrics.jsonl`), []);
+  } finally {
+    await removeOut(out);
+  }
+});
+
+/** Rewrites a stage's weights.safetensors with `change` applied to its weights. */
+async function rewriteWeights(file: string, change: (w: Map<string, Float32Array>) => void): Promise<void> {
+  const { weights, shapes } = readWeights(await Deno.readFile(file));
+  change(weights);
+  await Deno.writeFile(file, weightsFile(weights, shapes));
+}
+
+Deno.test("runPipeline() refuses to reuse a stage whose saved weights are not finite", async () => {
+  if (!(await testDevice())) return;
+  const { out, pre } = await copyOfReference();
+  try {
+    const dir = `${out}/tiny/${pre}`;
+    await rewriteWeights(`${dir}/weights.safetensors`, (w) => w.get("head.weight")![3] = NaN);
+    await assert.rejects(runPipeline(await loadFixture("tiny.yaml"), { out, log: captureLog() }), {
+      name: "StageFailure",
+      message: `stage pretrain: head.weight in ${dir}/weights.safetensors is not finite; ` +
+        `delete ${dir} to train the stage again`,
+    });
+  } finally {
+    await removeOut(out);
+  }
+});
+
+Deno.test("runPipeline() writes no summary whose metrics are not finite", async () => {
+  if (!(await testDevice())) return;
+  const { out, ft, check } = await copyOfReference();
+  try {
+    // finite weights so large that the evaluation's activations overflow
+    await rewriteWeights(`${out}/tiny/${ft}/weights.safetensors`, (w) => w.forEach((v) => v.fill(3e38)));
+    await Deno.remove(`${out}/tiny/${check}/summary.json`);
+    await assert.rejects(runPipeline(await loadFixture("tiny.yaml"), { out, log: captureLog() }), {
+      name: "StageFailure",
+      message: `stage check: validation_loss/old is NaN; its summary is not written in ${out}/tiny/${check}`,
+    });
+    assert.equal(await exists(`${out}/tiny/${check}/summary.json`), false);
   } finally {
     await removeOut(out);
   }

@@ -13,7 +13,7 @@ import { runEvaluate } from "./evaluate.ts";
 import { runExport } from "./export_stage.ts";
 import { exists, parseJson, removeTemporary, writeJson } from "./files.ts";
 import type { Logger } from "./log.ts";
-import { runTrain } from "./train.ts";
+import { runTrain, StageFailure } from "./train.ts";
 
 /** How to run. */
 export interface RunOptions {
@@ -84,7 +84,15 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
       summary = parseJson(await Deno.readTextFile(done), done);
       options.log.line(`${step.name}: unchanged since a previous run, reusing ${dir}`);
       if (stage.kind === "train") {
-        weights.set(step.name, readWeights(await Deno.readFile(`${dir}/weights.safetensors`)).weights);
+        const file = `${dir}/weights.safetensors`;
+        const w = readWeights(await Deno.readFile(file)).weights;
+        const bad = [...w].find(([, v]) => !v.every(Number.isFinite));
+        if (bad) {
+          throw new StageFailure(
+            `stage ${step.name}: ${bad[0]} in ${file} is not finite; delete ${dir} to train the stage again`,
+          );
+        }
+        weights.set(step.name, w);
       }
     } else {
       await Deno.mkdir(dir, { recursive: true });
@@ -130,6 +138,7 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
           weights: weights.get(stage.from)!,
         });
       }
+      notFiniteMetric(step.name, summary, dir);
       // a resumed training stage counts the time before its checkpoint too
       const took = (typeof summary.wallSeconds === "number" ? summary.wallSeconds : 0) + seconds(stageStart);
       summary = { ...summary, wallSeconds: round(took) };
@@ -148,6 +157,18 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
     await writeRun();
   }
   return { name: spec.name, hash, root, stages: records };
+}
+
+/** A summary is never written with a metric that is NaN or infinite (null in JSON: it would look like data). */
+function notFiniteMetric(stage: string, summary: Record<string, unknown>, dir: string): void {
+  const metrics = (summary.metrics ?? {}) as Record<string, unknown>;
+  for (const [name, v] of Object.entries(metrics)) {
+    if (typeof v === "number" && !Number.isFinite(v)) {
+      throw new StageFailure(
+        `stage ${stage}: ${name} is ${v}; its summary is not written in ${dir}`,
+      );
+    }
+  }
 }
 
 function seconds(since: number): number {
