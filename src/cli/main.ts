@@ -97,6 +97,8 @@ export async function main(args: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", interrupted);
   try {
+    // a report left by an earlier run would describe results this run may not reach
+    await removeStaleReport(`${root}/report.html`);
     const result = await runPipeline(spec, { out: o.out, resume: o.resume, stage: o.stage, log, plan });
     let reportError: string | undefined;
     try {
@@ -125,5 +127,13 @@ export async function main(args: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+async function removeStaleReport(path: string): Promise<void> {
+  try {
+    if ((await Deno.stat(path)).isFile) await Deno.remove(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
