@@ -4,6 +4,7 @@ import { testDevice } from "./_harness.ts";
 import {
   captureLog,
   copyOfReference,
+  exists,
   loadFixture,
   metricsWithoutTiming,
   removeOut,
@@ -66,9 +67,13 @@ Deno.test("a resume falls back to the previous checkpoint when the last one fail
     await runPipeline(await loadFixture("tiny.yaml"), { out, resume: true, log });
     assert.deepEqual(withoutTimings(log.lines).filter((l) => l.startsWith("finetune: ")).slice(1), [
       `finetune: checkpoint ${dir}/checkpoint is damaged: weights.safetensors does not match its sha-256 in sha256.txt`,
-      `finetune: resuming from the previous checkpoint ${dir}/checkpoint.old instead`,
+      `finetune: resuming from the previous checkpoint ${dir}/checkpoint.old instead; ` +
+      `the damaged one is now ${dir}/checkpoint.damaged`,
       "finetune: resuming at step 8 of 12",
     ]);
+    // the good step-8 checkpoint stays the previous one; the damaged one is set aside, not rotated in
+    assert.equal(JSON.parse(await Deno.readTextFile(`${dir}/checkpoint.old/state.json`)).step, 8);
+    assert.equal(await exists(`${dir}/checkpoint.damaged/weights.safetensors`), true);
     assert.deepEqual(
       await Deno.readFile(`${dir}/weights.safetensors`),
       await Deno.readFile(`${ref}/${ft}/weights.safetensors`),

@@ -65,7 +65,7 @@ export async function lastCheckpoint(dir: string): Promise<string | undefined> {
 
 /** Removes every checkpoint of `dir` (a stage started over). */
 export async function removeCheckpoints(dir: string): Promise<void> {
-  for (const name of ["checkpoint", "checkpoint.old", "checkpoint.tmp"]) {
+  for (const name of ["checkpoint", "checkpoint.old", "checkpoint.tmp", "checkpoint.damaged"]) {
     await Deno.remove(`${dir}/${name}`, { recursive: true }).catch(() => {});
   }
 }
@@ -87,7 +87,14 @@ export async function loadCheckpoint(
       warn(`checkpoint ${path} is damaged: ${problem}`);
       continue;
     }
-    if (damaged.length) warn(`resuming from the previous checkpoint ${path} instead`);
+    if (damaged.length) {
+      // set aside, so the next save does not rotate it into checkpoint.old over the good one
+      await Deno.remove(`${dir}/checkpoint.damaged`, { recursive: true }).catch(() => {});
+      await Deno.rename(damaged[0], `${dir}/checkpoint.damaged`);
+      warn(
+        `resuming from the previous checkpoint ${path} instead; the damaged one is now ${dir}/checkpoint.damaged`,
+      );
+    }
     return { checkpoint: await readCheckpoint(path), path };
   }
   if (damaged.length === 0) return undefined;
