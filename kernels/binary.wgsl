@@ -73,12 +73,15 @@ fn relu_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
 }
 
 // d/dx [x s] with s = sigmoid(2u): s + x s (1 - s) 2 u'; 1 - s = e s with e = exp(-2u), clamped against overflow.
+// Beyond |x| = 1e4 the derivative is 1 or 0 in f32, so x is clamped there (x * x overflows above 1.8e19); a NaN
+// stays NaN (clamp of NaN may return a bound).
 @compute @workgroup_size(WG)
 fn gelu_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = index(wid, nwg, lid);
   if (i >= p.n) { return; }
   let o = offsets(i);
-  let x = a[o.x];
+  let x0 = a[o.x];
+  let x = select(x0, clamp(x0, -1e4, 1e4), (bitcast<u32>(x0) & 0x7fffffffu) <= 0x7f800000u);
   let e = exp(min(-2.0 * gelu_u(x), 80.0));
   let s = 1.0 / (1.0 + e);
   let du = 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x * x);

@@ -60,12 +60,13 @@ fn relu_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
   out[i] = select(vec4f(0.0), load_b(i), load_a(i) > vec4f(0.0));
 }
 
-// Same formula as gelu_grad in kernels/binary.wgsl, per component.
+// Same formula as gelu_grad in kernels/binary.wgsl, per component (x clamped to [-1e4, 1e4] against overflow, NaN kept).
 @compute @workgroup_size(WG)
 fn gelu_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = index(wid, nwg, lid);
   if (i >= p.n4) { return; }
-  let x = load_a(i);
+  let x0 = load_a(i);
+  let x = select(x0, clamp(x0, vec4f(-1e4), vec4f(1e4)), (bitcast<vec4u>(x0) & vec4u(0x7fffffffu)) <= vec4u(0x7f800000u));
   let e = exp(min(-2.0 * gelu_u(x), vec4f(80.0)));
   let s = 1.0 / (1.0 + e);
   let du = 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x * x);

@@ -1,9 +1,19 @@
 import assert from "@std/assert";
 import { input, type Node, type Shape, sizeOf } from "../src/graph/node.ts";
 import { gradients } from "../src/graph/grad.ts";
-import { add, div, geluGrad, mul, reluGrad, sub, where } from "../src/graph/ops/elementwise.ts";
+import {
+  add,
+  div,
+  geluDerivative,
+  geluGrad,
+  mul,
+  reluGrad,
+  sub,
+  where,
+} from "../src/graph/ops/elementwise.ts";
 import { sumAll } from "../src/graph/ops/reduce.ts";
 import { exp, gelu, log, neg, recip, relu, scale, sqrt, square, tanh } from "../src/graph/ops/unary.ts";
+import { Program } from "../src/compile/program.ts";
 import { gpuVsCpu, randoms, testDevice } from "./_harness.ts";
 
 const TOL = 1e-5;
@@ -90,6 +100,35 @@ Deno.test("relu_grad and gelu_grad kernels match float64", async () => {
     await gpuVsCpu(device, [reluGrad(x, g), geluGrad(x, g), geluGrad(scale(x, 10), g)], feeds),
     TOL,
   );
+});
+
+Deno.test("gelu_grad stays finite and exact for huge inputs, and keeps NaN", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  // x * x overflows f32 above 1.8e19 and x^3 above 7e12; 1e4 is where the kernel clamps
+  const huge = [1.8e19, 2e19, 1e20, 1e30, 3.4e38, 7e12, 1e13, 1e4, 1.0001e4, 50, 9.5, 3, 0.3, 1e-30, 0];
+  const values = [Infinity, -Infinity, ...huge, ...huge.map((v) => -v)];
+  // 32 values (the vec4 kernel) and 31 (the scalar one), with random upstream gradients
+  for (const n of [32, 31]) {
+    const x = input("x", [n]);
+    const g = input("g", [n]);
+    const feeds = new Map([[x, Float32Array.from(values.slice(0, n))], [g, randoms(n, 7, 0.5, 2)]]);
+    assertClose(await gpuVsCpu(device, [geluGrad(x, g)], feeds), TOL);
+  }
+  assert.deepEqual([1e200, -1e200, 3.4e38, -3.4e38].map(geluDerivative), [1, 0, 1, 0]);
+  // a NaN input is not clamped into a finite gradient, in either kernel
+  for (const n of [8, 7]) {
+    const x = input("x", [n]);
+    const g = input("g", [n]);
+    const y = geluGrad(x, g);
+    const program = await Program.compile(device, [y], { poison: true });
+    program.write(x, Float32Array.from({ length: n }, (_, i) => i === 1 ? NaN : i));
+    program.write(g, new Float32Array(n).fill(1));
+    program.run();
+    const out = await program.read(y);
+    program.destroy();
+    assert.deepEqual([...out].map(Number.isNaN), [...out].map((_, i) => i === 1), `${n}: ${out}`);
+  }
 });
 
 Deno.test("gradient graphs of elementwise ops run on the GPU", async () => {

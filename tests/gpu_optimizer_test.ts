@@ -65,3 +65,48 @@ Deno.test("adamwCalls() clips by the global gradient norm like float64 AdamW", a
   assert.ok(theta <= 1e-6, `theta relative error ${theta}`);
   assert.ok(norm <= 1e-4, `gradient norm relative error ${norm}`);
 });
+
+Deno.test("adamwCalls() flags an Adam moment that overflows while the weights stay finite", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const n = 300;
+  const make = (data: Float32Array<ArrayBuffer>) => {
+    const b = device.createBuffer({ size: n * 4, usage: USAGE });
+    device.queue.writeBuffer(b, 0, data);
+    return b;
+  };
+  const g = randoms(n, 5);
+  const [theta, grad, m, v, mask] = [
+    randoms(n, 4),
+    g,
+    new Float32Array(n),
+    new Float32Array(n),
+    new Float32Array(n),
+  ]
+    .map(make);
+  const o = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
+  const { calls, state } = adamwCalls(device, { ...o, theta, grad, m, v, mask, n });
+  const program = await Program.compile(device, [], { after: calls });
+  writeOptimizerState(device, state, { ...o, lr: 0.01, step: 1 });
+  program.run();
+  assert.equal((await read(device, state))[5], 0, "finite step");
+  // 1e30 squared overflows v (inf); m / sqrt(v) is 0, so theta stays finite
+  g[123] = 1e30;
+  device.queue.writeBuffer(grad, 0, g);
+  writeOptimizerState(device, state, { ...o, lr: 0.01, step: 2 });
+  program.run();
+  assert.equal((await read(device, state))[5], 1, "overflowing moment");
+  assert.equal((await read(device, v))[123], Infinity);
+  assert.ok((await read(device, theta)).every(Number.isFinite), "theta finite");
+  program.destroy();
+});
+
+Deno.test("adamwCalls() clips gradients whose squares overflow f32 without skipping the step", async () => {
+  if (!(await testDevice())) return;
+  // |g| up to 3e19 and 1e30: g * g is infinite in f32, the norm (about 1e21 and 2e31) is not
+  for (const scale of [3e19, 1e30]) {
+    const { theta, norm } = await compare(1, scale);
+    assert.ok(theta <= 1e-6, `${scale}: theta relative error ${theta}`);
+    assert.ok(norm <= 1e-4, `${scale}: gradient norm relative error ${norm}`);
+  }
+});

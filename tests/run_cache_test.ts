@@ -10,6 +10,7 @@ import {
   removeOut,
   stageFolder,
   tempOut,
+  withoutTimings,
 } from "./fixtures/helpers.ts";
 
 /** The stage records of `<root>/run.json`: name, folder and whether it was reused. */
@@ -42,7 +43,7 @@ Deno.test("runPipeline() reuses unchanged stages and re-runs a changed stage and
     // first run: every stage computed, each in <stage>-<hash8>
     let log = captureLog();
     const first = await runPipeline(spec, { out, log });
-    assert.deepEqual(log.lines, [
+    assert.deepEqual(withoutTimings(log.lines), [
       `pretrain: train -> ${root}/${pre}`,
       `finetune: train -> ${root}/${ft}`,
       `check: evaluate -> ${root}/${check}`,
@@ -62,7 +63,7 @@ Deno.test("runPipeline() reuses unchanged stages and re-runs a changed stage and
     // the same pipeline again: everything reused, nothing trained, the same summaries
     log = captureLog();
     const second = await runPipeline(spec, { out, log });
-    assert.deepEqual(log.lines, [
+    assert.deepEqual(withoutTimings(log.lines), [
       `pretrain: unchanged since a previous run, reusing ${root}/${pre}`,
       `finetune: unchanged since a previous run, reusing ${root}/${ft}`,
       `check: unchanged since a previous run, reusing ${root}/${check}`,
@@ -85,7 +86,7 @@ Deno.test("runPipeline() reuses unchanged stages and re-runs a changed stage and
     assert.notEqual(check2, check);
     log = captureLog();
     await runPipeline(changed, { out, log });
-    assert.deepEqual(log.lines, [
+    assert.deepEqual(withoutTimings(log.lines), [
       `pretrain: unchanged since a previous run, reusing ${root}/${pre}`,
       `finetune: train -> ${root}/${ft2}`,
       `check: evaluate -> ${root}/${check2}`,
@@ -107,7 +108,7 @@ Deno.test("runPipeline() reuses unchanged stages and re-runs a changed stage and
     const check3 = await stageFolder(evalOnly, "check");
     log = captureLog();
     const fourth = await runPipeline(evalOnly, { out, log });
-    assert.deepEqual(log.lines, [
+    assert.deepEqual(withoutTimings(log.lines), [
       `pretrain: unchanged since a previous run, reusing ${root}/${pre}`,
       `finetune: unchanged since a previous run, reusing ${root}/${ft2}`,
       `check: evaluate -> ${root}/${check3}`,
@@ -119,7 +120,7 @@ Deno.test("runPipeline() reuses unchanged stages and re-runs a changed stage and
     try {
       log = captureLog();
       await runPipeline(changed, { out: fresh, stage: "finetune", log });
-      assert.deepEqual(log.lines, [
+      assert.deepEqual(withoutTimings(log.lines), [
         `pretrain: train -> ${fresh}/tiny/${pre}`,
         `finetune: train -> ${fresh}/tiny/${ft2}`,
       ]);

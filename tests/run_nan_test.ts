@@ -28,6 +28,9 @@ Deno.test("the CLI stops a stage whose loss is not finite, naming the step and k
   const out = await tempOut();
   try {
     const dir = await stagePath(out, spec, "pretrain");
+    // the report of an earlier run does not survive a failed one
+    await Deno.mkdir(`${out}/nan`);
+    await Deno.writeTextFile(`${out}/nan/report.html`, "an earlier run");
     const r = await cli([fixture("nan.yaml"), "--out", out]);
     assert.equal(r.code, 1, r.stderr);
     // step 4 diverged; it was found at the read-back after step 6
@@ -45,6 +48,7 @@ Deno.test("the CLI stops a stage whose loss is not finite, naming the step and k
     assert.ok(Number.isFinite(metrics[0].loss), `loss ${metrics[0].loss}`);
     assert.equal(await exists(`${dir}/summary.json`), false);
     assert.equal(await exists(`${dir}/weights.safetensors`), false);
+    assert.equal(await exists(`${out}/nan/report.html`), false);
   } finally {
     await removeOut(out);
   }

@@ -51,3 +51,33 @@ Deno.test("TrainStep.drainMetrics() reports the exact first step whose loss was 
   assert.equal((await step.drainMetrics()).nanStep, 6);
   step.destroy();
 });
+
+Deno.test("TrainStep.drainMetrics() reports the first step after which the weights were not finite", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const B = 3;
+  const model = buildModel(tinyVit, {
+    batch: B,
+    domains: 1,
+    loss: { kind: "cosface", scale: 8, margin: 0.2 },
+    lora: [{ path: "blocks.0.attn.qkv", rank: 2, scale: 0.5, gated: false }],
+  });
+  const step = await TrainStep.compile(device, model, {
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: 0,
+  });
+  step.store.upload(startWeights(model, 2));
+  step.feed(randomBatch(tinyVit, B, 1, 20));
+  step.run(0.01);
+  // an infinite learning rate: the loss of step 2 is computed before the update and stays finite
+  step.feed(randomBatch(tinyVit, B, 1, 21));
+  step.run(Infinity);
+  const m = await step.drainMetrics();
+  assert.deepEqual({ nanStep: m.nanStep, weightStep: m.weightStep }, { nanStep: 0, weightStep: 2 });
+  assert.ok(Number.isFinite(m.loss), `loss sum ${m.loss}`);
+  const clean = await step.drainMetrics();
+  assert.equal(clean.weightStep, 0, "draining resets the watch");
+  step.destroy();
+});

@@ -90,16 +90,31 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const root = `${o.out}/${spec.name}`;
+  // Ctrl-C: every file in the run folder is complete (atomic writes), so say where it is and how to go on
+  const interrupted = () => {
+    log.line(`interrupted: partial results are in ${root}; run the same command with --resume to continue`);
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", interrupted);
   try {
+    // a report left by an earlier run would describe results this run may not reach
+    await removeStaleReport(`${root}/report.html`);
     const result = await runPipeline(spec, { out: o.out, resume: o.resume, stage: o.stage, log, plan });
+    let reportError: string | undefined;
     try {
       log.line(`report: ${await writeReport(root)}`);
     } catch (e) {
-      log.line(`report not written: ${(e as Error).message}`);
+      reportError = (e as Error).message;
     }
     for (const s of result.stages) {
       const tables = (s.summary.tables ?? []) as { title: string; columns: string[]; rows: unknown[][] }[];
       for (const t of tables) console.log("\n" + table(t.title, t.columns, t.rows));
+    }
+    if (reportError !== undefined) {
+      // every stage finished, but a run without its report is not done
+      console.error(`report not written: ${reportError}`);
+      console.error(`the stages' results are in ${root}`);
+      return 1;
     }
     return 0;
   } catch (e) {
@@ -111,9 +126,19 @@ export async function main(args: string[]): Promise<number> {
     console.error(`${(e as Error).name === "StageFailure" ? "" : "run failed: "}${(e as Error).message}`);
     console.error(`partial results are in ${root}`);
     return 1;
+  } finally {
+    Deno.removeSignalListener("SIGINT", interrupted);
   }
 }
 
 class UsageError extends Error {}
+
+async function removeStaleReport(path: string): Promise<void> {
+  try {
+    if ((await Deno.stat(path)).isFile) await Deno.remove(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -28,12 +28,13 @@ const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.
 
 /**
  * The kernel calls of one optimiser step (norm, then update), bound to fixed buffers; `state` holds
- * [lr, bias correction 1, grad norm, bias correction 2, step] and is written by `writeOptimizerState` before each step, so the learning rate
- * changes without recompiling.
+ * [lr, bias correction 1, grad norm, bias correction 2, step] and is written by `writeOptimizerState` before
+ * each step, so the learning rate changes without recompiling; `adamw` sets state[5] to 1 when a new weight or
+ * moment is not finite (the step's `accumulate` reads and clears it).
  */
 export function adamwCalls(device: GPUDevice, o: AdamwOptions): { calls: KernelCall[]; state: GPUBuffer } {
   const state = device.createBuffer({ size: 32, usage: USAGE, label: "optimizer_state" });
-  const partials = device.createBuffer({ size: NORM_GROUPS * 4, usage: USAGE, label: "grad_norm_partials" });
+  const partials = device.createBuffer({ size: NORM_GROUPS * 8, usage: USAGE, label: "grad_norm_partials" });
   const clip = o.clip ?? 0;
   const calls: KernelCall[] = [];
   if (clip > 0) {

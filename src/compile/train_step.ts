@@ -193,19 +193,22 @@ export class TrainStep {
 
   /**
    * Sums of the loss and per-domain losses since the last call, then zeroes them; `nanStep` is the first
-   * step whose loss was not finite (0 when none was).
+   * step whose loss was not finite, `weightStep` the first step after which a trainable weight or Adam
+   * moment was not finite (0 when none was).
    */
-  async drainMetrics(): Promise<{ loss: number; domainLoss: Float32Array; nanStep: number }> {
+  async drainMetrics(): Promise<
+    { loss: number; domainLoss: Float32Array; nanStep: number; weightStep: number }
+  > {
     const device = this.store.device;
     const acc = await read(device, this.buffers.acc);
     device.queue.writeBuffer(this.buffers.acc, 0, new Float32Array(acc.length));
     const D = sizeOf(this.model.domainLoss.shape);
-    return { loss: acc[0], domainLoss: acc.slice(64, 64 + D), nanStep: acc[62] };
+    return { loss: acc[0], domainLoss: acc.slice(64, 64 + D), nanStep: acc[62], weightStep: acc[61] };
   }
 
   /**
-   * The metric sums since the last `drainMetrics` (loss at 0, first non-finite step at 62, per-domain losses
-   * from 64), without clearing them: checkpoints keep them so a resume between two drains logs the same.
+   * The metric sums since the last `drainMetrics` (loss at 0, first step with non-finite weights at 61,
+   * first non-finite loss at 62, per-domain losses from 64), without clearing them: checkpoints keep them so a resume between two drains logs the same.
    */
   metricsState(): Promise<Float32Array> {
     return read(this.store.device, this.buffers.acc);

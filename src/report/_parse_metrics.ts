@@ -23,7 +23,8 @@ function parseTrain(o: Record<string, unknown>, step: number, where: string): Tr
     step,
     loss: num("loss"),
     lr: num("lr"),
-    temperature: num("temperature"),
+    // null: a mix without a temperature (weights, UniMax)
+    temperature: o.temperature === null ? undefined : num("temperature"),
     probabilities: rec("probabilities"),
     domainLoss: rec("domainLoss"),
     epochs: rec("epochs"),

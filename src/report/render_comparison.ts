@@ -4,8 +4,15 @@ import type { TopLevelSpec } from "vega-lite";
 import { baseConfig, type ChartSpec, PALETTE, thin, TOTAL_COLOR } from "./_chart_kit.ts";
 import { type Cell, escapeHtml, formatNumber, page, table } from "./_html.ts";
 import type { Stats } from "./_stats.ts";
-import { buildComparison, type Comparison, type ComparisonGroup, type CurvePoint } from "./comparison.ts";
+import {
+  buildComparison,
+  type Comparison,
+  type ComparisonGroup,
+  type CurvePoint,
+  type MetricStats,
+} from "./comparison.ts";
 import { renderFigures } from "./render_report.ts";
+import { isPercent } from "./_units.ts";
 
 /** `mean ± std`, with the count when fewer runs than the group's have the value. */
 export function formatStats(s: Stats, runs: number): string {
@@ -15,6 +22,20 @@ export function formatStats(s: Stats, runs: number): string {
 
 function isStats(value: unknown): value is Stats {
   return typeof value === "object" && value !== null && "mean" in value;
+}
+
+/** `m` scaled from a fraction to percent, its name marked `%`. */
+function percentStats(m: MetricStats): MetricStats {
+  const pct = (x: number) => Math.round(x * 1e6) / 1e4;
+  return {
+    ...m,
+    metric: `${m.metric} %`,
+    mean: pct(m.mean),
+    std: m.std === undefined ? undefined : pct(m.std),
+    min: pct(m.min),
+    max: pct(m.max),
+    values: Object.fromEntries(Object.entries(m.values).map(([k, v]) => [k, pct(v)])),
+  };
 }
 
 /** Mean line with a ±1 std band per series, over steps present in the runs. */
@@ -79,17 +100,21 @@ async function groupSection(group: ComparisonGroup): Promise<string> {
     group.runs.map((r) => [r.label, r.seed === undefined ? undefined : String(r.seed), r.hash, r.dir]),
     "Runs",
   );
-  const metricRows: Cell[][] = group.metrics.map((m) => [
-    m.stage,
-    m.metric,
-    formatStats(m, n),
-    m.mean,
-    m.std,
-    m.min,
-    m.max,
-    m.n,
-    ...group.runs.map((r) => m.values[r.label]),
-  ]);
+  const metricRows: Cell[][] = group.metrics.map((raw) => {
+    // rank-1 and TAR in percent, as in the stages' own tables
+    const m = isPercent(raw.metric) ? percentStats(raw) : raw;
+    return [
+      m.stage,
+      m.metric,
+      formatStats(m, n),
+      m.mean,
+      m.std,
+      m.min,
+      m.max,
+      m.n,
+      ...group.runs.map((r) => m.values[r.label]),
+    ];
+  });
   const metricColumns = [
     "stage",
     "metric",

@@ -5,6 +5,7 @@ import { INCOMPLETE } from "./_parse_metrics.ts";
 import { planOverview, planStageDetails } from "./_plan_html.ts";
 import { stageCharts } from "./stage_charts.ts";
 import { stageGraphSpec } from "./stage_graph.ts";
+import { shownMetric } from "./_units.ts";
 import type { RunData, StageData } from "./types.ts";
 import { renderVegaLite } from "./vega_svg.ts";
 
@@ -44,7 +45,7 @@ async function stageSection(stage: StageData): Promise<string> {
   }
   const summary = stage.summary;
   if (summary !== undefined) {
-    const metrics = Object.entries(summary.metrics);
+    const metrics = Object.entries(summary.metrics).map(([k, v]) => shownMetric(k, v));
     if (metrics.length > 0) parts.push(table(["metric", "value"], metrics, "Final metrics"));
     for (const t of summary.tables) parts.push(table(t.columns, t.rows, t.title));
   }

@@ -133,11 +133,19 @@ export function stageGraphSpec(stages: RunStageRef[], where: string): TopLevelSp
           },
         },
       },
-      {
+      // white on a full-colour box; dark on the faded box of a cached stage, where white would not read
+      ...(["ran", "cached"] as const).map((state) => ({
         data: { values: nodes },
-        mark: { type: "text", color: "white", fontSize: 11, fontWeight: "bold", lineHeight: 14 },
+        transform: [{ filter: { field: "state", equal: state } }],
+        mark: {
+          type: "text" as const,
+          color: state === "ran" ? "white" : "#1d1d1f",
+          fontSize: 11,
+          fontWeight: "bold" as const,
+          lineHeight: 14,
+        },
         encoding: { x: x("column"), y: y("row"), text: { field: "label" } },
-      },
+      })),
     ],
   };
 }

@@ -12,9 +12,9 @@ import { readWeights } from "./checkpoint.ts";
 import { checkDomainTokenizers, DomainCache } from "./domains.ts";
 import { runEvaluate } from "./evaluate.ts";
 import { runExport } from "./export_stage.ts";
-import { exists, writeJson } from "./files.ts";
+import { exists, parseJson, removeTemporary, writeJson } from "./files.ts";
 import type { Logger } from "./log.ts";
-import { runTrain } from "./train.ts";
+import { runTrain, StageFailure } from "./train.ts";
 import { loadStartFolder, type StartWeights } from "./start_folder.ts";
 
 /** How to run. */
@@ -37,6 +37,8 @@ export interface StageRecord {
   dir: string;
   cached: boolean;
   dependsOn: string[];
+  /** Wall time this run spent on the stage (reading it back when cached), in seconds. */
+  seconds: number;
   summary: Record<string, unknown>;
 }
 
@@ -52,6 +54,7 @@ export interface RunResult {
 export async function runPipeline(spec: PipelineSpec, options: RunOptions): Promise<RunResult> {
   const root = `${options.out}/${spec.name}`;
   await Deno.mkdir(root, { recursive: true });
+  await removeTemporary(root);
   const order = stageOrder(spec);
   const wanted = options.stage ? needed(spec, options.stage) : new Set(order.map((s) => s.name));
   const domains = new DomainCache(spec);
@@ -66,12 +69,14 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
       starts.set(name, await loadStartFolder(spec, name, stage, stage.from));
     }
   }
+  const started = performance.now();
   const writeRun = () =>
     writeJson(`${root}/run.json`, {
       name: spec.name,
       hash,
       seed: spec.seed,
       version: VERSION,
+      seconds: seconds(started),
       stages: records.map(({ summary: _, ...r }) => ({ ...r, dir: r.dir.slice(root.length + 1) })),
       plan: options.plan,
     });
@@ -81,14 +86,23 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
     const h = await stageHash(spec, step.name, VERSION);
     const dir = `${root}/${step.name}-${h.slice(0, 8)}`;
     const done = `${dir}/summary.json`;
+    const stageStart = performance.now();
     let summary: Record<string, unknown>;
     let cached = false;
     if (await exists(done)) {
       cached = true;
-      summary = JSON.parse(await Deno.readTextFile(done));
+      summary = parseJson(await Deno.readTextFile(done), done);
       options.log.line(`${step.name}: unchanged since a previous run, reusing ${dir}`);
       if (stage.kind === "train") {
-        weights.set(step.name, readWeights(await Deno.readFile(`${dir}/weights.safetensors`)).weights);
+        const file = `${dir}/weights.safetensors`;
+        const w = readWeights(await Deno.readFile(file)).weights;
+        const bad = [...w].find(([, v]) => !v.every(Number.isFinite));
+        if (bad) {
+          throw new StageFailure(
+            `stage ${step.name}: ${bad[0]} in ${file} is not finite; delete ${dir} to train the stage again`,
+          );
+        }
+        weights.set(step.name, w);
       }
     } else {
       await Deno.mkdir(dir, { recursive: true });
@@ -136,12 +150,45 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
           weights: weights.get(stage.from)!,
         });
       }
+      notFiniteMetric(step.name, summary, dir);
+      // a resumed training stage counts the time before its checkpoint too
+      const took = (typeof summary.wallSeconds === "number" ? summary.wallSeconds : 0) + seconds(stageStart);
+      summary = { ...summary, wallSeconds: round(took) };
       await writeJson(done, summary);
+      options.log.line(`${step.name}: done in ${round(took)} s`);
     }
-    records.push({ name: step.name, kind: stage.kind, dir, cached, dependsOn: step.dependsOn, summary });
+    records.push({
+      name: step.name,
+      kind: stage.kind,
+      dir,
+      cached,
+      dependsOn: step.dependsOn,
+      seconds: seconds(stageStart),
+      summary,
+    });
     await writeRun();
   }
   return { name: spec.name, hash, root, stages: records };
+}
+
+/** A summary is never written with a metric that is NaN or infinite (null in JSON: it would look like data). */
+function notFiniteMetric(stage: string, summary: Record<string, unknown>, dir: string): void {
+  const metrics = (summary.metrics ?? {}) as Record<string, unknown>;
+  for (const [name, v] of Object.entries(metrics)) {
+    if (typeof v === "number" && !Number.isFinite(v)) {
+      throw new StageFailure(
+        `stage ${stage}: ${name} is ${v}; its summary is not written in ${dir}`,
+      );
+    }
+  }
+}
+
+function seconds(since: number): number {
+  return round((performance.now() - since) / 1000);
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
 }
 
 /** `stage` and every stage it depends on. */

@@ -11,9 +11,16 @@ import { buildModel, loraNames } from "../models/graph.ts";
 import { baseParams, initParams } from "../models/params.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
 import { type GateTable, trainBatch } from "./batches.ts";
-import { type Checkpoint, loadCheckpoint, saveCheckpoint, weightsFile } from "./checkpoint.ts";
+import {
+  type Checkpoint,
+  lastCheckpoint,
+  loadCheckpoint,
+  removeCheckpoints,
+  saveCheckpoint,
+  weightsFile,
+} from "./checkpoint.ts";
 import type { DomainCache } from "./domains.ts";
-import { appendJsonl } from "./files.ts";
+import { appendJsonl, parseJson, writeAtomic } from "./files.ts";
 import { concatFloats } from "./_concat.ts";
 import { learningRate } from "./lr.ts";
 import type { Logger } from "./log.ts";
@@ -82,8 +89,18 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
   const metricsPath = `${dir}/metrics.jsonl`;
   const counts = new Float64Array(names.length);
   let sinceStep = 0;
-  const saved = ctx.resume ? await loadCheckpoint(dir) : undefined;
-  if (saved) {
+  let lastLoss = NaN;
+  let lastVal: Record<string, number> = {};
+  // training time of earlier attempts (up to the checkpoint resumed from), plus this one's
+  let priorSeconds = 0;
+  const started = performance.now();
+  const elapsed = () => priorSeconds + (performance.now() - started) / 1000;
+  const found = ctx.resume ? await loadCheckpoint(dir, (t) => ctx.log.line(`${ctx.name}: ${t}`)) : undefined;
+  if (ctx.resume && !found) {
+    ctx.log.line(`${ctx.name}: no checkpoint in ${dir} to resume from; starting at step 0`);
+  }
+  if (found) {
+    const saved = found.checkpoint;
     step.store.upload(saved.weights);
     step.restoreOptimizer(saved.optimizer);
     sampler = Sampler.restore(saved.sampler);
@@ -93,9 +110,14 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
     sinceStep = loop.sinceStep ?? first;
     if (loop.counts) counts.set(loop.counts);
     if (loop.metrics?.length) step.restoreMetrics(Float32Array.from(loop.metrics));
+    // a kill after the final checkpoint: the summary is built from what that checkpoint kept
+    if (typeof loop.loss === "number") lastLoss = loop.loss;
+    if (loop.validation) lastVal = loop.validation;
+    if (typeof loop.seconds === "number") priorSeconds = loop.seconds;
     await truncateMetrics(metricsPath, first);
     ctx.log.line(`${ctx.name}: resuming at step ${first} of ${steps}`);
   } else {
+    await removeCheckpoints(dir);
     step.store.upload(initialWeights(ctx, placements, graph.params.keys()));
     await Deno.writeTextFile(metricsPath, "");
     if (gates) await appendJsonl(metricsPath, { type: "gate", step: 0, histogram: histograms(gates, names) });
@@ -107,8 +129,6 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
   const validationDomains = (stage.validation?.domains ?? names).map((n) => ctx.domains.get(n));
   const validationBatches = stage.validation?.batches ?? 4;
   let since = performance.now();
-  let lastLoss = NaN;
-  let lastVal: Record<string, number> = {};
   const validate = async (at: number) => {
     const v: Record<string, number> = {};
     for (const d of validationDomains) {
@@ -127,7 +147,7 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
     const done = s + 1;
     if (done % logEvery === 0 || done === steps) {
       const m = await step.drainMetrics();
-      if (m.nanStep > 0) throw notFinite(ctx.name, m.nanStep, dir);
+      if (m.nanStep > 0 || m.weightStep > 0) throw await notFinite(ctx.name, m.nanStep, m.weightStep, dir);
       const n = done - sinceStep;
       const now = performance.now();
       lastLoss = m.loss / n;
@@ -164,20 +184,36 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
     if (done % checkpointEvery === 0 && done < steps) {
       // the loss is read back only every logEvery steps: never checkpoint weights made by a non-finite step
       const sums = await step.metricsState();
-      if (sums[62] > 0) throw notFinite(ctx.name, sums[62], dir);
-      const loop: LoopState = { sinceStep, counts: [...counts], metrics: [...sums] };
+      if (sums[62] > 0 || sums[61] > 0) throw await notFinite(ctx.name, sums[62], sums[61], dir);
+      const loop: LoopState = {
+        sinceStep,
+        counts: [...counts],
+        metrics: [...sums],
+        loss: lastLoss,
+        validation: lastVal,
+        seconds: elapsed(),
+      };
       await checkpoint(ctx, step, sampler, done, shapes, loop);
     }
   }
 
   const weights = await step.store.download();
-  await Deno.writeFile(`${dir}/weights.safetensors`, weightsFile(weights, shapes));
+  await writeAtomic(`${dir}/weights.safetensors`, weightsFile(weights, shapes));
   if (placements.length) await saveAdapters(ctx, placements, weights, gate?.scale);
-  await checkpoint(ctx, step, sampler, steps, shapes, { sinceStep: steps, counts: [...counts], metrics: [] });
+  await checkpoint(ctx, step, sampler, steps, shapes, {
+    sinceStep: steps,
+    counts: [...counts],
+    metrics: [],
+    loss: lastLoss,
+    validation: lastVal,
+    seconds: elapsed(),
+  });
   const epochs = sampler.epochs();
   const summary = {
     stage: ctx.name,
     steps,
+    // the pipeline adds this attempt's time to that of the attempts before a resume
+    wallSeconds: priorSeconds,
     memoryBytes: step.memory().total,
     memory: step.memory(),
     metrics: { loss: lastLoss, ...prefix("validation_loss", lastVal) },
@@ -202,17 +238,34 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
   return { weights, summary };
 }
 
-/** Loop counters a checkpoint keeps: the metrics line in progress (its first step, domain counts, GPU sums). */
+/**
+ * Loop counters a checkpoint keeps: the metrics line in progress (its first step, domain counts, GPU sums),
+ * and the last logged loss and validation losses (what the summary reports).
+ */
 interface LoopState {
   sinceStep: number;
   counts: number[];
   metrics: number[];
+  loss: number;
+  validation: Record<string, number>;
+  /** Wall time spent training up to this checkpoint, over every attempt. */
+  seconds: number;
 }
 
-function notFinite(stage: string, at: number, dir: string): StageFailure {
-  return new StageFailure(
-    `stage ${stage}: the loss is not finite at step ${at}; the last good checkpoint is in ${dir}/checkpoint`,
-  );
+/** The failure for the first non-finite loss (`lossStep`) or weights (`weightStep`), 0 meaning none. */
+async function notFinite(
+  stage: string,
+  lossStep: number,
+  weightStep: number,
+  dir: string,
+): Promise<StageFailure> {
+  const what = lossStep > 0 && (weightStep === 0 || lossStep <= weightStep)
+    ? `the loss is not finite at step ${lossStep}`
+    : `the weights or optimiser moments are not finite after step ${weightStep}`;
+  // a checkpoint is only written after the sums were checked, so one that exists is good
+  const last = await lastCheckpoint(dir);
+  const where = last ? `the last good checkpoint is in ${last}` : "no checkpoint was written";
+  return new StageFailure(`stage ${stage}: ${what}; ${where}`);
 }
 
 /** Starting values: the `from` stage's weights (or the seeded init) and the seeded adapters. */
@@ -322,7 +375,9 @@ async function truncateMetrics(path: string, step: number): Promise<void> {
   } catch {
     return;
   }
-  const keep = text.split("\n").filter((l) => l && (JSON.parse(l).step as number) <= step);
+  const keep = text.split("\n").filter((l, i) =>
+    l && (parseJson<{ step: number }>(l, `${path}:${i + 1}`).step as number) <= step
+  );
   await Deno.writeTextFile(path, keep.map((l) => l + "\n").join(""));
 }
 

@@ -82,10 +82,13 @@ function binary(name: string, f: (a: number, b: number) => number, grad: OpDef["
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
 /** Derivative of gelu_tanh at `x`. */
-function geluDerivative(x: number): number {
+export function geluDerivative(x: number): number {
   const u = SQRT_2_OVER_PI * (x + 0.044715 * x ** 3);
   const t = Math.tanh(u);
-  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x);
+  const sech2 = 1 - t * t;
+  // tanh saturates long before x * x overflows (|x| > 1.3e154): the second term is then exactly 0
+  if (sech2 === 0) return 0.5 * (1 + t);
+  return 0.5 * (1 + t) + 0.5 * x * sech2 * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x);
 }
 
 defineOps(
