@@ -20,7 +20,10 @@ const STRATEGIES: [string, MixStrategy][] = [
     kind: "scalarization",
     schedule: {
       kind: "step",
-      phases: [{ until: 0.01, temperature: 9 }, { until: 0.3, temperature: 2 }, { until: 1, temperature: 0.5 }],
+      phases: [{ until: 0.01, temperature: 9 }, { until: 0.3, temperature: 2 }, {
+        until: 1,
+        temperature: 0.5,
+      }],
     },
   }],
   ["linear", { kind: "temperature", schedule: { kind: "linear", from: 5, to: 1 } }],
@@ -61,5 +64,7 @@ Deno.test("Sampler.expectedEpochs() plans 1e12 steps at once, and a long linear 
   // 200,000 steps: past the exact sum's 65,536; compare with the exact sum
   const linear = new Sampler({ sizes, strategy: STRATEGIES[3][1], steps: 200_000, seed: 1 });
   const got = linear.expectedEpochs(200_000, 8);
-  stepByStep(linear, 200_000, 8).forEach((w, i) => assert.ok(Math.abs(got[i] - w) <= 1e-8 * w, `${got[i]} vs ${w}`));
+  stepByStep(linear, 200_000, 8).forEach((w, i) =>
+    assert.ok(Math.abs(got[i] - w) <= 1e-8 * w, `${got[i]} vs ${w}`)
+  );
 });

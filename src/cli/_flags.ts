@@ -13,7 +13,11 @@ const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 export function flagNumber(flag: string, text: string | undefined, rule: NumberRule): number | undefined {
   if (text === undefined) return undefined;
   const check = new Checker();
-  const value = check.number(`--${flag}`, NUMBER.test(text) ? Number(text) : text === "" ? undefined : text, rule);
+  const value = check.number(
+    `--${flag}`,
+    NUMBER.test(text) ? Number(text) : text === "" ? undefined : text,
+    rule,
+  );
   const problem = check.problems[0];
   if (problem !== undefined) throw new UsageError(`${problem.path}: ${problem.message}`);
   return value;

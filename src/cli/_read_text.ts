@@ -1,8 +1,8 @@
 /** Reads a pipeline data file as UTF-8 text, refusing what is too big or not UTF-8 without echoing it. */
 import { PipelineError } from "../spec/problem.ts";
 
-/** Largest pipeline file read (YAML or JSON): pipelines are a few KiB; this keeps validation instant. */
-export const MAX_PIPELINE_BYTES = 256 * 1024;
+/** Largest pipeline file read (YAML or JSON): pipelines are a few KiB; 64 KiB parses in well under a second. */
+export const MAX_PIPELINE_BYTES = 64 * 1024;
 
 /** The text of `file`, or a `PipelineError` that names the file and what is wrong in one line. */
 export async function readPipelineText(file: string): Promise<string> {

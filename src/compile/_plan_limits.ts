@@ -22,7 +22,9 @@ export function checkStepLimits(stage: string, extremes: StepExtremes): void {
   const { largestBuffer, largestHolds, largestGroups } = extremes;
   if (largestBuffer > PLAN_LIMITS.bindingBytes) {
     const mib = (largestBuffer / 2 ** 20).toFixed(1);
-    const path = largestHolds === "activations" || largestHolds === "inputs" ? `stages.${stage}.batch` : "model.dim";
+    const path = largestHolds === "activations" || largestHolds === "inputs"
+      ? `stages.${stage}.batch`
+      : "model.dim";
     throw planProblem(
       path,
       `the step needs a buffer of ${mib} MiB (${largestHolds}); a GPU buffer binds at most 128 MiB: ` +

@@ -150,7 +150,9 @@ export const messages = {
     `expected an existing ${what}, found ${quote(path)} (${reason})`,
   notAPipeline: (keys: readonly string[], found: unknown): string =>
     `expected a mapping with the keys ${keys.join(", ")}, found ${
-      typeof found === "string" ? `a string of ${found.length.toLocaleString("en-US")} characters` : describe(found)
+      typeof found === "string"
+        ? `a string of ${found.length.toLocaleString("en-US")} characters`
+        : describe(found)
     }`,
   tooManyProblems: (max: number): string => `stopped after ${max} problems; fix these and validate again`,
 } as const;
