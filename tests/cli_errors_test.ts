@@ -1,24 +1,5 @@
 import assert from "@std/assert";
-import { main } from "../src/cli/main.ts";
-import { cli, fixture, ROOT } from "./fixtures/helpers.ts";
-
-/** Runs `main()` in this process (from the repository root) and returns its exit code and what it printed. */
-async function mainOutput(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const { log, error } = console;
-  const cwd = Deno.cwd();
-  console.log = (...a: unknown[]) => out.push(a.join(" "));
-  console.error = (...a: unknown[]) => err.push(a.join(" "));
-  Deno.chdir(ROOT);
-  try {
-    const code = await main(args);
-    return { code, stdout: out.map((l) => l + "\n").join(""), stderr: err.map((l) => l + "\n").join("") };
-  } finally {
-    Object.assign(console, { log, error });
-    Deno.chdir(cwd);
-  }
-}
+import { cli, fixture, mainOutput, ROOT } from "./fixtures/helpers.ts";
 
 Deno.test("the CLI exits with 2 and prints one line per problem of an invalid YAML pipeline", async () => {
   const file = fixture("invalid.yaml");

@@ -6,7 +6,7 @@ import { parseYaml } from "../spec/yaml.ts";
 import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
 import { readPipelineText } from "./_read_text.ts";
-import { thrownValue } from "./_thrown.ts";
+import { safeInstanceOf, thrownValue } from "./_thrown.ts";
 
 /** A validated spec and, for YAML, where each of its paths was written. */
 export interface LoadedPipeline {
@@ -52,7 +52,7 @@ export async function loadPipelineSource(file: string): Promise<LoadedPipeline> 
     spec = typeof value?.build === "function" ? value.build() : value;
     return { spec: validatePipeline(spec, { file, files: true }) };
   } catch (e) {
-    if (e instanceof PipelineError) throw e;
+    if (safeInstanceOf(e, PipelineError)) throw e;
     throw fileError(file, thrownValue(e));
   }
 }

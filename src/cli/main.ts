@@ -5,6 +5,7 @@ import { COUNT } from "../spec/_checker.ts";
 import { locateProblems, SEED } from "../spec/validate.ts";
 import { PipelineError } from "../spec/problem.ts";
 import { DataError, MixError } from "../data/errors.ts";
+import { firstLine } from "./_thrown.ts";
 import { flagNumber, overrideError, UsageError, writeDenied } from "./_flags.ts";
 import { consoleLogger } from "../run/log.ts";
 import { runPipeline } from "../run/pipeline.ts";
@@ -82,7 +83,7 @@ export async function main(args: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof PipelineError) console.error(e.format());
     else if (e instanceof UsageError) console.error(e.message);
-    else console.error(`${file}: ${String((e as Error)?.message).split("\n")[0]}`);
+    else console.error(`${file}: ${firstLine(e)}`);
     return 2;
   }
   const log = consoleLogger(o.plan && o.json);
@@ -96,7 +97,7 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
     // a data file that is there but unusable is bad input too; it names the file (and line)
-    console.error(`${file}: ${String((e as Error)?.message).split("\n")[0]}`);
+    console.error(`${file}: ${firstLine(e)}`);
     return e instanceof DataError || e instanceof MixError ? 2 : 1;
   }
   if (o.plan) {
