@@ -10,7 +10,12 @@ export function thrownValue(e: unknown): string {
     if (e instanceof Error) return `the pipeline module failed: ${errorLine(e)}`;
     if (typeof e === "string") return `the pipeline module threw ${quote(e)}`;
     if (typeof e === "object" && e !== null) {
-      const json = JSON.stringify(e);
+      let json: string | undefined;
+      try {
+        json = JSON.stringify(e);
+      } catch {
+        // cyclic: described below
+      }
       return `the pipeline module threw ${json === undefined ? describe(e) : shortJson(json)}, not an Error`;
     }
     return `the pipeline module threw ${typeof e === "symbol" ? "a symbol" : String(e)}`;

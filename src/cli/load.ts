@@ -39,10 +39,7 @@ export async function loadPipelineSource(file: string): Promise<LoadedPipeline> 
     return { spec: validatePipeline(value, { locations, file, files: true }), locations };
   }
   if (!file.endsWith(".ts")) {
-    throw new PipelineError([{
-      path: "(file)",
-      message: `expected a .ts, .yaml or .json pipeline file, found ${file}`,
-    }]);
+    throw fileError(file, "expected a .ts, .yaml, .yml or .json pipeline file");
   }
   let spec: unknown;
   try {

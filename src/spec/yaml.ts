@@ -61,7 +61,19 @@ export function parseYaml(text: string, file?: string): YamlDocument {
     problems.push({ path: "", message: messages.yamlSyntax("Map keys must be unique"), ...at });
   }
   if (problems.length > 0) throw new PipelineError(problems.slice(0, MAX_PROBLEMS), file);
-  return { value: doc.toJS({ maxAliasCount: 100 }), locations };
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    // aliases that expand past the limit (a "billion laughs" file)
+    throw new PipelineError([{
+      path: "",
+      message: messages.yamlSyntax((e as Error).message),
+      line: 1,
+      column: 1,
+    }], file);
+  }
+  return { value, locations };
 }
 
 /** The offset of the tag written before the node at `offset` (the node's range starts after its tag). */
