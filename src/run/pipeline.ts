@@ -134,6 +134,12 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
 
 /** `stage` and every stage it depends on. */
 function needed(spec: PipelineSpec, stage: string): Set<string> {
+  // own keys only: "constructor" is no stage even though every object answers to it
+  if (!Object.hasOwn(spec.stages, stage)) {
+    throw new RangeError(
+      `no stage named ${JSON.stringify(stage)}; stages: ${Object.keys(spec.stages).join(", ")}`,
+    );
+  }
   const out = new Set<string>();
   for (let s: string | undefined = stage; s !== undefined; s = spec.stages[s]?.from) out.add(s);
   return out;
