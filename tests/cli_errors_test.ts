@@ -1,24 +1,5 @@
 import assert from "@std/assert";
-import { main } from "../src/cli/main.ts";
-import { cli, fixture, ROOT } from "./fixtures/helpers.ts";
-
-/** Runs `main()` in this process (from the repository root) and returns its exit code and what it printed. */
-async function mainOutput(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const { log, error } = console;
-  const cwd = Deno.cwd();
-  console.log = (...a: unknown[]) => out.push(a.join(" "));
-  console.error = (...a: unknown[]) => err.push(a.join(" "));
-  Deno.chdir(ROOT);
-  try {
-    const code = await main(args);
-    return { code, stdout: out.map((l) => l + "\n").join(""), stderr: err.map((l) => l + "\n").join("") };
-  } finally {
-    Object.assign(console, { log, error });
-    Deno.chdir(cwd);
-  }
-}
+import { cli, fixture, mainOutput, ROOT } from "./fixtures/helpers.ts";
 
 Deno.test("the CLI exits with 2 and prints one line per problem of an invalid YAML pipeline", async () => {
   const file = fixture("invalid.yaml");
@@ -48,7 +29,7 @@ Deno.test("invalid.yaml: each reported position is the key (or list item) at fau
 
 Deno.test("the CLI exits with 2 on a usage error, saying what was expected", async () => {
   const r = await cli([fixture("tiny.yaml"), "--steps", "x"]);
-  assert.deepEqual(r, { code: 2, stdout: "", stderr: "--steps: expected an integer >= 1, found x\n" });
+  assert.deepEqual(r, { code: 2, stdout: "", stderr: `--steps: expected an integer >= 1, found "x"\n` });
 });
 
 Deno.test("main() returns 2 for each kind of usage error and names the culprit", async () => {
@@ -56,7 +37,7 @@ Deno.test("main() returns 2 for each kind of usage error and names the culprit",
   const cases: [string[], string][] = [
     [[tiny, "--steps", "0"], "--steps: expected an integer >= 1, found 0\n"],
     [[tiny, "--steps", "2.5"], "--steps: expected an integer >= 1, found 2.5\n"],
-    [[tiny, "--seed=-1"], "--seed: expected an integer >= 0, found -1\n"],
+    [[tiny, "--seed=-1"], "--seed: expected an integer in [0, 4294967295], found -1\n"],
     [
       [tiny, "--stage", "nope", "--plan"],
       '--stage: no stage named "nope"; stages: pretrain, finetune, check\n',

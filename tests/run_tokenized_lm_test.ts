@@ -80,7 +80,7 @@ Deno.test("validation wants one tokenizer per pipeline and model.vocab with it",
     const { spec } = await fixture(dir);
     const loose = structuredClone(spec) as unknown as Record<string, Record<string, Record<string, unknown>>>;
     delete loose.model.vocab;
-    loose.domains.de = { source: { kind: "udhr", language: "de", tokenizer: "elsewhere" } };
+    loose.domains.de = { source: { kind: "udhr", language: "eng", tokenizer: "elsewhere" } };
     assert.deepEqual(checkPipeline(loose), [
       {
         path: "domains.de.source.tokenizer",

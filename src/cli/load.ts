@@ -1,43 +1,61 @@
 /** Reads a pipeline file: YAML as data, TypeScript by importing its default export. */
 import { PipelineError } from "../spec/problem.ts";
 import type { PipelineSpec } from "../spec/types.ts";
-import { validatePipeline } from "../spec/validate.ts";
-import { loadPipelineYaml } from "../spec/yaml.ts";
+import { type SourceMap, validatePipeline } from "../spec/validate.ts";
+import { parseYaml } from "../spec/yaml.ts";
 import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
+import { readPipelineText } from "./_read_text.ts";
+import { safeInstanceOf, thrownValue } from "./_thrown.ts";
+
+/** A validated spec and, for YAML, where each of its paths was written. */
+export interface LoadedPipeline {
+  spec: PipelineSpec;
+  locations?: SourceMap;
+}
 
 /** The validated spec in `file` (`.yaml`, `.yml`, `.ts`, `.json`). */
 export async function loadPipeline(file: string): Promise<PipelineSpec> {
-  let text: string;
+  return (await loadPipelineSource(file)).spec;
+}
+
+/**
+ * The validated spec in `file` with the positions of its paths (YAML). Data files and folders named by the
+ * domains must exist. Every problem is a `PipelineError` naming the file.
+ */
+export async function loadPipelineSource(file: string): Promise<LoadedPipeline> {
   if (/\.(ya?ml|json)$/.test(file)) {
-    try {
-      text = await Deno.readTextFile(file);
-    } catch (e) {
-      throw new PipelineError(
-        [{ path: "(file)", message: `cannot read ${file}: ${(e as Error).message}` }],
-        file,
-      );
+    const text = await readPipelineText(file);
+    if (file.endsWith(".json")) {
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (e) {
+        throw fileError(file, `JSON: ${(e as Error).message.split("\n")[0].slice(0, 120)}`);
+      }
+      return { spec: validatePipeline(value, { file, files: true }) };
     }
-    return file.endsWith(".json")
-      ? validatePipeline(JSON.parse(text), { file })
-      : loadPipelineYaml(text, file);
+    const { value, locations } = parseYaml(text, file);
+    return { spec: validatePipeline(value, { locations, file, files: true }), locations };
   }
   if (!file.endsWith(".ts")) {
-    throw new PipelineError([{
-      path: "(file)",
-      message: `expected a .ts, .yaml or .json pipeline file, found ${file}`,
-    }]);
+    throw fileError(file, "expected a .ts, .yaml, .yml or .json pipeline file");
   }
-  const mod = await import(pathToFileURL(resolve(file)).href);
-  const value = mod.default;
-  if (value === undefined) {
-    throw new PipelineError([{
-      path: "(file)",
-      message: "expected a default export: the built pipeline spec",
-    }], file);
+  let spec: unknown;
+  try {
+    const mod = await import(pathToFileURL(resolve(file)).href);
+    const value = mod.default;
+    if (value === undefined) throw fileError(file, "expected a default export: the built pipeline spec");
+    spec = typeof value?.build === "function" ? value.build() : value;
+    return { spec: validatePipeline(spec, { file, files: true }) };
+  } catch (e) {
+    if (safeInstanceOf(e, PipelineError)) throw e;
+    throw fileError(file, thrownValue(e));
   }
-  const spec = typeof value?.build === "function" ? value.build() : value;
-  return validatePipeline(spec, { file });
+}
+
+function fileError(file: string, message: string): PipelineError {
+  return new PipelineError([{ path: "(file)", message }], file);
 }
 
 /** The spec with every train stage cut to `steps` steps (for a quick look), cadences capped to match. */

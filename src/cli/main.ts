@@ -1,12 +1,19 @@
 /** `deno task pipeline [FILE] [--out DIR] [--steps N] [--seed N] [--stage NAME] [--resume] [--plan] [--json]` */
 import { parseArgs } from "node:util";
 import { planPipeline } from "../compile/pipeline_plan.ts";
+import { COUNT } from "../spec/_checker.ts";
+import { locateProblems, SEED } from "../spec/validate.ts";
 import { PipelineError } from "../spec/problem.ts";
+import { DataError, MixError } from "../data/errors.ts";
+import { firstLine } from "./_thrown.ts";
+import { flagNumber, overrideError, UsageError, writeDenied } from "./_flags.ts";
 import { consoleLogger } from "../run/log.ts";
 import { runPipeline } from "../run/pipeline.ts";
 import { writeReport } from "../report/mod.ts";
 import { formatPlan, table } from "./format.ts";
-import { loadPipeline, withSteps } from "./load.ts";
+import { quote } from "../spec/messages.ts";
+import { loadPipelineSource, withSteps } from "./load.ts";
+import { validatePipeline } from "../spec/validate.ts";
 
 const USAGE =
   `usage: deno task pipeline [FILE] [--out DIR] [--steps N] [--seed N] [--stage NAME] [--resume] [--plan] [--json]
@@ -50,31 +57,33 @@ export async function main(args: string[]): Promise<number> {
     console.error(`expected at most one pipeline file, found ${parsed.positionals.length}\n${USAGE}`);
     return 2;
   }
-  const count = (name: string, v: string | undefined, min: number): number | undefined => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) {
-      throw new UsageError(`--${name}: expected an integer >= ${min}, found ${v}`);
-    }
-    return n;
-  };
   const file = parsed.positionals[0] ?? "pipelines/quickstart.ts";
   let spec;
+  let locations;
   try {
-    const steps = count("steps", o.steps, 1);
-    const seed = count("seed", o.seed, 0);
-    spec = await loadPipeline(file);
-    if (steps !== undefined) spec = withSteps(spec, steps);
-    if (seed !== undefined) spec = { ...spec, seed };
-    if (o.stage !== undefined && !(o.stage in spec.stages)) {
+    const steps = flagNumber("steps", o.steps, COUNT);
+    const seed = flagNumber("seed", o.seed, SEED);
+    ({ spec, locations } = await loadPipelineSource(file));
+    if (steps !== undefined || seed !== undefined) {
+      if (steps !== undefined) spec = withSteps(spec, steps);
+      if (seed !== undefined) spec = { ...spec, seed };
+      try {
+        spec = validatePipeline(spec);
+      } catch (e) {
+        throw overrideError(e, steps !== undefined ? "--steps" : "--seed");
+      }
+    }
+    if (o.stage !== undefined && !Object.hasOwn(spec.stages, o.stage)) {
       throw new UsageError(
-        `--stage: no stage named "${o.stage}"; stages: ${Object.keys(spec.stages).join(", ")}`,
+        `--stage: no stage named ${quote(o.stage)}; stages: ${Object.keys(spec.stages).join(", ")}`,
       );
     }
+    const denied = o.plan ? undefined : await writeDenied(o.out, args);
+    if (denied !== undefined) throw new UsageError(denied);
   } catch (e) {
     if (e instanceof PipelineError) console.error(e.format());
     else if (e instanceof UsageError) console.error(e.message);
-    else console.error(`${file}: ${(e as Error).message}`);
+    else console.error(`${file}: ${firstLine(e)}`);
     return 2;
   }
   const log = consoleLogger(o.plan && o.json);
@@ -82,8 +91,14 @@ export async function main(args: string[]): Promise<number> {
   try {
     plan = await planPipeline(spec);
   } catch (e) {
-    console.error(e instanceof PipelineError ? e.format(file) : `${file}: ${(e as Error).message}`);
-    return (e instanceof PipelineError) ? 2 : 1;
+    if (e instanceof PipelineError) {
+      const problems = locations ? locateProblems(e.problems, locations) : e.problems;
+      console.error(new PipelineError(problems, file).format());
+      return 2;
+    }
+    // a data file that is there but unusable is bad input too; it names the file (and line)
+    console.error(`${file}: ${firstLine(e)}`);
+    return e instanceof DataError || e instanceof MixError ? 2 : 1;
   }
   if (o.plan) {
     console.log(o.json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
@@ -130,8 +145,6 @@ export async function main(args: string[]): Promise<number> {
     Deno.removeSignalListener("SIGINT", interrupted);
   }
 }
-
-class UsageError extends Error {}
 
 async function removeStaleReport(path: string): Promise<void> {
   try {

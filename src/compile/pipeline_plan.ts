@@ -15,6 +15,8 @@ import { checkDomainTokenizers, DomainCache } from "../run/domains.ts";
 import { mixStrategy, stageParamCounts } from "../run/stage_setup.ts";
 import { stageModel } from "../run/stage_model.ts";
 import { planStep, type StepMemory } from "./train_step.ts";
+import { checkProbabilities, checkStepLimits, planProblem } from "./_plan_limits.ts";
+import { PipelineError } from "../spec/problem.ts";
 
 /** The plan of one stage. */
 export interface StagePlan {
@@ -88,10 +90,20 @@ function planTrain(
 ): Partial<StagePlan> {
   const sm = stageModel(spec, name, stage, cache);
   const names = stage.mix.domains;
-  const graph = buildModel(spec.model, sm.build(stage.batch, names.length, true));
+  let step;
+  let graph;
+  try {
+    graph = buildModel(spec.model, sm.build(stage.batch, names.length, true));
+    step = planStep(graph, stage.optimizer.clip ?? 0);
+  } catch (e) {
+    if (e instanceof PipelineError) throw e;
+    // a shape no kernel can take (a matmul too wide to dispatch): the model's size is what to change
+    throw planProblem("model.dim", `the step cannot be compiled: ${(e as Error).message.split("\n")[0]}`);
+  }
+  checkStepLimits(name, step.extremes);
+  const { memory, kernels } = step;
   const trainable = new Set([...graph.params.values()].filter((p) => p.trainable).map((p) => p.name));
   const counts = stageParamCounts(spec.model, sm.placements, trainable);
-  const { memory, kernels } = planStep(graph, stage.optimizer.clip ?? 0);
   const adapters = (stage.adapters ?? []).map((a, i) => {
     const mine = sm.placements.filter((p) => p.adapter === i);
     return {
@@ -121,11 +133,15 @@ function planTrain(
     qualityScale: sm.gate?.scale,
     sampling: {
       domains: names.map((d, i) => ({ name: d, size: sizes[i], expectedEpochs: epochs[i] })),
-      schedule: scheduleSteps(stage).map((s) => ({
-        step: s,
-        temperature: sampler.temperatureAt(s),
-        probabilities: Object.fromEntries(names.map((d, i) => [d, sampler.probabilitiesAt(s)[i]])),
-      })),
+      schedule: scheduleSteps(stage).map((s) => {
+        const p = sampler.probabilitiesAt(s);
+        checkProbabilities(name, s, p);
+        return {
+          step: s,
+          temperature: sampler.temperatureAt(s),
+          probabilities: Object.fromEntries(names.map((d, i) => [d, p[i]])),
+        };
+      }),
     },
   };
 }

@@ -71,8 +71,21 @@ function ownable(n: Node): Node {
   return n.role !== "op" || opDef(n.op).view ? copy(n) : n;
 }
 
+/** The largest single buffer and workgroup count of a step, for checks against the adapter's limits. */
+export interface StepExtremes {
+  /** Bytes of the largest buffer: a planned one, an input, the frozen or the trainable parameters. */
+  largestBuffer: number;
+  /** What that buffer holds: "activations", "inputs", "frozen parameters", "trainable parameters". */
+  largestHolds: string;
+  /** The most workgroups any kernel call dispatches along one axis. */
+  largestGroups: number;
+}
+
 /** Memory and kernels of a step, from the plan alone (no device): what `--plan` prints. */
-export function planStep(model: ModelGraph, clip: number): { memory: StepMemory; kernels: string[] } {
+export function planStep(
+  model: ModelGraph,
+  clip: number,
+): { memory: StepMemory; kernels: string[]; extremes: StepExtremes } {
   const { outputs } = stepGraph(model);
   const params = [...model.params.values()];
   const pinned = new Set<Node>([...params, ...outputs]);
@@ -89,9 +102,18 @@ export function planStep(model: ModelGraph, clip: number): { memory: StepMemory;
   if (model.packed !== undefined) {
     kernels.push("grad_norm_packed", "grad_norm_packed_total", "adamw_packed", "accumulate_packed");
   } else kernels.push(...(clip > 0 ? ["grad_norm", "grad_norm_total"] : []), "adamw", "accumulate");
+  const candidates: [number, string][] = [
+    [Math.max(0, ...plan.sizes), "activations"],
+    [Math.max(0, ...leaves.map((n) => n.size * 4)), "inputs"],
+    [frozen, "frozen parameters"],
+    [floats(true) * 4, "trainable parameters"],
+  ];
+  const [largestBuffer, largestHolds] = candidates.reduce((a, b) => (b[0] > a[0] ? b : a));
+  const groups = plan.lowerings.flatMap((l) => l?.calls.flatMap((c) => c.workgroups) ?? []);
   return {
     memory: { frozen, trainableState, activations, total: frozen + trainableState + activations },
     kernels,
+    extremes: { largestBuffer, largestHolds, largestGroups: Math.max(0, ...groups) },
   };
 }
 

@@ -62,7 +62,7 @@ export class PipelineBuilder<D extends string = never, T extends string = never,
     source: SourceSpec,
     ...transforms: TransformSpec[]
   ): PipelineBuilder<D | N, T, S> {
-    if (name in this.#draft.domains) {
+    if (Object.hasOwn(this.#draft.domains, name)) {
       throw new PipelineError([{
         path: joinPath("domains", name),
         message: messages.duplicateName("domain", name),
@@ -83,7 +83,7 @@ export class PipelineBuilder<D extends string = never, T extends string = never,
     name: N & Fresh<N, S>,
     stage: X & References<X, D, T>,
   ): PipelineBuilder<D, X extends TrainStage ? T | N : T, S | N> {
-    if (name in this.#draft.stages) {
+    if (Object.hasOwn(this.#draft.stages, name)) {
       throw new PipelineError([{
         path: joinPath("stages", name),
         message: messages.duplicateName("stage", name),

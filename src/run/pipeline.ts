@@ -193,6 +193,12 @@ function round(x: number): number {
 
 /** `stage` and every stage it depends on. */
 function needed(spec: PipelineSpec, stage: string): Set<string> {
+  // own keys only: "constructor" is no stage even though every object answers to it
+  if (!Object.hasOwn(spec.stages, stage)) {
+    throw new RangeError(
+      `no stage named ${JSON.stringify(stage)}; stages: ${Object.keys(spec.stages).join(", ")}`,
+    );
+  }
   const out = new Set<string>();
   for (let s: string | undefined = stage; s !== undefined; s = fromStage(spec.stages[s])) out.add(s);
   return out;

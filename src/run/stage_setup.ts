@@ -43,7 +43,7 @@ export function mixStrategy(mix: MixSpec, steps: number, batch: number): MixStra
     case "weights":
       return {
         kind: "weights",
-        weights: mix.domains.map((d) => mix.weights?.[d] ?? 0),
+        weights: mix.domains.map((d) => (mix.weights && Object.hasOwn(mix.weights, d) ? mix.weights[d] : 0)),
         normalize: mix.normalize,
       };
     case "unimax":

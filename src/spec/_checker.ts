@@ -45,13 +45,23 @@ export const COUNT: NumberRule = { integer: true, min: 1 };
 export const FRACTION: NumberRule = { above: 0, max: 1 };
 export const OPEN_FRACTION: NumberRule = { above: 0, below: 1 };
 
+/** Problems reported at most: a file of a million mistakes is told about its first hundred, quickly. */
+export const MAX_PROBLEMS = 100;
+
+/** Thrown by `Checker.add` past `MAX_PROBLEMS`; the caller reports what was found and stops. */
+export class TooManyProblems extends Error {
+  override name = "TooManyProblems";
+}
+
 const NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
 
 /** Records problems while reading; every reader returns `undefined` when the value is missing or wrong. */
 export class Checker {
   readonly problems: Problem[] = [];
 
+  /** Records a problem; past `MAX_PROBLEMS` it stops the whole check by throwing `TooManyProblems`. */
   add(path: string, message: string): void {
+    if (this.problems.length >= MAX_PROBLEMS) throw new TooManyProblems();
     this.problems.push({ path, message });
   }
 
@@ -84,10 +94,20 @@ export class Checker {
     return value as Record<string, unknown>;
   }
 
+  /** A number within `rule` that float32 holds without overflow (nor underflow to 0), integers exactly. */
   number(path: string, value: unknown, rule: NumberRule, required = true): number | undefined {
     if (value === undefined && !required) return undefined;
     if (typeof value !== "number" || !satisfies(value, rule)) {
       this.add(path, messages.expected(describeNumber(rule), value));
+      return undefined;
+    }
+    if (rule.integer && !Number.isSafeInteger(value)) {
+      this.add(path, messages.unsafeInteger(describeNumber(rule), value));
+      return undefined;
+    }
+    const f = Math.fround(value);
+    if (!Number.isFinite(f) || (f === 0 && value !== 0)) {
+      this.add(path, messages.float32(describeNumber(rule), value));
       return undefined;
     }
     return value;

@@ -2,7 +2,9 @@
 
 import type { ModelConfig } from "../models/config.ts";
 import { type Checker, COUNT, FRACTION, NON_NEGATIVE, OPEN_FRACTION } from "./_checker.ts";
-import { messages } from "./messages.ts";
+import { DICTIONARY_LANGUAGES } from "../data/sources/dictionary.ts";
+import { udhrLanguages } from "../data/sources/udhr.ts";
+import { closest, messages } from "./messages.ts";
 import { joinPath } from "./problem.ts";
 
 /** What later checks need to know about the declared domains. */
@@ -77,7 +79,10 @@ function checkSource(
   if (variant === undefined) return undefined;
   const { kind, fields } = variant;
   const at = (key: string): string => joinPath(path, key);
-  if (kind === "dictionary" || kind === "udhr") check.string(at("language"), fields.language);
+  if (kind === "dictionary" || kind === "udhr") {
+    const language = check.string(at("language"), fields.language);
+    if (language !== undefined) checkLanguage(check, at("language"), kind, language);
+  }
   if (kind === "text" || kind === "jsonl" || kind === "images") check.string(at("path"), fields.path);
   if (kind === "mnist") checkDigits(check, at("digits"), fields.digits);
   if (!isImageSource(kind)) check.string(at("tokenizer"), fields.tokenizer, false);
@@ -125,6 +130,26 @@ function checkTokenizers(
       } (${first.at}), found nothing`,
     );
   }
+}
+
+/** The language must name data the package has (udhr also takes a unique BCP 47 or ISO 639-3 code). */
+function checkLanguage(check: Checker, path: string, kind: "dictionary" | "udhr", language: string): void {
+  if (kind === "dictionary") {
+    if (!DICTIONARY_LANGUAGES.includes(language)) {
+      check.add(path, messages.dictionaryLanguage(language, DICTIONARY_LANGUAGES));
+    }
+    return;
+  }
+  const all = udhrLanguages();
+  if (all.some((u) => u.code === language)) return;
+  const matches = all.filter((u) => u.bcp47 === language || u.iso6393 === language).map((u) => u.code);
+  if (matches.length === 1) return;
+  check.add(
+    path,
+    matches.length === 0
+      ? messages.udhrLanguage(language, closest(language, all.map((u) => u.code), 3))
+      : messages.oneOf(matches, language),
+  );
 }
 
 function checkDigits(check: Checker, path: string, value: unknown): void {

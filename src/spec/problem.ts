@@ -63,7 +63,10 @@ export function formatProblem(problem: Problem, file?: string): string {
 /** Appends a key or index to a spec path: `stages` + `ft` = `stages.ft`, + 0 = `stages.ft[0]`. */
 export function joinPath(base: string, key: string | number): string {
   if (typeof key === "number") return `${base}[${key}]`;
-  const part = /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) ? key : JSON.stringify(key);
+  // a long key is cut so that a path never carries a whole line of some file
+  const part = /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) && key.length <= 40
+    ? key
+    : JSON.stringify(key.length > 40 ? key.slice(0, 32) + "..." : key);
   if (base === "") return /^[A-Za-z_]/.test(part) ? part : `[${part}]`;
   return part.startsWith('"') ? `${base}[${part}]` : `${base}.${part}`;
 }

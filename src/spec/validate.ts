@@ -1,6 +1,7 @@
 /** Validation of an unknown value as a pipeline spec, reporting every problem with its path. */
 
-import { Checker } from "./_checker.ts";
+import { Checker, MAX_PROBLEMS, TooManyProblems } from "./_checker.ts";
+import { checkDataFiles } from "./_validate_files.ts";
 import { checkDomains } from "./_validate_data.ts";
 import { checkModel } from "./_validate_model.ts";
 import { checkStages } from "./_validate_stages.ts";
@@ -18,6 +19,8 @@ export interface ValidateOptions {
   locations?: SourceMap;
   /** The file name that `PipelineError.format` prints. */
   file?: string;
+  /** Also check that the files and folders the domains read exist (the CLI does; builders need not). */
+  files?: boolean;
 }
 
 const TOP_KEYS = ["name", "seed", "domains", "model", "stages"] as const;
@@ -32,21 +35,39 @@ const TOP_KEYS = ["name", "seed", "domains", "model", "stages"] as const;
  * console.log(problems[0]); // { path: "seed", message: "expected an integer in [0, 4294967295], found -1" }
  * ```
  */
-export function checkPipeline(value: unknown, locations?: SourceMap): Problem[] {
+export function checkPipeline(value: unknown, locations?: SourceMap, files = false): Problem[] {
   const check = new Checker();
-  const top = check.record("", value, TOP_KEYS);
-  if (top !== undefined) {
-    if (typeof top.name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(top.name)) {
-      check.add("name", messages.pipelineName(top.name));
+  let stopped = false;
+  try {
+    const isMap = typeof value === "object" && value !== null && !Array.isArray(value);
+    // a file that is not a mapping (a symlink to some other file, say) is described, never quoted
+    if (!isMap) check.add("", messages.notAPipeline(TOP_KEYS, value));
+    const top = isMap ? check.record("", value, TOP_KEYS) : undefined;
+    if (top !== undefined) {
+      if (typeof top.name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(top.name)) {
+        check.add("name", messages.pipelineName(top.name));
+      }
+      check.number("seed", top.seed, SEED);
+      const model = checkModel(check, top.model);
+      const data = checkDomains(check, top.domains, model);
+      checkStages(check, top.stages, data, model);
+      if (files) checkDataFiles(check, top.domains);
     }
-    check.number("seed", top.seed, { integer: true, min: 0, max: 0xffffffff });
-    const model = checkModel(check, top.model);
-    const data = checkDomains(check, top.domains, model);
-    checkStages(check, top.stages, data, model);
+  } catch (e) {
+    if (!(e instanceof TooManyProblems)) throw e;
+    stopped = true;
   }
-  if (locations === undefined) return check.problems;
-  // with positions, report in file order (the sort is stable, so one line keeps discovery order)
-  return check.problems.map((p) => locate(p, locations))
+  const problems = locations === undefined ? check.problems : locateProblems(check.problems, locations);
+  if (stopped) problems.push({ path: "", message: messages.tooManyProblems(MAX_PROBLEMS) });
+  return problems;
+}
+
+/** The range of a pipeline's `seed` (also what `--seed` must satisfy). */
+export const SEED = { integer: true, min: 0, max: 0xffffffff } as const;
+
+/** Problems with the position of their path attached, in file order (stable: one line keeps its order). */
+export function locateProblems(problems: readonly Problem[], locations: SourceMap): Problem[] {
+  return problems.map((p) => locate(p, locations))
     .sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
 }
 
@@ -65,7 +86,7 @@ export function checkPipeline(value: unknown, locations?: SourceMap): Problem[] 
  * ```
  */
 export function validatePipeline(value: unknown, options: ValidateOptions = {}): PipelineSpec {
-  const problems = checkPipeline(value, options.locations);
+  const problems = checkPipeline(value, options.locations, options.files);
   if (problems.length > 0) throw new PipelineError(problems, options.file);
   return withDefaults(value as PipelineSpec);
 }

@@ -1,6 +1,7 @@
 /** YAML pipelines: plain data (no custom tags) read into the same spec the builder makes, with positions. */
 
 import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from "yaml";
+import { MAX_PROBLEMS } from "./_checker.ts";
 import { messages } from "./messages.ts";
 import { joinPath, PipelineError, type Problem, type SourceLocation } from "./problem.ts";
 import type { PipelineSpec } from "./types.ts";
@@ -29,6 +30,8 @@ export function parseYaml(text: string, file?: string): YamlDocument {
     schema: "core",
     customTags: [],
     prettyErrors: false,
+    // the library's duplicate check is quadratic in a map's keys; `collect` finds duplicates in linear time
+    uniqueKeys: false,
   });
   const position = (offset: number): SourceLocation => {
     const { line, col } = lines.linePos(offset);
@@ -49,13 +52,28 @@ export function parseYaml(text: string, file?: string): YamlDocument {
       }
     },
   });
-  if (problems.length > 0) throw new PipelineError(problems, file);
-
   const locations = new Map<string, SourceLocation>();
   const root = doc.contents;
   locations.set("", root?.range ? position(root.range[0]) : { line: 1, column: 1 });
-  if (root) collect(root, "", locations, position);
-  return { value: doc.toJS({ maxAliasCount: 100 }), locations };
+  const duplicates: SourceLocation[] = [];
+  if (root && problems.length === 0) collect(root, "", locations, position, duplicates);
+  for (const at of duplicates) {
+    problems.push({ path: "", message: messages.yamlSyntax("Map keys must be unique"), ...at });
+  }
+  if (problems.length > 0) throw new PipelineError(problems.slice(0, MAX_PROBLEMS), file);
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    // aliases that expand past the limit (a "billion laughs" file)
+    throw new PipelineError([{
+      path: "",
+      message: messages.yamlSyntax((e as Error).message),
+      line: 1,
+      column: 1,
+    }], file);
+  }
+  return { value, locations };
 }
 
 /** The offset of the tag written before the node at `offset` (the node's range starts after its tag). */
@@ -66,28 +84,35 @@ function tagStart(text: string, offset: number): number {
   return i;
 }
 
-/** Records the position of every key and sequence item under `node`; aliases keep their own position. */
+/**
+ * Records the position of every key and sequence item under `node` (aliases keep their own position), and
+ * the position of every key written twice in one map.
+ */
 function collect(
   node: Node,
   base: string,
   out: Map<string, SourceLocation>,
   position: (offset: number) => SourceLocation,
+  duplicates: SourceLocation[],
 ): void {
   if (isAlias(node)) return;
   if (isMap(node)) {
+    const seen = new Set<string>();
     for (const pair of node.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
       const path = joinPath(base, key);
       const keyRange = (pair.key as Node | null)?.range;
+      if (seen.has(key)) duplicates.push(keyRange ? position(keyRange[0]) : { line: 1, column: 1 });
+      seen.add(key);
       if (keyRange) out.set(path, position(keyRange[0]));
-      if (pair.value) collect(pair.value as Node, path, out, position);
+      if (pair.value) collect(pair.value as Node, path, out, position, duplicates);
     }
   } else if (isSeq(node)) {
     node.items.forEach((item, i) => {
       const path = joinPath(base, i);
       const range = (item as Node).range;
       if (range) out.set(path, position(range[0]));
-      collect(item as Node, path, out, position);
+      collect(item as Node, path, out, position, duplicates);
     });
   }
 }
