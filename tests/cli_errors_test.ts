@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { main } from "../src/cli/main.ts";
 import { cli, fixture, ROOT } from "./fixtures/helpers.ts";
 

@@ -3,7 +3,7 @@
  * within the parity tolerance, in the export stage's own check, in the evaluate stages' rank-1, and on
  * held-out images fed with the same per-example gates.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import {
   adamw,
   cosface,
@@ -137,6 +137,7 @@ function embedBoth(device: GPUDevice): Promise<Both> {
   both ??= (async () => {
     const { result } = await pipelineRun();
     const domains = new DomainCache(spec);
+    await domains.load();
     const sm = stageModel(spec, "finetune", spec.stages.finetune as TrainStage, domains);
     const w =
       readWeights(await Deno.readFile(`${stage(result, "finetune").dir}/weights.safetensors`)).weights;

@@ -59,6 +59,7 @@ export async function planPipeline(spec: PipelineSpec): Promise<PipelinePlan> {
       hash: (await stageHash(spec, step.name, VERSION)).slice(0, 8),
       dependsOn: step.dependsOn,
     };
+    if (stage.kind === "train") await domains.load(stage.mix.domains);
     stages.push(stage.kind === "train" ? { ...base, ...planTrain(spec, step.name, stage, domains) } : base);
   }
   return { name: spec.name, hash: await hashSpec(spec), version: VERSION, stages };

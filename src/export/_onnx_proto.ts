@@ -1,6 +1,6 @@
 /** The subset of onnx.proto that the exporter writes, with the field numbers of the ONNX spec. */
 
-import protobuf from "protobufjs";
+import protobuf from "npm:protobufjs@8.8.1";
 
 const ONNX_PROTO = `
 syntax = "proto2";

@@ -7,7 +7,7 @@
  * CUDA providers): the CPU binaries ship inside the npm package.
  */
 
-import * as ort from "onnxruntime-node";
+import * as ort from "npm:onnxruntime-node@1.30.0";
 import { ExportError } from "./errors.ts";
 
 /** A float32 tensor fed to or read from a model. */

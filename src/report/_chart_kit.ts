@@ -1,5 +1,5 @@
 /** Shared pieces of the report's Vega-Lite specs: sizes, colours, thinning long series. */
-import type { TopLevelSpec } from "vega-lite";
+import type { TopLevelSpec } from "npm:vega-lite@6.5.0";
 
 /** A chart to render: its heading, an optional note shown under it, and the Vega-Lite spec. */
 export interface ChartSpec {

@@ -1,6 +1,6 @@
 /** Renders and writes the multi-run comparison page: mean ± std tables and band charts per pipeline. */
 import { join } from "node:path";
-import type { TopLevelSpec } from "vega-lite";
+import type { TopLevelSpec } from "npm:vega-lite@6.5.0";
 import { baseConfig, type ChartSpec, PALETTE, thin, TOTAL_COLOR } from "./_chart_kit.ts";
 import { type Cell, escapeHtml, formatNumber, page, table } from "./_html.ts";
 import type { Stats } from "./_stats.ts";

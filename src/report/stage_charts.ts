@@ -1,5 +1,5 @@
 /** The charts of one stage: losses, validation, sampling, temperature, epochs, lr, throughput, gates. */
-import type { TopLevelSpec } from "vega-lite";
+import type { TopLevelSpec } from "npm:vega-lite@6.5.0";
 import {
   baseConfig,
   type ChartSpec,

@@ -1,5 +1,5 @@
 /** The stage graph as a Vega-Lite chart: stages in columns by dependency depth, arrows for `dependsOn`. */
-import type { TopLevelSpec } from "vega-lite";
+import type { TopLevelSpec } from "npm:vega-lite@6.5.0";
 import { baseConfig, PALETTE } from "./_chart_kit.ts";
 import { ReportInputError } from "./errors.ts";
 import type { RunStageRef } from "./types.ts";

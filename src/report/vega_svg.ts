@@ -1,6 +1,6 @@
 /** Renders a Vega-Lite spec to an SVG string, headless (no DOM, no canvas: text widths are estimated). */
-import * as vega from "vega";
-import { compile, type TopLevelSpec } from "vega-lite";
+import * as vega from "npm:vega@6.4.0";
+import { compile, type TopLevelSpec } from "npm:vega-lite@6.5.0";
 
 /**
  * Compiles a Vega-Lite spec to Vega and renders it with `View.toSVG()`. Specs must carry their data inline:

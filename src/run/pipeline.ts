@@ -82,6 +82,7 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
       }
     } else {
       await Deno.mkdir(dir, { recursive: true });
+      await domains.load();
       await writeJson(`${dir}/spec.json`, {
         pipeline: spec.name,
         seed: spec.seed,

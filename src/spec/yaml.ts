@@ -1,6 +1,15 @@
 /** YAML pipelines: plain data (no custom tags) read into the same spec the builder makes, with positions. */
 
-import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from "yaml";
+import {
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  visit,
+} from "npm:yaml@2.9.1";
 import { messages } from "./messages.ts";
 import { joinPath, PipelineError, type Problem, type SourceLocation } from "./problem.ts";
 import type { PipelineSpec } from "./types.ts";

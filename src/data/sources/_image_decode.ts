@@ -1,7 +1,7 @@
 // Decodes PNG and JPEG files to grayscale [0, 1] pixels.
 
-import jpeg from "jpeg-js";
-import pngjs from "pngjs";
+import jpeg from "npm:jpeg-js@0.4.4";
+import pngjs from "npm:pngjs@7.0.0";
 import { Buffer } from "node:buffer";
 import { DataError } from "../errors.ts";
 

