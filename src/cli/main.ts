@@ -4,7 +4,6 @@ import { planPipeline } from "../compile/pipeline_plan.ts";
 import { PipelineError } from "../spec/problem.ts";
 import { consoleLogger } from "../run/log.ts";
 import { runPipeline } from "../run/pipeline.ts";
-import { writeReport } from "../report/mod.ts";
 import { formatPlan, table } from "./format.ts";
 import { loadPipeline, withSteps } from "./load.ts";
 
@@ -92,11 +91,6 @@ export async function main(args: string[]): Promise<number> {
   const root = `${o.out}/${spec.name}`;
   try {
     const result = await runPipeline(spec, { out: o.out, resume: o.resume, stage: o.stage, log, plan });
-    try {
-      log.line(`report: ${await writeReport(root)}`);
-    } catch (e) {
-      log.line(`report not written: ${(e as Error).message}`);
-    }
     for (const s of result.stages) {
       const tables = (s.summary.tables ?? []) as { title: string; columns: string[]; rows: unknown[][] }[];
       for (const t of tables) console.log("\n" + table(t.title, t.columns, t.rows));
