@@ -13,8 +13,13 @@ import type {
 } from "../spec/types.ts";
 import { validatePipeline } from "../spec/validate.ts";
 
-/** `unknown` when `N` is a new name, `never` (a type error) when it is one of `Taken`. */
-export type Fresh<N extends string, Taken extends string> = [N] extends [Taken] ? never : unknown;
+/**
+ * `unknown` when `N` is a new name, `never` (a type error) when it is one of `Taken`; any name passes once
+ * names are plain strings (see `PipelineBuilder.dynamic`), and `build()` checks them.
+ */
+export type Fresh<N extends string, Taken extends string> = string extends Taken ? unknown
+  : [N] extends [Taken] ? never
+  : unknown;
 
 /** The type of a stage's `from`: a literal name, `string`, or `undefined` when it has none. */
 export type FromOf<X> = X extends { from?: infer F } ? F : undefined;
@@ -90,6 +95,35 @@ export class PipelineBuilder<D extends string = never, T extends string = never,
     }
     const stages = { ...this.#draft.stages, [name]: structuredClone(stage as StageSpec) };
     return new PipelineBuilder({ ...this.#draft, stages });
+  }
+
+  /**
+   * This builder with domain and stage names typed as plain strings, so stages (or domains) can be added in
+   * a loop: each call returns the same type. Names are then checked by `build()` instead of the compiler.
+   *
+   * @example
+   * ```ts
+   * import { adamw, dictionary, lm, lmLoss, pipeline, split, temperature, train } from "../../mod.ts";
+   * let builder = pipeline("temperatures")
+   *   .seed(1)
+   *   .domain("el", dictionary("el"), split(0.05))
+   *   .domain("vi", dictionary("vi"), split(0.05))
+   *   .model(lm({ context: 32, dim: 32, depth: 1, heads: 2, mlpRatio: 2 }))
+   *   .dynamic();
+   * for (const t of [1, 5, 100]) {
+   *   builder = builder.stage(`t${t}`, train({
+   *     mix: temperature(["el", "vi"], t),
+   *     loss: lmLoss(),
+   *     optimizer: adamw({ lr: 1e-3 }),
+   *     steps: 240,
+   *     batch: 32,
+   *   }));
+   * }
+   * console.log(Object.keys(builder.build().stages)); // ["t1", "t5", "t100"]
+   * ```
+   */
+  dynamic(): PipelineBuilder<string, string, string> {
+    return new PipelineBuilder(this.#draft);
   }
 
   /** The pipeline so far, unvalidated (for inspection or to finish by hand). */
