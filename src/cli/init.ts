@@ -16,7 +16,14 @@ import { STARTER_PIPELINE } from "./_starter.ts";
 
 const USAGE = "usage: deno run --allow-read --allow-write jsr:@mixtune/mixtune/init [DIR]";
 
-/** The files `init` writes, by path relative to the project folder. */
+/**
+ * The files `init` writes, by path relative to the project folder.
+ *
+ * @example
+ * ```ts
+ * console.log(Object.keys(initFiles())); // ["deno.json", "pipelines/quickstart.ts", ".gitignore"]
+ * ```
+ */
 export function initFiles(): Record<string, string> {
   const config = {
     imports: { "@mixtune/mixtune": `jsr:@mixtune/mixtune@^${VERSION}` },

@@ -1,4 +1,15 @@
-/** `deno task pipeline [FILE] [--out DIR] [--steps N] [--seed N] [--stage NAME] [--resume] [--plan] [--json]` */
+/**
+ * The pipeline CLI: validates a pipeline file, plans it (`--plan`) or runs it, writing
+ * `<out>/<pipeline>/` and its `report.html`. Exit codes: 0 done, 2 invalid pipeline or usage, 1 a failure
+ * while running.
+ *
+ * ```sh
+ * deno run --allow-read --allow-write=runs --allow-env --allow-ffi --allow-sys jsr:@mixtune/mixtune/cli \
+ *   [FILE] [--out DIR] [--steps N] [--seed N] [--stage NAME] [--resume] [--plan] [--json]
+ * ```
+ *
+ * @module
+ */
 import { parseArgs } from "node:util";
 import { planPipeline } from "../compile/pipeline_plan.ts";
 import { PipelineError } from "../spec/problem.ts";
@@ -18,7 +29,15 @@ const USAGE =
   --plan     validate and compile, print the plan, train nothing
   --json     with --plan: print the plan as one JSON object`;
 
-/** Runs the CLI; returns the exit code (0 done, 1 failed while running, 2 invalid pipeline or usage). */
+/**
+ * Runs the CLI on `args`; returns the exit code (0 done, 1 failed while running, 2 invalid pipeline or usage).
+ *
+ * @example
+ * ```ts
+ * const code = await main(["--help"]); // prints the usage
+ * console.log(code); // 0
+ * ```
+ */
 export async function main(args: string[]): Promise<number> {
   let parsed;
   try {
