@@ -30,6 +30,7 @@ export { type SourceMap, type ValidateOptions, validatePipeline } from "./src/sp
 export { loadPipelineYaml } from "./src/spec/yaml.ts";
 export { hashSpec, stageHash, stageOrder, type StageStep } from "./src/spec/hash.ts";
 export { type PipelinePlan, planPipeline, type StagePlan } from "./src/compile/pipeline_plan.ts";
+export type { StepMemory } from "./src/compile/train_step.ts";
 export { type RunOptions, runPipeline, type RunResult, type StageRecord } from "./src/run/pipeline.ts";
 export { consoleLogger, type Logger, type Progress } from "./src/run/log.ts";
 export { writeReport } from "./src/report/write_report.ts";

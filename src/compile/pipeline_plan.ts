@@ -16,11 +16,17 @@ import { planStep, type StepMemory } from "./train_step.ts";
 
 /** The plan of one stage. */
 export interface StagePlan {
+  /** The stage's name. */
   name: string;
+  /** `train`, `evaluate` or `export`. */
   kind: string;
+  /** The first 8 hex digits of the stage's hash (its folder is `<name>-<hash>`). */
   hash: string;
+  /** The stages this one starts from. */
   dependsOn: string[];
+  /** Parameter counts: all, trained, and the trained share. */
   params?: { total: number; trainable: number; share: number };
+  /** Each adapter pattern with the modules it matched and the parameters it adds. */
   adapters?: {
     pattern: string;
     rank: number;
@@ -29,10 +35,15 @@ export interface StagePlan {
     modules: string[];
     params: number;
   }[];
+  /** Planned GPU memory of one training step, in bytes. */
   memoryBytes?: number;
+  /** The same memory by what it holds. */
   memory?: StepMemory;
+  /** The kernels of one step, in dispatch order. */
   kernels?: string[];
+  /** The quality scores' normalisation range (quality-gated adapters). */
   qualityScale?: { low: number; high: number };
+  /** The data mix: domain sizes and expected epochs, and the probabilities over the schedule. */
   sampling?: {
     domains: { name: string; size: number; expectedEpochs: number }[];
     schedule: { step: number; temperature: number | null; probabilities: Record<string, number> }[];
@@ -41,9 +52,13 @@ export interface StagePlan {
 
 /** The whole plan. */
 export interface PipelinePlan {
+  /** The pipeline's name. */
   name: string;
+  /** The hash of the whole spec. */
   hash: string;
+  /** The mixtune version that planned it. */
   version: string;
+  /** Every stage, in run order. */
   stages: StagePlan[];
 }
 

@@ -36,10 +36,15 @@ export type References<X, D extends string, T extends string> =
 
 /** The pipeline so far: plain data, not yet validated. */
 export interface PipelineDraft {
+  /** The pipeline's name. */
   name: string;
+  /** The seed every random choice derives from. */
   seed?: number;
+  /** Data domains by name. */
   domains: Readonly<Record<string, DomainSpec>>;
+  /** The model every stage trains or evaluates. */
   model?: ModelConfig;
+  /** Stages by name, in declaration order. */
   stages: Readonly<Record<string, StageSpec>>;
 }
 

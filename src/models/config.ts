@@ -2,6 +2,7 @@
 
 /** A vision transformer over single-channel square images, pooled by the mean over tokens. */
 export interface VitConfig {
+  /** Selects the vision transformer. */
   backbone: "vit";
   /** Image side in pixels (28 for mnist). */
   image: number;
@@ -9,7 +10,9 @@ export interface VitConfig {
   patch: number;
   /** Width of the residual stream. */
   dim: number;
+  /** Transformer blocks. */
   depth: number;
+  /** Attention heads; `dim` must be a multiple of it. */
   heads: number;
   /** Hidden width of each MLP, as a multiple of `dim`. */
   mlpRatio: number;
@@ -21,15 +24,21 @@ export interface VitConfig {
 
 /** A causal transformer language model over bytes. */
 export interface LmConfig {
+  /** Selects the byte-level language model. */
   backbone: "lm";
   /** Context length in bytes. */
   context: number;
+  /** Width of the residual stream. */
   dim: number;
+  /** Transformer blocks. */
   depth: number;
+  /** Attention heads; `dim` must be a multiple of it. */
   heads: number;
+  /** Hidden width of each MLP, as a multiple of `dim`. */
   mlpRatio: number;
 }
 
+/** The model a pipeline trains: a ViT or a byte-level LM. */
 export type ModelConfig = VitConfig | LmConfig;
 
 /** A linear layer of a model: `y = x W^T + b`, with `W` stored as [out, in] (PyTorch and PEFT order). */

@@ -2,17 +2,25 @@
 
 /** One progress report. */
 export interface Progress {
+  /** The stage being trained. */
   stage: string;
+  /** Steps done. */
   step: number;
+  /** Steps in the stage. */
   steps: number;
+  /** Training loss of the last step. */
   loss: number;
+  /** Throughput, in training examples a second. */
   samplesPerSec: number;
+  /** Throughput, in steps a second. */
   stepsPerSec: number;
 }
 
 /** Where a run reports to. */
 export interface Logger {
+  /** Prints one line (stage started, reused, report written). */
   line(text: string): void;
+  /** Shows training progress. */
   progress(p: Progress): void;
 }
 

@@ -46,8 +46,11 @@ export function hashSpec(spec: PipelineSpec): Promise<string> {
 
 /** A stage in run order, with the stages it needs done first. */
 export interface StageStep {
+  /** The stage's name. */
   name: string;
+  /** What the stage does. */
   kind: StageSpec["kind"];
+  /** The stages it starts from. */
   dependsOn: string[];
 }
 
