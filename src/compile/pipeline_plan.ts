@@ -62,7 +62,33 @@ export interface PipelinePlan {
   stages: StagePlan[];
 }
 
-/** Plans every stage. Loads the data (to size the domains) but runs nothing. */
+/**
+ * Plans every stage. Loads the data (to size the domains) but runs nothing.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { adamw, cosface, lora, mnist, pipeline, planPipeline, split, take, temperature, train, vit } from "../../mod.ts";
+ * const spec = pipeline("plan").seed(0)
+ *   .domain("d", mnist([0, 1]), take(100), split(0.2))
+ *   .model(vit({ image: 28, patch: 7, dim: 16, depth: 1, heads: 2, mlpRatio: 2, embedDim: 8, classes: 2 }))
+ *   .stage("pre", train({ mix: temperature(["d"]), loss: cosface(), optimizer: adamw({ lr: 1e-3 }), steps: 10, batch: 8 }))
+ *   .stage("ft", train({
+ *     from: "pre",
+ *     mix: temperature(["d"]),
+ *     adapters: [lora("blocks.*.attn.qkv", { rank: 2 })],
+ *     loss: cosface(),
+ *     optimizer: adamw({ lr: 1e-3 }),
+ *     steps: 10,
+ *     batch: 8,
+ *   }))
+ *   .build();
+ * const plan = await planPipeline(spec);
+ * assert.deepEqual(plan.stages.map((s) => s.name), ["pre", "ft"]);
+ * assert.deepEqual(plan.stages[1].adapters?.[0].modules, ["blocks.0.attn.qkv"]);
+ * assert.deepEqual(plan.stages[0].sampling?.domains.map((d) => d.size), [80]); // 100 images, 20% held out
+ * ```
+ */
 export async function planPipeline(spec: PipelineSpec): Promise<PipelinePlan> {
   const domains = new DomainCache(spec);
   const stages: StagePlan[] = [];

@@ -24,7 +24,19 @@ export interface Logger {
   progress(p: Progress): void;
 }
 
-/** A logger for stderr: redraws one line on a TTY, prints a line per report when piped. */
+/**
+ * A logger for stderr: redraws one line on a TTY, prints a line per report when piped.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { consoleLogger } from "../../mod.ts";
+ * const log = consoleLogger();
+ * log.line("pretrain: train -> runs/demo/pretrain-0123abcd");
+ * log.progress({ stage: "pretrain", step: 10, steps: 100, loss: 1.5, samplesPerSec: 320, stepsPerSec: 10 });
+ * assert.equal(typeof consoleLogger(true).line, "function"); // quiet: prints nothing
+ * ```
+ */
 export function consoleLogger(quiet = false): Logger {
   const tty = Deno.stderr.isTerminal();
   const enc = new TextEncoder();
