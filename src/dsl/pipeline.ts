@@ -51,6 +51,21 @@ export interface PipelineDraft {
 /**
  * Builds a pipeline spec. Domain names (`D`), train stage names (`T`) and all stage names (`S`) are tracked
  * in the type, so a `from` or mix domain that does not exist yet, or a name used twice, is a type error.
+ * To add stages in a loop, switch to plain string names with `dynamic()`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { adamw, lm, lmLoss, pipeline, temperature, train, udhr } from "../../mod.ts";
+ * const base = pipeline("branches").seed(0).domain("en", udhr("eng")).domain("sw", udhr("swh"))
+ *   .model(lm({ context: 16, dim: 16, depth: 1, heads: 2, mlpRatio: 2 }));
+ * const step = { loss: lmLoss(), optimizer: adamw({ lr: 1e-3 }), steps: 10, batch: 4 };
+ * // builders are immutable: both branches share `base` unchanged
+ * const a = base.stage("t1", train({ ...step, mix: temperature(["en", "sw"], 1) }));
+ * const b = base.stage("t5", train({ ...step, mix: temperature(["en", "sw"], 5) }));
+ * assert.deepEqual(Object.keys(a.build().stages), ["t1"]);
+ * assert.deepEqual(Object.keys(b.build().stages), ["t5"]);
+ * ```
  */
 export class PipelineBuilder<D extends string = never, T extends string = never, S extends string = never> {
   readonly #draft: PipelineDraft;
