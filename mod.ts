@@ -25,10 +25,12 @@
  */
 export * from "./src/dsl/mod.ts";
 export type * from "./src/spec/types.ts";
-export { PipelineError, type Problem } from "./src/spec/problem.ts";
-export { validatePipeline } from "./src/spec/validate.ts";
+export { PipelineError, type Problem, type SourceLocation } from "./src/spec/problem.ts";
+export { type SourceMap, type ValidateOptions, validatePipeline } from "./src/spec/validate.ts";
 export { loadPipelineYaml } from "./src/spec/yaml.ts";
-export { hashSpec, stageHash, stageOrder } from "./src/spec/hash.ts";
+export { hashSpec, stageHash, stageOrder, type StageStep } from "./src/spec/hash.ts";
 export { type PipelinePlan, planPipeline, type StagePlan } from "./src/compile/pipeline_plan.ts";
-export { type RunOptions, runPipeline, type RunResult } from "./src/run/pipeline.ts";
-export { consoleLogger, type Logger } from "./src/run/log.ts";
+export type { StepMemory } from "./src/compile/train_step.ts";
+export { type RunOptions, runPipeline, type RunResult, type StageRecord } from "./src/run/pipeline.ts";
+export { consoleLogger, type Logger, type Progress } from "./src/run/log.ts";
+export { writeReport } from "./src/report/write_report.ts";

@@ -146,7 +146,9 @@ async function main(args: string[]): Promise<void> {
   const batch = stage.batch;
   const names = stage.mix.domains;
   const context = tokens(model);
-  const domains = new DomainCache(spec).all(names);
+  const cache = new DomainCache(spec);
+  await cache.load(names);
+  const domains = cache.all(names);
   const sizes = domainSizes(domains, context);
 
   const { device } = await gpu();

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { initAdapters, kaimingUniformBound } from "../src/adapters/init.ts";
 import type { Placement } from "../src/adapters/placement.ts";
 import { mixSeed, Rng } from "../src/adapters/random.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import type { AdapterWeights } from "../src/adapters/init.ts";
 import { MergeError, mergeLora } from "../src/adapters/merge.ts";
 import type { Placement } from "../src/adapters/placement.ts";

@@ -2,7 +2,7 @@
  * The exported adapter folder, loaded by a PyTorch reimplementation of PEFT's loading rule
  * (tests/fixtures/peft_check.py), gives the outputs of mixtune's merged weights.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { loadAdapterFolder, saveAdapterFolder } from "../src/adapters/adapter_folder.ts";
 import { type AdapterWeights, initAdapters } from "../src/adapters/init.ts";
 import { mergeLora } from "../src/adapters/merge.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { linearModules } from "../src/models/config.ts";
 import { type AdapterWeights, initAdapters } from "../src/adapters/init.ts";
 import { type AdapterSpec, placeAdapters } from "../src/adapters/placement.ts";

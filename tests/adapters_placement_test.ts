@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { linearModules, type VitConfig } from "../src/models/config.ts";
 import { compilePattern, editDistance, PatternError } from "../src/adapters/patterns.ts";
 import {

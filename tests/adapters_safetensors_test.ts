@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { readSafetensors, SafetensorsError, writeSafetensors } from "../src/adapters/safetensors.ts";
 
 function bits(x: Float32Array): Uint32Array {

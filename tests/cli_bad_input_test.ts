@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { overrideError, UsageError } from "../src/cli/_flags.ts";
 import { checkProbabilities, checkStepLimits } from "../src/compile/_plan_limits.ts";
 import { runPipeline } from "../src/run/pipeline.ts";

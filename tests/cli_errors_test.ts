@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { cli, fixture, mainOutput, ROOT } from "./fixtures/helpers.ts";
 
 Deno.test("the CLI exits with 2 and prints one line per problem of an invalid YAML pipeline", async () => {

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import type { PipelinePlan } from "../src/compile/pipeline_plan.ts";
 import { hashSpec } from "../src/spec/hash.ts";
 import { VERSION } from "../src/version.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { storageParams } from "../src/compile/program.ts";
 
 Deno.test("storageParams() moves the one uniform params binding to read-only storage, else throws", () => {

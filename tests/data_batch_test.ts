@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { imageBatch, textBatch, textValidationBatches } from "../src/data/batch.ts";
 import { domainSize, domainSizes, textWindows } from "../src/data/domain.ts";
 import { textDomain } from "../src/data/transforms/text.ts";

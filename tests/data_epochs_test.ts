@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { Sampler } from "../src/data/sampler.ts";
 import type { MixStrategy } from "../src/data/mix/strategy.ts";
 

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { permutation, Rng } from "../src/data/prng.ts";
 
 Deno.test("Rng.u32() matches the xoshiro128** reference sequence from state [1, 2, 3, 4]", () => {

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { gradientEnergy, laplacianVariance, qualityScores } from "../src/data/quality.ts";
 import { downsampleUpsample, gaussianBlur } from "../src/data/transforms/degrade.ts";
 import { loadMnist } from "../src/data/sources/mnist.ts";
@@ -17,8 +17,8 @@ Deno.test("laplacianVariance() and gradientEnergy() match hand-computed values",
   assert.equal(laplacianVariance(checker, 4), 16);
 });
 
-Deno.test("qualityScores() ranks sharp digits above their blurred and low-resolution copies", () => {
-  const set = loadMnist({ digits: [0, 7], perDigit: 10 });
+Deno.test("qualityScores() ranks sharp digits above their blurred and low-resolution copies", async () => {
+  const set = await loadMnist({ digits: [0, 7], perDigit: 10 });
   const low = downsampleUpsample(set.images, 28, 7, "bilinear");
   const blurred = gaussianBlur(set.images, 28, 1.5);
   for (const measure of ["laplacian", "gradient"] as const) {

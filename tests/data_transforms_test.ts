@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { areaResize, upsample } from "../src/data/transforms/resize.ts";
 import {
   degrade,

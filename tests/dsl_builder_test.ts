@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import {
   adamw,
   arcface,
@@ -279,6 +279,29 @@ Deno.test("PipelineBuilder.stage() turns unknown names into type errors", () => 
     withEval.stage("ex", exportOnnx({ from: "ev" }));
   };
   assert.equal(typeof typeChecks, "function");
+});
+
+Deno.test("PipelineBuilder.dynamic() adds stages in a loop; build() checks the names instead", () => {
+  const step = { loss: arcface(), optimizer: adamw({ lr: 1e-3 }), steps: 10, batch: 2 };
+  let builder = pipeline("loop").seed(0).domain("d", mnist()).model(tinyVit).dynamic();
+  for (const t of [1, 5]) builder = builder.stage(`t${t}`, train({ ...step, mix: temperature(["d"], t) }));
+  for (const t of [1, 5]) {
+    builder = builder.stage(`ft${t}`, train({ ...step, from: `t${t}`, mix: temperature(["d"]) }));
+  }
+  const spec = builder.build();
+  assert.deepEqual(Object.keys(spec.stages), ["t1", "t5", "ft1", "ft5"]);
+  assert.equal((spec.stages.ft5 as { from?: string }).from, "t5");
+  const wrong = builder.stage("ft9", train({ ...step, from: "t9", mix: temperature(["e"]) }));
+  assert.throws(() => wrong.build(), {
+    name: "PipelineError",
+    message: [
+      'stages.ft9.from: unknown stage "t9"; did you mean "t1"?',
+      'stages.ft9.mix.domains[0]: unknown domain "e"; did you mean "d"?',
+    ].join("\n"),
+  });
+  assert.throws(() => builder.stage("t1", evaluate({ from: "t5", tasks: ["validation_loss"] })), {
+    message: 'stages.t1: stage "t1" is defined twice; each stage needs its own name',
+  });
 });
 
 Deno.test("schedule and mix helpers build the documented shapes", () => {

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { accuracy } from "../src/eval/classification.ts";
 import {
   classMeans,

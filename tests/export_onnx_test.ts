@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import type { VitConfig } from "../src/models/config.ts";
 import { decodeModel } from "../src/export/_onnx_proto.ts";
 import { ExportError } from "../src/export/errors.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import type { VitConfig } from "../src/models/config.ts";
 import { mergeLora } from "../src/export/merge.ts";
 import type { HostTensor } from "../src/export/types.ts";

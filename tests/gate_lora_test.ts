@@ -2,7 +2,7 @@
  * The quality gate of dual LoRA: with g = 1 the gated pair is a single LoRA (the hq branch), gradients reach
  * only branches with a non-zero weight and scale with it, and mapped quality scores keep g in [0, 1].
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import "../src/graph/ops/mod.ts";
 import { type GateMapping, gateValues } from "../src/adapters/gate.ts";
 import { Program } from "../src/compile/program.ts";

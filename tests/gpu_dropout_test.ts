@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { evaluate as cpuEvaluate } from "../src/graph/cpu.ts";
 import { input, type Node } from "../src/graph/node.ts";
 import { dropout } from "../src/graph/ops/dropout.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { input, type Node, type Shape, sizeOf } from "../src/graph/node.ts";
 import { gradients } from "../src/graph/grad.ts";
 import {

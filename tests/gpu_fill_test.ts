@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { fill } from "../src/graph/ops/fill.ts";
 import { gpuVsCpu, testDevice } from "./_harness.ts";
 

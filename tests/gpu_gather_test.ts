@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { Program } from "../src/compile/program.ts";
 import { evaluate } from "../src/graph/cpu.ts";
 import { input, type Node } from "../src/graph/node.ts";

@@ -3,7 +3,7 @@
  * float64 formulas, the GPU against float64 on awkward shapes (outputs NaN-poisoned), and gradients against
  * finite differences.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { input, type Node, type Shape, sizeOf } from "../src/graph/node.ts";
 import { evaluate } from "../src/graph/cpu.ts";
 import { rmsNorm } from "../src/graph/ops/rms_norm.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { input, type Node, type Shape, ShapeError, sizeOf } from "../src/graph/node.ts";
 import { apply } from "../src/graph/op.ts";
 import { linear, matmul } from "../src/graph/ops/matmul.ts";

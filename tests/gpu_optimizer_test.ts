@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { adamwCalls, adamwReference, writeOptimizerState } from "../src/compile/optimizer.ts";
 import { Program } from "../src/compile/program.ts";
 import { read } from "../src/compile/param_store.ts";

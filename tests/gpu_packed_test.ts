@@ -2,7 +2,7 @@
  * The pieces of the packed step on their own: the packed LoRA layer against float64 and finite differences,
  * the per-variant norm and AdamW kernels against float64 AdamW run per variant, the per-variant metric sums.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import "../src/graph/ops/mod.ts";
 import { packedAdamwCalls, writePackedState } from "../src/compile/packed_optimizer.ts";
 import { adamwReference } from "../src/compile/optimizer.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { KernelError, pipeline } from "../src/gpu/kernels.ts";
 import { bucket, BufferPool } from "../src/gpu/pool.ts";
 import { testDevice } from "./_harness.ts";

@@ -1,6 +1,6 @@
 // Gradient rules of the elementwise, reduction and shape ops against float64 central differences (h = 1e-6),
 // on the CPU interpreter. Tolerance 1e-6 relative (the difference quotient itself is good to ~1e-9).
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { input, type Node, type Shape, sizeOf } from "../src/graph/node.ts";
 import { add, div, mul, reluGrad, sub, where } from "../src/graph/ops/elementwise.ts";
 import { gather, gatherGrad } from "../src/graph/ops/gather.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { input, type Node, type Shape, sizeOf } from "../src/graph/node.ts";
 import { softmax } from "../src/graph/ops/softmax.ts";
 import { layerNorm } from "../src/graph/ops/layer_norm.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { input, type Node, sizeOf } from "../src/graph/node.ts";
 import { gradients } from "../src/graph/grad.ts";
 import { apply } from "../src/graph/op.ts";

@@ -1,5 +1,5 @@
 /** `deno task merge`: a stage folder with LoRA becomes one checkpoint whose outputs equal the adapted model's. */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { saveAdapterFolder } from "../src/adapters/adapter_folder.ts";
 import { initAdapters } from "../src/adapters/init.ts";
 import { type AdapterSpec, placeAdapters } from "../src/adapters/placement.ts";

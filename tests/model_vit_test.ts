@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import "../src/graph/ops/mod.ts";
 import { Forward } from "../src/compile/forward.ts";
 import { ParamStore } from "../src/compile/param_store.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { cooldownTables, meanStd, methodName, readRun, RunReadError } from "../pipelines/cooldown_table.ts";
 import { bootstrapRatio, gradientStats } from "../pipelines/cooldown_variance.ts";
 

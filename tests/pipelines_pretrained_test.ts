@@ -3,7 +3,7 @@
  * exit 2 naming the YAML position and the file, the plan counts the frozen weights, and a short LoRA run
  * on GPT-2's c_attn trains the adapter only.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import {
   adamw,
   dictionary,
@@ -146,7 +146,7 @@ Deno.test("a LoRA stage on a pretrained GPT-2 trains the adapter and leaves the 
   try {
     await writeTinyCheckpoint(`${out}/gpt2`);
     const result = await runPipeline(spec(`${out}/gpt2`), { out, log: captureLog() });
-    const dir = result.stages[0].dir;
+    const dir = `${result.root}/${result.stages[0].dir}`;
     const lines = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).split("\n").filter((l) => l).map((l) =>
       JSON.parse(l)
     );

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { testDevice } from "./_harness.ts";
 import { loadPipeline } from "../src/cli/load.ts";
 import type { PipelineSpec } from "../src/spec/types.ts";

@@ -1,5 +1,5 @@
 /** readPretrained(): Hugging Face checkpoint folders, and the exact message for each kind of bad folder. */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { readSafetensors, type Tensor, writeSafetensors } from "../src/adapters/safetensors.ts";
 import { writePretrained } from "../src/models/pretrained/write.ts";
 import { checkContext, parseArch } from "../src/models/pretrained/arch.ts";

@@ -1,5 +1,5 @@
 /** Token picking, generation against a float64 greedy decode, and the generate command's exits. */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { Rng } from "../src/data/prng.ts";
 import { evaluate } from "../src/graph/cpu.ts";
 import type { Node } from "../src/graph/node.ts";

@@ -5,7 +5,7 @@
  * the GPU (float32) and in mixtune's float64 interpreter. Without torch the tests are ignored by name,
  * except in CI (CI=true), where they run and fail.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import type { Node } from "../src/graph/node.ts";
 import { evaluate } from "../src/graph/cpu.ts";
 import { gradients } from "../src/graph/grad.ts";

@@ -3,7 +3,7 @@
  * SVG has data marks with non-empty geometry and that the page loads nothing from outside. Saves screenshots.
  * Skips when Chromium is missing, except under CI=true, where a missing Chromium fails the test.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeComparison, writeReport } from "../src/report/mod.ts";
 import { writeFixtureRun } from "./report_fixture.ts";

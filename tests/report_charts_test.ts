@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { lineChart, type SeriesPoint } from "../src/report/_chart_kit.ts";
 import { loadRun, renderReport } from "../src/report/mod.ts";
 import { stageGraphSpec } from "../src/report/stage_graph.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadRun, renderReport, ReportInputError, type RunData, type StageData } from "../src/report/mod.ts";
 import { thin } from "../src/report/_chart_kit.ts";

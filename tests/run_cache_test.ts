@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { runPipeline } from "../src/run/pipeline.ts";
 import type { PipelineSpec, TrainStage } from "../src/spec/types.ts";
 import { validatePipeline } from "../src/spec/validate.ts";
@@ -47,11 +47,12 @@ Deno.test("runPipeline() reuses unchanged stages and re-runs a changed stage and
       `pretrain: train -> ${root}/${pre}`,
       `finetune: train -> ${root}/${ft}`,
       `check: evaluate -> ${root}/${check}`,
+      `report: ${root}/report.html`,
     ]);
     assert.deepEqual(first.stages.map((s) => [s.name, s.dir, s.cached]), [
-      ["pretrain", `${root}/${pre}`, false],
-      ["finetune", `${root}/${ft}`, false],
-      ["check", `${root}/${check}`, false],
+      ["pretrain", pre, false],
+      ["finetune", ft, false],
+      ["check", check, false],
     ]);
     assert.deepEqual(await runJson(root), [["pretrain", pre, false], ["finetune", ft, false], [
       "check",
@@ -67,6 +68,7 @@ Deno.test("runPipeline() reuses unchanged stages and re-runs a changed stage and
       `pretrain: unchanged since a previous run, reusing ${root}/${pre}`,
       `finetune: unchanged since a previous run, reusing ${root}/${ft}`,
       `check: unchanged since a previous run, reusing ${root}/${check}`,
+      `report: ${root}/report.html`,
     ]);
     assert.deepEqual(await runJson(root), [["pretrain", pre, true], ["finetune", ft, true], [
       "check",
@@ -90,6 +92,7 @@ Deno.test("runPipeline() reuses unchanged stages and re-runs a changed stage and
       `pretrain: unchanged since a previous run, reusing ${root}/${pre}`,
       `finetune: train -> ${root}/${ft2}`,
       `check: evaluate -> ${root}/${check2}`,
+      `report: ${root}/report.html`,
     ]);
     assert.deepEqual(await runJson(root), [["pretrain", pre, true], ["finetune", ft2, false], [
       "check",
@@ -112,6 +115,7 @@ Deno.test("runPipeline() reuses unchanged stages and re-runs a changed stage and
       `pretrain: unchanged since a previous run, reusing ${root}/${pre}`,
       `finetune: unchanged since a previous run, reusing ${root}/${ft2}`,
       `check: evaluate -> ${root}/${check3}`,
+      `report: ${root}/report.html`,
     ]);
     assert.deepEqual(Object.keys(fourth.stages[2].summary.metrics as object), ["validation_loss/new"]);
 
@@ -123,6 +127,7 @@ Deno.test("runPipeline() reuses unchanged stages and re-runs a changed stage and
       assert.deepEqual(withoutTimings(log.lines), [
         `pretrain: train -> ${fresh}/tiny/${pre}`,
         `finetune: train -> ${fresh}/tiny/${ft2}`,
+        `report: ${fresh}/tiny/report.html`,
       ]);
       for (const file of ["weights.safetensors", "adapter/adapter_model.safetensors"]) {
         assert.deepEqual(

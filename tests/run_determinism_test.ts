@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { planPipeline } from "../src/compile/pipeline_plan.ts";
 import { runPipeline } from "../src/run/pipeline.ts";
 import { testDevice } from "./_harness.ts";

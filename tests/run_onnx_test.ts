@@ -3,7 +3,7 @@
  * within the parity tolerance, in the export stage's own check, in the evaluate stages' rank-1, and on
  * held-out images fed with the same per-example gates.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import {
   adamw,
   cosface,
@@ -137,10 +137,12 @@ function embedBoth(device: GPUDevice): Promise<Both> {
   both ??= (async () => {
     const { result } = await pipelineRun();
     const domains = new DomainCache(spec);
+    await domains.load();
     const sm = stageModel(spec, "finetune", spec.stages.finetune as TrainStage, domains);
     const w =
-      readWeights(await Deno.readFile(`${stage(result, "finetune").dir}/weights.safetensors`)).weights;
-    const onnx = await Deno.readFile(`${stage(result, "export").dir}/model.onnx`);
+      readWeights(await Deno.readFile(`${result.root}/${stage(result, "finetune").dir}/weights.safetensors`))
+        .weights;
+    const onnx = await Deno.readFile(`${result.root}/${stage(result, "export").dir}/model.onnx`);
     const gallery = images(domains, sm, "train", ["hr"]);
     const probes = images(domains, sm, "validation", ["hr", "lr"]);
     // A batch of 32: the last chunk of 240 gallery and of 120 probe images is padded.
@@ -198,7 +200,7 @@ Deno.test("runPipeline() exports model.onnx within the parity tolerance; ORT and
   assert.equal(parityOf.images, 60); // lr, the mix's first domain, holds out 60 images
   assert.ok(parityOf.maxRelError <= 1e-4, `export parity ${parityOf.maxRelError}`);
   assert.equal(exp.summary.gated, true);
-  assert.equal((await Deno.stat(`${exp.dir}/model.onnx`)).size, exp.summary.bytes);
+  assert.equal((await Deno.stat(`${result.root}/${exp.dir}/model.onnx`)).size, exp.summary.bytes);
 
   // Rank-1 per set must be identical, except that a probe whose best and second-best class cosines are closer
   // than the two backends can disagree may flip. That disagreement, d, is measured: the largest difference of

@@ -3,7 +3,7 @@
  * rate, rank) packed on the shared pretrained backbone write the same metrics and weights into their own
  * folders; and the compatibility rules say why a stage cannot join a pack.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { readWeights } from "../src/run/checkpoint.ts";
 import { DomainCache } from "../src/run/domains.ts";
 import { runPacked } from "../src/run/packed.ts";
@@ -61,6 +61,7 @@ Deno.test("runPacked() writes each variant's run folder with the metrics and wei
         domains: new DomainCache(spec),
         start,
       };
+      await ctx.domains.load();
       const r = await runTrain({ ...ctx, resume: false, log });
       for (const [name, w] of r.weights) {
         const err = relError(packed[k].weights.get(name)!, w, 1);

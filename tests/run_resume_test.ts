@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { readWeights } from "../src/run/checkpoint.ts";
 import { runPipeline } from "../src/run/pipeline.ts";
 import type { PipelineSpec, TrainStage } from "../src/spec/types.ts";

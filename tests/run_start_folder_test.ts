@@ -1,5 +1,5 @@
 /** Train stages that start from folders: `from: { checkpoint: DIR, adapter: DIR }`. */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { main as merge } from "../src/cli/merge.ts";
 import { main } from "../src/cli/main.ts";
 import { readWeights } from "../src/run/checkpoint.ts";

@@ -1,5 +1,5 @@
 /** LM pipelines over a tokenizer's ids: domains tokenized and packed, pre-tokenized JSONL ids, model vocab. */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { main } from "../src/cli/main.ts";
 import { packDocuments } from "../src/data/packing.ts";
 import { tokenizerFromJson } from "../src/data/tokenizer.ts";
@@ -60,7 +60,7 @@ Deno.test("a tokenized JSONL domain is its documents' ids (text encoded, ids kep
   const dir = await tempOut();
   try {
     const { spec, ids } = await fixture(dir);
-    const d = loadDomain("en", spec.domains.en, spec);
+    const d = await loadDomain("en", spec.domains.en, spec);
     assert.equal(d.kind, "text");
     if (d.kind !== "text") return;
     const packed = packDocuments(ids, EOS, VOCAB).ids;

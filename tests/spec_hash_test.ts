@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { canonicalJson, hashSpec, sha256Hex, stageHash, stageOrder } from "../src/spec/hash.ts";
 import { PipelineError } from "../src/spec/problem.ts";
 import type { PipelineSpec } from "../src/spec/types.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { hashSpec } from "../src/spec/hash.ts";
 import type { PipelineSpec } from "../src/spec/types.ts";
 import { loadPipelineYaml } from "../src/spec/yaml.ts";

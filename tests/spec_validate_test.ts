@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { PipelineError, type Problem } from "../src/spec/problem.ts";
 import { checkPipeline, validatePipeline } from "../src/spec/validate.ts";
 import { loadPipelineYaml } from "../src/spec/yaml.ts";

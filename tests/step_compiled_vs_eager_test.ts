@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import "../src/graph/ops/mod.ts";
 import { runEager } from "../src/compile/eager.ts";
 import { adamwReference } from "../src/compile/optimizer.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import "../src/graph/ops/mod.ts";
 import { planBuffers } from "../src/compile/plan.ts";
 import { planStep, stepGraph, TrainStep } from "../src/compile/train_step.ts";

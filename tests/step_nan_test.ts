@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import "../src/graph/ops/mod.ts";
 import { TrainStep } from "../src/compile/train_step.ts";
 import { buildModel } from "../src/models/graph.ts";

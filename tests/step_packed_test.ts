@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import "../src/graph/ops/mod.ts";
 import { packBatches, PackedTrainStep } from "../src/compile/packed_step.ts";
 import { packWeights, unpackWeights } from "../src/compile/packing.ts";

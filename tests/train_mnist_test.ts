@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import "../src/graph/ops/mod.ts";
 import { Forward } from "../src/compile/forward.ts";
 import { TrainStep } from "../src/compile/train_step.ts";
@@ -34,7 +34,7 @@ Deno.test("a small ViT learns mnist digits from scratch to well above chance wit
   const device = await testDevice();
   if (!device) return;
   // Images come interleaved over the digits, so the first 400 hold 100 of each and the last 200 50 of each.
-  const data = loadMnist({ digits: DIGITS, perDigit: TRAIN + TEST, relabel: true });
+  const data = await loadMnist({ digits: DIGITS, perDigit: TRAIN + TEST, relabel: true });
   const nTrain = TRAIN * DIGITS.length;
   const nTest = TEST * DIGITS.length;
 

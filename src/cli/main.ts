@@ -1,4 +1,15 @@
-/** `deno task pipeline [FILE] [--out DIR] [--steps N] [--seed N] [--stage NAME] [--resume] [--plan] [--json]` */
+/**
+ * The pipeline CLI: validates a pipeline file, plans it (`--plan`) or runs it, writing
+ * `<out>/<pipeline>/` and its `report.html`. Exit codes: 0 done, 2 invalid pipeline or usage, 1 a failure
+ * while running.
+ *
+ * ```sh
+ * deno run --allow-read --allow-write=runs --allow-env --allow-ffi --allow-sys jsr:@mixtune/mixtune/cli \
+ *   [FILE] [--out DIR] [--steps N] [--seed N] [--stage NAME] [--resume] [--plan] [--json]
+ * ```
+ *
+ * @module
+ */
 import { parseArgs } from "node:util";
 import { planPipeline } from "../compile/pipeline_plan.ts";
 import { COUNT } from "../spec/_checker.ts";
@@ -8,8 +19,8 @@ import { DataError, MixError } from "../data/errors.ts";
 import { firstLine } from "./_thrown.ts";
 import { flagNumber, overrideError, UsageError, writeDenied } from "./_flags.ts";
 import { consoleLogger } from "../run/log.ts";
-import { runPipeline } from "../run/pipeline.ts";
-import { writeReport } from "../report/mod.ts";
+import { ReportFailure, runPipeline } from "../run/pipeline.ts";
+import { StageFailure } from "../run/train.ts";
 import { formatPlan, table } from "./format.ts";
 import { quote } from "../spec/messages.ts";
 import { loadPipelineSource, withSteps } from "./load.ts";
@@ -26,7 +37,15 @@ const USAGE =
   --plan     validate and compile, print the plan, train nothing
   --json     with --plan: print the plan as one JSON object`;
 
-/** Runs the CLI; returns the exit code (0 done, 1 failed while running, 2 invalid pipeline or usage). */
+/**
+ * Runs the CLI on `args`; returns the exit code (0 done, 1 failed while running, 2 invalid pipeline or usage).
+ *
+ * @example
+ * ```ts
+ * const code = await main(["--help"]); // prints the usage
+ * console.log(code); // 0
+ * ```
+ */
 export async function main(args: string[]): Promise<number> {
   let parsed;
   try {
@@ -112,24 +131,10 @@ export async function main(args: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", interrupted);
   try {
-    // a report left by an earlier run would describe results this run may not reach
-    await removeStaleReport(`${root}/report.html`);
     const result = await runPipeline(spec, { out: o.out, resume: o.resume, stage: o.stage, log, plan });
-    let reportError: string | undefined;
-    try {
-      log.line(`report: ${await writeReport(root)}`);
-    } catch (e) {
-      reportError = (e as Error).message;
-    }
     for (const s of result.stages) {
       const tables = (s.summary.tables ?? []) as { title: string; columns: string[]; rows: unknown[][] }[];
       for (const t of tables) console.log("\n" + table(t.title, t.columns, t.rows));
-    }
-    if (reportError !== undefined) {
-      // every stage finished, but a run without its report is not done
-      console.error(`report not written: ${reportError}`);
-      console.error(`the stages' results are in ${root}`);
-      return 1;
     }
     return 0;
   } catch (e) {
@@ -138,19 +143,16 @@ export async function main(args: string[]): Promise<number> {
       console.error(e.format(file));
       return 2;
     }
-    console.error(`${(e as Error).name === "StageFailure" ? "" : "run failed: "}${(e as Error).message}`);
+    if (e instanceof ReportFailure) {
+      console.error(e.message);
+      console.error(`the stages' results are in ${root}`);
+      return 1;
+    }
+    console.error(`${e instanceof StageFailure ? "" : "run failed: "}${(e as Error).message}`);
     console.error(`partial results are in ${root}`);
     return 1;
   } finally {
     Deno.removeSignalListener("SIGINT", interrupted);
-  }
-}
-
-async function removeStaleReport(path: string): Promise<void> {
-  try {
-    if ((await Deno.stat(path)).isFile) await Deno.remove(path);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
 }
 

@@ -20,11 +20,17 @@ import { PipelineError } from "../spec/problem.ts";
 
 /** The plan of one stage. */
 export interface StagePlan {
+  /** The stage's name. */
   name: string;
+  /** `train`, `evaluate` or `export`. */
   kind: string;
+  /** The first 8 hex digits of the stage's hash (its folder is `<name>-<hash>`). */
   hash: string;
+  /** The stages this one starts from. */
   dependsOn: string[];
+  /** Parameter counts: all, trained, and the trained share. */
   params?: { total: number; trainable: number; share: number };
+  /** Each adapter pattern with the modules it matched and the parameters it adds. */
   adapters?: {
     pattern: string;
     rank: number;
@@ -33,10 +39,15 @@ export interface StagePlan {
     modules: string[];
     params: number;
   }[];
+  /** Planned GPU memory of one training step, in bytes. */
   memoryBytes?: number;
+  /** The same memory by what it holds. */
   memory?: StepMemory;
+  /** The kernels of one step, in dispatch order. */
   kernels?: string[];
+  /** The quality scores' normalisation range (quality-gated adapters). */
   qualityScale?: { low: number; high: number };
+  /** The data mix: domain sizes and expected epochs, and the probabilities over the schedule. */
   sampling?: {
     domains: { name: string; size: number; expectedEpochs: number }[];
     schedule: { step: number; temperature: number | null; probabilities: Record<string, number> }[];
@@ -55,15 +66,45 @@ export interface CheckpointPlan {
 
 /** The whole plan. */
 export interface PipelinePlan {
+  /** The pipeline's name. */
   name: string;
+  /** The hash of the whole spec. */
   hash: string;
+  /** The mixtune version that planned it. */
   version: string;
   /** Present for a pretrained model. */
   checkpoint?: CheckpointPlan;
+  /** Every stage, in run order. */
   stages: StagePlan[];
 }
 
-/** Plans every stage. Loads the data (to size the domains) but runs nothing. */
+/**
+ * Plans every stage. Loads the data (to size the domains) but runs nothing.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { adamw, cosface, lora, mnist, pipeline, planPipeline, split, take, temperature, train, vit } from "../../mod.ts";
+ * const spec = pipeline("plan").seed(0)
+ *   .domain("d", mnist([0, 1]), take(100), split(0.2))
+ *   .model(vit({ image: 28, patch: 7, dim: 16, depth: 1, heads: 2, mlpRatio: 2, embedDim: 8, classes: 2 }))
+ *   .stage("pre", train({ mix: temperature(["d"]), loss: cosface(), optimizer: adamw({ lr: 1e-3 }), steps: 10, batch: 8 }))
+ *   .stage("ft", train({
+ *     from: "pre",
+ *     mix: temperature(["d"]),
+ *     adapters: [lora("blocks.*.attn.qkv", { rank: 2 })],
+ *     loss: cosface(),
+ *     optimizer: adamw({ lr: 1e-3 }),
+ *     steps: 10,
+ *     batch: 8,
+ *   }))
+ *   .build();
+ * const plan = await planPipeline(spec);
+ * assert.deepEqual(plan.stages.map((s) => s.name), ["pre", "ft"]);
+ * assert.deepEqual(plan.stages[1].adapters?.[0].modules, ["blocks.0.attn.qkv"]);
+ * assert.deepEqual(plan.stages[0].sampling?.domains.map((d) => d.size), [80]); // 100 images, 20% held out
+ * ```
+ */
 export async function planPipeline(spec: PipelineSpec): Promise<PipelinePlan> {
   checkDomainTokenizers(spec);
   const domains = new DomainCache(spec);
@@ -76,6 +117,7 @@ export async function planPipeline(spec: PipelineSpec): Promise<PipelinePlan> {
       hash: (await stageHash(spec, step.name, VERSION)).slice(0, 8),
       dependsOn: step.dependsOn,
     };
+    if (stage.kind === "train") await domains.load(stage.mix.domains);
     stages.push(stage.kind === "train" ? { ...base, ...planTrain(spec, step.name, stage, domains) } : base);
   }
   const checkpoint = spec.model.backbone === "pretrained" ? checkpointPlan(spec.model.pretrained) : undefined;

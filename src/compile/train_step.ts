@@ -37,11 +37,13 @@ export type StepOptions = Omit<AdamwOptions, "theta" | "grad" | "m" | "v" | "mas
 
 /** GPU memory of a step, by what it holds. */
 export interface StepMemory {
+  /** Frozen weights. */
   frozen: number;
   /** Trainable weights, their gradients and both Adam moments. */
   trainableState: number;
   /** Planned intermediate buffers and input buffers. */
   activations: number;
+  /** All of it. */
   total: number;
 }
 

@@ -14,8 +14,13 @@ import type {
 } from "../spec/types.ts";
 import { validatePipeline } from "../spec/validate.ts";
 
-/** `unknown` when `N` is a new name, `never` (a type error) when it is one of `Taken`. */
-export type Fresh<N extends string, Taken extends string> = [N] extends [Taken] ? never : unknown;
+/**
+ * `unknown` when `N` is a new name, `never` (a type error) when it is one of `Taken`; any name passes once
+ * names are plain strings (see `PipelineBuilder.dynamic`), and `build()` checks them.
+ */
+export type Fresh<N extends string, Taken extends string> = string extends Taken ? unknown
+  : [N] extends [Taken] ? never
+  : unknown;
 
 /** The type of a stage's `from`: a literal name, `string`, or `undefined` when it has none. */
 export type FromOf<X> = X extends { from?: infer F } ? F : undefined;
@@ -32,16 +37,36 @@ export type References<X, D extends string, T extends string> =
 
 /** The pipeline so far: plain data, not yet validated. */
 export interface PipelineDraft {
+  /** The pipeline's name. */
   name: string;
+  /** The seed every random choice derives from. */
   seed?: number;
+  /** Data domains by name. */
   domains: Readonly<Record<string, DomainSpec>>;
+  /** The model every stage trains or evaluates. */
   model?: ModelConfig;
+  /** Stages by name, in declaration order. */
   stages: Readonly<Record<string, StageSpec>>;
 }
 
 /**
  * Builds a pipeline spec. Domain names (`D`), train stage names (`T`) and all stage names (`S`) are tracked
  * in the type, so a `from` or mix domain that does not exist yet, or a name used twice, is a type error.
+ * To add stages in a loop, switch to plain string names with `dynamic()`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { adamw, lm, lmLoss, pipeline, temperature, train, udhr } from "../../mod.ts";
+ * const base = pipeline("branches").seed(0).domain("en", udhr("eng")).domain("sw", udhr("swh"))
+ *   .model(lm({ context: 16, dim: 16, depth: 1, heads: 2, mlpRatio: 2 }));
+ * const step = { loss: lmLoss(), optimizer: adamw({ lr: 1e-3 }), steps: 10, batch: 4 };
+ * // builders are immutable: both branches share `base` unchanged
+ * const a = base.stage("t1", train({ ...step, mix: temperature(["en", "sw"], 1) }));
+ * const b = base.stage("t5", train({ ...step, mix: temperature(["en", "sw"], 5) }));
+ * assert.deepEqual(Object.keys(a.build().stages), ["t1"]);
+ * assert.deepEqual(Object.keys(b.build().stages), ["t5"]);
+ * ```
  */
 export class PipelineBuilder<D extends string = never, T extends string = never, S extends string = never> {
   readonly #draft: PipelineDraft;
@@ -91,6 +116,35 @@ export class PipelineBuilder<D extends string = never, T extends string = never,
     }
     const stages = { ...this.#draft.stages, [name]: structuredClone(stage as StageSpec) };
     return new PipelineBuilder({ ...this.#draft, stages });
+  }
+
+  /**
+   * This builder with domain and stage names typed as plain strings, so stages (or domains) can be added in
+   * a loop: each call returns the same type. Names are then checked by `build()` instead of the compiler.
+   *
+   * @example
+   * ```ts
+   * import { adamw, dictionary, lm, lmLoss, pipeline, split, temperature, train } from "../../mod.ts";
+   * let builder = pipeline("temperatures")
+   *   .seed(1)
+   *   .domain("el", dictionary("el"), split(0.05))
+   *   .domain("vi", dictionary("vi"), split(0.05))
+   *   .model(lm({ context: 32, dim: 32, depth: 1, heads: 2, mlpRatio: 2 }))
+   *   .dynamic();
+   * for (const t of [1, 5, 100]) {
+   *   builder = builder.stage(`t${t}`, train({
+   *     mix: temperature(["el", "vi"], t),
+   *     loss: lmLoss(),
+   *     optimizer: adamw({ lr: 1e-3 }),
+   *     steps: 240,
+   *     batch: 32,
+   *   }));
+   * }
+   * console.log(Object.keys(builder.build().stages)); // ["t1", "t5", "t100"]
+   * ```
+   */
+  dynamic(): PipelineBuilder<string, string, string> {
+    return new PipelineBuilder(this.#draft);
   }
 
   /** The pipeline so far, unvalidated (for inspection or to finish by hand). */

@@ -55,12 +55,34 @@ export type EvaluateOptions<F extends string> = Omit<EvaluateStage, "kind" | "fr
   from: F;
 };
 
-/** Evaluates a train stage: `evaluate({ from: "ft", tasks: ["recognition"], domains: ["hr", "lr"] })`. */
+/**
+ * Evaluates a train stage: `evaluate({ from: "ft", tasks: ["recognition"], domains: ["hr", "lr"] })`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { evaluate } from "../../mod.ts";
+ * assert.deepEqual(evaluate({ from: "ft", tasks: ["validation_loss"] }), {
+ *   kind: "evaluate",
+ *   from: "ft",
+ *   tasks: ["validation_loss"],
+ * });
+ * ```
+ */
 export function evaluate<const F extends string>(options: EvaluateOptions<F>): EvaluateStage & { from: F } {
   return { kind: "evaluate", ...options };
 }
 
-/** Exports a train stage as ONNX: plain adapters merged into the weights, gated ones kept as two branches with the gate as an input. */
+/**
+ * Exports a train stage as ONNX: plain adapters merged into the weights, gated ones kept as two branches with the gate as an input.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { exportOnnx } from "../../mod.ts";
+ * assert.deepEqual(exportOnnx({ from: "ft" }), { kind: "export", format: "onnx", from: "ft" });
+ * ```
+ */
 export function exportOnnx<const F extends string>(
   options: { from: F; opset?: number },
 ): ExportStage & { from: F } {
@@ -70,17 +92,45 @@ export function exportOnnx<const F extends string>(
 /** Options of `lora` besides its targets. */
 export type LoraOptions = Omit<AdapterSpec, "targets">;
 
-/** LoRA on the linear layers matched by `targets`: `lora("blocks.*.attn.qkv", { rank: 8 })`. */
+/**
+ * LoRA on the linear layers matched by `targets`: `lora("blocks.*.attn.qkv", { rank: 8 })`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { lora } from "../../mod.ts";
+ * assert.deepEqual(lora("blocks.*.attn.qkv", { rank: 8 }), { targets: "blocks.*.attn.qkv", rank: 8 });
+ * ```
+ */
 export function lora(targets: string | readonly string[], options: LoraOptions): AdapterSpec {
   return { targets: typeof targets === "string" ? targets : [...targets], ...options };
 }
 
-/** A quality gate: a per-example score and its mapping to the weight of the "hq" branch. */
+/**
+ * A quality gate: a per-example score and its mapping to the weight of the "hq" branch.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { gate, sharpness } from "../../mod.ts";
+ * const g = gate(sharpness(["hr"]), { kind: "hard", threshold: 0.5 });
+ * assert.deepEqual(g.mapping, { kind: "hard", threshold: 0.5 });
+ * ```
+ */
 export function gate(score: GateScoreSpec, mapping: GateMappingSpec): GateSpec {
   return { score, mapping };
 }
 
-/** Image sharpness normalised over the `reference` domains (Laplacian variance by default). */
+/**
+ * Image sharpness normalised over the `reference` domains (Laplacian variance by default).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sharpness } from "../../mod.ts";
+ * assert.deepEqual(sharpness(["hr", "lr"]), { kind: "sharpness", measure: "laplacian", reference: ["hr", "lr"] });
+ * ```
+ */
 export function sharpness(
   reference: readonly string[],
   measure: "laplacian" | "gradient" = "laplacian",
@@ -92,6 +142,14 @@ export function sharpness(
  * PETALface's gate: sharpness normalised over the `reference` domains, mapped by
  * g = 0.5 + (score - threshold), clamped to [0, 1]; `clamp: false` reproduces the released code, which
  * does not clamp.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { petalfaceGate } from "../../mod.ts";
+ * const g = petalfaceGate({ threshold: 0.5, reference: ["hr", "lr"] });
+ * assert.deepEqual(g.mapping, { kind: "petalface", threshold: 0.5 });
+ * ```
  */
 export function petalfaceGate(options: {
   threshold: number;
@@ -106,27 +164,72 @@ export function petalfaceGate(options: {
   });
 }
 
-/** The language-modelling loss: next-byte cross-entropy. */
+/**
+ * The language-modelling loss: next-byte cross-entropy.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { lmLoss } from "../../mod.ts";
+ * assert.deepEqual(lmLoss(), { kind: "lm" });
+ * ```
+ */
 export function lmLoss(): LossSpec {
   return { kind: "lm" };
 }
 
-/** Plain softmax cross-entropy over the cosine head's logits. */
+/**
+ * Plain softmax cross-entropy over the cosine head's logits.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { softmax } from "../../mod.ts";
+ * assert.deepEqual(softmax(), { kind: "softmax" });
+ * ```
+ */
 export function softmax(): LossSpec {
   return { kind: "softmax" };
 }
 
-/** CosFace: s * (cos(theta_y) - m) for the true class; PETALface's defaults s = 64, m = 0.4. */
+/**
+ * CosFace: s * (cos(theta_y) - m) for the true class; PETALface's defaults s = 64, m = 0.4.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cosface } from "../../mod.ts";
+ * assert.deepEqual(cosface({ scale: 16 }), { kind: "cosface", scale: 16, margin: 0.4 });
+ * ```
+ */
 export function cosface(options: { scale?: number; margin?: number } = {}): LossSpec {
   return { kind: "cosface", scale: options.scale ?? 64, margin: options.margin ?? 0.4 };
 }
 
-/** ArcFace: s * cos(theta_y + m) for the true class; PETALface's defaults s = 64, m = 0.5. */
+/**
+ * ArcFace: s * cos(theta_y + m) for the true class; PETALface's defaults s = 64, m = 0.5.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { arcface } from "../../mod.ts";
+ * assert.deepEqual(arcface(), { kind: "arcface", scale: 64, margin: 0.5 });
+ * ```
+ */
 export function arcface(options: { scale?: number; margin?: number } = {}): LossSpec {
   return { kind: "arcface", scale: options.scale ?? 64, margin: options.margin ?? 0.5 };
 }
 
-/** AdamW; unset options take the spec defaults (weight decay 0.01, betas [0.9, 0.999], no clipping). */
+/**
+ * AdamW; unset options take the spec defaults (weight decay 0.01, betas [0.9, 0.999], no clipping).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { adamw } from "../../mod.ts";
+ * assert.deepEqual(adamw({ lr: 1e-3, clip: 1 }), { kind: "adamw", lr: 1e-3, clip: 1 });
+ * ```
+ */
 export function adamw(options: Omit<OptimizerSpec, "kind">): OptimizerSpec {
   return { kind: "adamw", ...options };
 }

@@ -7,8 +7,15 @@
  * CUDA providers): the CPU binaries ship inside the npm package.
  */
 
-import * as ort from "onnxruntime-node";
+import type * as Ort from "onnxruntime-node";
 import { ExportError } from "./errors.ts";
+
+// Imported on first use, so that importing mixtune (and running pipelines without ONNX) needs no --allow-ffi.
+let loaded: Promise<typeof Ort> | undefined;
+function onnxruntime(): Promise<typeof Ort> {
+  loaded ??= import("onnxruntime-node");
+  return loaded;
+}
 
 /** A float32 tensor fed to or read from a model. */
 export interface OrtTensor {
@@ -25,8 +32,9 @@ export interface OrtOptions {
 export async function openSession(
   model: string | Uint8Array,
   options: OrtOptions = {},
-): Promise<ort.InferenceSession> {
-  const opts: ort.InferenceSession.SessionOptions = {
+): Promise<Ort.InferenceSession> {
+  const ort = await onnxruntime();
+  const opts: Ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: options.threads ?? 0,
     interOpNumThreads: 1,
     graphOptimizationLevel: "all",
@@ -38,7 +46,7 @@ export async function openSession(
 }
 
 async function runSession(
-  session: ort.InferenceSession,
+  session: Ort.InferenceSession,
   feeds: Record<string, OrtTensor>,
 ): Promise<Record<string, OrtTensor>> {
   const missing = session.inputNames.filter((n) => !(n in feeds));
@@ -48,7 +56,8 @@ async function runSession(
       `model inputs are [${session.inputNames.join(", ")}], fed [${Object.keys(feeds).join(", ")}]`,
     );
   }
-  const ortFeeds: Record<string, ort.Tensor> = {};
+  const ort = await onnxruntime();
+  const ortFeeds: Record<string, Ort.Tensor> = {};
   for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor("float32", t.data, t.dims);
   const results = await session.run(ortFeeds);
   const out: Record<string, OrtTensor> = {};

@@ -5,6 +5,7 @@ import { pretrainedLinears } from "./pretrained/tensors.ts";
 
 /** A vision transformer over single-channel square images, pooled by the mean over tokens. */
 export interface VitConfig {
+  /** Selects the vision transformer. */
   backbone: "vit";
   /** Image side in pixels (28 for mnist). */
   image: number;
@@ -12,7 +13,9 @@ export interface VitConfig {
   patch: number;
   /** Width of the residual stream. */
   dim: number;
+  /** Transformer blocks. */
   depth: number;
+  /** Attention heads; `dim` must be a multiple of it. */
   heads: number;
   /** Hidden width of each MLP, as a multiple of `dim`. */
   mlpRatio: number;
@@ -24,14 +27,19 @@ export interface VitConfig {
 
 /** A causal transformer language model over bytes, or over the ids of the domains' tokenizer. */
 export interface LmConfig {
+  /** Selects the byte-level language model. */
   backbone: "lm";
   /** Context length in tokens (bytes without a tokenizer). */
   context: number;
   /** Vocabulary size: 256 (bytes, the default), or the tokenizer's when the text domains have one. */
   vocab?: number;
+  /** Width of the residual stream. */
   dim: number;
+  /** Transformer blocks. */
   depth: number;
+  /** Attention heads; `dim` must be a multiple of it. */
   heads: number;
+  /** Hidden width of each MLP, as a multiple of `dim`. */
   mlpRatio: number;
 }
 
@@ -47,6 +55,7 @@ export interface PretrainedConfig {
   context: number;
 }
 
+/** The model a pipeline trains: a ViT, a byte-level (or tokenizer-level) LM, or a pretrained checkpoint. */
 export type ModelConfig = VitConfig | LmConfig | PretrainedConfig;
 
 /** The architecture of a pretrained model config, from its config.json (read each time: it is small). */

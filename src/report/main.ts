@@ -1,4 +1,13 @@
-/** CLI: `deno task report RUN_DIR [RUN_DIR...] [--out PATH]` rebuilds a run's report or a comparison. */
+/**
+ * The report CLI: rebuilds a run folder's `report.html`, or one comparison page over several runs (mean and
+ * std per metric over seeds). Exit codes: 0 written, 1 a bad run folder, 2 bad arguments.
+ *
+ * ```sh
+ * deno run --allow-read --allow-write=runs --allow-env jsr:@mixtune/mixtune/report RUN_DIR [RUN_DIR...] [--out PATH]
+ * ```
+ *
+ * @module
+ */
 import { parseArgs } from "node:util";
 import { ReportInputError } from "./errors.ts";
 import { writeComparison } from "./render_comparison.ts";
@@ -11,7 +20,15 @@ const USAGE = `usage: deno task report RUN_DIR [RUN_DIR...] [--out PATH]
                   to the first RUN_DIR's comparison.html
   --out PATH      write the page to PATH instead`;
 
-/** Runs the CLI on `args`; returns the exit code (0 done, 1 bad run folder, 2 bad arguments). */
+/**
+ * Runs the CLI on `args`; returns the exit code (0 done, 1 bad run folder, 2 bad arguments).
+ *
+ * @example
+ * ```ts
+ * const code = await main(["--help"]); // prints the usage
+ * console.log(code); // 0
+ * ```
+ */
 export async function main(args: string[]): Promise<number> {
   let parsed;
   try {

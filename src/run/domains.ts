@@ -27,19 +27,27 @@ import {
 import { packDocuments } from "../data/packing.ts";
 import { loadTokenizer, type TextTokenizer } from "../data/tokenizer.ts";
 
-/** Loads (once) and returns the named domains. */
+/** The named domains, loaded once by `load` (built-in sources import their npm packages) and then read. */
 export class DomainCache {
   #loaded = new Map<string, Domain>();
   constructor(readonly spec: PipelineSpec) {}
 
-  /** The domain called `name`. */
-  get(name: string): Domain {
-    let d = this.#loaded.get(name);
-    if (!d) {
+  /** Loads the named domains (default all of the pipeline's) that are not loaded yet. */
+  async load(names: readonly string[] = Object.keys(this.spec.domains)): Promise<void> {
+    for (const name of names) {
+      if (this.#loaded.has(name)) continue;
       const spec = this.spec.domains[name];
       if (!spec) throw new DataError(`no domain named "${name}"`);
-      d = loadDomain(name, spec, this.spec);
-      this.#loaded.set(name, d);
+      this.#loaded.set(name, await loadDomain(name, spec, this.spec));
+    }
+  }
+
+  /** The domain called `name`, which `load` must have loaded. */
+  get(name: string): Domain {
+    const d = this.#loaded.get(name);
+    if (!d) {
+      if (!this.spec.domains[name]) throw new DataError(`no domain named "${name}"`);
+      throw new Error(`domain "${name}" was read before it was loaded`);
     }
     return d;
   }
@@ -51,7 +59,7 @@ export class DomainCache {
 }
 
 /** Applies a domain's source and transforms. Errors name the domain. */
-export function loadDomain(name: string, spec: DomainSpec, pipeline: PipelineSpec): Domain {
+export async function loadDomain(name: string, spec: DomainSpec, pipeline: PipelineSpec): Promise<Domain> {
   const seed = pipeline.seed;
   const transforms = spec.transforms ?? [];
   const split = transforms.find((t) => t.kind === "split");
@@ -59,7 +67,7 @@ export function loadDomain(name: string, spec: DomainSpec, pipeline: PipelineSpe
   const src = spec.source;
   if (src.kind === "mnist" || src.kind === "images") {
     let set: ImageSet = src.kind === "mnist"
-      ? loadMnist({ digits: src.digits })
+      ? await loadMnist({ digits: src.digits })
       : loadImageFolder(src.path, { side: pipeline.model.backbone === "vit" ? pipeline.model.image : 28 })
         .set;
     for (const t of transforms) {
@@ -77,7 +85,7 @@ export function loadDomain(name: string, spec: DomainSpec, pipeline: PipelineSpe
   let documents: (Uint8Array | Int32Array)[];
   let where: string | undefined;
   let files: Uint8Array[][] | undefined;
-  if (src.kind === "dictionary") documents = [loadDictionary(src.language, { seed })];
+  if (src.kind === "dictionary") documents = [await loadDictionary(src.language, { seed })];
   else if (src.kind === "udhr") documents = [loadUdhr(src.language)];
   else if (src.kind === "text") {
     files = loadTextFolder(src.path).map((c) => c.documents as Uint8Array[]);

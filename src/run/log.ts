@@ -2,21 +2,41 @@
 
 /** One progress report. */
 export interface Progress {
+  /** The stage being trained. */
   stage: string;
+  /** Steps done. */
   step: number;
+  /** Steps in the stage. */
   steps: number;
+  /** Training loss of the last step. */
   loss: number;
+  /** Throughput, in training examples a second. */
   samplesPerSec: number;
+  /** Throughput, in steps a second. */
   stepsPerSec: number;
 }
 
 /** Where a run reports to. */
 export interface Logger {
+  /** Prints one line (stage started, reused, report written). */
   line(text: string): void;
+  /** Shows training progress. */
   progress(p: Progress): void;
 }
 
-/** A logger for stderr: redraws one line on a TTY, prints a line per report when piped. */
+/**
+ * A logger for stderr: redraws one line on a TTY, prints a line per report when piped.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { consoleLogger } from "../../mod.ts";
+ * const log = consoleLogger();
+ * log.line("pretrain: train -> runs/demo/pretrain-0123abcd");
+ * log.progress({ stage: "pretrain", step: 10, steps: 100, loss: 1.5, samplesPerSec: 320, stepsPerSec: 10 });
+ * assert.equal(typeof consoleLogger(true).line, "function"); // quiet: prints nothing
+ * ```
+ */
 export function consoleLogger(quiet = false): Logger {
   const tty = Deno.stderr.isTerminal();
   const enc = new TextEncoder();

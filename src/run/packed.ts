@@ -41,6 +41,7 @@ export async function runPacked(
   log: Logger,
 ): Promise<TrainResult[]> {
   checkPack(variants);
+  for (const v of variants) await v.domains.load();
   const K = variants.length;
   const ctxs: TrainContext[] = variants.map((v) => ({
     device,

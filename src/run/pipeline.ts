@@ -2,12 +2,14 @@
  * Runs a pipeline's stage graph: each stage in dependency order, cached by the hash of everything it
  * depends on, writing under `<out>/<pipeline>/<stage>-<hash8>/`.
  */
+import { type PipelinePlan, planPipeline } from "../compile/pipeline_plan.ts";
 import { gpu } from "../gpu/device.ts";
 import { stageHash, stageOrder } from "../spec/hash.ts";
 import type { PipelineSpec, StageSpec } from "../spec/types.ts";
 import { hashSpec } from "../spec/hash.ts";
 import { fromStage } from "../spec/start_folder.ts";
 import { VERSION } from "../version.ts";
+import { writeReport } from "../report/write_report.ts";
 import { readWeights } from "./checkpoint.ts";
 import { checkDomainTokenizers, DomainCache } from "./domains.ts";
 import { runEvaluate } from "./evaluate.ts";
@@ -25,32 +27,56 @@ export interface RunOptions {
   resume?: boolean;
   /** Run only this stage (and what it needs that is not cached). */
   stage?: string;
+  /** Where progress and stage lines go (see `consoleLogger`). */
   log: Logger;
-  /** A plan object to store in run.json (see `planPipeline`). */
-  plan?: unknown;
+  /** The plan to store in run.json (default: `planPipeline(spec)`, as the CLI does). */
+  plan?: PipelinePlan;
 }
 
-/** One stage's outcome. */
+/** One stage's outcome, as listed in `run.json` (plus its summary). */
 export interface StageRecord {
+  /** The stage's name in the pipeline. */
   name: string;
+  /** What the stage does. */
   kind: StageSpec["kind"];
+  /** The stage's folder, `<stage>-<hash8>`, relative to the pipeline folder (`RunResult.root`). */
   dir: string;
+  /** Whether an earlier run's results were reused. */
   cached: boolean;
+  /** The stages this one starts from. */
   dependsOn: string[];
   /** Wall time this run spent on the stage (reading it back when cached), in seconds. */
   seconds: number;
+  /** The stage's `summary.json`. */
   summary: Record<string, unknown>;
 }
 
 /** What a run produced. */
 export interface RunResult {
+  /** The pipeline's name. */
   name: string;
+  /** The hash of the whole spec. */
   hash: string;
+  /** The pipeline folder, `<out>/<pipeline>`, holding `run.json`, `report.html` and one folder per stage. */
   root: string;
+  /** The stages that ran or were reused, in the order they ran. */
   stages: StageRecord[];
+  /** The report written to the pipeline folder (a report that cannot be written fails the run). */
+  report: string;
 }
 
-/** Runs (or reuses) every stage; throws on the first failure, leaving what was written in place. */
+/**
+ * Runs (or reuses) every stage, then writes `report.html`; throws on the first failure, leaving what was
+ * written in place. The CLI runs exactly this.
+ *
+ * @example
+ * ```ts ignore
+ * import { consoleLogger, runPipeline } from "./mod.ts";
+ * import spec from "./pipelines/quickstart.ts";
+ * const result = await runPipeline(spec, { out: "runs", log: consoleLogger() });
+ * console.log(`${result.root}/${result.stages[0].dir}`); // runs/quickstart/pretrain-<hash8>
+ * ```
+ */
 export async function runPipeline(spec: PipelineSpec, options: RunOptions): Promise<RunResult> {
   const root = `${options.out}/${spec.name}`;
   await Deno.mkdir(root, { recursive: true });
@@ -70,6 +96,9 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
     }
   }
   const started = performance.now();
+  // a report left by an earlier run would describe results this run may not reach
+  await removeFile(`${root}/report.html`);
+  const plan = options.plan ?? await planPipeline(spec);
   const writeRun = () =>
     writeJson(`${root}/run.json`, {
       name: spec.name,
@@ -77,14 +106,15 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
       seed: spec.seed,
       version: VERSION,
       seconds: seconds(started),
-      stages: records.map(({ summary: _, ...r }) => ({ ...r, dir: r.dir.slice(root.length + 1) })),
-      plan: options.plan,
+      stages: records.map(({ summary: _, ...r }) => r),
+      plan,
     });
   for (const step of order) {
     if (!wanted.has(step.name)) continue;
     const stage = spec.stages[step.name];
     const h = await stageHash(spec, step.name, VERSION);
-    const dir = `${root}/${step.name}-${h.slice(0, 8)}`;
+    const folder = `${step.name}-${h.slice(0, 8)}`;
+    const dir = `${root}/${folder}`;
     const done = `${dir}/summary.json`;
     const stageStart = performance.now();
     let summary: Record<string, unknown>;
@@ -106,6 +136,7 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
       }
     } else {
       await Deno.mkdir(dir, { recursive: true });
+      await domains.load();
       await writeJson(`${dir}/spec.json`, {
         pipeline: spec.name,
         seed: spec.seed,
@@ -160,7 +191,7 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
     records.push({
       name: step.name,
       kind: stage.kind,
-      dir,
+      dir: folder,
       cached,
       dependsOn: step.dependsOn,
       seconds: seconds(stageStart),
@@ -168,7 +199,28 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
     });
     await writeRun();
   }
-  return { name: spec.name, hash, root, stages: records };
+  let report: string;
+  try {
+    report = await writeReport(root);
+  } catch (e) {
+    // every stage finished, but a run without its report is not done
+    throw new ReportFailure(`report not written: ${(e as Error).message}`);
+  }
+  options.log.line(`report: ${report}`);
+  return { name: spec.name, hash, root, stages: records, report };
+}
+
+/** A run whose stages all finished but whose report could not be written: not done, and not a stage's fault. */
+export class ReportFailure extends StageFailure {
+  override name = "ReportFailure";
+}
+
+async function removeFile(path: string): Promise<void> {
+  try {
+    if ((await Deno.stat(path)).isFile) await Deno.remove(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
 }
 
 /** A summary is never written with a metric that is NaN or infinite (null in JSON: it would look like data). */

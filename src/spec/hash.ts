@@ -42,15 +42,33 @@ export async function sha256Hex(text: string): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Hash of a whole spec, defaults filled first so that leaving a default out does not change it. */
+/**
+ * Hash of a whole spec, defaults filled first so that leaving a default out does not change it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { adamw, cosface, hashSpec, mnist, pipeline, temperature, train, vit } from "../../mod.ts";
+ * const base = pipeline("h").seed(0).domain("d", mnist([0, 1]))
+ *   .model(vit({ image: 28, patch: 7, dim: 16, depth: 1, heads: 2, mlpRatio: 2, embedDim: 8, classes: 2 }));
+ * const step = { mix: temperature(["d"]), loss: cosface(), steps: 10, batch: 8 };
+ * const a = base.stage("t", train({ ...step, optimizer: adamw({ lr: 1e-3 }) })).build();
+ * const b = base.stage("t", train({ ...step, optimizer: adamw({ lr: 1e-3, weightDecay: 0.01 }) })).build();
+ * assert.match(await hashSpec(a), /^[0-9a-f]{64}$/);
+ * assert.equal(await hashSpec(b), await hashSpec(a)); // 0.01 is the default
+ * ```
+ */
 export function hashSpec(spec: PipelineSpec): Promise<string> {
   return sha256Hex(canonicalJson(withDefaults(spec)));
 }
 
 /** A stage in run order, with the stages it needs done first. */
 export interface StageStep {
+  /** The stage's name. */
   name: string;
+  /** What the stage does. */
   kind: StageSpec["kind"];
+  /** The stages it starts from. */
   dependsOn: string[];
 }
 
@@ -120,6 +138,21 @@ export function stageDomains(stage: StageSpec): string[] {
  * Hash of everything a stage's result depends on: its own settings and name, the domains it reads, the
  * model (for a pretrained one, its files' names, lengths and times too), the seed, the code version, and (recursively) the hash of the stage it starts `from`. A stage
  * whose hash is unchanged can reuse an earlier result.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { adamw, cosface, mnist, pipeline, stageHash, temperature, train, vit } from "../../mod.ts";
+ * const base = pipeline("h").seed(0).domain("d", mnist([0, 1]))
+ *   .model(vit({ image: 28, patch: 7, dim: 16, depth: 1, heads: 2, mlpRatio: 2, embedDim: 8, classes: 2 }))
+ *   .stage("pre", train({ mix: temperature(["d"]), loss: cosface(), optimizer: adamw({ lr: 1e-3 }), steps: 10, batch: 8 }));
+ * const ft = (lr: number) =>
+ *   base.stage("ft", train({ from: "pre", mix: temperature(["d"]), loss: cosface(), optimizer: adamw({ lr }), steps: 5, batch: 8 }))
+ *     .build();
+ * const [a, b] = [ft(1e-3), ft(1e-2)];
+ * assert.equal(await stageHash(a, "pre", "0.1.0"), await stageHash(b, "pre", "0.1.0"));
+ * assert.notEqual(await stageHash(a, "ft", "0.1.0"), await stageHash(b, "ft", "0.1.0"));
+ * ```
  */
 export async function stageHash(spec: PipelineSpec, stage: string, codeVersion: string): Promise<string> {
   const full = withDefaults(spec);

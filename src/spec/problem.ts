@@ -2,15 +2,21 @@
 
 /** A 1-based position in a source file. */
 export interface SourceLocation {
+  /** Line, from 1. */
   line: number;
+  /** Column, from 1. */
   column: number;
 }
 
 /** One problem: where in the spec (`stages.ft.adapters[0].rank`), what is wrong, and where in the file. */
 export interface Problem {
+  /** Where in the spec, such as `stages.ft.adapters[0].rank`. */
   path: string;
+  /** What is wrong: what was expected and what was found. */
   message: string;
+  /** Line in the YAML file, when the spec came from one. */
   line?: number;
+  /** Column in the YAML file. */
   column?: number;
 }
 
@@ -28,12 +34,14 @@ export interface Problem {
  * ```
  */
 export class PipelineError extends Error {
+  /** Always `"PipelineError"`. */
   override name = "PipelineError";
   /** Every problem, in the order found. */
   readonly problems: Problem[];
   /** The file the pipeline came from, when known. */
   readonly file?: string;
 
+  /** Carries `problems`; `file` prefixes each formatted line. */
   constructor(problems: Problem[], file?: string) {
     super(formatProblems(problems, file));
     this.problems = problems;

@@ -13,7 +13,9 @@ export interface PipelineSpec {
   name: string;
   /** Root of every random choice (shuffles, splits, initialisation, dropout, sampling). */
   seed: number;
+  /** Data domains by name. */
   domains: Record<string, DomainSpec>;
+  /** The model every stage trains or evaluates. */
   model: ModelConfig;
   /** Stages in declaration order; the run order follows `from` (see `stageOrder`). */
   stages: Record<string, StageSpec>;
@@ -21,6 +23,7 @@ export interface PipelineSpec {
 
 /** One data domain: where its examples come from and what is done to them, in order. */
 export interface DomainSpec {
+  /** Where the examples come from. */
   source: SourceSpec;
   /** Defaults to none. */
   transforms?: TransformSpec[];
@@ -28,7 +31,9 @@ export interface DomainSpec {
 
 /** Words of a hunspell dictionary package (`dictionary-<language>`), shuffled with the seed. */
 export interface DictionarySource {
+  /** Selects this source. */
   kind: "dictionary";
+  /** Language code of a built-in `dictionary-*` package (`el`, `vi`, ...). */
   language: string;
   /** A model folder whose `tokenizer.json` tokenizes the text (documents packed with EOS); default bytes. */
   tokenizer?: string;
@@ -36,7 +41,9 @@ export interface DictionarySource {
 
 /** The Universal Declaration of Human Rights in one language (running text, about 10 KB). */
 export interface UdhrSource {
+  /** Selects this source. */
   kind: "udhr";
+  /** A translation's code (`eng`), BCP 47 tag or ISO 639-3 code. */
   language: string;
   /** A model folder whose `tokenizer.json` tokenizes the text (documents packed with EOS); default bytes. */
   tokenizer?: string;
@@ -44,6 +51,7 @@ export interface UdhrSource {
 
 /** The digits shipped by the `mnist` package (28x28, values in [0, 1]). */
 export interface MnistSource {
+  /** Selects this source. */
   kind: "mnist";
   /** Which digits to keep; defaults to all ten, 0 to 9. */
   digits?: number[];
@@ -51,7 +59,9 @@ export interface MnistSource {
 
 /** A UTF-8 text file, one example a line. */
 export interface TextSource {
+  /** Selects this source. */
   kind: "text";
+  /** Where the text is, relative to the current folder. */
   path: string;
   /** A model folder whose `tokenizer.json` tokenizes the text (documents packed with EOS); default bytes. */
   tokenizer?: string;
@@ -59,7 +69,9 @@ export interface TextSource {
 
 /** A JSON Lines file of records holding text. */
 export interface JsonlSource {
+  /** Selects this source. */
   kind: "jsonl";
+  /** Path of the file, relative to the current folder. */
   path: string;
   /** Field holding the text; defaults to "text". */
   textField?: string;
@@ -73,7 +85,9 @@ export interface JsonlSource {
 
 /** A folder of PNG or JPEG images (grey scale, resized to the model's image side). */
 export interface ImagesSource {
+  /** Selects this source. */
   kind: "images";
+  /** Path of the folder (one subfolder per class), relative to the current folder. */
   path: string;
 }
 
@@ -88,24 +102,31 @@ export type SourceSpec =
 
 /** Keep the first `count` examples (after the seeded shuffle). */
 export interface TakeTransform {
+  /** Selects this transform. */
   kind: "take";
+  /** How many examples to keep. */
   count: number;
 }
 
 /** Keep this fraction of the examples, in (0, 1]. */
 export interface FractionTransform {
+  /** Selects this transform. */
   kind: "fraction";
+  /** The fraction to keep. */
   fraction: number;
 }
 
 /** Hold out this fraction, in (0, 1), as the domain's validation split. */
 export interface SplitTransform {
+  /** Selects this transform. */
   kind: "split";
+  /** The fraction held out. */
   validation: number;
 }
 
 /** Lower image quality: area-downsample by `downsample` (28 / 4 = 7x7) and upsample back to full size. */
 export interface DegradeTransform {
+  /** Selects this transform. */
   kind: "degrade";
   /** An integer factor >= 2 that divides the image side. */
   downsample: number;
@@ -117,8 +138,11 @@ export interface DegradeTransform {
 
 /** Degrade a seeded `degradedFraction` of the images and keep the rest at full quality. */
 export interface MixQualityTransform {
+  /** Selects this transform. */
   kind: "mixQuality";
+  /** The fraction of images degraded, in [0, 1]. */
   degradedFraction: number;
+  /** Area-downsampling factor of the degraded images (as in `degrade`). */
   downsample: number;
 }
 
@@ -132,26 +156,35 @@ export type TransformSpec =
 
 /** A temperature held for the whole stage. */
 export interface ConstantSchedule {
+  /** Selects this schedule. */
   kind: "constant";
+  /** The temperature T (> 0). */
   temperature: number;
 }
 
 /** One phase of a step schedule: `temperature` until `until` (a fraction of the stage's steps). */
 export interface SchedulePhase {
+  /** End of the phase, as a fraction of the stage's steps, in (0, 1]. */
   until: number;
+  /** The temperature T during the phase. */
   temperature: number;
 }
 
 /** Piecewise-constant temperatures; phase ends increase and the last is 1 (Cooldown: 5 until 0.5, then 1). */
 export interface StepSchedule {
+  /** Selects this schedule. */
   kind: "step";
+  /** The phases, in order. */
   phases: SchedulePhase[];
 }
 
 /** A temperature moving from `from` to `to` over the stage, linearly or along a half cosine. */
 export interface RampSchedule {
+  /** Selects this schedule. */
   kind: "linear" | "cosine";
+  /** Temperature at the first step. */
   from: number;
+  /** Temperature at the last step. */
   to: number;
 }
 
@@ -163,6 +196,7 @@ export type MixStrategy = "temperature" | "scalarization" | "weights" | "unimax"
 
 /** The data mixture of a training stage. */
 export interface MixSpec {
+  /** The domains mixed, by name. */
   domains: string[];
   /**
    * - temperature: sample domain i with p(i; T) = |D_i|^(1/T) / sum_j |D_j|^(1/T);
@@ -191,6 +225,7 @@ export type AdapterScaleSpec =
 export interface AdapterSpec {
   /** Globs over module paths (`blocks.*.attn.qkv`, `blocks.{2..3}.mlp.*`) or `/regex/`; see adapters/patterns. */
   targets: string | string[];
+  /** LoRA rank r. */
   rank: number;
   /** `alpha / r`, a plain multiplier, or `alpha / sqrt(r)`; defaults to the multiplier 1. */
   scale?: AdapterScaleSpec;
@@ -218,7 +253,9 @@ export type GateMappingSpec =
 
 /** The quality gate of dual (gated) adapters: g = mapping(score). */
 export interface GateSpec {
+  /** What the gate reads: an image-quality score. */
   score: GateScoreSpec;
+  /** How the score becomes the gate g in [0, 1]. */
   mapping: GateMappingSpec;
 }
 
@@ -231,7 +268,9 @@ export type LossSpec =
 
 /** AdamW with optional warm-up, decay and gradient clipping. */
 export interface OptimizerSpec {
+  /** Selects AdamW. */
   kind: "adamw";
+  /** Peak learning rate. */
   lr: number;
   /** Defaults to 0.01. */
   weightDecay?: number;
@@ -265,6 +304,7 @@ export type StartFolder = { adapter: string; checkpoint?: string } | { adapter?:
 
 /** Trains the model (or its adapters) on a mixture of domains. */
 export interface TrainStage {
+  /** Selects this stage kind. */
   kind: "train";
   /**
    * Train stage whose final weights this one starts from, or a folder; without it the model starts from
@@ -274,6 +314,7 @@ export interface TrainStage {
   from?: string | StartFolder;
   /** Derived from `from` by `withDefaults`; if given it must equal `[from]` or `[]`. */
   dependsOn?: string[];
+  /** The data mixture. */
   mix: MixSpec;
   /** Defaults to none. */
   adapters?: AdapterSpec[];
@@ -284,8 +325,11 @@ export interface TrainStage {
   trainable?: string[];
   /** Required exactly when some adapter is gated. */
   gate?: GateSpec;
+  /** The training loss. */
   loss: LossSpec;
+  /** The optimizer and its schedule. */
   optimizer: OptimizerSpec;
+  /** Training steps. */
   steps: number;
   /** Examples a step. */
   batch: number;
@@ -295,6 +339,7 @@ export interface TrainStage {
   logEvery?: number;
   /** Steps between checkpoints; defaults to `steps` (once, at the end). */
   checkpointEvery?: number;
+  /** Where validation loss is measured; defaults to the mix domains that have a split. */
   validation?: ValidationSpec;
 }
 
@@ -307,9 +352,13 @@ export type EvaluateTask = "validation_loss" | "perplexity" | "recognition";
  * no split (a held-out test domain).
  */
 export interface EvaluateStage {
+  /** Selects this stage kind. */
   kind: "evaluate";
+  /** The train stage whose weights are evaluated. */
   from: string;
+  /** Derived from `from` by `withDefaults`; if given it must equal `[from]`. */
   dependsOn?: string[];
+  /** What to measure. */
   tasks: EvaluateTask[];
   /** Defaults to "webgpu". */
   backend?: "webgpu" | "onnxruntime";
@@ -325,16 +374,23 @@ export interface EvaluateStage {
  * Reports rank-1 identification and TAR at FAR 1e-2 and 1e-3 over probe pairs.
  */
 export interface RecognitionSetSpec {
+  /** Names the protocol's metrics (`rank1/<name>`, ...). */
   name: string;
+  /** Domain whose training images make the gallery. */
   gallery: string;
+  /** Domains whose validation images are the probes. */
   probes: string[];
 }
 
 /** Writes a train stage's weights (adapters merged) as a model file. */
 export interface ExportStage {
+  /** Selects this stage kind. */
   kind: "export";
+  /** The train stage whose weights are exported. */
   from: string;
+  /** Derived from `from` by `withDefaults`; if given it must equal `[from]`. */
   dependsOn?: string[];
+  /** The model file format. */
   format: "onnx";
   /** ONNX opset, 17 to 21; defaults to 17. */
   opset?: number;

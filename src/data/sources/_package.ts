@@ -1,4 +1,5 @@
-// Finds the folder of an installed npm package so its data files can be read with read permission only.
+// Files of the npm packages mixtune imports itself, so Deno fetches them with the module graph (into its cache,
+// or node_modules when the importing project has one); nothing is looked up in the current folder.
 
 import { DataError } from "../errors.ts";
 
@@ -16,33 +17,19 @@ function dirname(path: string): string {
 }
 
 /**
- * The directory of npm package `name`: found from where the import map resolves it (deno.json imports),
- * else in ./node_modules; a DataError says how to install it when neither has it.
+ * The folder of npm package `name`, found above `main`, the file URL its main module resolved to
+ * (`import.meta.resolve` of a specifier mixtune imports).
  */
-export function packageDir(name: string): string {
-  const tried: string[] = [];
-  let resolved: string | null = null;
-  try {
-    resolved = import.meta.resolve(name);
-  } catch {
-    // not in the import map
-  }
-  if (resolved?.startsWith("file:")) {
-    let dir = dirname(new URL(resolved).pathname);
+export function packageDir(name: string, main: string): string {
+  if (main.startsWith("file:")) {
+    let dir = dirname(decodeURIComponent(new URL(main).pathname));
     while (dir !== "/") {
       const manifest = `${dir}/package.json`;
       if (isFile(manifest) && packageName(manifest) === name) return dir;
       dir = dirname(dir);
     }
-    tried.push(`the folders above ${new URL(resolved).pathname}`);
   }
-  const local = `${Deno.cwd()}/node_modules/${name}`;
-  if (isFile(`${local}/package.json`)) return local;
-  tried.push(local);
-  throw new DataError(
-    `npm package "${name}" is not installed (looked in ${tried.join(" and ")}); add ` +
-      `"${name}": "npm:${name}@<version>" to deno.json imports and run deno install`,
-  );
+  throw new DataError(`cannot find the files of npm package "${name}" (its main module resolved to ${main})`);
 }
 
 function packageName(manifest: string): string | undefined {

