@@ -1,6 +1,8 @@
 // AdamW over the flat trainable buffer of K packed variants: element i belongs to variant vid[i] (K for
 // alignment padding, left alone) and uses that variant's state [lr, 1 / (1 - beta1^t), grad norm,
-// 1 / (1 - beta2^t), step, clip, weight decay, 0] at state[8 vid ..]. Otherwise the arithmetic of adamw.wgsl.
+// 1 / (1 - beta2^t), step, clip, weight decay, flag] at state[8 vid ..]. Otherwise the arithmetic of adamw.wgsl,
+// and as there a new weight or moment that is not finite sets its variant's flag (state[8 vid + 7]) to 1;
+// accumulate_packed.wgsl turns it into that variant's step number.
 struct Params { n: u32, variants: u32, beta1: f32, beta2: f32, eps: f32, one_minus_beta1: f32, one_minus_beta2: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> theta: array<f32>;
@@ -8,8 +10,12 @@ struct Params { n: u32, variants: u32, beta1: f32, beta2: f32, eps: f32, one_min
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
 @group(0) @binding(5) var<storage, read> mask: array<f32>;
-@group(0) @binding(6) var<storage, read> state: array<f32>;
+@group(0) @binding(6) var<storage, read_write> state: array<f32>;
 @group(0) @binding(7) var<storage, read> vid: array<u32>;
+
+fn finite(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -30,5 +36,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let mhat = mi * state[s + 1u];
   let vhat = vi * state[s + 3u];
   let t = theta[i];
-  theta[i] = t - lr * (mhat / (sqrt(vhat) + p.eps) + state[s + 6u] * mask[i] * t);
+  let next = t - lr * (mhat / (sqrt(vhat) + p.eps) + state[s + 6u] * mask[i] * t);
+  theta[i] = next;
+  // every writer stores the same value, so the race is harmless
+  if (!(finite(next) && finite(mi) && finite(vi))) { state[s + 7u] = 1.0; }
 }

@@ -1,21 +1,9 @@
-// Global L2 norm of the flat gradient, in two passes: `partial` keeps per workgroup a pair (scale, ssq) with
-// norm = scale * sqrt(ssq), scale the largest |g| seen, so squares never overflow (g * g does above 1.8e19);
-// `total` combines the pairs in a fixed order (deterministic) and stores the norm in state[2].
+// Global L2 norm of the flat gradient, in two passes (after _scaled_norm.wgsl): `partial` keeps per
+// workgroup a (scale, ssq) pair; `total` (grad_norm_total.wgsl) combines them and stores the norm in state[2].
 struct Params { n: u32, groups: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> partials: array<vec2f>;
-
-var<workgroup> pairs: array<vec2f, 256>;
-
-// (scale, ssq) of the union of two sets of values.
-fn combine(a: vec2f, b: vec2f) -> vec2f {
-  let s = max(a.x, b.x);
-  if (s == 0.0) { return vec2f(0.0, 0.0); }
-  let ra = a.x / s;
-  let rb = b.x / s;
-  return vec2f(s, a.y * ra * ra + b.y * rb * rb);
-}
 
 @compute @workgroup_size(256)
 fn partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -26,11 +14,6 @@ fn partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l
     acc = combine(acc, vec2f(abs(grad[i]), 1.0));
     i = i + stride;
   }
-  pairs[lid] = acc;
-  workgroupBarrier();
-  for (var w = 128u; w > 0u; w = w / 2u) {
-    if (lid < w) { pairs[lid] = combine(pairs[lid], pairs[lid + w]); }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { partials[wid.x] = pairs[0]; }
+  let total = reduce_pairs(lid, acc);
+  if (lid == 0u) { partials[wid.x] = total; }
 }

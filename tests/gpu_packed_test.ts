@@ -68,20 +68,27 @@ for (const gated of [false, true]) {
   }
 }
 
-/** Per-variant norms and AdamW over 1,037 elements (variant blocks of awkward sizes, padding poisoned). */
-Deno.test("packed AdamW: per-variant norm, clipping, learning rate and decay equal float64 AdamW per variant", async () => {
-  const device = await testDevice();
-  if (!device) return;
+interface Setting {
+  lr: number;
+  clip: number;
+  weightDecay: number;
+}
+
+/**
+ * Per-variant norms and AdamW over 1,037 elements (variant blocks of awkward sizes, padding and the norms
+ * NaN-poisoned), 3 steps with gradients in [-scale, scale), against float64 AdamW run per variant; returns
+ * each variant's theta and norm relative errors and its non-finite flag (state[8 k + 7]) after the last step.
+ */
+async function packedAgainstFloat64(
+  device: GPUDevice,
+  scale: number,
+  settings: Setting[],
+): Promise<{ theta: number[]; norm: number[]; flags: number[] }> {
   const n = 1037;
   const vid = Uint32Array.from(
     { length: n },
     (_, i) => (i < 300 ? 1 : i < 310 ? K : i < 800 ? 0 : i < 1030 ? 2 : K),
   );
-  const settings = [
-    { lr: 0.01, clip: 1, weightDecay: 0.1 }, // clipped: norm ~40 over 490 elements of [-3, 3)
-    { lr: 0.003, clip: 0, weightDecay: 0 },
-    { lr: 0.02, clip: 1000, weightDecay: 0.05 }, // clip above the norm: no effect
-  ];
   const o = { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
   const theta0 = randoms(n, 1);
   const mask = Float32Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 0 : 1));
@@ -111,9 +118,11 @@ Deno.test("packed AdamW: per-variant norm, clipping, learning rate and decay equ
   }));
   const norms: number[] = [];
   for (let step = 1; step <= 3; step++) {
-    const g = poison(randoms(n, 10 + step, -3, 3));
+    const g = poison(randoms(n, 10 + step, -scale, scale));
     device.queue.writeBuffer(buffers.grad, 0, g);
     writePackedState(device, state, step, o, settings);
+    // the norm kernels must write every variant's norm
+    for (let k = 0; k < K; k++) device.queue.writeBuffer(state, (8 * k + 2) * 4, new Float32Array([NaN]));
     program.run();
     idx.forEach((ix, k) => {
       norms[k] = adamwReference(
@@ -122,27 +131,65 @@ Deno.test("packed AdamW: per-variant norm, clipping, learning rate and decay equ
         ref[k].m,
         ref[k].v,
         ref[k].mask,
-        {
-          ...o,
-          ...settings[k],
-          step,
-        },
+        { ...o, ...settings[k], step },
       );
     });
   }
   const theta = await read(device, buffers.theta);
   const s = await read(device, state);
   program.destroy();
-  for (let k = 0; k < K; k++) {
-    const got = Float64Array.from(idx[k], (i) => theta[i]);
-    const err = relError(got, ref[k].theta, 1);
-    assert.ok(err <= 1e-6, `variant ${k}: theta relative error ${err}`);
-    assert.ok(
-      Math.abs(s[8 * k + 2] - norms[k]) <= 1e-5 * norms[k],
-      `variant ${k}: norm ${s[8 * k + 2]} vs ${norms[k]}`,
-    );
-  }
   for (let i = 0; i < n; i++) if (vid[i] === K) assert.ok(Number.isNaN(theta[i]), `padding ${i} was written`);
+  return {
+    theta: idx.map((ix, k) => relError(Float64Array.from(ix, (i) => theta[i]), ref[k].theta, 1)),
+    norm: norms.map((want, k) => Math.abs(s[8 * k + 2] - want) / want),
+    flags: norms.map((_, k) => s[8 * k + 7]),
+  };
+}
+
+Deno.test("packed AdamW: per-variant norm, clipping, learning rate and decay equal float64 AdamW per variant", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const r = await packedAgainstFloat64(device, 3, [
+    { lr: 0.01, clip: 1, weightDecay: 0.1 }, // clipped: norm ~40 over 490 elements of [-3, 3)
+    { lr: 0.003, clip: 0, weightDecay: 0 },
+    { lr: 0.02, clip: 1000, weightDecay: 0.05 }, // clip above the norm: no effect
+  ]);
+  for (let k = 0; k < K; k++) {
+    assert.ok(r.theta[k] <= 1e-6, `variant ${k}: theta relative error ${r.theta[k]}`);
+    assert.ok(r.norm[k] <= 1e-5, `variant ${k}: norm relative error ${r.norm[k]}`);
+  }
+  assert.deepEqual(r.flags, [0, 0, 0]);
+});
+
+Deno.test("packed AdamW: gradients whose squares overflow f32 are clipped per variant, not skipped", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  // |g| up to 3e19 and 1e30: g * g is infinite in f32, each variant's norm (up to about 2e31) is not
+  for (const scale of [3e19, 1e30]) {
+    const r = await packedAgainstFloat64(device, scale, [
+      { lr: 0.01, clip: 1, weightDecay: 0.1 },
+      { lr: 0.003, clip: 0.5, weightDecay: 0 },
+      { lr: 0.02, clip: 2, weightDecay: 0.05 },
+    ]);
+    for (let k = 0; k < K; k++) {
+      assert.ok(r.theta[k] <= 1e-6, `${scale}, variant ${k}: theta relative error ${r.theta[k]}`);
+      assert.ok(r.norm[k] <= 1e-5, `${scale}, variant ${k}: norm relative error ${r.norm[k]}`);
+    }
+    assert.deepEqual(r.flags, [0, 0, 0], `${scale}`);
+  }
+});
+
+Deno.test("packed AdamW: a weight or moment that is not finite flags its own variant only", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  // unclipped gradients of 1e30 overflow v in variant 1 only; variant 2's learning rate is infinite
+  const r = await packedAgainstFloat64(device, 1e30, [
+    { lr: 0.01, clip: 1, weightDecay: 0.1 },
+    { lr: 0.003, clip: 0, weightDecay: 0 },
+    { lr: Infinity, clip: 1, weightDecay: 0 },
+  ]);
+  assert.ok(r.theta[0] <= 1e-6, `variant 0: theta relative error ${r.theta[0]}`);
+  assert.deepEqual(r.flags, [0, 1, 1]);
 });
 
 Deno.test("dropoutSegments() draws, per segment, the mask dropout() draws alone, on the GPU as in float64", async () => {

@@ -95,6 +95,62 @@ Deno.test("runPacked() writes each variant's run folder with the metrics and wei
   }
 });
 
+Deno.test("runPacked() fails a variant whose weights are not finite, writes no summary for it, finishes the others", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const base = await loadFixture("tiny.yaml");
+  const pre = `${await referenceRun()}/tiny/${await stageFolder(base, "pretrain")}`;
+  const start = readWeights(await Deno.readFile(`${pre}/weights.safetensors`)).weights;
+  // 4 steps; 1e39 (warm-up halves it at step 1: still infinite in f32) makes variant 2's weights infinite
+  const short = (spec: PipelineSpec): PipelineSpec => {
+    const ft = { ...spec.stages.finetune as TrainStage, steps: 4, evalEvery: 4 };
+    return { ...spec, stages: { ...spec.stages, finetune: ft } };
+  };
+  const specs = [short(variant(base, 3, 5e-3, 2)), short(variant(base, 4, 1e39, 2))];
+  const out = await Deno.makeTempDir({ prefix: "mixtune_packed_" });
+  try {
+    const dirs = specs.map((_, k) => `${out}/packed-${k}`);
+    for (const d of dirs) await Deno.mkdir(d);
+    const run = runPacked(
+      device,
+      specs.map((spec, k) => ({
+        spec,
+        name: "finetune",
+        dir: dirs[k],
+        domains: new DomainCache(spec),
+        start,
+      })),
+      captureLog(),
+    );
+    await assert.rejects(run, {
+      name: "StageFailure",
+      message: `stage finetune of tiny (variant 2 of 2): the weights or optimiser moments are not finite ` +
+        `after step 1; no summary is written, its metrics so far are in ${dirs[1]}`,
+    });
+    const files = async (dir: string) => (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+    // nothing a cache could take for the failed variant; no half-written file anywhere
+    assert.deepEqual(await files(dirs[1]), ["metrics.jsonl", "spec.json"]);
+    assert.deepEqual(await files(dirs[0]), [
+      "adapter",
+      "metrics.jsonl",
+      "spec.json",
+      "summary.json",
+      "weights.safetensors",
+    ]);
+    const summary = JSON.parse(await Deno.readTextFile(`${dirs[0]}/summary.json`));
+    assert.ok(summary.wallSeconds > 0 && Number.isFinite(summary.wallSeconds), `${summary.wallSeconds}`);
+    assert.ok(
+      Object.values(summary.metrics).every((x) => Number.isFinite(x)),
+      JSON.stringify(summary.metrics),
+    );
+    // the failed variant logged nothing past its failure: the steps before it only (none here)
+    const lines = (await Deno.readTextFile(`${dirs[1]}/metrics.jsonl`)).trim();
+    assert.equal(lines, "");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
 Deno.test("compatible() and planPacked(): what may differ in a pack and what may not", async () => {
   const base = await loadFixture("tiny.yaml");
   const ref = (spec: PipelineSpec) => ({ spec, name: "finetune" });

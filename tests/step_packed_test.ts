@@ -65,6 +65,7 @@ async function compare(
   trainable: (name: string) => boolean,
   dropout = 0,
   scale = alphaOverRank,
+  weightScale = 1,
 ): Promise<{ loss: number; weights: number; losses: number[][] }> {
   const loss = config.backbone === "vit"
     ? { kind: "cosface" as const, scale: 16, margin: 0.2 }
@@ -79,7 +80,10 @@ async function compare(
   }));
   const starts = variants.map((v, k) => startValues(builds[k], config, v));
   const batches: Batch[][] = variants.map((v) =>
-    Array.from({ length: STEPS }, (_, i) => randomBatch(config, B, DOMAINS, v.seed * 100 + i))
+    Array.from({ length: STEPS }, (_, i) => {
+      const b = randomBatch(config, B, DOMAINS, v.seed * 100 + i);
+      return { ...b, weights: b.weights.map((w) => w * weightScale) };
+    })
   );
 
   const aloneLosses: number[][] = [];
@@ -220,6 +224,42 @@ Deno.test("packed step: 3 gated LM variants with LoRA dropout equal the 3 traine
   );
   assert.ok(exact.loss <= TOL, `loss relative error ${exact.loss}`);
   assert.ok(exact.weights <= TOL, `weight relative error ${exact.weights}`);
+});
+
+Deno.test("packed step: gradients above 1e19 are clipped as each variant's alone, not skipped", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  // example weights of 1e22 scale every loss and gradient by 1e22: squares overflow f32, norms do not.
+  // Variant 1 does not clip: its v overflows alone and packed alike (m / sqrt(v) = 0, weights unchanged).
+  const r = await compare(device, tinyVit, ["blocks.0.attn.qkv"], false, () => false, 0, alphaOverRank, 1e22);
+  assert.ok(r.loss <= TOL, `loss relative error ${r.loss}`);
+  assert.ok(r.weights <= TOL, `weight relative error ${r.weights}`);
+});
+
+Deno.test("packed step: weights that are not finite are reported for their variant at their step", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const lora = variants.map((v) => placements(["blocks.0.attn.qkv"], v, false));
+  const build = { batch: B, domains: DOMAINS, loss: { kind: "lm" as const }, training: true };
+  const model = buildModel(tinyLm, { ...build, variants: lora });
+  const starts = variants.map((v, k) => startValues({ ...build, lora: lora[k] }, tinyLm, v));
+  const step = await PackedTrainStep.compile(device, model, betas);
+  step.store.upload(packWeights(model, starts));
+  // 1e39 is infinite in f32: variant 2's weights are not finite from step 2 on, its losses stay finite
+  // until step 3 (each loss is computed before that step's update)
+  const settings = variants.map((v, k) => ({ lr: k === 2 ? 1e39 : v.lr, clip: v.clip, weightDecay: 0 }));
+  const drained = [];
+  for (let s = 1; s <= 3; s++) {
+    const batches = variants.map((v) => randomBatch(tinyLm, B, DOMAINS, v.seed * 100 + s));
+    step.feed(packBatches(batches));
+    step.run(s === 1 ? settings.map((x) => ({ ...x, lr: 0.01 })) : settings);
+    if (s !== 2) drained.push(await step.drainMetrics());
+  }
+  step.destroy();
+  assert.deepEqual(drained[0].map((m) => m.weightStep), [0, 0, 0]);
+  // the first step after which they were not finite, kept over the later steps of the same drain
+  assert.deepEqual(drained[1].map((m) => m.weightStep), [0, 0, 2]);
+  assert.deepEqual(drained[1].map((m) => m.nanStep), [0, 0, 3]);
 });
 
 Deno.test("packed step: a NaN in one variant's batch stops that variant only", async () => {

@@ -1,7 +1,8 @@
 /** AdamW with global gradient-norm clipping over one flat buffer of every trainable parameter. */
 import adamwSource from "../../kernels/adamw.wgsl" with { type: "text" };
-import normSource from "../../kernels/grad_norm.wgsl" with { type: "text" };
-import totalSource from "../../kernels/grad_norm_total.wgsl" with { type: "text" };
+import scaledNorm from "../../kernels/_scaled_norm.wgsl" with { type: "text" };
+import normBody from "../../kernels/grad_norm.wgsl" with { type: "text" };
+import totalBody from "../../kernels/grad_norm_total.wgsl" with { type: "text" };
 import { grid, params } from "../gpu/kernels.ts";
 import type { KernelCall } from "../graph/op.ts";
 
@@ -24,6 +25,9 @@ export interface AdamwOptions {
 }
 
 const NORM_GROUPS = 64;
+/** The overflow-free norm kernels: each body after the shared (scale, sum of squares) helpers. */
+const normSource = scaledNorm + normBody;
+const totalSource = scaledNorm + totalBody;
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 /**

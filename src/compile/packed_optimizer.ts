@@ -3,14 +3,22 @@
  * own learning rate, gradient norm, clipping and weight decay; betas and eps are shared by the pack.
  */
 import adamwSource from "../../kernels/adamw_packed.wgsl" with { type: "text" };
-import normSource from "../../kernels/grad_norm_packed.wgsl" with { type: "text" };
-import totalSource from "../../kernels/grad_norm_packed_total.wgsl" with { type: "text" };
+import scaledNorm from "../../kernels/_scaled_norm.wgsl" with { type: "text" };
+import normBody from "../../kernels/grad_norm_packed.wgsl" with { type: "text" };
+import totalBody from "../../kernels/grad_norm_packed_total.wgsl" with { type: "text" };
 import { grid, params } from "../gpu/kernels.ts";
 import type { KernelCall } from "../graph/op.ts";
 
-/** Floats of one variant's optimiser state: [lr, bias 1, grad norm, bias 2, step, clip, weight decay, 0]. */
+/**
+ * Floats of one variant's optimiser state: [lr, bias 1, grad norm, bias 2, step, clip, weight decay, flag];
+ * adamw_packed sets the flag to 1 when the variant's new weights or moments are not finite and the step's
+ * accumulate_packed reads and clears it.
+ */
 export const STATE_FLOATS = 8;
 const NORM_GROUPS = 16;
+/** Overflow-free per-variant norms: the (scale, sum of squares) pairs of the single optimiser's norm. */
+const normSource = scaledNorm + normBody;
+const totalSource = scaledNorm + totalBody;
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 /** The flat buffers of a pack; `variant` holds each element's variant as u32 (K for padding). */
@@ -48,7 +56,7 @@ export function packedAdamwCalls(
     label: "packed_optimizer_state",
   });
   const partials = device.createBuffer({
-    size: K * NORM_GROUPS * 4,
+    size: K * NORM_GROUPS * 8,
     usage: USAGE,
     label: "packed_norm_partials",
   });

@@ -29,11 +29,15 @@ export interface PackedStepOptions {
   decay?: (name: string, shape: readonly number[]) => boolean;
 }
 
-/** One variant's metric sums since the last drain, as TrainStep.drainMetrics gives them. */
+/**
+ * One variant's metric sums since the last drain, as TrainStep.drainMetrics gives them: `nanStep` is the first
+ * step whose loss was not finite, `weightStep` the first after which a weight or Adam moment was not (0: none).
+ */
 export interface VariantMetrics {
   loss: number;
   domainLoss: Float32Array;
   nanStep: number;
+  weightStep: number;
 }
 
 /** The K batches laid end to end, variant k's examples in rows k * batch ..: the packed step's input. */
@@ -178,7 +182,8 @@ export class PackedTrainStep {
     const D = this.model.domainLoss.shape[1];
     return Array.from({ length: this.variants }, (_, k) => {
       const at = k * this.stride;
-      return { loss: acc[at], domainLoss: acc.slice(at + 64, at + 64 + D), nanStep: acc[at + 62] };
+      const domainLoss = acc.slice(at + 64, at + 64 + D);
+      return { loss: acc[at], domainLoss, nanStep: acc[at + 62], weightStep: acc[at + 61] };
     });
   }
 

@@ -15,6 +15,7 @@ import { checkDomainTokenizers, DomainCache } from "./domains.ts";
 import { runEvaluate } from "./evaluate.ts";
 import { runExport } from "./export_stage.ts";
 import { exists, parseJson, removeTemporary, writeJson } from "./files.ts";
+import { notFiniteMetric } from "./finite.ts";
 import type { Logger } from "./log.ts";
 import { runTrain, StageFailure } from "./train.ts";
 import { loadStartFolder, type StartWeights } from "./start_folder.ts";
@@ -181,7 +182,8 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
           weights: weights.get(stage.from)!,
         });
       }
-      notFiniteMetric(step.name, summary, dir);
+      const bad = notFiniteMetric(summary);
+      if (bad) throw new StageFailure(`stage ${step.name}: ${bad}; its summary is not written in ${dir}`);
       // a resumed training stage counts the time before its checkpoint too
       const took = (typeof summary.wallSeconds === "number" ? summary.wallSeconds : 0) + seconds(stageStart);
       summary = { ...summary, wallSeconds: round(took) };
@@ -220,18 +222,6 @@ async function removeFile(path: string): Promise<void> {
     if ((await Deno.stat(path)).isFile) await Deno.remove(path);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-}
-
-/** A summary is never written with a metric that is NaN or infinite (null in JSON: it would look like data). */
-function notFiniteMetric(stage: string, summary: Record<string, unknown>, dir: string): void {
-  const metrics = (summary.metrics ?? {}) as Record<string, unknown>;
-  for (const [name, v] of Object.entries(metrics)) {
-    if (typeof v === "number" && !Number.isFinite(v)) {
-      throw new StageFailure(
-        `stage ${stage}: ${name} is ${v}; its summary is not written in ${dir}`,
-      );
-    }
   }
 }
 

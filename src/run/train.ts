@@ -21,6 +21,7 @@ import {
 } from "./checkpoint.ts";
 import type { DomainCache } from "./domains.ts";
 import { appendJsonl, parseJson, writeAtomic } from "./files.ts";
+import { notFiniteCause } from "./finite.ts";
 import { concatFloats } from "./_concat.ts";
 import { learningRate } from "./lr.ts";
 import type { Logger } from "./log.ts";
@@ -259,9 +260,7 @@ async function notFinite(
   weightStep: number,
   dir: string,
 ): Promise<StageFailure> {
-  const what = lossStep > 0 && (weightStep === 0 || lossStep <= weightStep)
-    ? `the loss is not finite at step ${lossStep}`
-    : `the weights or optimiser moments are not finite after step ${weightStep}`;
+  const what = notFiniteCause(lossStep, weightStep);
   // a checkpoint is only written after the sums were checked, so one that exists is good
   const last = await lastCheckpoint(dir);
   const where = last ? `the last good checkpoint is in ${last}` : "no checkpoint was written";
