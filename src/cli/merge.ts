@@ -6,6 +6,7 @@ import { SafetensorsError } from "../adapters/safetensors.ts";
 import { ExportError } from "../export/errors.ts";
 import { HF_CONFIG_FILE, HF_MODEL_FILE, writeHfCheckpoint } from "../export/hf_layout.ts";
 import { mergeStage } from "../export/merge_stage.ts";
+import { PretrainedError } from "../models/pretrained/errors.ts";
 
 const USAGE = `usage: deno task merge RUN_STAGE_DIR --out DIR [--gate G]
   RUN_STAGE_DIR  a train stage's folder in a run (runs/<pipeline>/<stage>-<hash>)
@@ -44,7 +45,10 @@ export async function main(args: string[]): Promise<number> {
   try {
     model = await mergeStage(dir, { gate });
   } catch (e) {
-    if (e instanceof MergeError || e instanceof PeftError || e instanceof SafetensorsError) {
+    if (
+      e instanceof MergeError || e instanceof PeftError || e instanceof SafetensorsError ||
+      e instanceof PretrainedError
+    ) {
       console.error(e.message);
       return 2;
     }

@@ -4,6 +4,8 @@ import { MergeError, mergeLora } from "../adapters/merge.ts";
 import type { Tensor } from "../adapters/safetensors.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { baseParams } from "../models/params.ts";
+import { readPretrainedConfig } from "../models/pretrained/checkpoint.ts";
+import { checkpointLayout } from "../models/pretrained/write.ts";
 import { readWeights } from "../run/checkpoint.ts";
 import { mixtuneHfConfig } from "./hf_layout.ts";
 
@@ -40,7 +42,7 @@ export async function mergeStage(dir: string, options: { gate?: number } = {}): 
     throw new MergeError(`${dir} is not a train stage (spec.json kind ${JSON.stringify(spec.spec?.kind)})`);
   }
   const model = spec.model;
-  if (!model || (model.backbone !== "lm" && model.backbone !== "vit")) {
+  if (!model || !["lm", "vit", "pretrained"].includes(model.backbone)) {
     throw new MergeError(`${dir}/spec.json has no model config; run the stage again with this version`);
   }
   let bytes: Uint8Array;
@@ -86,5 +88,9 @@ export async function mergeStage(dir: string, options: { gate?: number } = {}): 
     });
     // weights the stage trained outright travel in the adapter too; they equal those in weights.safetensors
   }
-  return { config: mixtuneHfConfig(model), tensors, merged };
+  if (model.backbone !== "pretrained") return { config: mixtuneHfConfig(model), tensors, merged };
+  // the checkpoint's own config and names; GPT-2's Conv1D weights go back to [in, out]
+  const { arch, config } = readPretrainedConfig(model.pretrained);
+  const layout = checkpointLayout(arch, new Map(Object.entries(tensors).map(([k, t]) => [k, t.data])));
+  return { config: { ...config, torch_dtype: "float32" }, tensors: layout, merged };
 }
