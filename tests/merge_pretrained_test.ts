@@ -4,59 +4,19 @@
  * logits of base + LoRA.
  */
 import assert from "@std/assert";
-import { saveAdapterFolder } from "../src/adapters/adapter_folder.ts";
-import { peftBase } from "../src/adapters/base_model.ts";
-import { initAdapters } from "../src/adapters/init.ts";
 import { type AdapterSpec, placeAdapters } from "../src/adapters/placement.ts";
-import { Rng } from "../src/adapters/random.ts";
 import { readSafetensors } from "../src/adapters/safetensors.ts";
 import { main } from "../src/cli/merge.ts";
 import { evaluate } from "../src/graph/cpu.ts";
 import { linearModules, pretrainedArch, type PretrainedConfig } from "../src/models/config.ts";
-import { loraNames } from "../src/models/graph.ts";
-import { baseParams } from "../src/models/params.ts";
 import { readPretrained } from "../src/models/pretrained/checkpoint.ts";
 import { buildPretrained } from "../src/models/pretrained/graph.ts";
-import { weightsFile } from "../src/run/checkpoint.ts";
 import { TINY_GPT2, TINY_LLAMA, writeTinyCheckpoint } from "./fixtures/tiny_checkpoint.ts";
+import { type Placements, stageFolder } from "./fixtures/pretrained_stage.ts";
 
 /** Merged weights are rounded to float32 once; the float64 forward passes may differ by that much. */
 const TOLERANCE = 1e-6;
 const B = 2, T = 6;
-
-type Placements = ReturnType<typeof placeAdapters>["placements"];
-
-/** A stage folder as a run writes it for `model`: spec.json, weights.safetensors (base + LoRA), adapter/. */
-async function stageFolder(
-  dir: string,
-  model: PretrainedConfig,
-  placements: Placements,
-): Promise<Map<string, Float32Array>> {
-  const rng = new Rng(7);
-  const weights = new Map(readPretrained(model.pretrained).weights);
-  const lora = initAdapters(placements, 4);
-  for (const w of lora) for (const br of w.branches) br.b.forEach((_, i) => (br.b[i] = 0.3 * rng.normal()));
-  const shapes = new Map(baseParams(model).map((p) => [p.name, p.shape]));
-  placements.forEach((p, i) => {
-    const n = loraNames(p.path);
-    weights.set(n.A, lora[i].branches[0].a);
-    weights.set(n.B, lora[i].branches[0].b);
-    shapes.set(n.A, [p.rank, p.in]);
-    shapes.set(n.B, [p.out, p.rank]);
-  });
-  await Deno.writeTextFile(
-    `${dir}/spec.json`,
-    JSON.stringify({ pipeline: "t", stage: "ft", spec: { kind: "train" }, model }),
-  );
-  await Deno.writeFile(`${dir}/weights.safetensors`, weightsFile(weights, shapes));
-  await saveAdapterFolder(`${dir}/adapter`, {
-    placements,
-    weights: lora,
-    scales: Object.fromEntries(placements.map((p) => [p.path, p.scale])),
-    ...peftBase(model),
-  });
-  return weights;
-}
 
 function logits(
   model: PretrainedConfig,
