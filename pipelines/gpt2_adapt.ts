@@ -68,7 +68,8 @@ if (import.meta.main) {
   const log = consoleLogger();
   const before = await runPipeline(pretrainPipeline(`${root}/init`), { out, log });
   if (!before.stages.every((s) => s.cached)) {
-    throw new Error(`${out}/gpt2_pretrain was not reused: run pipelines/gpt2_pretrain.ts first`);
+    console.error(`${out}/gpt2_pretrain was not reused: run pipelines/gpt2_pretrain.ts first`);
+    Deno.exit(1);
   }
   const after = await runPipeline(adaptPipeline(`${root}/hf`), { out, log });
   const metrics = (r: typeof after, stage: string) =>
@@ -85,8 +86,10 @@ if (import.meta.main) {
   for (const prompt of ["ng", "tr"]) {
     for (const extra of [[], ["--adapter", adapter]]) {
       const args = [`${root}/hf`, ...extra, "--prompt", prompt, "--max-new", "24", "--temperature", "0.8"];
+      args.push("--seed", "1");
       console.log(`deno task generate ${args.join(" ")}`);
-      if (await generate([...args, "--seed", "1"]) !== 0) throw new Error("generation failed");
+      const code = await generate(args);
+      if (code !== 0) Deno.exit(code);
     }
   }
 }
