@@ -8,13 +8,14 @@ import { placeAdapters } from "../src/adapters/placement.ts";
 import { main as generateMain } from "../src/cli/generate.ts";
 import { main as mergeMain } from "../src/cli/merge.ts";
 import { tokenizerFromJson } from "../src/data/tokenizer.ts";
-import { adamw, dictionary, lmLoss, pipeline, pretrained, split, temperature, train } from "../mod.ts";
+import { adamw, dictionary, lmLoss, lora, pipeline, pretrained, split, temperature, train } from "../mod.ts";
 import { linearModules, type PretrainedConfig } from "../src/models/config.ts";
 import { applyAdapter } from "../src/models/pretrained/apply_adapter.ts";
 import { readPretrained } from "../src/models/pretrained/checkpoint.ts";
 import { tokenizerCodec } from "../src/models/pretrained/tokens.ts";
 import { checkDomainTokenizers } from "../src/run/domains.ts";
-import { removeOut, tempOut } from "./fixtures/helpers.ts";
+import { runPipeline } from "../src/run/pipeline.ts";
+import { captureLog, removeOut, tempOut } from "./fixtures/helpers.ts";
 import { stageFolder } from "./fixtures/pretrained_stage.ts";
 import { TINY_GPT2, writeTinyCheckpoint } from "./fixtures/tiny_checkpoint.ts";
 import { byteLevelBpe } from "./fixtures/tokenizers.ts";
@@ -38,14 +39,21 @@ Deno.test("tokenizerCodec streams whole characters: byte-level pieces of é wait
   assert.deepEqual([...ids.map((id) => d.push(id)), d.end()], ["he", "", "é", ""]);
 });
 
-function spec(dir: string, tokenizer: string) {
+function spec(dir: string, tokenizer: string, adapters: ReturnType<typeof lora>[] = []) {
   return pipeline("tok")
     .seed(1)
     .domain("vi", { ...dictionary("vi"), tokenizer }, split(0.1))
     .model(pretrained(dir, { context: 8 }))
     .stage(
       "tune",
-      train({ mix: temperature(["vi"]), loss: lmLoss(), optimizer: adamw({ lr: 1e-3 }), steps: 1, batch: 2 }),
+      train({
+        mix: temperature(["vi"]),
+        adapters,
+        loss: lmLoss(),
+        optimizer: adamw({ lr: 1e-3 }),
+        steps: 2,
+        batch: 2,
+      }),
     )
     .build();
 }
@@ -128,6 +136,27 @@ Deno.test("generate --adapter merges a PEFT adapter as deno task merge does, and
   } finally {
     console.error = error;
     console.log = log;
+    await removeOut(out);
+  }
+});
+
+Deno.test("a LoRA stage on a pretrained GPT-2 with its tokenizer trains and exports a GPT-2 PEFT adapter", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const out = await tempOut();
+  try {
+    await checkpointWithTokenizer(`${out}/ckpt`, 258);
+    const s = spec(`${out}/ckpt`, `${out}/ckpt`, [lora("transformer.h.*.attn.c_attn", { rank: 2 })]);
+    const result = await runPipeline(s, { out, log: captureLog() });
+    const dir = result.stages[0].dir;
+    const lines = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).split("\n").filter((l) => l);
+    const losses = lines.map((l) => JSON.parse(l)).filter((l) => l.type === "train").map((l) => l.loss);
+    assert.ok(losses.length > 0 && losses.every(Number.isFinite), `losses ${losses}`);
+    const config = JSON.parse(await Deno.readTextFile(`${dir}/adapter/adapter_config.json`));
+    assert.equal(config.base_model_name_or_path, `${out}/ckpt`);
+    assert.equal(config.task_type, "CAUSAL_LM");
+    assert.equal(config.fan_in_fan_out, true);
+  } finally {
     await removeOut(out);
   }
 });
