@@ -41,6 +41,8 @@ import { normalArray, seedFor } from "../src/models/init.ts";
 import { writePretrained } from "../src/models/pretrained/write.ts";
 import { checkpointTensors } from "../src/models/pretrained/tensors.ts";
 import { parseArch } from "../src/models/pretrained/arch.ts";
+import { readPretrained } from "../src/models/pretrained/checkpoint.ts";
+import { PretrainedError } from "../src/models/pretrained/errors.ts";
 import { consoleLogger } from "../src/run/log.ts";
 import { runPipeline } from "../src/run/pipeline.ts";
 
@@ -63,9 +65,29 @@ export const CONFIG: Record<string, unknown> = {
   layer_norm_epsilon: 1e-5,
 };
 
-/** Writes the randomly initialised checkpoint folder (step 1). */
+/**
+ * Writes the randomly initialised checkpoint folder (step 1), unless it already holds exactly these weights:
+ * a rewritten file would change the stage's cache key and retrain it.
+ */
 export async function writeInitialCheckpoint(dir: string, seed = SEED): Promise<void> {
-  await writePretrained(dir, CONFIG, initialWeights(seed));
+  const weights = initialWeights(seed);
+  if (holds(dir, weights)) return;
+  await writePretrained(dir, CONFIG, weights);
+}
+
+function holds(dir: string, weights: Map<string, Float32Array>): boolean {
+  let current;
+  try {
+    current = readPretrained(dir);
+  } catch (e) {
+    if (e instanceof PretrainedError) return false;
+    throw e;
+  }
+  if (JSON.stringify(current.config) !== JSON.stringify(CONFIG)) return false;
+  return [...weights].every(([name, w]) => {
+    const c = current.weights.get(name);
+    return c !== undefined && c.length === w.length && c.every((v, i) => v === w[i]);
+  });
 }
 
 /** GPT-2's initialisation, in mixtune's layout (writePretrained transposes the Conv1D weights). */
