@@ -75,7 +75,7 @@ Deno.test("a pretrained model's text domains take its tokenizer without model.vo
   }
 });
 
-Deno.test("generate --adapter merges a PEFT adapter as deno task merge does, and decodes with the folder's tokenizer", async () => {
+Deno.test("generate --adapter merges a PEFT adapter as deno task merge does (which copies the tokenizer), and decodes with the folder's tokenizer", async () => {
   const out = await tempOut();
   const errors: string[] = [];
   const { error, log } = console;
@@ -94,7 +94,11 @@ Deno.test("generate --adapter merges a PEFT adapter as deno task merge does, and
     await Deno.mkdir(`${out}/stage`);
     await stageFolder(`${out}/stage`, model, placements);
     assert.equal(await mergeMain([`${out}/stage`, "--out", `${out}/merged`]), 0);
-    await Deno.copyFile(`${out}/ckpt/tokenizer.json`, `${out}/merged/tokenizer.json`);
+    // the checkpoint's tokenizer travels with the merged model
+    assert.equal(
+      await Deno.readTextFile(`${out}/merged/tokenizer.json`),
+      await Deno.readTextFile(`${out}/ckpt/tokenizer.json`),
+    );
     // the weights generation uses equal the merged checkpoint's, bit for bit
     const applied = applyAdapter(
       readPretrained(`${out}/ckpt`),
