@@ -1,6 +1,7 @@
 /**
  * The exported adapter folder, loaded by a PyTorch reimplementation of PEFT's loading rule
- * (tests/fixtures/peft_check.py), gives the outputs of mixtune's merged weights.
+ * (tests/fixtures/peft_check.py), gives the outputs of mixtune's merged weights; for a pretrained GPT-2 those
+ * are the Conv1D weights of the checkpoint `deno task merge` writes.
  */
 import assert from "node:assert/strict";
 import { loadAdapterFolder, saveAdapterFolder } from "../src/adapters/adapter_folder.ts";
@@ -8,8 +9,11 @@ import { type AdapterWeights, initAdapters } from "../src/adapters/init.ts";
 import { mergeLora } from "../src/adapters/merge.ts";
 import { type AdapterSpec, placeAdapters } from "../src/adapters/placement.ts";
 import { Rng } from "../src/adapters/random.ts";
-import { type Tensor, writeSafetensors } from "../src/adapters/safetensors.ts";
-import { linearModules } from "../src/models/config.ts";
+import { readSafetensors, type Tensor, writeSafetensors } from "../src/adapters/safetensors.ts";
+import { main as mergeMain } from "../src/cli/merge.ts";
+import { linearModules, type PretrainedConfig } from "../src/models/config.ts";
+import { stageFolder } from "./fixtures/pretrained_stage.ts";
+import { writeTinyCheckpoint } from "./fixtures/tiny_checkpoint.ts";
 
 const PYTHON = "/usr/bin/python3";
 const SCRIPT = new URL("./fixtures/peft_check.py", import.meta.url).pathname;
@@ -116,6 +120,67 @@ Deno.test("PEFT's loading rule on the exported folders gives mixtune's merged ou
       assert.deepEqual(qkv[1].b, weights[1].branches[1].b);
       assert.deepEqual(qkv[0].a, weights[1].branches[0].a);
     });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a pretrained GPT-2's adapter loads by PEFT's rule (fan_in_fan_out) and equals deno task merge's checkpoint", async () => {
+  if (!(await torchAvailable())) {
+    if (Deno.env.get("CI") === "true") throw new Error(`${PYTHON} with torch is required in CI`);
+    console.log("skipped: PEFT loading check of a GPT-2 adapter (needs /usr/bin/python3 with torch)");
+    return;
+  }
+  const dir = await Deno.makeTempDir({ prefix: "mixtune_peft_gpt2_" });
+  try {
+    await writeTinyCheckpoint(`${dir}/ckpt`);
+    const model: PretrainedConfig = { backbone: "pretrained", pretrained: `${dir}/ckpt`, context: 8 };
+    const gpt2 = placeAdapters(
+      [{ targets: "transformer.h.*.attn.c_attn", rank: 4, scale: { alpha: 8 } }],
+      linearModules(model),
+    );
+    assert.deepEqual(gpt2.problems, []);
+    await stageFolder(dir, model, gpt2.placements);
+    const log = console.log;
+    console.log = () => {};
+    try {
+      assert.equal(await mergeMain([dir, "--out", `${dir}/merged`]), 0);
+    } finally {
+      console.log = log;
+    }
+    const config = JSON.parse(await Deno.readTextFile(`${dir}/adapter/adapter_config.json`));
+    assert.equal(config.base_model_name_or_path, `${dir}/ckpt`);
+    assert.equal(config.task_type, "CAUSAL_LM");
+    assert.equal(config.fan_in_fan_out, true);
+    // the Hugging Face files as they are on disk: Conv1D weights [in, out]
+    const base = readSafetensors(await Deno.readFile(`${dir}/ckpt/model.safetensors`)).tensors;
+    const merged = readSafetensors(await Deno.readFile(`${dir}/merged/model.safetensors`)).tensors;
+    const rng = new Rng(3);
+    const expected: Record<string, Tensor> = {};
+    for (const p of gpt2.placements) {
+      const name = `${p.path}.weight`;
+      expected[`base/${name}`] = base[name];
+      expected[`adapter/${name}`] = merged[name];
+      expected[`x/${p.path}`] = {
+        shape: [3, p.in],
+        data: Float32Array.from({ length: 3 * p.in }, () => rng.normal()),
+      };
+    }
+    await Deno.writeFile(`${dir}/expected.safetensors`, writeSafetensors(expected));
+    const out = await new Deno.Command(PYTHON, {
+      args: [SCRIPT, `${dir}/expected.safetensors`, `${dir}/adapter`],
+    })
+      .output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const r = JSON.parse(new TextDecoder().decode(out.stdout)).adapter;
+    assert.deepEqual(r.unknownConfigKeys, []);
+    assert.deepEqual(r.keys, [
+      "base_model.model.transformer.h.0.attn.c_attn.lora_A.weight",
+      "base_model.model.transformer.h.0.attn.c_attn.lora_B.weight",
+    ]);
+    assert.equal(r.modules[0].scaling, 2);
+    assert.ok(r.worstRelError <= TOLERANCE, `worst relative error ${r.worstRelError}`);
+    assert.ok(r.modules[0].mergeRelError <= TOLERANCE, `merge ${r.modules[0].mergeRelError}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

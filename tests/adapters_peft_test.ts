@@ -166,9 +166,19 @@ Deno.test("decodePeft() explains unknown tensors, wrong ranks and foreign config
     (e: Error) => e.message === 'adapter_config.json: peft_type must be "LORA", found "IA3"',
   );
   assert.throws(
-    () => decodePeft({ config: JSON.stringify({ ...config, fan_in_fan_out: true }), model: files.model }),
-    (e: Error) => e.message === "adapter_config.json: fan_in_fan_out true (Conv1D layout) is not supported",
+    () => decodePeft({ config: JSON.stringify({ ...config, fan_in_fan_out: "yes" }), model: files.model }),
+    (e: Error) => e.message === 'adapter_config.json: fan_in_fan_out must be true or false, found "yes"',
   );
+  // Conv1D bases (GPT-2): lora_A and lora_B keep their [r, in] and [out, r] shapes, so the weights read alike
+  const conv1d = decodePeft({
+    config: JSON.stringify({ ...config, fan_in_fan_out: true }),
+    model: files.model,
+  });
+  const plain = decodePeft(files);
+  assert.equal(conv1d.fanInFanOut, true);
+  assert.equal(plain.fanInFanOut, false);
+  assert.deepEqual(conv1d.weights, plain.weights);
+  assert.deepEqual(conv1d.placements, plain.placements);
 });
 
 Deno.test("encodePeft() refuses gated placements and weights that do not match their placements", () => {

@@ -17,6 +17,7 @@ import {
   train,
 } from "../mod.ts";
 import { readSafetensors } from "../src/adapters/safetensors.ts";
+import { main as mergeMain } from "../src/cli/merge.ts";
 import { planPipeline } from "../src/compile/pipeline_plan.ts";
 import { readPretrained } from "../src/models/pretrained/checkpoint.ts";
 import { loadPipelineYaml } from "../src/spec/yaml.ts";
@@ -157,6 +158,25 @@ Deno.test("a LoRA stage on a pretrained GPT-2 trains the adapter and leaves the 
     for (const [name, w] of base) assert.deepEqual(tensors[name].data, w, name);
     const B = tensors["transformer.h.0.attn.c_attn.lora_B.weight"];
     assert.ok(B.data.some((v) => v !== 0), "lora_B moved from zero");
+    // deno task merge writes the stage back in GPT-2's layout: untouched tensors bit for bit, c_attn merged
+    const log = console.log;
+    console.log = () => {};
+    try {
+      assert.equal(await mergeMain([dir, "--out", `${out}/merged`]), 0);
+    } finally {
+      console.log = log;
+    }
+    const before = readSafetensors(await Deno.readFile(`${out}/gpt2/model.safetensors`)).tensors;
+    const after = readSafetensors(await Deno.readFile(`${out}/merged/model.safetensors`)).tensors;
+    assert.deepEqual(Object.keys(after).sort(), Object.keys(before).sort());
+    for (const [k, t] of Object.entries(before)) {
+      if (k !== "transformer.h.0.attn.c_attn.weight") assert.deepEqual(after[k], t, k);
+    }
+    assert.deepEqual(after["transformer.h.0.attn.c_attn.weight"].shape, [16, 48]);
+    assert.notDeepEqual(
+      after["transformer.h.0.attn.c_attn.weight"].data,
+      before["transformer.h.0.attn.c_attn.weight"].data,
+    );
     const metrics = result.stages[1].summary.metrics as Record<string, number>;
     assert.ok(Number.isFinite(metrics["validation_loss/vi"]), `${metrics["validation_loss/vi"]}`);
     assert.equal(metrics["perplexity/vi"], Math.exp(metrics["validation_loss/vi"]));

@@ -129,7 +129,7 @@ Deno.test("the generate command streams the prompt and new text, and exits 2 wit
     assert.equal(await main([`${out}/small`, "--prompt", "ab"]), 2);
     assert.equal(
       errors.pop(),
-      `${out}/small/config.json: vocab_size 100 is below 256; prompts are byte ids 0-255`,
+      `${out}/small/config.json: vocab_size 100 is below 256 and there is no tokenizer.json; prompts are byte ids 0-255`,
     );
   } finally {
     console.error = error;

@@ -34,6 +34,11 @@ export interface PeftAdapter {
   baseModel?: string | null;
   /** PEFT's task type ("CAUSAL_LM" for language models); null for the rest. */
   taskType?: string | null;
+  /**
+   * The base stores its weights [in, out] (GPT-2's Conv1D). PEFT then transposes B A when merging; lora_A
+   * and lora_B keep their shapes [r, in] and [out, r] either way.
+   */
+  fanInFanOut?: boolean;
 }
 
 /** The two files as bytes and text. */
@@ -137,7 +142,7 @@ function peftConfig(adapter: PeftAdapter): Record<string, unknown> {
     lora_alpha: a,
     target_modules: placements.map((p) => p.path),
     lora_dropout: placements[0].dropout,
-    fan_in_fan_out: false,
+    fan_in_fan_out: adapter.fanInFanOut ?? false,
     bias: "none",
     use_rslora: rslora,
     modules_to_save: toSave.length ? toSave : null,
@@ -179,8 +184,12 @@ export function decodePeft(files: PeftFiles): PeftAdapter {
       );
     }
   }
-  if (config.fan_in_fan_out === true) {
-    throw new PeftError(`${PEFT_CONFIG_FILE}: fan_in_fan_out true (Conv1D layout) is not supported`);
+  if (config.fan_in_fan_out !== undefined && typeof config.fan_in_fan_out !== "boolean") {
+    throw new PeftError(
+      `${PEFT_CONFIG_FILE}: fan_in_fan_out must be true or false, found ${
+        JSON.stringify(config.fan_in_fan_out)
+      }`,
+    );
   }
   if (config.bias !== undefined && config.bias !== "none") {
     throw new PeftError(`${PEFT_CONFIG_FILE}: bias must be "none", found ${JSON.stringify(config.bias)}`);
@@ -246,6 +255,7 @@ export function decodePeft(files: PeftFiles): PeftAdapter {
     modules,
     baseModel: typeof config.base_model_name_or_path === "string" ? config.base_model_name_or_path : null,
     taskType: typeof config.task_type === "string" ? config.task_type : null,
+    fanInFanOut: config.fan_in_fan_out === true,
   };
 }
 

@@ -1,17 +1,28 @@
-/** `deno task generate DIR --prompt TEXT [--max-new N] [--greedy | --temperature T --top-p P] [--seed N]` */
+/**
+ * `deno task generate DIR [--adapter DIR] --prompt TEXT [--max-new N] [--greedy | --temperature T --top-p P]
+ * [--seed N]`
+ */
 import { parseArgs } from "node:util";
+import { loadAdapterFolder } from "../adapters/adapter_folder.ts";
+import { MergeError } from "../adapters/merge.ts";
+import { PeftError } from "../adapters/peft.ts";
+import { SafetensorsError } from "../adapters/safetensors.ts";
+import { DataError } from "../data/errors.ts";
+import { loadTokenizer } from "../data/tokenizer.ts";
+import { applyAdapter } from "../models/pretrained/apply_adapter.ts";
 import { gpu } from "../gpu/device.ts";
 import { readPretrained } from "../models/pretrained/checkpoint.ts";
 import { PretrainedError } from "../models/pretrained/errors.ts";
 import { generate } from "../models/pretrained/generate.ts";
 import type { Sampling } from "../models/pretrained/sampling.ts";
-import { byteCodec, type TokenCodec } from "../models/pretrained/tokens.ts";
+import { byteCodec, type TokenCodec, tokenizerCodec } from "../models/pretrained/tokens.ts";
 import "../graph/ops/mod.ts";
 
-const USAGE =
-  `usage: deno task generate DIR --prompt TEXT [--max-new N] [--greedy | --temperature T --top-p P] [--seed N]
+const USAGE = `usage: deno task generate DIR [--adapter DIR] --prompt TEXT [--max-new N] [--greedy | \
+--temperature T --top-p P] [--seed N]
   DIR            a checkpoint folder in the Hugging Face layout (GPT-2, Llama, Mistral, Qwen2)
-  --prompt       the text to continue (as UTF-8 byte ids until tokenizers are read)
+  --adapter      a PEFT LoRA adapter folder (or a stage's adapter/), merged into the weights before generating
+  --prompt       the text to continue (tokenized by DIR/tokenizer.json, else as UTF-8 byte ids)
   --max-new      tokens to generate (default 32)
   --greedy       always the most likely token (the default without --temperature or --top-p)
   --temperature  sample from softmax(logits / T) (default 1 when sampling)
@@ -22,13 +33,19 @@ class UsageError extends Error {}
 
 /** Runs the command; returns the exit code (0 done, 1 failed while generating, 2 bad usage or checkpoint). */
 export async function main(args: string[], write: (text: string) => void = writeStdout): Promise<number> {
-  let dir: string, prompt: string, maxNew: number, seed: number, sampling: Sampling;
+  let dir: string,
+    adapter: string | undefined,
+    prompt: string,
+    maxNew: number,
+    seed: number,
+    sampling: Sampling;
   try {
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,
       options: {
         prompt: { type: "string" },
+        adapter: { type: "string" },
         "max-new": { type: "string", default: "32" },
         greedy: { type: "boolean", default: false },
         temperature: { type: "string" },
@@ -39,7 +56,9 @@ export async function main(args: string[], write: (text: string) => void = write
     if (positionals.length !== 1) {
       throw new UsageError(`expected one checkpoint folder, found ${positionals.length}`);
     }
-    dir = positionals[0];
+    dir = positionals[0].replace(/\/+$/, "");
+    adapter = values.adapter?.replace(/\/+$/, "");
+    if (adapter === "") throw new UsageError("--adapter: expected an adapter folder");
     if (values.prompt === undefined || values.prompt === "") {
       throw new UsageError("--prompt: expected some text");
     }
@@ -61,23 +80,27 @@ export async function main(args: string[], write: (text: string) => void = write
     console.error(`${(e as Error).message}\n${USAGE}`);
     return 2;
   }
-  let model;
+  let model, codec: TokenCodec;
   try {
     model = readPretrained(dir);
+    if (adapter !== undefined) model = applyAdapter(model, await loadAdapterFolder(adapter), adapter);
+    const hasTokenizer = await Deno.stat(`${dir}/tokenizer.json`).then(() => true, () => false);
+    codec = hasTokenizer ? tokenizerCodec(loadTokenizer(dir)) : byteCodec;
+    if (!hasTokenizer && model.arch.vocab < 256) {
+      throw new PretrainedError(
+        `${dir}/config.json`,
+        `vocab_size ${model.arch.vocab} is below 256 and there is no tokenizer.json; prompts are byte ids 0-255`,
+      );
+    }
   } catch (e) {
-    if (e instanceof PretrainedError) {
+    if (
+      e instanceof PretrainedError || e instanceof PeftError || e instanceof MergeError ||
+      e instanceof SafetensorsError || e instanceof DataError
+    ) {
       console.error(e.message);
       return 2;
     }
     throw e;
-  }
-  // the seam for a model's own tokenizer: byte ids until tokenizer.json is read
-  const codec: TokenCodec = byteCodec;
-  if (model.arch.vocab < 256) {
-    console.error(
-      `${dir}/config.json: vocab_size ${model.arch.vocab} is below 256; prompts are byte ids 0-255`,
-    );
-    return 2;
   }
   try {
     const { device } = await gpu();

@@ -4,6 +4,8 @@ import { MergeError, mergeLora } from "../adapters/merge.ts";
 import type { Tensor } from "../adapters/safetensors.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { baseParams } from "../models/params.ts";
+import { readPretrainedConfig } from "../models/pretrained/checkpoint.ts";
+import { checkpointLayout } from "../models/pretrained/write.ts";
 import { readWeights } from "../run/checkpoint.ts";
 import { mixtuneHfConfig } from "./hf_layout.ts";
 
@@ -13,7 +15,12 @@ export interface MergedModel {
   tensors: Record<string, Tensor>;
   /** Module paths whose LoRA was folded in. */
   merged: string[];
+  /** Files of the checkpoint folder that travel with the merged model (its tokenizer), as paths. */
+  copies: string[];
 }
+
+/** A checkpoint folder's tokenizer files, copied next to a merged model so it tokenizes alike. */
+const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
 
 async function readText(path: string): Promise<string> {
   try {
@@ -40,7 +47,7 @@ export async function mergeStage(dir: string, options: { gate?: number } = {}): 
     throw new MergeError(`${dir} is not a train stage (spec.json kind ${JSON.stringify(spec.spec?.kind)})`);
   }
   const model = spec.model;
-  if (!model || (model.backbone !== "lm" && model.backbone !== "vit")) {
+  if (!model || !["lm", "vit", "pretrained"].includes(model.backbone)) {
     throw new MergeError(`${dir}/spec.json has no model config; run the stage again with this version`);
   }
   let bytes: Uint8Array;
@@ -86,5 +93,14 @@ export async function mergeStage(dir: string, options: { gate?: number } = {}): 
     });
     // weights the stage trained outright travel in the adapter too; they equal those in weights.safetensors
   }
-  return { config: mixtuneHfConfig(model), tensors, merged };
+  if (model.backbone !== "pretrained") return { config: mixtuneHfConfig(model), tensors, merged, copies: [] };
+  // the checkpoint's own config and names; GPT-2's Conv1D weights go back to [in, out]
+  const { arch, config } = readPretrainedConfig(model.pretrained);
+  const layout = checkpointLayout(arch, new Map(Object.entries(tensors).map(([k, t]) => [k, t.data])));
+  const copies: string[] = [];
+  for (const f of TOKENIZER_FILES) {
+    const path = `${model.pretrained}/${f}`;
+    if (await Deno.stat(path).then(() => true, () => false)) copies.push(path);
+  }
+  return { config: { ...config, torch_dtype: "float32" }, tensors: layout, merged, copies };
 }

@@ -26,6 +26,7 @@ import {
 } from "../data/mod.ts";
 import { packDocuments } from "../data/packing.ts";
 import { loadTokenizer, type TextTokenizer } from "../data/tokenizer.ts";
+import { pretrainedArch } from "../models/config.ts";
 
 /** The named domains, loaded once by `load` (built-in sources import their npm packages) and then read. */
 export class DomainCache {
@@ -122,8 +123,15 @@ export async function loadDomain(name: string, spec: DomainSpec, pipeline: Pipel
 
 /** What is wrong with a domain's tokenizer for this model, or undefined when it fits. */
 function tokenizerProblem(t: TextTokenizer, dir: string, spec: PipelineSpec): string | undefined {
-  const vocab = spec.model.backbone === "lm" ? spec.model.vocab : undefined;
-  if (vocab !== t.vocabSize) {
+  const model = spec.model;
+  if (model.backbone === "pretrained") {
+    // a checkpoint's embedding table may be padded beyond its tokenizer (GPT-2 style), never short of it
+    const vocab = pretrainedArch(model).vocab;
+    if (t.vocabSize > vocab) {
+      return `${dir}/tokenizer.json has ${t.vocabSize} ids but ${model.pretrained}/config.json has vocab_size ${vocab}`;
+    }
+  } else if (model.backbone !== "lm" || model.vocab !== t.vocabSize) {
+    const vocab = model.backbone === "lm" ? model.vocab : undefined;
     return `${dir}/tokenizer.json has ${t.vocabSize} ids but model.vocab is ${vocab}`;
   }
   if (t.eos === undefined) return `${dir}/tokenizer.json has no EOS token to end documents with`;

@@ -2,6 +2,7 @@
  * Runs one training stage: replays the compiled step over sampled batches, logs metrics, validates,
  * checkpoints, and resumes exactly from the last checkpoint.
  */
+import { peftBase } from "../adapters/base_model.ts";
 import { gateHistogram, initAdapters, type Placement, saveAdapterFolder } from "../adapters/mod.ts";
 import { Forward } from "../compile/forward.ts";
 import { TrainStep } from "../compile/train_step.ts";
@@ -339,8 +340,7 @@ export async function saveAdapters(
     scales,
     modulesToSave,
     modules,
-    baseModel: null,
-    taskType: ctx.spec.model.backbone === "lm" ? "CAUSAL_LM" : null,
+    ...peftBase(ctx.spec.model),
     gate: placements.some((p) => p.gated)
       ? { stage: ctx.name, gate: ctx.stage.gate ?? null, qualityScale: scale ?? null }
       : undefined,

@@ -1,6 +1,6 @@
 /** Validation of data domains: sources and transforms. */
 
-import type { ModelConfig } from "../models/config.ts";
+import { type ModelConfig, pretrainedArch } from "../models/config.ts";
 import { type Checker, COUNT, FRACTION, NON_NEGATIVE, OPEN_FRACTION } from "./_checker.ts";
 import { DICTIONARY_LANGUAGES } from "../data/sources/dictionary.ts";
 import { udhrLanguages } from "../data/sources/udhr.ts";
@@ -100,7 +100,10 @@ function checkSource(
   return kind;
 }
 
-/** One vocabulary per model: every text domain uses the same tokenizer (or none), and `model.vocab` is set. */
+/**
+ * One vocabulary per model: every text domain uses the same tokenizer (or none), and `model.vocab` is set;
+ * a checkpoint read with byte ids needs at least 256 ids (its tokenizer's size is checked when it is loaded).
+ */
 function checkTokenizers(
   check: Checker,
   tokenizers: { at: string; value: unknown }[],
@@ -111,6 +114,10 @@ function checkTokenizers(
     // bytes are ids 0-255: a smaller table would be read out of range
     if (model?.backbone === "lm" && model.vocab !== undefined && model.vocab !== 256) {
       check.add("model.vocab", messages.expected("256 (bytes: no text domain has a tokenizer)", model.vocab));
+    }
+    const pretrained = model?.backbone === "pretrained" ? pretrainedArch(model).vocab : 256;
+    if (model?.backbone === "pretrained" && tokenizers.length > 0 && pretrained < 256) {
+      check.add("model.pretrained", messages.byteVocab(`${model.pretrained}/config.json`, pretrained));
     }
     return;
   }

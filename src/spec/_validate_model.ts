@@ -72,9 +72,6 @@ function checkPretrainedModel(check: Checker, value: Record<string, unknown>): P
       if (!(e instanceof PretrainedError)) throw e;
       check.add(at("context"), e.message);
     }
-    if (arch.vocab < 256) {
-      check.add(at("pretrained"), messages.byteVocab(`${dir}/config.json`, arch.vocab));
-    }
   } catch (e) {
     if (!(e instanceof PretrainedError)) throw e;
     check.add(at("pretrained"), e.message);

@@ -1,7 +1,8 @@
 /**
- * Text to token ids and back. Until a model's own tokenizer is read (tokenizer.json), ids are UTF-8 bytes,
- * which is what mixtune's text domains feed; a tokenizer plugs in here by implementing TokenCodec.
+ * Text to token ids and back: UTF-8 bytes (what mixtune's text domains feed without a tokenizer), or a model
+ * folder's own tokenizer (tokenizer.json).
  */
+import type { TextTokenizer } from "../../data/tokenizer.ts";
 
 /** Encodes text to ids and decodes ids as they stream in. */
 export interface TokenCodec {
@@ -21,3 +22,32 @@ export const byteCodec: TokenCodec = {
     };
   },
 };
+
+/**
+ * A folder's tokenizer as a codec. The ids decoded so far are decoded again for each new id, and only text
+ * that no longer ends in a partial character (U+FFFD) is released, so multi-byte characters split across
+ * byte-level tokens come out whole.
+ */
+export function tokenizerCodec(t: TextTokenizer): TokenCodec {
+  return {
+    encode: (text) => t.encode(text),
+    decoder: () => {
+      const ids: number[] = [];
+      let sent = 0;
+      const take = (whole: boolean): string => {
+        const text = t.decode(ids);
+        if (!whole && text.endsWith("\uFFFD")) return "";
+        const out = text.slice(sent);
+        sent = text.length;
+        return out;
+      };
+      return {
+        push: (id) => {
+          ids.push(id);
+          return take(false);
+        },
+        end: () => take(true),
+      };
+    },
+  };
+}
