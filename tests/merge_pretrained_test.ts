@@ -3,7 +3,7 @@
  * config.json and tensor names, GPT-2's Conv1D weights as [in, out]) that pretrained() reads back with the
  * logits of base + LoRA.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { type AdapterSpec, placeAdapters } from "../src/adapters/placement.ts";
 import { readSafetensors } from "../src/adapters/safetensors.ts";
 import { main } from "../src/cli/merge.ts";

@@ -1,5 +1,5 @@
 /** The GPT-2 example scripts' pipelines plan as their comments say: weights counted, adapters placed. */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { planPipeline } from "../src/compile/pipeline_plan.ts";
 import { readPretrained } from "../src/models/pretrained/checkpoint.ts";
 import { adaptPipeline } from "../pipelines/gpt2_adapt.ts";

@@ -2,7 +2,7 @@
  * A pretrained folder's tokenizer and a PEFT adapter at generation time, and the tokenizer checked against
  * the checkpoint's vocabulary before a pipeline runs.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { loadAdapterFolder } from "../src/adapters/adapter_folder.ts";
 import { placeAdapters } from "../src/adapters/placement.ts";
 import { main as generateMain } from "../src/cli/generate.ts";
