@@ -9,9 +9,9 @@ import { buildModel } from "../models/graph.ts";
 import { hashSpec, stageHash, stageOrder } from "../spec/hash.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
 import { VERSION } from "../version.ts";
-import { DomainCache } from "../run/domains.ts";
-import { mixStrategy, stageParamCounts } from "../run/stage_setup.ts";
-import { stageModel } from "../run/stage_model.ts";
+import { DomainCache } from "./domains.ts";
+import { mixStrategy, stageParamCounts } from "./stage_setup.ts";
+import { stageModel } from "./stage_model.ts";
 import { planStep, type StepMemory } from "./train_step.ts";
 
 /** The plan of one stage. */

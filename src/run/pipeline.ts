@@ -8,7 +8,7 @@ import type { PipelineSpec, StageSpec } from "../spec/types.ts";
 import { hashSpec } from "../spec/hash.ts";
 import { VERSION } from "../version.ts";
 import { readWeights } from "./checkpoint.ts";
-import { DomainCache } from "./domains.ts";
+import { DomainCache } from "../compile/domains.ts";
 import { runEvaluate } from "./evaluate.ts";
 import { runExport } from "./export_stage.ts";
 import { exists, writeJson } from "./files.ts";

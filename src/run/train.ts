@@ -12,13 +12,13 @@ import { initParams } from "../models/params.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
 import { type GateTable, trainBatch } from "./batches.ts";
 import { type Checkpoint, loadCheckpoint, saveCheckpoint, weightsFile } from "./checkpoint.ts";
-import type { DomainCache } from "./domains.ts";
+import type { DomainCache } from "../compile/domains.ts";
 import { appendJsonl } from "./files.ts";
 import { concatFloats } from "./_concat.ts";
 import { learningRate } from "./lr.ts";
 import type { Logger } from "./log.ts";
-import { mixStrategy } from "./stage_setup.ts";
-import { stageModel } from "./stage_model.ts";
+import { mixStrategy } from "../compile/stage_setup.ts";
+import { stageModel } from "../compile/stage_model.ts";
 import { validationLoss } from "./validation.ts";
 
 /** A stage stopped: a non-finite loss, or a failure while running; partial results stay in `dir`. */
