@@ -1,4 +1,7 @@
-/** `deno task pipeline [FILE] [--out DIR] [--steps N] [--seed N] [--stage NAME] [--resume] [--plan] [--json]` */
+/**
+ * `deno task pipeline [FILE] [--out DIR] [--steps N] [--seed N] [--set PATH=VALUE]... [--stage NAME]
+ * [--record DIR] [--resume] [--plan] [--json]`
+ */
 import { parseArgs } from "node:util";
 import { planPipeline } from "../compile/pipeline_plan.ts";
 import { PipelineError } from "../spec/problem.ts";
@@ -6,15 +9,19 @@ import { consoleLogger } from "../run/log.ts";
 import { runPipeline } from "../run/pipeline.ts";
 import { writeReport } from "../report/mod.ts";
 import { formatPlan, table } from "./format.ts";
-import { loadPipeline, withSteps } from "./load.ts";
+import { loadPipelineFile, parseSetValue, withSteps } from "./load.ts";
+import { applySets } from "../spec/sweep.ts";
 
 const USAGE =
-  `usage: deno task pipeline [FILE] [--out DIR] [--steps N] [--seed N] [--stage NAME] [--resume] [--plan] [--json]
-  FILE       a pipeline (.ts default export, or .yaml); default pipelines/quickstart.ts
+  `usage: deno task pipeline [FILE] [--out DIR] [--steps N] [--seed N] [--set PATH=VALUE]... [--stage NAME]
+                          [--record DIR] [--resume] [--plan] [--json]
+  FILE       a pipeline (.ts default export, .yaml or .json); default pipelines/quickstart.ts
   --out      folder for run outputs (default runs)
   --steps    run every train stage for N steps instead (a quick look)
   --seed     override the pipeline's seed
+  --set      override one spec value (VALUE read as YAML), validated in place; repeatable
   --stage    run only this stage and the stages it needs
+  --record   folder for run.json and report.html (default OUT/PIPELINE)
   --resume   continue interrupted stages from their last checkpoint
   --plan     validate and compile, print the plan, train nothing
   --json     with --plan: print the plan as one JSON object`;
@@ -31,6 +38,8 @@ export async function main(args: string[]): Promise<number> {
         steps: { type: "string" },
         seed: { type: "string" },
         stage: { type: "string" },
+        set: { type: "string", multiple: true, default: [] },
+        record: { type: "string" },
         resume: { type: "boolean", default: false },
         plan: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
@@ -63,7 +72,11 @@ export async function main(args: string[]): Promise<number> {
   try {
     const steps = count("steps", o.steps, 1);
     const seed = count("seed", o.seed, 0);
-    spec = await loadPipeline(file);
+    const loaded = await loadPipelineFile(file);
+    spec = applySets(loaded.spec, o.set, parseSetValue);
+    if (loaded.sweep && !o.plan) {
+      console.error(`${file} declares a sweep; this runs its base pipeline (deno task sweep runs the sweep)`);
+    }
     if (steps !== undefined) spec = withSteps(spec, steps);
     if (seed !== undefined) spec = { ...spec, seed };
     if (o.stage !== undefined && !(o.stage in spec.stages)) {
@@ -89,9 +102,16 @@ export async function main(args: string[]): Promise<number> {
     console.log(o.json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
     return 0;
   }
-  const root = `${o.out}/${spec.name}`;
+  const root = o.record ?? `${o.out}/${spec.name}`;
   try {
-    const result = await runPipeline(spec, { out: o.out, resume: o.resume, stage: o.stage, log, plan });
+    const result = await runPipeline(spec, {
+      out: o.out,
+      resume: o.resume,
+      stage: o.stage,
+      log,
+      plan,
+      record: o.record,
+    });
     try {
       log.line(`report: ${await writeReport(root)}`);
     } catch (e) {

@@ -11,6 +11,8 @@ import { readWeights } from "./checkpoint.ts";
 import { DomainCache } from "../compile/domains.ts";
 import { runEvaluate } from "./evaluate.ts";
 import { runExport } from "./export_stage.ts";
+import { relative } from "node:path";
+import { claimStage } from "./claim.ts";
 import { exists, writeJson } from "./files.ts";
 import type { Logger } from "./log.ts";
 import { runTrain } from "./train.ts";
@@ -26,6 +28,8 @@ export interface RunOptions {
   log: Logger;
   /** A plan object to store in run.json (see `planPipeline`). */
   plan?: unknown;
+  /** Folder for run.json (default `<out>/<pipeline>`); a sweep gives each variant its own. */
+  record?: string;
 }
 
 /** One stage's outcome. */
@@ -56,13 +60,15 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
   const weights = new Map<string, Map<string, Float32Array>>();
   const records: StageRecord[] = [];
   const hash = await hashSpec(spec);
+  const record = options.record ?? root;
+  await Deno.mkdir(record, { recursive: true });
   const writeRun = () =>
-    writeJson(`${root}/run.json`, {
+    writeJson(`${record}/run.json`, {
       name: spec.name,
       hash,
       seed: spec.seed,
       version: VERSION,
-      stages: records.map(({ summary: _, ...r }) => ({ ...r, dir: r.dir.slice(root.length + 1) })),
+      stages: records.map(({ summary: _, ...r }) => ({ ...r, dir: relative(record, r.dir) })),
       plan: options.plan,
     });
   for (const step of order) {
@@ -73,6 +79,12 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
     const done = `${dir}/summary.json`;
     let summary: Record<string, unknown>;
     let cached = false;
+    let release: (() => Promise<void>) | undefined;
+    if (!(await exists(done))) {
+      release = await claimStage(dir);
+      // another process may have finished it while this one waited for the claim
+      if (await exists(done)) await release();
+    }
     if (await exists(done)) {
       cached = true;
       summary = JSON.parse(await Deno.readTextFile(done));
@@ -81,55 +93,67 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
         weights.set(step.name, readWeights(await Deno.readFile(`${dir}/weights.safetensors`)).weights);
       }
     } else {
-      await Deno.mkdir(dir, { recursive: true });
-      await writeJson(`${dir}/spec.json`, {
-        pipeline: spec.name,
-        seed: spec.seed,
-        stage: step.name,
-        spec: stage,
-      });
-      const device = (await gpu()).device;
-      options.log.line(`${step.name}: ${stage.kind} -> ${dir}`);
-      if (stage.kind === "train") {
-        const r = await runTrain({
-          device,
-          spec,
-          name: step.name,
-          stage,
-          dir,
-          domains,
-          start: stage.from ? weights.get(stage.from) : undefined,
-          resume: options.resume ?? false,
-          log: options.log,
-        });
-        weights.set(step.name, r.weights);
-        summary = r.summary;
-      } else if (stage.kind === "evaluate") {
-        summary = await runEvaluate({
-          device,
-          spec,
-          name: step.name,
-          stage,
-          domains,
-          weights: weights.get(stage.from)!,
-        });
-      } else {
-        summary = await runExport({
-          device,
-          spec,
-          name: step.name,
-          stage,
-          dir,
-          domains,
-          weights: weights.get(stage.from)!,
-        });
+      try {
+        summary = await runStage(dir, step.name);
+      } finally {
+        await release?.();
       }
-      await writeJson(done, summary);
     }
     records.push({ name: step.name, kind: stage.kind, dir, cached, dependsOn: step.dependsOn, summary });
     await writeRun();
   }
   return { name: spec.name, hash, root, stages: records };
+
+  async function runStage(dir: string, name: string): Promise<Record<string, unknown>> {
+    const stage = spec.stages[name];
+    const done = `${dir}/summary.json`;
+    let summary: Record<string, unknown>;
+    await Deno.mkdir(dir, { recursive: true });
+    await writeJson(`${dir}/spec.json`, {
+      pipeline: spec.name,
+      seed: spec.seed,
+      stage: name,
+      spec: stage,
+    });
+    const device = (await gpu()).device;
+    options.log.line(`${name}: ${stage.kind} -> ${dir}`);
+    if (stage.kind === "train") {
+      const r = await runTrain({
+        device,
+        spec,
+        name,
+        stage,
+        dir,
+        domains,
+        start: stage.from ? weights.get(stage.from) : undefined,
+        resume: options.resume ?? false,
+        log: options.log,
+      });
+      weights.set(name, r.weights);
+      summary = r.summary;
+    } else if (stage.kind === "evaluate") {
+      summary = await runEvaluate({
+        device,
+        spec,
+        name,
+        stage,
+        domains,
+        weights: weights.get(stage.from)!,
+      });
+    } else {
+      summary = await runExport({
+        device,
+        spec,
+        name,
+        stage,
+        dir,
+        domains,
+        weights: weights.get(stage.from)!,
+      });
+    }
+    await writeJson(done, summary);
+    return summary;
+  }
 }
 
 /** `stage` and every stage it depends on. */
