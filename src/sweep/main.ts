@@ -1,0 +1,129 @@
+/**
+ * `deno task sweep FILE [--out DIR] [--set PATH=VALUE]... [--steps N] [--jobs N] [--resume] [--plan] [--json]
+ * [--status]`: runs a pipeline's declared sweep on this machine.
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { loadPipelineFile, parseSetValue, withSteps } from "../cli/load.ts";
+import { table } from "../cli/format.ts";
+import { PipelineError } from "../spec/problem.ts";
+import { applySets } from "../spec/sweep.ts";
+import { aggregateSweep, formatCell } from "./aggregate.ts";
+import { stageRunDone, sweepFolders } from "./folders.ts";
+import { formatSweepPlan } from "./format.ts";
+import { runLocal } from "./local.ts";
+import { planSweep } from "./plan.ts";
+
+const USAGE = `usage: deno task sweep FILE [--out DIR] [--set PATH=VALUE]... [--steps N] [--jobs N] [--resume]
+                       [--plan] [--json] [--status]
+  FILE       a pipeline that declares a sweep (.sweep(...) in TypeScript, sweep: in YAML)
+  --out      folder for run outputs (default runs); the sweep writes OUT/PIPELINE/sweep.json
+  --set      override one spec value of every variant (VALUE read as YAML); repeatable
+  --steps    run every train stage for N steps instead (a quick look)
+  --jobs     stage runs at once (default 1)
+  --resume   continue interrupted stage runs from their last checkpoint
+  --plan     print the variants and unique stage runs, run nothing (--json: as one JSON object)
+  --status   print which stage runs are done, run nothing`;
+
+/** Runs the CLI; returns the exit code (0 done, 1 a stage run failed, 2 invalid pipeline or usage). */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        out: { type: "string", default: "runs" },
+        set: { type: "string", multiple: true, default: [] },
+        steps: { type: "string" },
+        jobs: { type: "string", default: "1" },
+        resume: { type: "boolean", default: false },
+        plan: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        status: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const o = parsed.values;
+  if (o.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (parsed.positionals.length !== 1) {
+    console.error(`expected one pipeline file, found ${parsed.positionals.length}\n${USAGE}`);
+    return 2;
+  }
+  const file = parsed.positionals[0];
+  const jobs = Number(o.jobs);
+  const steps = o.steps === undefined ? undefined : Number(o.steps);
+  if (!Number.isInteger(jobs) || jobs < 1) return usage(`--jobs: expected an integer >= 1, found ${o.jobs}`);
+  if (steps !== undefined && (!Number.isInteger(steps) || steps < 1)) {
+    return usage(`--steps: expected an integer >= 1, found ${o.steps}`);
+  }
+  let planned;
+  try {
+    const loaded = await loadPipelineFile(file);
+    if (!loaded.sweep) return usage(`${file}: declares no sweep (add .sweep({...}) or a sweep: block)`);
+    let base = applySets(loaded.spec, o.set, parseSetValue);
+    if (steps !== undefined) base = withSteps(base, steps);
+    planned = await planSweep(base, loaded.sweep);
+  } catch (e) {
+    console.error(e instanceof PipelineError ? e.format() : `${file}: ${(e as Error).message}`);
+    return 2;
+  }
+  const { plan, variants } = planned;
+  const folders = sweepFolders(o.out, plan.name);
+  const done = new Set<string>();
+  for (const r of plan.stageRuns) if (await stageRunDone(folders, r.id)) done.add(r.id);
+  if (o.plan || o.status) {
+    console.log(o.json ? JSON.stringify({ ...plan, done: [...done] }, null, 2) : formatSweepPlan(plan, done));
+    return 0;
+  }
+  for (const v of variants) {
+    await Deno.mkdir(folders.variant(v.name), { recursive: true });
+    await Deno.writeTextFile(folders.variantSpec(v.name), JSON.stringify(v.spec, null, 2) + "\n");
+  }
+  const result = await runLocal(plan, {
+    folders,
+    jobs,
+    resume: o.resume,
+    extra: [],
+    log: (line) => console.error(line),
+  });
+  const results = await aggregateSweep(plan, folders);
+  const sweepJson = join(folders.root, "sweep.json");
+  await Deno.writeTextFile(
+    sweepJson,
+    JSON.stringify({ ...plan, outcome: result, ...results }, null, 2) + "\n",
+  );
+  for (const t of results.tables) {
+    console.log(
+      "\n" + table(`${t.stage}: ${t.metric} (mean ± std over seeds, ${t.better} is better)`, [
+        "variant",
+        "value",
+        "n",
+      ], t.rows.map((r) => [r.group, formatCell(r), r.n])),
+    );
+  }
+  console.log(`\nsweep.json: ${sweepJson}`);
+  if (result.failed.length > 0 || results.incomplete.length > 0) {
+    for (const f of result.failed) console.error(`failed: ${f.id} (exit ${f.code}), log ${f.log}`);
+    if (result.skipped.length) {
+      console.error(`not run (they need a failed stage run): ${result.skipped.join(", ")}`);
+    }
+    console.error(`incomplete variants: ${results.incomplete.join(", ")}; re-run with --resume to continue`);
+    return 1;
+  }
+  return 0;
+}
+
+function usage(message: string): number {
+  console.error(`${message}\n${USAGE}`);
+  return 2;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
