@@ -79,6 +79,10 @@ Deno.test("deno task sweep runs each unique stage once, and its results equal a 
       2,
     ], ["lr=0.01", 2]]);
     assert.equal(result.incomplete.length, 0);
+    const html = await Deno.readTextFile(join(root, "sweep.html"));
+    assert.match(html, /<caption>check: validation_loss\/new \(lower is better; best in bold\)<\/caption>/);
+    // band charts: pretrain on old, finetune on new and on few
+    assert.equal(html.split("<svg").length - 1, 3);
     // the same variant run alone in a fresh folder gives the same weights and metrics, bit for bit
     const alone = await tempOut();
     try {

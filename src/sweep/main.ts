@@ -9,6 +9,7 @@ import { table } from "../cli/format.ts";
 import { PipelineError } from "../spec/problem.ts";
 import { applySets } from "../spec/sweep.ts";
 import { aggregateSweep, formatCell } from "./aggregate.ts";
+import { writeSweepReport } from "../report/render_sweep.ts";
 import { stageRunDone, sweepFolders } from "./folders.ts";
 import { formatSweepPlan } from "./format.ts";
 import { runLocal } from "./local.ts";
@@ -110,6 +111,11 @@ export async function main(args: string[]): Promise<number> {
     );
   }
   console.log(`\nsweep.json: ${sweepJson}`);
+  try {
+    console.log(`sweep.html: ${await writeSweepReport(folders.root)}`);
+  } catch (e) {
+    console.error(`sweep.html not written: ${(e as Error).message}`);
+  }
   if (result.failed.length > 0 || results.incomplete.length > 0) {
     for (const f of result.failed) console.error(`failed: ${f.id} (exit ${f.code}), log ${f.log}`);
     if (result.skipped.length) {
