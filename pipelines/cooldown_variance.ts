@@ -8,7 +8,7 @@
  *
  * `deno run -A pipelines/cooldown_variance.ts [--batches K] [--temperature T] [--seed N] [--weights FILE]`
  * Data, model and batch size are those of pipelines/cooldown.ts. Without `--weights` the model is at its
- * initialisation (seed N); with it, e.g. `runs/cooldown-seed1/cooldown/t1-<hash>/weights.safetensors`, at the
+ * initialisation (seed N); with it, e.g. `runs/cooldown/t1-<hash>/weights.safetensors`, at the
  * end of that stage.
  *
  * @module
@@ -140,7 +140,7 @@ async function main(args: string[]): Promise<void> {
     throw new RangeError(`--seed: expected an integer >= 0, found ${values.seed}`);
   }
 
-  const spec: PipelineSpec = { ...cooldown, seed };
+  const spec: PipelineSpec = { ...cooldown.build(), seed };
   const model = spec.model;
   const stage = Object.values(spec.stages).find((s) => s.kind === "train");
   if (!stage || stage.kind !== "train") throw new Error("pipelines/cooldown.ts has no train stage");
