@@ -12,7 +12,13 @@ import type {
   TransformSpec,
 } from "../spec/types.ts";
 import { validatePipeline } from "../spec/validate.ts";
-import { type SweepAxes, type SweepMode, type SweepSpec, validateSweep } from "../spec/sweep.ts";
+import {
+  type JobResources,
+  type SweepAxes,
+  type SweepMode,
+  type SweepSpec,
+  validateSweep,
+} from "../spec/sweep.ts";
 
 /** `unknown` when `N` is a new name, `never` (a type error) when it is one of `Taken`. */
 export type Fresh<N extends string, Taken extends string> = [N] extends [Taken] ? never : unknown;
@@ -30,6 +36,12 @@ export type References<X, D extends string, T extends string> =
   & (string extends FromOf<X> ? unknown : { from?: T })
   & (string extends MixDomainsOf<X> ? unknown : { mix: { domains: D[] } });
 
+/** How a sweep combines its axes, and what each stage run's Slurm job asks for. */
+export interface SweepOptions {
+  mode?: SweepMode;
+  resources?: Record<string, JobResources>;
+}
+
 /** The pipeline so far: plain data, not yet validated. */
 export interface PipelineDraft {
   name: string;
@@ -45,10 +57,10 @@ export interface PipelineDraft {
  */
 export class PipelineBuilder<D extends string = never, T extends string = never, S extends string = never> {
   readonly #draft: PipelineDraft;
-  readonly #sweep?: { mode?: SweepMode; axes: SweepAxes };
+  readonly #sweep?: SweepOptions & { axes: SweepAxes };
 
   /** Use `pipeline(name)` to start one. */
-  constructor(draft: PipelineDraft, sweep?: { mode?: SweepMode; axes: SweepAxes }) {
+  constructor(draft: PipelineDraft, sweep?: SweepOptions & { axes: SweepAxes }) {
     this.#draft = Object.freeze({ ...draft });
     this.#sweep = sweep;
   }
@@ -102,15 +114,19 @@ export class PipelineBuilder<D extends string = never, T extends string = never,
    * Declares a sweep: each axis, a spec path (or `seed`), takes each of its values; `grid` (default) runs
    * every combination, `zip` the i-th values together. `deno task sweep` runs it; `build()` ignores it.
    */
-  sweep(axes: SweepAxes, options: { mode?: SweepMode } = {}): PipelineBuilder<D, T, S> {
-    return new PipelineBuilder(this.#draft, structuredClone({ mode: options.mode, axes }));
+  sweep(axes: SweepAxes, options: SweepOptions = {}): PipelineBuilder<D, T, S> {
+    return new PipelineBuilder(this.#draft, structuredClone({ ...options, axes }));
   }
 
   /** The declared sweep, validated against the built pipeline; undefined when none was declared. */
   sweepSpec(): SweepSpec | undefined {
     if (this.#sweep === undefined) return undefined;
-    const { mode, axes } = this.#sweep;
-    return validateSweep(this.build(), mode === undefined ? { axes } : { mode, axes });
+    const { mode, axes, resources } = this.#sweep;
+    return validateSweep(this.build(), {
+      axes,
+      ...(mode === undefined ? {} : { mode }),
+      ...(resources === undefined ? {} : { resources }),
+    });
   }
 
   /** The pipeline so far, unvalidated (for inspection or to finish by hand). */

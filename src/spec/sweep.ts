@@ -8,6 +8,9 @@ import { allPaths, formatPath, parsePath, writePath } from "./paths.ts";
 import { joinPath, PipelineError, type Problem, type SourceLocation } from "./problem.ts";
 import type { PipelineSpec } from "./types.ts";
 import { checkPipeline, type SourceMap } from "./validate.ts";
+import { checkResources, type JobResources } from "./_sweep_resources.ts";
+
+export type { JobResources } from "./_sweep_resources.ts";
 
 /** How a sweep combines its axes. */
 export type SweepMode = "grid" | "zip";
@@ -20,6 +23,8 @@ export interface SweepSpec {
   /** `grid` (default): every combination; `zip`: the i-th value of every axis together. */
   mode: SweepMode;
   axes: Record<string, unknown[]>;
+  /** What each stage run's Slurm job asks for, by stage kind (`train`) or stage name (a name wins). */
+  resources?: Record<string, JobResources>;
 }
 
 /**
@@ -125,6 +130,9 @@ export function validateSweep(
       }
     });
   }
+  if (sweep.resources !== undefined) {
+    for (const p of checkResources(sweep.resources, base.stages)) add(p.path, p.message);
+  }
   if (mode === "zip") {
     const lengths = Object.fromEntries(
       Object.entries(axes).map(([k, v]) => [k, Array.isArray(v) ? v.length : 0]),
@@ -137,7 +145,9 @@ export function validateSweep(
       : problems;
     throw new PipelineError(sorted, options.file);
   }
-  return { mode, axes: structuredClone(axes as Record<string, unknown[]>) };
+  const out: SweepSpec = { mode, axes: structuredClone(axes as Record<string, unknown[]>) };
+  if (sweep.resources !== undefined) out.resources = structuredClone(sweep.resources);
+  return out;
 }
 
 /**

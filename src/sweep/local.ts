@@ -91,16 +91,26 @@ export async function runLocal(plan: SweepPlan, options: LocalOptions): Promise<
     if (running.size === 0) break;
     await Promise.race(running.values());
   }
-  for (const v of plan.variants) {
-    if (v.stages.every((id) => state.get(id) === "done")) {
-      const log = f.variantLog(v.name);
-      const code = await runCli([f.variantSpec(v.name), "--record", f.variant(v.name)], f, log);
-      if (code !== 0) {
-        options.log(`sweep: recording variant ${v.name} failed (exit ${code}); its log: ${log}`);
-      }
-    }
-  }
+  await recordVariants(plan, f, options.log);
   return result;
+}
+
+/**
+ * Writes each complete variant's run.json and report (a pipeline CLI process whose stages are all in the
+ * cache, so it trains nothing).
+ */
+export async function recordVariants(
+  plan: SweepPlan,
+  f: SweepFolders,
+  log: (line: string) => void,
+): Promise<void> {
+  for (const v of plan.variants) {
+    const done = await Promise.all(v.stages.map((id) => stageRunDone(f, id)));
+    if (!done.every(Boolean)) continue;
+    const file = f.variantLog(v.name);
+    const code = await runCli([f.variantSpec(v.name), "--record", f.variant(v.name)], f, file);
+    if (code !== 0) log(`sweep: recording variant ${v.name} failed (exit ${code}); its log: ${file}`);
+  }
 }
 
 /** One pipeline CLI process, its output appended to `log`; returns its exit code. */
