@@ -138,7 +138,7 @@ export async function slurmStatus(
       ? "done"
       : job
       ? (states.get(job.job) ?? "gone from the queue, not done")
-      : "not submitted";
+      : "to run (not submitted)";
     out.push({ id: run.id, state, job: job?.job, log: job?.log });
   }
   return out;
