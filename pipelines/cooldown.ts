@@ -73,6 +73,8 @@ const spec = pipeline("cooldown")
   .stage("unimax", train({ ...common, mix: unimax(languages, { epochCap: 1 }) }))
   // T = 5 for steps 0-119, then T = 1 for steps 120-239.
   .stage("cooldown", train({ ...common, mix: temperature(languages, cooldown(5, 1, 0.5)) }))
-  .build();
+  // Three seeds (`--seed` also reshuffles the data, so each seed has its own validation slice):
+  // `deno task sweep pipelines/cooldown.ts` runs them and writes runs/cooldown/sweep.json and sweep.html.
+  .sweep({ seed: [1, 2, 3] });
 
 export default spec;

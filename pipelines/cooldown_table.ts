@@ -4,7 +4,8 @@
  * largest and smallest language, and how far each method's smallest-language loss rose after its best.
  *
  * `deno run --allow-read pipelines/cooldown_table.ts [RUN ...]` where each RUN is a run folder, the one
- * holding run.json (`runs/cooldown-seed1/cooldown`); default: every `runs/cooldown-seed*\/cooldown`.
+ * holding run.json; default: the variants of `deno task sweep pipelines/cooldown.ts`
+ * (`runs/cooldown/variants/*`).
  * Languages are ranked by training size; the larger half is "high-resource", the rest "low-resource".
  *
  * @module
@@ -233,19 +234,24 @@ export function cooldownTables(runs: readonly StageRun[][]): string {
   return out.join("\n");
 }
 
+/** The variant folders of the sweep in runs/cooldown (each holds its run.json). */
 async function defaultRuns(): Promise<string[]> {
-  const roots: string[] = [];
-  for await (const e of Deno.readDir("runs")) {
-    if (e.isDirectory && /^cooldown-seed\d+$/.test(e.name)) roots.push(`runs/${e.name}/cooldown`);
+  let sweep: { variants: { name: string }[] };
+  try {
+    sweep = JSON.parse(await Deno.readTextFile("runs/cooldown/sweep.json"));
+  } catch {
+    return [];
   }
-  return roots.sort();
+  return sweep.variants.map((v) => `runs/cooldown/variants/${v.name}`);
 }
 
 if (import.meta.main) {
   try {
     const roots = Deno.args.length ? Deno.args : await defaultRuns();
     if (roots.length === 0) {
-      throw new RunReadError("no runs/cooldown-seed*/cooldown folders; pass run folders as arguments");
+      throw new RunReadError(
+        "no runs/cooldown/sweep.json (run deno task sweep pipelines/cooldown.ts) and no run folders given",
+      );
     }
     console.log(cooldownTables(await Promise.all(roots.map(readRun))));
   } catch (e) {

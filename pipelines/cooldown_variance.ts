@@ -8,7 +8,7 @@
  *
  * `deno run -A pipelines/cooldown_variance.ts [--batches K] [--temperature T] [--seed N] [--weights FILE]`
  * Data, model and batch size are those of pipelines/cooldown.ts. Without `--weights` the model is at its
- * initialisation (seed N); with it, e.g. `runs/cooldown-seed1/cooldown/t1-<hash>/weights.safetensors`, at the
+ * initialisation (seed N); with it, e.g. `runs/cooldown/t1-<hash>/weights.safetensors`, at the
  * end of that stage.
  *
  * @module
@@ -18,7 +18,8 @@ import { scalarization, temperature } from "../mod.ts";
 import { ParamStore, read } from "../src/compile/param_store.ts";
 import { Program, type Slot } from "../src/compile/program.ts";
 import { stepGraph } from "../src/compile/train_step.ts";
-import { domainSizes, Rng, Sampler } from "../src/data/mod.ts";
+import { domainSizes, Sampler } from "../src/data/mod.ts";
+import { Rng } from "../src/random.ts";
 import { gpu } from "../src/gpu/device.ts";
 import type { Node } from "../src/graph/node.ts";
 import { tokens } from "../src/models/config.ts";
@@ -26,8 +27,8 @@ import { buildModel } from "../src/models/graph.ts";
 import { initParams } from "../src/models/params.ts";
 import { trainBatch } from "../src/run/batches.ts";
 import { readWeights } from "../src/run/checkpoint.ts";
-import { DomainCache } from "../src/run/domains.ts";
-import { mixStrategy } from "../src/run/stage_setup.ts";
+import { DomainCache } from "../src/compile/domains.ts";
+import { mixStrategy } from "../src/compile/stage_setup.ts";
 import type { MixSpec, PipelineSpec } from "../src/spec/types.ts";
 import cooldown from "./cooldown.ts";
 
@@ -139,7 +140,7 @@ async function main(args: string[]): Promise<void> {
     throw new RangeError(`--seed: expected an integer >= 0, found ${values.seed}`);
   }
 
-  const spec: PipelineSpec = { ...cooldown, seed };
+  const spec: PipelineSpec = { ...cooldown.build(), seed };
   const model = spec.model;
   const stage = Object.values(spec.stages).find((s) => s.kind === "train");
   if (!stage || stage.kind !== "train") throw new Error("pipelines/cooldown.ts has no train stage");

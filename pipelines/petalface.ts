@@ -108,6 +108,8 @@ const spec = pipeline("petalface")
   .stage("eval_petalface", evaluate({ from: "petalface", tasks: ["recognition"], recognition }))
   // The gated model as ONNX (branches kept, g an input), checked against WebGPU in onnxruntime.
   .stage("export_petalface", exportOnnx({ from: "petalface" }))
-  .build();
+  // Three seeds (`--seed` also reshuffles the data, so each seed has its own validation slice):
+  // `deno task sweep pipelines/petalface.ts` runs them and writes runs/petalface/sweep.json and sweep.html.
+  .sweep({ seed: [1, 2, 3] });
 
 export default spec;

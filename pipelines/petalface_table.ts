@@ -5,8 +5,8 @@
  * ONNX parity of the export stage.
  *
  * `deno run --allow-read pipelines/petalface_table.ts [RUN ...]` where each RUN is a run folder
- * (`runs/petalface-seed1/petalface`, the folder holding run.json); default: every
- * `runs/petalface-seed*\/petalface`.
+ * (the folder holding run.json); default: the variants of `deno task sweep pipelines/petalface.ts`
+ * (`runs/petalface/variants/*`).
  *
  * @module
  */
@@ -259,19 +259,24 @@ export function petalfaceTables(runs: readonly PetalfaceRun[]): string {
   ].join("\n");
 }
 
+/** The variant folders of the sweep in runs/petalface (each holds its run.json). */
 async function defaultRuns(): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir("runs")) {
-    if (e.isDirectory && /^petalface-seed\d+$/.test(e.name)) out.push(`runs/${e.name}/petalface`);
+  let sweep: { variants: { name: string }[] };
+  try {
+    sweep = JSON.parse(await Deno.readTextFile("runs/petalface/sweep.json"));
+  } catch {
+    return [];
   }
-  return out.sort();
+  return sweep.variants.map((v) => `runs/petalface/variants/${v.name}`);
 }
 
 if (import.meta.main) {
   try {
     const roots = Deno.args.length ? Deno.args : await defaultRuns();
     if (roots.length === 0) {
-      throw new RunReadError("no runs given and none found as runs/petalface-seed*/petalface");
+      throw new RunReadError(
+        "no runs/petalface/sweep.json (run deno task sweep pipelines/petalface.ts) and no run folders given",
+      );
     }
     console.log(petalfaceTables(await Promise.all(roots.map(readRun))));
   } catch (e) {

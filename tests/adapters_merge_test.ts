@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { AdapterWeights } from "../src/adapters/init.ts";
 import { MergeError, mergeLora } from "../src/adapters/merge.ts";
 import type { Placement } from "../src/adapters/placement.ts";
-import { Rng } from "../src/adapters/random.ts";
+import { Rng } from "../src/random.ts";
 
 // awkward sizes: out 5, in 7, rank 3, batch 4
 const [OUT, IN, R, BATCH] = [5, 7, 3, 4];

@@ -8,7 +8,7 @@ import { loadAdapterFolder, saveAdapterFolder } from "../src/adapters/adapter_fo
 import { type AdapterWeights, initAdapters } from "../src/adapters/init.ts";
 import { mergeLora } from "../src/adapters/merge.ts";
 import { type AdapterSpec, placeAdapters } from "../src/adapters/placement.ts";
-import { Rng } from "../src/adapters/random.ts";
+import { Rng } from "../src/random.ts";
 import { readSafetensors, type Tensor, writeSafetensors } from "../src/adapters/safetensors.ts";
 import { main as mergeMain } from "../src/cli/merge.ts";
 import { linearModules, type PretrainedConfig } from "../src/models/config.ts";

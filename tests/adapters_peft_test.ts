@@ -4,7 +4,7 @@ import { type AdapterWeights, initAdapters } from "../src/adapters/init.ts";
 import { type AdapterSpec, placeAdapters } from "../src/adapters/placement.ts";
 import { decodePeft, encodePeft, loadPeft, PeftError, savePeft } from "../src/adapters/peft.ts";
 import { readSafetensors, writeSafetensors } from "../src/adapters/safetensors.ts";
-import { Rng } from "../src/adapters/random.ts";
+import { Rng } from "../src/random.ts";
 
 const modules = linearModules({
   backbone: "vit",

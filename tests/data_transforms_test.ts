@@ -16,7 +16,7 @@ import {
 } from "../src/data/transforms/text.ts";
 import { fractionImages, imageDomain, splitImages, takeImages } from "../src/data/transforms/images.ts";
 import type { ImageSet } from "../src/data/domain.ts";
-import { Rng } from "../src/data/prng.ts";
+import { Rng } from "../src/random.ts";
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);

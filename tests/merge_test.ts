@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { saveAdapterFolder } from "../src/adapters/adapter_folder.ts";
 import { initAdapters } from "../src/adapters/init.ts";
 import { type AdapterSpec, placeAdapters } from "../src/adapters/placement.ts";
-import { Rng } from "../src/adapters/random.ts";
+import { Rng } from "../src/random.ts";
 import { readSafetensors } from "../src/adapters/safetensors.ts";
 import { main } from "../src/cli/merge.ts";
 import { evaluate } from "../src/graph/cpu.ts";

@@ -1,6 +1,6 @@
 /** Token picking, generation against a float64 greedy decode, and the generate command's exits. */
 import assert from "node:assert/strict";
-import { Rng } from "../src/data/prng.ts";
+import { Rng } from "../src/random.ts";
 import { evaluate } from "../src/graph/cpu.ts";
 import type { Node } from "../src/graph/node.ts";
 import { main } from "../src/cli/generate.ts";

@@ -13,7 +13,7 @@ import { linearModules, type PretrainedConfig } from "../src/models/config.ts";
 import { applyAdapter } from "../src/models/pretrained/apply_adapter.ts";
 import { readPretrained } from "../src/models/pretrained/checkpoint.ts";
 import { tokenizerCodec } from "../src/models/pretrained/tokens.ts";
-import { checkDomainTokenizers } from "../src/run/domains.ts";
+import { checkDomainTokenizers } from "../src/compile/domains.ts";
 import { runPipeline } from "../src/run/pipeline.ts";
 import { captureLog, removeOut, tempOut } from "./fixtures/helpers.ts";
 import { stageFolder } from "./fixtures/pretrained_stage.ts";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { readWeights } from "../src/run/checkpoint.ts";
-import { DomainCache } from "../src/run/domains.ts";
+import { DomainCache } from "../src/compile/domains.ts";
 import { runPacked } from "../src/run/packed.ts";
 import { compatible, incompatibility, planPacked } from "../src/run/packed_compat.ts";
 import { runTrain } from "../src/run/train.ts";

@@ -10,7 +10,7 @@ import { PipelineError } from "../src/spec/problem.ts";
 import type { PipelineSpec, TrainStage } from "../src/spec/types.ts";
 import { initAdapters } from "../src/adapters/init.ts";
 import { savePeft } from "../src/adapters/peft.ts";
-import { stagePlacements } from "../src/run/stage_setup.ts";
+import { stagePlacements } from "../src/compile/stage_setup.ts";
 import { stageHash } from "../src/spec/hash.ts";
 import { testDevice } from "./_harness.ts";
 import { captureLog, loadFixture, referenceRun, stagePath, tempOut } from "./fixtures/helpers.ts";

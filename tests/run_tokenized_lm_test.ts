@@ -4,7 +4,7 @@ import { main } from "../src/cli/main.ts";
 import { packDocuments } from "../src/data/packing.ts";
 import { tokenizerFromJson } from "../src/data/tokenizer.ts";
 import { readWeights } from "../src/run/checkpoint.ts";
-import { loadDomain } from "../src/run/domains.ts";
+import { loadDomain } from "../src/compile/domains.ts";
 import { runPipeline } from "../src/run/pipeline.ts";
 import { stageHash } from "../src/spec/hash.ts";
 import { checkPipeline, validatePipeline } from "../src/spec/validate.ts";

@@ -1,7 +1,7 @@
 /** Initial LoRA weights: random down matrices A, zero up matrices B, so every adapter starts as a no-op. */
 
 import type { LoraInit, Placement } from "./placement.ts";
-import { mixSeed, Rng } from "./random.ts";
+import { Rng } from "../random.ts";
 
 /** One LoRA branch: `A` is [rank, in] and `B` is [out, rank], row-major (PEFT's `lora_A` / `lora_B`). */
 export interface LoraBranch {
@@ -37,21 +37,21 @@ export function initDown(init: LoraInit, rank: number, fanIn: number, rng: Rng):
     for (let i = 0; i < a.length; i++) a[i] = rng.normal() * std;
   } else {
     const bound = kaimingUniformBound(fanIn);
-    for (let i = 0; i < a.length; i++) a[i] = (2 * rng.uniform() - 1) * bound;
+    for (let i = 0; i < a.length; i++) a[i] = (2 * rng.float() - 1) * bound;
   }
   return a;
 }
 
 /**
  * Initial weights for every placement: B = 0 and each A drawn from its own stream seeded by
- * `mixSeed(seed, placement index, branch)`, so the result depends only on the seed and the placements.
+ * `(seed, placement index, branch)`, so the result depends only on the seed and the placements.
  */
 export function initAdapters(placements: readonly Placement[], seed: number): AdapterWeights[] {
   return placements.map((p, index) => {
     const count = p.gated ? 2 : 1;
     const branches: LoraBranch[] = [];
     for (let branch = 0; branch < count; branch++) {
-      const rng = new Rng(mixSeed(seed, index, branch));
+      const rng = new Rng(seed, index, branch);
       branches.push({ a: initDown(p.init, p.rank, p.in, rng), b: new Float32Array(p.out * p.rank) });
     }
     return { path: p.path, branches };

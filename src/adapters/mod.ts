@@ -8,7 +8,6 @@
 export * from "./patterns.ts";
 export * from "./placement.ts";
 export * from "./init.ts";
-export * from "./random.ts";
 export * from "./gate.ts";
 export * from "./quality_scale.ts";
 export * from "./merge.ts";

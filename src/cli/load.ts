@@ -3,14 +3,17 @@ import { PipelineError } from "../spec/problem.ts";
 import type { PipelineSpec } from "../spec/types.ts";
 import { type SourceMap, validatePipeline } from "../spec/validate.ts";
 import { parseYaml } from "../spec/yaml.ts";
+import { parse } from "yaml";
+import { type SweepSpec, validateSweep } from "../spec/sweep.ts";
 import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
 import { readPipelineText } from "./_read_text.ts";
 import { safeInstanceOf, thrownValue } from "./_thrown.ts";
 
-/** A validated spec and, for YAML, where each of its paths was written. */
+/** A validated spec, the sweep it declares (if any), and, for YAML, where each of its paths was written. */
 export interface LoadedPipeline {
   spec: PipelineSpec;
+  sweep?: SweepSpec;
   locations?: SourceMap;
 }
 
@@ -20,7 +23,8 @@ export async function loadPipeline(file: string): Promise<PipelineSpec> {
 }
 
 /**
- * The validated spec in `file` with the positions of its paths (YAML). Data files and folders named by the
+ * The validated spec in `file`, the sweep it declares (validated against the spec), and the positions of
+ * its paths (YAML). Data files and folders named by the
  * domains must exist. Every problem is a `PipelineError` naming the file.
  */
 export async function loadPipelineSource(file: string): Promise<LoadedPipeline> {
@@ -33,10 +37,10 @@ export async function loadPipelineSource(file: string): Promise<LoadedPipeline> 
       } catch (e) {
         throw fileError(file, `JSON: ${(e as Error).message.split("\n")[0].slice(0, 120)}`);
       }
-      return { spec: validatePipeline(value, { file, files: true }) };
+      return splitSweep(value, { file, files: true });
     }
     const { value, locations } = parseYaml(text, file);
-    return { spec: validatePipeline(value, { locations, file, files: true }), locations };
+    return { ...splitSweep(value, { locations, file, files: true }), locations };
   }
   if (!file.endsWith(".ts")) {
     throw fileError(file, "expected a .ts, .yaml, .yml or .json pipeline file");
@@ -46,12 +50,26 @@ export async function loadPipelineSource(file: string): Promise<LoadedPipeline> 
     const mod = await import(pathToFileURL(resolve(file)).href);
     const value = mod.default;
     if (value === undefined) throw fileError(file, "expected a default export: the built pipeline spec");
-    spec = typeof value?.build === "function" ? value.build() : value;
-    return { spec: validatePipeline(spec, { file, files: true }) };
+    if (typeof value?.build !== "function") return splitSweep(value, { file, files: true });
+    spec = validatePipeline(value.build(), { file, files: true });
+    return { spec: spec as PipelineSpec, sweep: value.sweepSpec?.() };
   } catch (e) {
     if (safeInstanceOf(e, PipelineError)) throw e;
     throw fileError(file, thrownValue(e));
   }
+}
+
+/** Validates a pipeline that may carry a `sweep` key beside its spec. */
+function splitSweep(
+  value: unknown,
+  options: { file: string; files?: boolean; locations?: SourceMap },
+): { spec: PipelineSpec; sweep?: SweepSpec } {
+  if (value === null || typeof value !== "object" || !Object.hasOwn(value, "sweep")) {
+    return { spec: validatePipeline(value, options) };
+  }
+  const { sweep, ...rest } = value as Record<string, unknown>;
+  const spec = validatePipeline(rest, options);
+  return { spec, sweep: validateSweep(spec, sweep, options) };
 }
 
 function fileError(file: string, message: string): PipelineError {
@@ -76,4 +94,13 @@ export function withSteps(spec: PipelineSpec, steps: number): PipelineSpec {
     }),
   );
   return { ...spec, stages };
+}
+
+/** A `--set` value read as YAML (`5e-4`, `[a, b]`, `{ kind: cosine }`); text that is not YAML stays text. */
+export function parseSetValue(text: string): unknown {
+  try {
+    return parse(text, { schema: "core" });
+  } catch {
+    return text;
+  }
 }

@@ -5,7 +5,8 @@
  *
  * ```sh
  * deno run --allow-read --allow-write=runs --allow-env --allow-ffi --allow-sys jsr:@mixtune/mixtune/cli \
- *   [FILE] [--out DIR] [--steps N] [--seed N] [--stage NAME] [--resume] [--plan] [--json]
+ *   [FILE] [--out DIR] [--steps N] [--seed N] [--set PATH=VALUE]... [--stage NAME] [--record DIR] \
+ *   [--resume] [--plan] [--json]
  * ```
  *
  * @module
@@ -23,16 +24,20 @@ import { ReportFailure, runPipeline } from "../run/pipeline.ts";
 import { StageFailure } from "../run/train.ts";
 import { formatPlan, table } from "./format.ts";
 import { quote } from "../spec/messages.ts";
-import { loadPipelineSource, withSteps } from "./load.ts";
+import { loadPipelineSource, parseSetValue, withSteps } from "./load.ts";
+import { applySets } from "../spec/sweep.ts";
 import { validatePipeline } from "../spec/validate.ts";
 
 const USAGE =
-  `usage: deno task pipeline [FILE] [--out DIR] [--steps N] [--seed N] [--stage NAME] [--resume] [--plan] [--json]
-  FILE       a pipeline (.ts default export, or .yaml); default pipelines/quickstart.ts
+  `usage: deno task pipeline [FILE] [--out DIR] [--steps N] [--seed N] [--set PATH=VALUE]... [--stage NAME]
+                          [--record DIR] [--resume] [--plan] [--json]
+  FILE       a pipeline (.ts default export, .yaml or .json); default pipelines/quickstart.ts
   --out      folder for run outputs (default runs)
   --steps    run every train stage for N steps instead (a quick look)
   --seed     override the pipeline's seed
+  --set      override one spec value (VALUE read as YAML), validated in place; repeatable
   --stage    run only this stage and the stages it needs
+  --record   folder for run.json and report.html (default OUT/PIPELINE)
   --resume   continue interrupted stages from their last checkpoint
   --plan     validate and compile, print the plan, train nothing
   --json     with --plan: print the plan as one JSON object`;
@@ -58,6 +63,8 @@ export async function main(args: string[]): Promise<number> {
         seed: { type: "string" },
         stage: { type: "string" },
         resume: { type: "boolean", default: false },
+        set: { type: "string", multiple: true, default: [] },
+        record: { type: "string" },
         plan: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
@@ -82,7 +89,12 @@ export async function main(args: string[]): Promise<number> {
   try {
     const steps = flagNumber("steps", o.steps, COUNT);
     const seed = flagNumber("seed", o.seed, SEED);
-    ({ spec, locations } = await loadPipelineSource(file));
+    const loaded = await loadPipelineSource(file);
+    locations = loaded.locations;
+    spec = applySets(loaded.spec, o.set, parseSetValue);
+    if (loaded.sweep && !o.plan) {
+      console.error(`${file} declares a sweep; this runs its base pipeline (deno task sweep runs the sweep)`);
+    }
     if (steps !== undefined || seed !== undefined) {
       if (steps !== undefined) spec = withSteps(spec, steps);
       if (seed !== undefined) spec = { ...spec, seed };
@@ -131,7 +143,14 @@ export async function main(args: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", interrupted);
   try {
-    const result = await runPipeline(spec, { out: o.out, resume: o.resume, stage: o.stage, log, plan });
+    const result = await runPipeline(spec, {
+      out: o.out,
+      resume: o.resume,
+      stage: o.stage,
+      log,
+      plan,
+      record: o.record,
+    });
     for (const s of result.stages) {
       const tables = (s.summary.tables ?? []) as { title: string; columns: string[]; rows: unknown[][] }[];
       for (const t of tables) console.log("\n" + table(t.title, t.columns, t.rows));

@@ -6,7 +6,6 @@
  */
 
 export * from "./errors.ts";
-export * from "./prng.ts";
 export * from "./domain.ts";
 export * from "./batch.ts";
 export * from "./quality.ts";

@@ -3,7 +3,7 @@
 import { MixError } from "./errors.ts";
 import { phaseBoundaries } from "./mix/schedule.ts";
 import { checkStrategy, type MixAt, mixAt, type MixStrategy } from "./mix/strategy.ts";
-import { permutation, Rng, type RngState } from "./prng.ts";
+import { permutation, Rng, type RngState } from "../random.ts";
 
 /** How to build a {@link Sampler}. */
 export interface SamplerOptions {

@@ -13,6 +13,13 @@ import type {
   TransformSpec,
 } from "../spec/types.ts";
 import { validatePipeline } from "../spec/validate.ts";
+import {
+  type JobResources,
+  type SweepAxes,
+  type SweepMode,
+  type SweepSpec,
+  validateSweep,
+} from "../spec/sweep.ts";
 
 /**
  * `unknown` when `N` is a new name, `never` (a type error) when it is one of `Taken`; any name passes once
@@ -34,6 +41,12 @@ export type MixDomainsOf<X> = X extends { mix: { domains: (infer M)[] } } ? M : 
 export type References<X, D extends string, T extends string> =
   & (string extends FromOf<X> ? unknown : { from?: T | StartFolder })
   & (string extends MixDomainsOf<X> ? unknown : { mix: { domains: D[] } });
+
+/** How a sweep combines its axes, and what each stage run's Slurm job asks for. */
+export interface SweepOptions {
+  mode?: SweepMode;
+  resources?: Record<string, JobResources>;
+}
 
 /** The pipeline so far: plain data, not yet validated. */
 export interface PipelineDraft {
@@ -70,15 +83,17 @@ export interface PipelineDraft {
  */
 export class PipelineBuilder<D extends string = never, T extends string = never, S extends string = never> {
   readonly #draft: PipelineDraft;
+  readonly #sweep?: SweepOptions & { axes: SweepAxes };
 
   /** Use `pipeline(name)` to start one. */
-  constructor(draft: PipelineDraft) {
+  constructor(draft: PipelineDraft, sweep?: SweepOptions & { axes: SweepAxes }) {
     this.#draft = Object.freeze({ ...draft });
+    this.#sweep = sweep;
   }
 
   /** Sets the seed every random choice derives from. */
   seed(seed: number): PipelineBuilder<D, T, S> {
-    return new PipelineBuilder({ ...this.#draft, seed });
+    return new PipelineBuilder({ ...this.#draft, seed }, this.#sweep);
   }
 
   /** Adds a domain: a source and the transforms applied to it, in order. */
@@ -95,12 +110,15 @@ export class PipelineBuilder<D extends string = never, T extends string = never,
     }
     // copies, so that changing an argument later cannot change this builder
     const domain: DomainSpec = structuredClone(transforms.length > 0 ? { source, transforms } : { source });
-    return new PipelineBuilder({ ...this.#draft, domains: { ...this.#draft.domains, [name]: domain } });
+    return new PipelineBuilder(
+      { ...this.#draft, domains: { ...this.#draft.domains, [name]: domain } },
+      this.#sweep,
+    );
   }
 
   /** Sets the model every stage trains or evaluates. */
   model(config: ModelConfig): PipelineBuilder<D, T, S> {
-    return new PipelineBuilder({ ...this.#draft, model: structuredClone(config) });
+    return new PipelineBuilder({ ...this.#draft, model: structuredClone(config) }, this.#sweep);
   }
 
   /** Adds a stage; stages run in declaration order, each after the stage it starts `from`. */
@@ -115,7 +133,26 @@ export class PipelineBuilder<D extends string = never, T extends string = never,
       }]);
     }
     const stages = { ...this.#draft.stages, [name]: structuredClone(stage as StageSpec) };
-    return new PipelineBuilder({ ...this.#draft, stages });
+    return new PipelineBuilder({ ...this.#draft, stages }, this.#sweep);
+  }
+
+  /**
+   * Declares a sweep: each axis, a spec path (or `seed`), takes each of its values; `grid` (default) runs
+   * every combination, `zip` the i-th values together. `deno task sweep` runs it; `build()` ignores it.
+   */
+  sweep(axes: SweepAxes, options: SweepOptions = {}): PipelineBuilder<D, T, S> {
+    return new PipelineBuilder(this.#draft, structuredClone({ ...options, axes }));
+  }
+
+  /** The declared sweep, validated against the built pipeline; undefined when none was declared. */
+  sweepSpec(): SweepSpec | undefined {
+    if (this.#sweep === undefined) return undefined;
+    const { mode, axes, resources } = this.#sweep;
+    return validateSweep(this.build(), {
+      axes,
+      ...(mode === undefined ? {} : { mode }),
+      ...(resources === undefined ? {} : { resources }),
+    });
   }
 
   /**

@@ -3,7 +3,7 @@
  * verification (TAR at fixed FAR) from cosine similarities of pairs. Embeddings are row-major [n, dim].
  */
 
-import { Rng } from "../adapters/random.ts";
+import { Rng } from "../random.ts";
 
 /** Inputs that cannot give a meaningful metric; the message says what was expected and found. */
 export class EvalError extends RangeError {

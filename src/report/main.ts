@@ -12,10 +12,11 @@ import { parseArgs } from "node:util";
 import { ReportInputError } from "./errors.ts";
 import { writeComparison } from "./render_comparison.ts";
 import { writeReport } from "./write_report.ts";
+import { writeSweepReport } from "./render_sweep.ts";
 
 const USAGE = `usage: deno task report RUN_DIR [RUN_DIR...] [--out PATH]
 
-  one RUN_DIR     writes RUN_DIR/report.html
+  one RUN_DIR     writes RUN_DIR/report.html (a sweep's folder, holding sweep.json: RUN_DIR/sweep.html)
   several         writes one comparison of the runs (mean and std per metric over seeds)
                   to the first RUN_DIR's comparison.html
   --out PATH      write the page to PATH instead`;
@@ -51,7 +52,11 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   try {
-    const path = dirs.length === 1
+    const isSweep = dirs.length === 1 &&
+      await Deno.stat(`${dirs[0]}/sweep.json`).then(() => true, () => false);
+    const path = isSweep
+      ? await writeSweepReport(dirs[0], parsed.values.out)
+      : dirs.length === 1
       ? await writeReport(dirs[0], parsed.values.out)
       : await writeComparison(dirs, parsed.values.out);
     console.log(`wrote ${path}`);

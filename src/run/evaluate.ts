@@ -11,9 +11,9 @@ import { ortEmbeddings, vitToOnnx } from "../export/mod.ts";
 import { isCausal, tokens } from "../models/config.ts";
 import { buildModel } from "../models/graph.ts";
 import type { EvaluateStage, PipelineSpec, TrainStage } from "../spec/types.ts";
-import type { DomainCache } from "./domains.ts";
+import type { DomainCache } from "../compile/domains.ts";
 import { onnxInputs } from "./export_stage.ts";
-import { stageModel } from "./stage_model.ts";
+import { stageModel } from "../compile/stage_model.ts";
 import { embeddings, validationLoss } from "./validation.ts";
 import { concatFloats } from "./_concat.ts";
 

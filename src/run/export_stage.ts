@@ -10,9 +10,9 @@ import { type LoraSet, ortEmbeddings, parity, vitToOnnx, type Weights } from "..
 import type { VitConfig } from "../models/config.ts";
 import { buildModel, loraNames } from "../models/graph.ts";
 import type { ExportStage, PipelineSpec, TrainStage } from "../spec/types.ts";
-import type { DomainCache } from "./domains.ts";
+import type { DomainCache } from "../compile/domains.ts";
 import { writeAtomic } from "./files.ts";
-import { stageModel } from "./stage_model.ts";
+import { stageModel } from "../compile/stage_model.ts";
 import { StageFailure } from "./train.ts";
 import { embeddings } from "./validation.ts";
 

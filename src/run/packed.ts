@@ -15,14 +15,14 @@ import { buildModel } from "../models/graph.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
 import { trainBatch } from "./batches.ts";
 import { weightsFile } from "./checkpoint.ts";
-import type { DomainCache } from "./domains.ts";
+import type { DomainCache } from "../compile/domains.ts";
 import { appendJsonl, writeAtomic, writeJson } from "./files.ts";
 import { notFiniteCause, notFiniteMetric } from "./finite.ts";
 import type { Logger } from "./log.ts";
 import { learningRate } from "./lr.ts";
 import { checkPack, variantBuilds } from "./packed_compat.ts";
-import { mixStrategy } from "./stage_setup.ts";
-import { stageModel } from "./stage_model.ts";
+import { mixStrategy } from "../compile/stage_setup.ts";
+import { stageModel } from "../compile/stage_model.ts";
 import { initialWeights, saveAdapters, StageFailure, type TrainContext, type TrainResult } from "./train.ts";
 import { validationLoss } from "./validation.ts";
 

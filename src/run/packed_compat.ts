@@ -6,7 +6,7 @@
 import { planStep, type StepMemory } from "../compile/train_step.ts";
 import { buildModel, type BuildOptions, type LossKind } from "../models/graph.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
-import { stagePlacements, stageTrainable } from "./stage_setup.ts";
+import { stagePlacements, stageTrainable } from "../compile/stage_setup.ts";
 
 /** One variant: train stage `name` of its own pipeline spec. */
 export interface StageRef {

@@ -11,7 +11,9 @@ import { fromStage } from "../spec/start_folder.ts";
 import { VERSION } from "../version.ts";
 import { writeReport } from "../report/write_report.ts";
 import { readWeights } from "./checkpoint.ts";
-import { checkDomainTokenizers, DomainCache } from "./domains.ts";
+import { checkDomainTokenizers, DomainCache } from "../compile/domains.ts";
+import { claimStage } from "./claim.ts";
+import { relative } from "node:path";
 import { runEvaluate } from "./evaluate.ts";
 import { runExport } from "./export_stage.ts";
 import { exists, parseJson, removeTemporary, writeJson } from "./files.ts";
@@ -32,6 +34,8 @@ export interface RunOptions {
   log: Logger;
   /** The plan to store in run.json (default: `planPipeline(spec)`, as the CLI does). */
   plan?: PipelinePlan;
+  /** Folder for run.json and report.html (default `<out>/<pipeline>`); a sweep gives each variant its own. */
+  record?: string;
 }
 
 /** One stage's outcome, as listed in `run.json` (plus its summary). */
@@ -80,8 +84,10 @@ export interface RunResult {
  */
 export async function runPipeline(spec: PipelineSpec, options: RunOptions): Promise<RunResult> {
   const root = `${options.out}/${spec.name}`;
-  await Deno.mkdir(root, { recursive: true });
-  await removeTemporary(root);
+  const record = options.record ?? root;
+  await Deno.mkdir(record, { recursive: true });
+  // run.json or report.html half-written by a killed run (stage folders are cleaned by their claim's owner)
+  await removeTemporary(record, 1);
   const order = stageOrder(spec);
   const wanted = options.stage ? needed(spec, options.stage) : new Set(order.map((s) => s.name));
   const domains = new DomainCache(spec);
@@ -98,16 +104,16 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
   }
   const started = performance.now();
   // a report left by an earlier run would describe results this run may not reach
-  await removeFile(`${root}/report.html`);
+  await removeFile(`${record}/report.html`);
   const plan = options.plan ?? await planPipeline(spec);
   const writeRun = () =>
-    writeJson(`${root}/run.json`, {
+    writeJson(`${record}/run.json`, {
       name: spec.name,
       hash,
       seed: spec.seed,
       version: VERSION,
       seconds: seconds(started),
-      stages: records.map(({ summary: _, ...r }) => r),
+      stages: records.map(({ summary: _, ...r }) => ({ ...r, dir: relative(record, `${root}/${r.dir}`) })),
       plan,
     });
   for (const step of order) {
@@ -120,6 +126,14 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
     const stageStart = performance.now();
     let summary: Record<string, unknown>;
     let cached = false;
+    let release: (() => Promise<void>) | undefined;
+    if (!(await exists(done))) {
+      // one process per stage folder (sweeps run stages side by side); another may have just finished it
+      release = await claimStage(dir);
+      if (await exists(done)) await release();
+      // what a killed run of this stage left half-written; only the claim's owner may touch it
+      else await removeTemporary(dir);
+    }
     if (await exists(done)) {
       cached = true;
       summary = parseJson(await Deno.readTextFile(done), done);
@@ -136,59 +150,64 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
         weights.set(step.name, w);
       }
     } else {
-      await Deno.mkdir(dir, { recursive: true });
-      await domains.load();
-      await writeJson(`${dir}/spec.json`, {
-        pipeline: spec.name,
-        seed: spec.seed,
-        stage: step.name,
-        spec: stage,
-        model: spec.model,
-      });
-      const device = (await gpu()).device;
-      options.log.line(`${step.name}: ${stage.kind} -> ${dir}`);
-      if (stage.kind === "train") {
-        const r = await runTrain({
-          device,
-          spec,
-          name: step.name,
-          stage,
-          dir,
-          domains,
-          start: typeof stage.from === "string" ? weights.get(stage.from) : starts.get(step.name)?.base,
-          startLora: starts.get(step.name)?.lora,
-          resume: options.resume ?? false,
-          log: options.log,
+      try {
+        await Deno.mkdir(dir, { recursive: true });
+        await domains.load();
+        await writeJson(`${dir}/spec.json`, {
+          pipeline: spec.name,
+          seed: spec.seed,
+          stage: step.name,
+          spec: stage,
+          model: spec.model,
         });
-        weights.set(step.name, r.weights);
-        summary = r.summary;
-      } else if (stage.kind === "evaluate") {
-        summary = await runEvaluate({
-          device,
-          spec,
-          name: step.name,
-          stage,
-          domains,
-          weights: weights.get(stage.from)!,
-        });
-      } else {
-        summary = await runExport({
-          device,
-          spec,
-          name: step.name,
-          stage,
-          dir,
-          domains,
-          weights: weights.get(stage.from)!,
-        });
+        const device = (await gpu()).device;
+        options.log.line(`${step.name}: ${stage.kind} -> ${dir}`);
+        if (stage.kind === "train") {
+          const r = await runTrain({
+            device,
+            spec,
+            name: step.name,
+            stage,
+            dir,
+            domains,
+            start: typeof stage.from === "string" ? weights.get(stage.from) : starts.get(step.name)?.base,
+            startLora: starts.get(step.name)?.lora,
+            resume: options.resume ?? false,
+            log: options.log,
+          });
+          weights.set(step.name, r.weights);
+          summary = r.summary;
+        } else if (stage.kind === "evaluate") {
+          summary = await runEvaluate({
+            device,
+            spec,
+            name: step.name,
+            stage,
+            domains,
+            weights: weights.get(stage.from)!,
+          });
+        } else {
+          summary = await runExport({
+            device,
+            spec,
+            name: step.name,
+            stage,
+            dir,
+            domains,
+            weights: weights.get(stage.from)!,
+          });
+        }
+        const bad = notFiniteMetric(summary);
+        if (bad) throw new StageFailure(`stage ${step.name}: ${bad}; its summary is not written in ${dir}`);
+        // a resumed training stage counts the time before its checkpoint too
+        const took = (typeof summary.wallSeconds === "number" ? summary.wallSeconds : 0) +
+          seconds(stageStart);
+        summary = { ...summary, wallSeconds: round(took) };
+        await writeJson(done, summary);
+        options.log.line(`${step.name}: done in ${round(took)} s`);
+      } finally {
+        await release?.();
       }
-      const bad = notFiniteMetric(summary);
-      if (bad) throw new StageFailure(`stage ${step.name}: ${bad}; its summary is not written in ${dir}`);
-      // a resumed training stage counts the time before its checkpoint too
-      const took = (typeof summary.wallSeconds === "number" ? summary.wallSeconds : 0) + seconds(stageStart);
-      summary = { ...summary, wallSeconds: round(took) };
-      await writeJson(done, summary);
-      options.log.line(`${step.name}: done in ${round(took)} s`);
     }
     records.push({
       name: step.name,
@@ -203,7 +222,7 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
   }
   let report: string;
   try {
-    report = await writeReport(root);
+    report = await writeReport(record);
   } catch (e) {
     // every stage finished, but a run without its report is not done
     throw new ReportFailure(`report not written: ${(e as Error).message}`);

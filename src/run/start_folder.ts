@@ -15,7 +15,7 @@ import { canonicalJson } from "../spec/hash.ts";
 import { PipelineError, type Problem } from "../spec/problem.ts";
 import { resolveStartFolder, startFolders, startPath } from "../spec/start_folder.ts";
 import type { PipelineSpec, StartFolder, TrainStage } from "../spec/types.ts";
-import { stagePlacements } from "./stage_setup.ts";
+import { stagePlacements } from "../compile/stage_setup.ts";
 
 /** Base weights (by parameter name) and LoRA weights (by LoRA parameter name) a stage starts with. */
 export interface StartWeights {

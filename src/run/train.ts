@@ -20,14 +20,14 @@ import {
   saveCheckpoint,
   weightsFile,
 } from "./checkpoint.ts";
-import type { DomainCache } from "./domains.ts";
+import type { DomainCache } from "../compile/domains.ts";
 import { appendJsonl, parseJson, writeAtomic } from "./files.ts";
 import { notFiniteCause } from "./finite.ts";
 import { concatFloats } from "./_concat.ts";
 import { learningRate } from "./lr.ts";
 import type { Logger } from "./log.ts";
-import { mixStrategy, placementSpec, stageTrainable } from "./stage_setup.ts";
-import { stageModel } from "./stage_model.ts";
+import { mixStrategy, placementSpec, stageTrainable } from "../compile/stage_setup.ts";
+import { stageModel } from "../compile/stage_model.ts";
 import { validationLoss } from "./validation.ts";
 
 /** A stage stopped: a non-finite loss, or a failure while running; partial results stay in `dir`. */

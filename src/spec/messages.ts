@@ -32,7 +32,7 @@ export function nearest(text: string, candidates: readonly string[]): string | u
   return best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 3)) ? best : undefined;
 }
 
-/** Up to `count` candidates nearest to `text` by typing distance (ties keep the candidates' order). */
+/** The `count` candidates nearest to `text` by typing distance, nearest first (ties in given order). */
 export function closest(text: string, candidates: readonly string[], count: number): string[] {
   const scored = candidates.map((c, i) => ({ c, i, d: typoDistance(text.toLowerCase(), c.toLowerCase()) }));
   return scored.sort((a, b) => a.d - b.d || a.i - b.i).slice(0, count).map((s) => s.c);
@@ -160,6 +160,15 @@ export const messages = {
         : describe(found)
     }`,
   tooManyProblems: (max: number): string => `stopped after ${max} problems; fix these and validate again`,
+  unknownPath: (path: string, near: readonly string[]): string =>
+    `unknown spec path ${quote(path)}; closest valid paths: ${listOf(near)}`,
+  badPath: (path: string): string =>
+    messages.expected(`a spec path like "stages.ft.optimizer.lr" or "stages.ft.adapters[0].rank"`, path),
+  zipLengths: (lengths: Record<string, number>): string =>
+    `expected axes of equal length for mode "zip", found ${
+      Object.entries(lengths).map(([k, n]) => `${k}: ${n}`).join(", ")
+    }`,
+  setSyntax: (found: string): string => messages.expected("PATH=VALUE", found),
 } as const;
 
 function round(x: number): number {

@@ -1,7 +1,7 @@
 /** Word lists from the `dictionary-*` npm packages (hunspell): a long tail of languages over several scripts. */
 
 import { DataError } from "../errors.ts";
-import { Rng } from "../prng.ts";
+import { Rng } from "../../random.ts";
 import { decodeUtf8 } from "./_package.ts";
 
 /** What a `dictionary-*` package's main module exports: the hunspell files' bytes. */

@@ -2,7 +2,7 @@
 
 import type { ImageSet } from "../domain.ts";
 import { imageCount } from "../domain.ts";
-import { permutation, Rng } from "../prng.ts";
+import { permutation, Rng } from "../../random.ts";
 import { areaResize, upsample, type UpsampleMode } from "./resize.ts";
 
 /** One degradation step (plain JSON); steps apply in order. */

@@ -2,7 +2,7 @@
 
 import { imageCount, type ImageDomain, type ImageSet } from "../domain.ts";
 import { DataError } from "../errors.ts";
-import { permutation } from "../prng.ts";
+import { permutation } from "../../random.ts";
 
 /** The images at `indices`, in that order. */
 export function selectImages(set: ImageSet, indices: ArrayLike<number>): ImageSet {

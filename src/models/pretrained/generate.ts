@@ -1,6 +1,6 @@
 /** Autoregressive generation with a pretrained causal LM on the GPU, one full forward pass per token. */
 import { Program } from "../../compile/program.ts";
-import { Rng } from "../../data/prng.ts";
+import { Rng } from "../../random.ts";
 import type { Node } from "../../graph/node.ts";
 import type { Pretrained } from "./checkpoint.ts";
 import { buildPretrained } from "./graph.ts";

@@ -1,5 +1,5 @@
 /** Picking the next token from logits: greedy, or temperature with nucleus (top-p) filtering. */
-import type { Rng } from "../../data/prng.ts";
+import type { Rng } from "../../random.ts";
 
 /** How the next token is chosen. */
 export type Sampling = { kind: "greedy" } | { kind: "sample"; temperature: number; topP: number };

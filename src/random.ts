@@ -1,4 +1,7 @@
-/** A small seeded PRNG (xoshiro128**) whose whole state is four plain numbers, so it can be checkpointed. */
+/**
+ * The one seeded PRNG of mixtune (xoshiro128**): data sampling and shuffling, adapter inits, evaluation
+ * pair subsets. Its whole state is four plain numbers, so it can be checkpointed.
+ */
 
 /** The four 32-bit words of an {@link Rng}'s state, as plain unsigned numbers. */
 export type RngState = [number, number, number, number];

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { permutation, Rng } from "../src/data/prng.ts";
+import { permutation, Rng } from "../src/random.ts";
 
 Deno.test("Rng.u32() matches the xoshiro128** reference sequence from state [1, 2, 3, 4]", () => {
   // Reference values from the algorithm's published definition (computed independently in Python).
