@@ -1,6 +1,13 @@
 /**
  * `deno task sweep FILE [--executor local|slurm] [--out DIR] [--set PATH=VALUE]... [--steps N] [--jobs N]
  * [--resume] [--wait] [--plan] [--json] [--status]`: runs a pipeline's declared sweep.
+ *
+ * ```sh
+ * deno run --allow-read --allow-write=runs --allow-env --allow-run --allow-sys jsr:@mixtune/mixtune/sweep \
+ *   pipelines/cooldown.ts --plan
+ * ```
+ *
+ * @module
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
