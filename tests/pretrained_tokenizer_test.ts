@@ -152,7 +152,7 @@ Deno.test("a LoRA stage on a pretrained GPT-2 with its tokenizer trains and expo
     await checkpointWithTokenizer(`${out}/ckpt`, 258);
     const s = spec(`${out}/ckpt`, `${out}/ckpt`, [lora("transformer.h.*.attn.c_attn", { rank: 2 })]);
     const result = await runPipeline(s, { out, log: captureLog() });
-    const dir = result.stages[0].dir;
+    const dir = `${result.root}/${result.stages[0].dir}`;
     const lines = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).split("\n").filter((l) => l);
     const losses = lines.map((l) => JSON.parse(l)).filter((l) => l.type === "train").map((l) => l.loss);
     assert.ok(losses.length > 0 && losses.every(Number.isFinite), `losses ${losses}`);

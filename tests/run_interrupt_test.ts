@@ -55,9 +55,10 @@ Deno.test("summary.json and run.json record wall times; an evaluate stage logs i
     await Deno.remove(`${out}/tiny/${check}/summary.json`);
     const log = captureLog();
     await runPipeline(await loadFixture("tiny.yaml"), { out, log });
-    assert.equal(log.lines.length, 4, log.lines.join("\n"));
+    assert.equal(log.lines.length, 5, log.lines.join("\n"));
     assert.equal(log.lines[2], `check: evaluate -> ${out}/tiny/${check}`);
     assert.match(log.lines[3], /^check: done in \d+(\.\d+)? s$/);
+    assert.equal(log.lines[4], `report: ${out}/tiny/report.html`);
     const run = JSON.parse(await Deno.readTextFile(`${out}/tiny/run.json`));
     const seconds = run.stages.map((s: { seconds: number }) => s.seconds);
     assert.equal(seconds.length, 3);
