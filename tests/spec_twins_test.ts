@@ -19,7 +19,7 @@ for (const name of names) {
   Deno.test(`pipelines/${name}.ts and ${name}.yaml give the same spec, hash and sweep`, async () => {
     const built = await loadPipelineSource(fileURLToPath(new URL(`${name}.ts`, dir)));
     const loaded = await loadPipelineSource(fileURLToPath(new URL(`${name}.yaml`, dir)));
-    assert.deepEqual(loaded, built);
+    assert.deepEqual({ spec: loaded.spec, sweep: loaded.sweep }, { spec: built.spec, sweep: built.sweep });
     assert.equal(await hashSpec(loaded.spec), await hashSpec(built.spec));
   });
 }
