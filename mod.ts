@@ -29,7 +29,14 @@ export { PipelineError, type Problem, type SourceLocation } from "./src/spec/pro
 export { type SourceMap, type ValidateOptions, validatePipeline } from "./src/spec/validate.ts";
 export { loadPipelineYaml } from "./src/spec/yaml.ts";
 export { hashSpec, stageHash, stageOrder, type StageStep } from "./src/spec/hash.ts";
-export { type PipelinePlan, planPipeline, type StagePlan } from "./src/compile/pipeline_plan.ts";
+export {
+  type CheckpointPlan,
+  type PipelinePlan,
+  planPipeline,
+  type StagePlan,
+} from "./src/compile/pipeline_plan.ts";
+export type { JobResources, SweepAxes, SweepMode, SweepSpec } from "./src/spec/sweep.ts";
+export type { SweepOptions } from "./src/dsl/pipeline.ts";
 export type { StepMemory } from "./src/compile/train_step.ts";
 export { type RunOptions, runPipeline, type RunResult, type StageRecord } from "./src/run/pipeline.ts";
 export { consoleLogger, type Logger, type Progress } from "./src/run/log.ts";

@@ -56,7 +56,9 @@ export interface StagePlan {
 
 /** A pretrained model's checkpoint as the plan reports it (headers only; no weights are read). */
 export interface CheckpointPlan {
+  /** The checkpoint folder. */
   dir: string;
+  /** Its config.json's `model_type` (gpt2, llama, mistral, qwen2). */
   modelType: string;
   /** Weights in the checkpoint, all loaded as float32. */
   weights: number;

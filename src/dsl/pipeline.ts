@@ -44,7 +44,9 @@ export type References<X, D extends string, T extends string> =
 
 /** How a sweep combines its axes, and what each stage run's Slurm job asks for. */
 export interface SweepOptions {
+  /** `grid` (every combination, the default) or `zip` (the axes advance together). */
   mode?: SweepMode;
+  /** Slurm resources per stage kind (`train`, `evaluate`, `export`) or per stage name. */
   resources?: Record<string, JobResources>;
 }
 

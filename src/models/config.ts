@@ -48,6 +48,7 @@ export interface LmConfig {
  * the folder's config.json, its module paths are Hugging Face's.
  */
 export interface PretrainedConfig {
+  /** Selects a model read from a Hugging Face checkpoint folder. */
   backbone: "pretrained";
   /** The checkpoint folder. */
   pretrained: string;

@@ -4,12 +4,15 @@ import { joinPath, type Problem } from "./problem.ts";
 
 /** What one stage run's job asks the scheduler for. */
 export interface JobResources {
+  /** Slurm's `--cpus-per-task`. */
   cpus?: number;
   /** Slurm's `--mem`: `4G`, `500M`. */
   memory?: string;
+  /** Slurm's `--gpus`. */
   gpus?: number;
   /** Slurm's `--time`: `30`, `1:00:00`, `1-00:00:00`. */
   time?: string;
+  /** Slurm's `--partition`. */
   partition?: string;
   /** Further `sbatch` flags, written as they are (`--qos=short`). */
   sbatch?: string[];

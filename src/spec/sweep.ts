@@ -22,6 +22,7 @@ export type SweepAxes = { seed?: number[] } & Record<string, readonly unknown[]>
 export interface SweepSpec {
   /** `grid` (default): every combination; `zip`: the i-th value of every axis together. */
   mode: SweepMode;
+  /** Each axis: a spec path (or `seed`) and the values it takes. */
   axes: Record<string, unknown[]>;
   /** What each stage run's Slurm job asks for, by stage kind (`train`) or stage name (a name wins). */
   resources?: Record<string, JobResources>;
