@@ -19,9 +19,7 @@ for (const name of names) {
   Deno.test(`pipelines/${name}.ts and ${name}.yaml give the same spec, hash and sweep`, async () => {
     const built = await loadPipelineSource(fileURLToPath(new URL(`${name}.ts`, dir)));
     const loaded = await loadPipelineSource(fileURLToPath(new URL(`${name}.yaml`, dir)));
-    // YAML also carries the line and column of each path, which a builder has none of
-    const { locations: _, ...yaml } = loaded;
-    assert.deepEqual(yaml, built);
+    assert.deepEqual({ spec: loaded.spec, sweep: loaded.sweep }, { spec: built.spec, sweep: built.sweep });
     assert.equal(await hashSpec(loaded.spec), await hashSpec(built.spec));
   });
 }
