@@ -41,6 +41,10 @@ Deno.test("pipelines/cooldown.ts at --steps 2 writes its report (a UniMax stage 
   await reportOf("pipelines/cooldown.ts", "cooldown", ["t1", "t5", "t100", "scalar5", "unimax", "cooldown"]);
 });
 
+Deno.test("pipelines/cooldown_overfit.ts at --steps 2 writes its report (a cut of vi, 30% held out)", async () => {
+  await reportOf("pipelines/cooldown_overfit.ts", "cooldown_overfit", ["t1", "t5", "cooldown"]);
+});
+
 /** `spec` with at most `count` images a domain (each domain's `take`, before its split). */
 function fewer(spec: PipelineSpec, count: number): PipelineSpec {
   const domains = Object.fromEntries(

@@ -33,7 +33,9 @@ function metricTable(t: MetricTable): string {
   return table(
     ["variant", "mean ± std", "95% interval of the mean", "seeds", "values"],
     rows,
-    `${t.stage}: ${t.metric} (${t.better} is better; best in bold)`,
+    t.better === "none"
+      ? `${t.stage}: ${t.metric}`
+      : `${t.stage}: ${t.metric} (${t.better} is better; best in bold)`,
   );
 }
 

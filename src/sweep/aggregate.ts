@@ -2,6 +2,8 @@
  * A sweep's results: per metric of every stage, a table whose rows are the variants grouped over seeds
  * (mean, sample std, n, 95% interval), and per train stage the validation curves of each group (mean and
  * std at each step). Read from the stage folders the sweep wrote; nothing is computed that was not run.
+ * Besides a train stage's final metrics, each run's lowest validation loss per domain and the step of it
+ * (`best_validation_loss/<domain>`, `best_validation_step/<domain>`) show where a curve turned upward.
  */
 import { join } from "node:path";
 import { parseMetrics } from "../report/_parse_metrics.ts";
@@ -26,8 +28,8 @@ export interface GroupRow {
 export interface MetricTable {
   stage: string;
   metric: string;
-  /** Lower is better for losses, higher for everything else. */
-  better: "lower" | "higher";
+  /** Lower is better for losses, higher for other scores; "none" for a step, which no row wins. */
+  better: "lower" | "higher" | "none";
   rows: GroupRow[];
 }
 
@@ -105,20 +107,20 @@ export async function aggregateSweep(plan: SweepPlan, f: SweepFolders): Promise<
       incomplete.push(v.name);
       continue;
     }
+    const add = (stage: string, metric: string, value: number): void => {
+      const key = `${stage}\0${metric}`;
+      const better = /_step\//.test(metric) ? "none" : /loss/i.test(metric) ? "lower" : "higher";
+      const t = tables.get(key) ?? { stage, metric, better, rows: [] } as MetricTable;
+      tables.set(key, t);
+      let row = t.rows.find((r) => r.group === v.group);
+      if (!row) {
+        t.rows.push(row = { group: v.group, n: 0, mean: 0, std: null, ci95: null, values: {}, best: false });
+      }
+      row.values[v.name] = value;
+    };
     for (const { stage, id, summary } of summaries) {
       for (const [metric, value] of Object.entries(summary.metrics ?? {})) {
-        if (typeof value !== "number") continue;
-        const key = `${stage}\0${metric}`;
-        const t = tables.get(key) ??
-          { stage, metric, better: /loss/i.test(metric) ? "lower" : "higher", rows: [] } as MetricTable;
-        tables.set(key, t);
-        let row = t.rows.find((r) => r.group === v.group);
-        if (!row) {
-          t.rows.push(
-            row = { group: v.group, n: 0, mean: 0, std: null, ci95: null, values: {}, best: false },
-          );
-        }
-        row.values[v.name] = value;
+        if (typeof value === "number") add(stage, metric, value);
       }
       const metricsPath = join(f.stageRun(id), "metrics.jsonl");
       let text: string;
@@ -128,8 +130,12 @@ export async function aggregateSweep(plan: SweepPlan, f: SweepFolders): Promise<
         if (e instanceof Deno.errors.NotFound) continue;
         throw e;
       }
+      const lowest = new Map<string, { loss: number; step: number }>();
       for (const e of parseMetrics(text, metricsPath).evals) {
         for (const [domain, loss] of Object.entries(e.validationLoss)) {
+          // the first step of the minimum; a NaN is never the lowest
+          const low = lowest.get(domain);
+          if (!Number.isNaN(loss) && (!low || loss < low.loss)) lowest.set(domain, { loss, step: e.step });
           const key = `${stage}\0${domain}\0${v.group}`;
           const entry = curves.get(key) ?? {
             c: { stage, domain, group: v.group, steps: [], mean: [], std: [], n: 0 },
@@ -138,6 +144,10 @@ export async function aggregateSweep(plan: SweepPlan, f: SweepFolders): Promise<
           curves.set(key, entry);
           entry.byStep.set(e.step, [...(entry.byStep.get(e.step) ?? []), loss]);
         }
+      }
+      for (const [domain, low] of lowest) {
+        add(stage, `best_validation_loss/${domain}`, low.loss);
+        add(stage, `best_validation_step/${domain}`, low.step);
       }
     }
   }
@@ -152,6 +162,7 @@ export async function aggregateSweep(plan: SweepPlan, f: SweepFolders): Promise<
         ci95: half === undefined ? null : [s.mean - half, s.mean + half],
       });
     }
+    if (t.better === "none") continue;
     const pick = t.better === "lower" ? Math.min : Math.max;
     const best = pick(...t.rows.map((r) => r.mean));
     // a best only where the rows differ (a stage shared by every group is one value, not a winner)

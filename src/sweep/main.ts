@@ -175,7 +175,9 @@ async function writeResults(
   for (const t of results.tables) {
     console.log(
       "\n" + table(
-        `${t.stage}: ${t.metric} (mean ± std over seeds, ${t.better} is better)`,
+        `${t.stage}: ${t.metric} (mean ± std over seeds${
+          t.better === "none" ? "" : `, ${t.better} is better`
+        })`,
         ["variant", "value", "n"],
         t.rows.map((r) => [r.group, formatCell(r), r.n]),
       ),
