@@ -10,12 +10,15 @@ import { runPackedStages } from "../src/run/packed_stages.ts";
 import { runPipeline } from "../src/run/pipeline.ts";
 import type { PipelineSpec, TrainStage } from "../src/spec/types.ts";
 import { relError, testDevice } from "./_harness.ts";
+import { main } from "../src/cli/pack.ts";
 import {
   captureLog,
   exists,
+  fixture,
   loadFixture,
   metricsWithoutTiming,
   removeOut,
+  ROOT,
   stagePath,
   tempOut,
 } from "./fixtures/helpers.ts";
@@ -80,5 +83,41 @@ Deno.test("runPackedStages() fails on a busy folder, reuses finished members and
     }
   } finally {
     await removeOut(out);
+  }
+});
+
+/** The pack entry's `main()` in this process: its exit code and what it printed on stderr. */
+async function packMain(args: string[]): Promise<{ code: number; stderr: string[] }> {
+  const err: string[] = [];
+  const { error } = console;
+  console.error = (...a: unknown[]) => err.push(a.join(" "));
+  try {
+    return { code: await main(args), stderr: err };
+  } finally {
+    console.error = error;
+  }
+}
+
+Deno.test("the pack entry rejects bad input with exit 2 and one line", async () => {
+  const tiny = fixture("tiny.yaml");
+  const pair = (stage: string) => ["--variant", ROOT + tiny, "--stage", stage];
+  const cases: [string[], string][] = [
+    [
+      [...pair("finetune").slice(0, 2)],
+      "expected one --stage per --variant, found 1 --variant and 0 --stage",
+    ],
+    [pair("nope"), `${ROOT + tiny}: --stage: no stage named "nope"; stages: pretrain, finetune, check`],
+    [
+      [...pair("finetune"), ...pair("finetune")],
+      `${ROOT + tiny}: --stage finetune of this file is listed twice`,
+    ],
+    [
+      pair("finetune"),
+      "cannot pack these variants: tiny stages.finetune: checkpoints mid-run, which packed runs do not do",
+    ],
+  ];
+  for (const [args, line] of cases) {
+    const r = await packMain(["--out", "/nonexistent", ...args]);
+    assert.deepEqual([r.code, r.stderr[0].split("\n")[0]], [2, line], args.join(" "));
   }
 });

@@ -22,7 +22,7 @@ import { firstLine } from "./_thrown.ts";
 
 const USAGE = `usage: pack.ts --out DIR (--variant FILE --stage NAME)...
   --out      folder for run outputs (the stage folders go to OUT/PIPELINE/)
-  --variant  a pipeline file; the --stage after it names its train stage (two or more pairs)`;
+  --variant  a pipeline file; the --stage after it names its train stage (one pair per stage run)`;
 
 /** Runs the pack; returns the exit code (0 done, 1 a stage failed, 2 bad input or usage). */
 export async function main(args: string[]): Promise<number> {
@@ -54,6 +54,7 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const members: { spec: PipelineSpec; stage: string }[] = [];
+  const seen = new Set<string>();
   for (const [i, file] of o.variant.entries()) {
     try {
       const spec = await loadPipeline(file);
@@ -63,6 +64,9 @@ export async function main(args: string[]): Promise<number> {
           `--stage: no stage named ${quote(stage)}; stages: ${Object.keys(spec.stages).join(", ")}`,
         );
       }
+      const key = `${file} ${stage}`;
+      if (seen.has(key)) throw new Error(`--stage ${stage} of this file is listed twice`);
+      seen.add(key);
       members.push({ spec, stage });
     } catch (e) {
       console.error(e instanceof PipelineError ? e.format() : `${file}: ${firstLine(e)}`);
@@ -72,7 +76,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     checkPack(members.map((m) => ({ spec: m.spec, name: m.stage })));
   } catch (e) {
-    console.error((e as Error).message.replace("\n", ": ").replaceAll("\n", "; "));
+    console.error((e as Error).message.replace(":\n", ": ").replaceAll("\n", "; "));
     return 2;
   }
   try {

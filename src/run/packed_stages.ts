@@ -41,8 +41,11 @@ export async function runPackedStages(
   const result: PackedStagesResult = { trained: [], reused: [] };
   try {
     const todo: PackedVariant[] = [];
-    for (const m of members) {
-      const dir = await folder(m.spec, m.stage);
+    const dirs = await Promise.all(members.map((m) => folder(m.spec, m.stage)));
+    const twice = dirs.find((d, i) => dirs.indexOf(d) !== i);
+    if (twice) throw new Error(`${twice}: one stage run listed twice in a pack`);
+    for (const [i, m] of members.entries()) {
+      const dir = dirs[i];
       if (!(await exists(`${dir}/summary.json`))) {
         releases.push(await claimStage(dir));
         // another process may have finished it between the look and the claim
