@@ -111,8 +111,9 @@ export async function runLocal(
           async (code) => {
             running.delete(u.name);
             for (const r of runs) {
-              // success means the process exited 0 and the stage's folder holds its summary
-              if (code === 0 && await stageRunDone(f, r.id)) {
+              // success means the process exited 0 and the stage's folder holds its summary; in a pack,
+              // a summary is written only for a member that finished (another may have failed)
+              if ((code === 0 || runs.length > 1) && await stageRunDone(f, r.id)) {
                 state.set(r.id, "done");
                 result.ran.push(r.id);
               } else {
