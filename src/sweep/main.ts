@@ -125,9 +125,17 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   // Slurm runs every stage run as its own job; the local executor packs
-  const packing = slurm
-    ? undefined
-    : planPacks(plan, new Map(variants.map((v) => [v.name, v.spec])), packLimit, done);
+  let packing;
+  try {
+    packing = slurm
+      ? undefined
+      : planPacks(plan, new Map(variants.map((v) => [v.name, v.spec])), packLimit, done);
+  } catch (e) {
+    console.error(
+      `sweep: could not plan the packs: ${(e as Error).message.split("\n")[0]}; --pack 1 runs each alone`,
+    );
+    return 1;
+  }
   if (o.plan) {
     if (o.json) console.log(JSON.stringify({ ...plan, done: [...done], packing }, null, 2));
     else console.log(formatSweepPlan(plan, done, packing));
