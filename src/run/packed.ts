@@ -106,6 +106,7 @@ export async function runPacked(
         seed: c.spec.seed,
         stage: c.name,
         spec: c.stage,
+        model: c.spec.model,
       });
       await Deno.writeTextFile(`${c.dir}/metrics.jsonl`, "");
     }

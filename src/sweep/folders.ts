@@ -11,6 +11,8 @@ export interface SweepFolders {
   /** The repository the pipeline CLI runs from, and the CLI's entry file. */
   repo: string;
   cli: string;
+  /** The entry that trains a pack of stage runs in one process. */
+  pack: string;
   variant(name: string): string;
   variantSpec(name: string): string;
   variantLog(name: string): string;
@@ -28,6 +30,7 @@ export function sweepFolders(out: string, name: string): SweepFolders {
     root,
     repo,
     cli: join(repo, "src/cli/main.ts"),
+    pack: join(repo, "src/cli/pack.ts"),
     variant,
     variantSpec: (v) => join(variant(v), "pipeline.json"),
     variantLog: (v) => join(variant(v), "log.txt"),

@@ -1,9 +1,13 @@
 /** A sweep's plan as a researcher reads it. */
-import { table } from "../cli/format.ts";
+import { bytes, table } from "../cli/format.ts";
+import type { PackingPlan } from "./packs.ts";
 import type { SweepPlan } from "./plan.ts";
 
-/** Variants, unique stage runs (with whether each is already in the cache) and the runs saved by sharing. */
-export function formatSweepPlan(plan: SweepPlan, done: ReadonlySet<string>): string {
+/**
+ * Variants, unique stage runs (with whether each is already in the cache), the runs saved by sharing and,
+ * for the local executor, the packs and the processes the sweep then takes.
+ */
+export function formatSweepPlan(plan: SweepPlan, done: ReadonlySet<string>, packing?: PackingPlan): string {
   const axes = Object.entries(plan.axes).map(([k, v]) => `${k} (${v.length})`).join(
     plan.mode === "zip" ? " with " : " x ",
   );
@@ -29,5 +33,18 @@ export function formatSweepPlan(plan: SweepPlan, done: ReadonlySet<string>): str
       ]),
     ),
   ];
+  if (packing) out.push("", formatPacking(packing));
   return out.join("\n");
+}
+
+function formatPacking(p: PackingPlan): string {
+  const head = `packs (at most ${p.limit} stage runs each): ${p.packs.length}; ` +
+    `${p.toRun} stage runs to run in ${p.processes} processes`;
+  const lines = p.packs.length === 0 ? [head] : [table(
+    head,
+    ["pack", "stage runs", "variants", "memory"],
+    p.packs.map((k) => [k.id, k.stageRuns.join(" "), k.variants.join(" "), bytes(k.memory.total)]),
+  )];
+  for (const a of p.alone) lines.push(`${a.stageRun} runs alone: ${a.why}`);
+  return lines.join("\n");
 }

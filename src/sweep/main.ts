@@ -1,6 +1,6 @@
 /**
  * `deno task sweep FILE [--executor local|slurm] [--out DIR] [--set PATH=VALUE]... [--steps N] [--jobs N]
- * [--resume] [--wait] [--plan] [--json] [--status]`: runs a pipeline's declared sweep.
+ * [--pack K] [--resume] [--wait] [--plan] [--json] [--status]`: runs a pipeline's declared sweep.
  *
  * ```sh
  * deno run --allow-read --allow-write=runs --allow-env --allow-run --allow-sys jsr:@mixtune/mixtune/sweep \
@@ -23,11 +23,12 @@ import { recordVariants, runLocal } from "./local.ts";
 import { jobScript, slurmStatus, submitSlurm, waitSlurm } from "./slurm.ts";
 import type { SweepFolders } from "./folders.ts";
 import type { SweepPlan } from "./plan.ts";
+import { planPacks } from "./packs.ts";
 import { planSweep } from "./plan.ts";
 
 const USAGE =
   `usage: deno task sweep FILE [--executor local|slurm] [--out DIR] [--set PATH=VALUE]... [--steps N]
-                       [--jobs N] [--resume] [--wait] [--plan] [--json] [--status]
+                       [--jobs N] [--pack K] [--resume] [--wait] [--plan] [--json] [--status]
   FILE       a pipeline that declares a sweep (.sweep(...) in TypeScript, sweep: in YAML)
   --executor local (default): stage runs as processes here; slurm: one sbatch job per stage run
              (runs/ must be on a filesystem the nodes share)
@@ -35,6 +36,8 @@ const USAGE =
   --set      override one spec value of every variant (VALUE read as YAML); repeatable
   --steps    run every train stage for N steps instead (a quick look)
   --jobs     stage runs at once (default 1)
+  --pack     local: train up to K compatible fine-tuning stage runs (same base stage run, same shapes)
+             in one process and one packed step (default 8; 1: each alone); slurm does not pack
   --resume   continue interrupted stage runs from their last checkpoint
   --wait     slurm: wait for the jobs, then write the results (otherwise: submit and return)
   --plan     print the variants and unique stage runs (slurm: and the job scripts), run nothing
@@ -55,6 +58,7 @@ export async function main(args: string[]): Promise<number> {
         set: { type: "string", multiple: true, default: [] },
         steps: { type: "string" },
         jobs: { type: "string", default: "1" },
+        pack: { type: "string", default: "8" },
         resume: { type: "boolean", default: false },
         plan: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
@@ -83,6 +87,10 @@ export async function main(args: string[]): Promise<number> {
   const jobs = Number(o.jobs);
   const steps = o.steps === undefined ? undefined : Number(o.steps);
   if (!Number.isInteger(jobs) || jobs < 1) return usage(`--jobs: expected an integer >= 1, found ${o.jobs}`);
+  const packLimit = Number(o.pack);
+  if (!Number.isInteger(packLimit) || packLimit < 1) {
+    return usage(`--pack: expected an integer >= 1, found ${o.pack}`);
+  }
   if (steps !== undefined && (!Number.isInteger(steps) || steps < 1)) {
     return usage(`--steps: expected an integer >= 1, found ${o.steps}`);
   }
@@ -116,9 +124,21 @@ export async function main(args: string[]): Promise<number> {
     );
     return 0;
   }
+  // Slurm runs every stage run as its own job; the local executor packs
+  let packing;
+  try {
+    packing = slurm
+      ? undefined
+      : planPacks(plan, new Map(variants.map((v) => [v.name, v.spec])), packLimit, done);
+  } catch (e) {
+    console.error(
+      `sweep: could not plan the packs: ${(e as Error).message.split("\n")[0]}; --pack 1 runs each alone`,
+    );
+    return 1;
+  }
   if (o.plan) {
-    if (o.json) console.log(JSON.stringify({ ...plan, done: [...done] }, null, 2));
-    else console.log(formatSweepPlan(plan, done));
+    if (o.json) console.log(JSON.stringify({ ...plan, done: [...done], packing }, null, 2));
+    else console.log(formatSweepPlan(plan, done, packing));
     if (slurm && !o.json) {
       for (const r of plan.stageRuns.filter((r) => !done.has(r.id))) {
         console.log(`\n# ${join(folders.root, "slurm", `${r.id}.sh`)}`);
@@ -154,12 +174,17 @@ export async function main(args: string[]): Promise<number> {
     }
     return await writeResults(plan, folders, { executor: "slurm", jobs }, failed.length > 0);
   }
-  const result = await runLocal(plan, { folders, jobs, resume: o.resume, extra: [], log });
+  const result = await runLocal(plan, { folders, jobs, resume: o.resume, extra: [], log }, packing!.packs);
   for (const f of result.failed) console.error(`failed: ${f.id} (exit ${f.code}), log ${f.log}`);
   if (result.skipped.length) {
     console.error(`not run (they need a failed stage run): ${result.skipped.join(", ")}`);
   }
-  return await writeResults(plan, folders, { executor: "local", ...result }, result.failed.length > 0);
+  return await writeResults(
+    plan,
+    folders,
+    { executor: "local", packs: packing!.packs.map((p) => p.stageRuns), ...result },
+    result.failed.length > 0,
+  );
 }
 
 /** sweep.json, sweep.html and the tables on stdout; 1 when something is not done. */
