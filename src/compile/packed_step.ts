@@ -10,7 +10,7 @@ import type { ModelGraph } from "../models/graph.ts";
 import { packedAdamwCalls, type VariantStep, writePackedState } from "./packed_optimizer.ts";
 import { ParamStore, read } from "./param_store.ts";
 import { align, Program, type Slot } from "./program.ts";
-import { type Batch, stepGraph, type StepMemory } from "./train_step.ts";
+import { type Batch, stepGraph, type StepMemory, stepMemory } from "./train_step.ts";
 
 export type { VariantStep };
 
@@ -195,10 +195,7 @@ export class PackedTrainStep {
 
   /** GPU bytes by kind, from the buffer plan. */
   memory(): StepMemory {
-    const b = this.store.bytes;
-    const trainableState = b.trainable * 5;
-    const activations = this.program.plannedBytes + this.program.leafBytes;
-    return { frozen: b.frozen, trainableState, activations, total: b.frozen + trainableState + activations };
+    return stepMemory(this.store.bytes, this.program, 5);
   }
 
   kernels(): string[] {

@@ -35,6 +35,25 @@ export type StepOptions = Omit<AdamwOptions, "theta" | "grad" | "m" | "v" | "mas
   decay?: (name: string, shape: readonly number[]) => boolean;
 };
 
+/**
+ * A compiled step's GPU bytes by kind: `perTrainable` buffers the size of the trainable weights (weights,
+ * gradients, Adam m and v; a packed step adds each element's variant index).
+ */
+export function stepMemory(
+  bytes: { frozen: number; trainable: number },
+  program: { plannedBytes: number; leafBytes: number },
+  perTrainable: number,
+): StepMemory {
+  const trainableState = bytes.trainable * perTrainable;
+  const activations = program.plannedBytes + program.leafBytes;
+  return {
+    frozen: bytes.frozen,
+    trainableState,
+    activations,
+    total: bytes.frozen + trainableState + activations,
+  };
+}
+
 /** GPU memory of a step, by what it holds. */
 export interface StepMemory {
   /** Frozen weights. */
@@ -263,10 +282,7 @@ export class TrainStep {
 
   /** GPU bytes by kind, from the buffer plan. */
   memory(): StepMemory {
-    const b = this.store.bytes;
-    const trainableState = b.trainable * 4;
-    const activations = this.program.plannedBytes + this.program.leafBytes;
-    return { frozen: b.frozen, trainableState, activations, total: b.frozen + trainableState + activations };
+    return stepMemory(this.store.bytes, this.program, 4);
   }
 
   /** Kernel names of the step in dispatch order. */
