@@ -1,2 +1,2 @@
 /** The code version that run ids and stage caches are keyed by; bump it when results would change. */
-export const VERSION = "0.1.1";
+export const VERSION = "0.1.2";
