@@ -5,6 +5,7 @@ import { GraphBuilder, tensorInfo } from "./_graph.ts";
 import { encodeModel, type ModelMsg } from "./_onnx_proto.ts";
 import { isGated, validateLora, validateVitWeights } from "./_validate.ts";
 import { buildVitGraph, IO } from "./_vit_graph.ts";
+import { VERSION } from "../version.ts";
 import { ExportError } from "./errors.ts";
 import type { LoraSet, Weights } from "./types.ts";
 
@@ -52,7 +53,7 @@ export function vitToOnnx(config: VitConfig, weights: Weights, options: OnnxExpo
   const model: ModelMsg = {
     ir_version: ONNX_IR_VERSION,
     producer_name: "mixtune",
-    producer_version: "0.1.0",
+    producer_version: VERSION,
     opset_import: [{ domain: "", version: ONNX_OPSET }],
     graph: {
       name: options.name ?? "mixtune_vit",
