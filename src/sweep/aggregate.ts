@@ -182,9 +182,3 @@ export async function aggregateSweep(plan: SweepPlan, f: SweepFolders): Promise<
   }
   return { tables: [...tables.values()], curves: out, incomplete };
 }
-
-/** `1.234 ± 0.010` (n), the best marked with `**`. */
-export function formatCell(row: GroupRow): string {
-  const text = row.std === null ? row.mean.toFixed(4) : `${row.mean.toFixed(3)} ± ${row.std.toFixed(3)}`;
-  return row.best ? `**${text}**` : text;
-}

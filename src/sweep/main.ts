@@ -15,7 +15,8 @@ import { loadPipelineSource, parseSetValue, withSteps } from "../cli/load.ts";
 import { table } from "../cli/format.ts";
 import { PipelineError } from "../spec/problem.ts";
 import { applySets } from "../spec/sweep.ts";
-import { aggregateSweep, formatCell } from "./aggregate.ts";
+import { aggregateSweep } from "./aggregate.ts";
+import { sweepMarkdown } from "./markdown.ts";
 import { writeSweepReport } from "../report/render_sweep.ts";
 import { stageRunDone, sweepFolders } from "./folders.ts";
 import { formatSweepPlan } from "./format.ts";
@@ -187,7 +188,7 @@ export async function main(args: string[]): Promise<number> {
   );
 }
 
-/** sweep.json, sweep.html and the tables on stdout; 1 when something is not done. */
+/** sweep.json, sweep.md, sweep.html and the tables on stdout; 1 when something is not done. */
 async function writeResults(
   plan: SweepPlan,
   folders: SweepFolders,
@@ -197,18 +198,10 @@ async function writeResults(
   const results = await aggregateSweep(plan, folders);
   const sweepJson = join(folders.root, "sweep.json");
   await Deno.writeTextFile(sweepJson, JSON.stringify({ ...plan, outcome, ...results }, null, 2) + "\n");
-  for (const t of results.tables) {
-    console.log(
-      "\n" + table(
-        `${t.stage}: ${t.metric} (mean ± std over seeds${
-          t.better === "none" ? "" : `, ${t.better} is better`
-        })`,
-        ["variant", "value", "n"],
-        t.rows.map((r) => [r.group, formatCell(r), r.n]),
-      ),
-    );
-  }
-  console.log(`\nsweep.json: ${sweepJson}`);
+  const md = join(folders.root, "sweep.md");
+  await Deno.writeTextFile(md, `# sweep ${plan.name}\n\n${sweepMarkdown(results)}`);
+  console.log(`\n${sweepMarkdown(results)}`);
+  console.log(`sweep.json: ${sweepJson}\nsweep.md: ${md}`);
   try {
     console.log(`sweep.html: ${await writeSweepReport(folders.root)}`);
   } catch (e) {
