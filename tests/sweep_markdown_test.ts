@@ -76,10 +76,10 @@ Deno.test("curveTable reads the mean curve at the asked steps, '-' where a step 
 
 Deno.test("sweepMarkdown: one table per metric family, columns named by the rest of the metric", () => {
   const md = sweepMarkdown(results);
-  assert.match(md, /### validation_loss \(mean ± std over seeds\)\n\n\|     \| el {16}\| vi {16}\|/);
+  assert.match(md, /### validation_loss \(mean ± std over seeds\)\n\n\| {5}\| el {16}\| vi {16}\|/);
   assert.match(
     md,
-    /### best_validation_step \(mean ± std over seeds\)\n\n\|     \| vi {7}\|\n\| --- \| -+ \|\n\| t5  \| 100 ± 71 \|/,
+    /### best_validation_step \(mean ± std over seeds\)\n\n\| {5}\| vi {7}\|\n\| --- \| -+ \|\n\| t5 {2}\| 100 ± 71 \|/,
   );
 });
 
