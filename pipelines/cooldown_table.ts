@@ -14,12 +14,12 @@ import { curveTable, pivotTable, readSweepResults } from "../src/sweep/markdown.
 const languages = ["el", "tr", "ru", "fr", "es", "vi"];
 const loss = (l: string): string => `validation_loss/${l}`;
 const methods = [
-  { stage: "t1", title: "T = 1" },
-  { stage: "t5", title: "T = 5" },
-  { stage: "t100", title: "T = 100" },
-  { stage: "scalar5", title: "scalarization T = 5" },
-  { stage: "unimax", title: "UniMax (cap 1)" },
-  { stage: "cooldown", title: "Cooldown (5, then 1 at half-way)" },
+  { stage: "t1", title: "T = 1", short: "T=1" },
+  { stage: "t5", title: "T = 5", short: "T=5" },
+  { stage: "t100", title: "T = 100", short: "T=100" },
+  { stage: "scalar5", title: "scalarization T = 5", short: "scal. 5" },
+  { stage: "unimax", title: "UniMax (cap 1)", short: "UniMax" },
+  { stage: "cooldown", title: "Cooldown (5, then 1 at half-way)", short: "Cooldown" },
 ];
 
 if (import.meta.main) {
@@ -29,7 +29,8 @@ if (import.meta.main) {
       throw new Error(`incomplete variants: ${results.incomplete.join(", ")}`);
     }
     console.log(pivotTable(results, {
-      stages: methods,
+      rowTitle: "method",
+      stages: methods.map(({ stage, title }) => ({ stage, title })),
       columns: [
         ...languages.map((l) => ({ title: l, metric: loss(l) })),
         { title: "high avg", of: languages.slice(0, 3).map(loss) },
@@ -39,7 +40,7 @@ if (import.meta.main) {
     console.log();
     const curve = (l: string, stages: string[]) =>
       stages.map((s) => ({
-        title: `${l} ${methods.find((m) => m.stage === s)!.title}`,
+        title: `${l} ${methods.find((m) => m.stage === s)!.short}`,
         stage: s,
         domain: l,
       }));

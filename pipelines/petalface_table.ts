@@ -37,6 +37,7 @@ if (import.meta.main) {
       return train === "pretrain" ? "-" : `${(100 * p.share).toFixed(1)}%`;
     };
     console.log(pivotTable(results, {
+      rowTitle: "model (share of weights trained)",
       stages: models.map((m) => ({ stage: m.stage, title: `${m.title} (${share(m.train)})` })),
       columns: sets.flatMap(([set, title]) => [
         { title: `${title} R1`, metric: `rank1/${set}` },

@@ -22,6 +22,8 @@ export interface PivotOptions {
   scale?: number;
   /** Decimals printed (default 3). */
   digits?: number;
+  /** Heading of the row titles' column (default empty). */
+  rowTitle?: string;
 }
 
 interface Cell {
@@ -44,7 +46,7 @@ export function pivotTable(results: SweepResults, opts: PivotOptions): string {
       const cells = opts.columns.map((c) =>
         cellOf(metricsOf(c).map((m) => byKey.get(`${stage}\0${m}`)), group)
       );
-      rows.push({ title: [title ?? stage, group].filter((s) => s !== "").join(", "), cells });
+      rows.push({ title: groups.length > 1 ? `${title ?? stage}, ${group}` : title ?? stage, cells });
     }
   }
   const scale = opts.scale ?? 1;
@@ -63,7 +65,7 @@ export function pivotTable(results: SweepResults, opts: PivotOptions): string {
     return c.mean === best[i] ? `**${v}**` : v;
   };
   return markdown(
-    ["", ...opts.columns.map((c) => c.title)],
+    [opts.rowTitle ?? "", ...opts.columns.map((c) => c.title)],
     rows.map((r) => [r.title, ...r.cells.map(text)]),
   );
 }
@@ -82,6 +84,7 @@ function cellOf(tables: (MetricTable | undefined)[], group: string): Cell | unde
 /** Validation loss over training, mean over seeds: rows = steps, one column per (domain, stage). */
 export function curveTable(
   results: SweepResults,
+  /** Without a group, the first curve of the stage and domain: for sweeps over seeds only. */
   columns: { title: string; stage: string; domain: string; group?: string }[],
   steps: number[],
   digits = 3,
@@ -90,7 +93,7 @@ export function curveTable(
     step.toLocaleString("en-US"),
     ...columns.map((c) => {
       const curve = results.curves.find((k) =>
-        k.stage === c.stage && k.domain === c.domain && k.group === (c.group ?? "")
+        k.stage === c.stage && k.domain === c.domain && (c.group === undefined || k.group === c.group)
       );
       const i = curve?.steps.indexOf(step) ?? -1;
       return i < 0 ? "-" : curve!.mean[i].toFixed(digits);
