@@ -98,3 +98,8 @@ Deno.test("the table scripts say which sweep.json is missing and what writes it,
     );
   }
 });
+
+Deno.test("a '|' in a domain name is escaped, so the table keeps its columns", () => {
+  const r: SweepResults = { tables: [table("s", "validation_loss/a|b", [1, 2])], curves: [], incomplete: [] };
+  assert.equal(sweepMarkdown(r).split("\n")[2], "|     | a\\|b          |");
+});

@@ -138,11 +138,12 @@ function mean(values: number[]): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
 }
 
-/** A Markdown table with padded columns (first column left-aligned, the others too: values vary in width). */
+/** A Markdown table with padded columns; a `|` in a name (a domain may have one) is escaped. */
 function markdown(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(3, h.length, ...rows.map((r) => r[i].length)));
+  const cells = [head, ...rows].map((r) => r.map((v) => v.replaceAll("|", "\\|")));
+  const widths = head.map((_, i) => Math.max(3, ...cells.map((r) => r[i].length)));
   const line = (r: string[]): string => `| ${r.map((v, i) => v.padEnd(widths[i])).join(" | ")} |`;
-  return [line(head), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+  return [line(cells[0]), line(widths.map((w) => "-".repeat(w))), ...cells.slice(1).map(line)].join("\n");
 }
 
 /** sweep.json's tables and curves; an error naming the file and the command that writes it when absent. */
