@@ -115,7 +115,8 @@ function checkTokenizers(
     if (model?.backbone === "lm" && model.vocab !== undefined && model.vocab !== 256) {
       check.add("model.vocab", messages.expected("256 (bytes: no text domain has a tokenizer)", model.vocab));
     }
-    const pretrained = model?.backbone === "pretrained" ? pretrainedArch(model).vocab : 256;
+    const arch = model?.backbone === "pretrained" ? pretrainedArch(model) : undefined;
+    const pretrained = arch && arch.family !== "vit" ? arch.vocab : 256;
     if (model?.backbone === "pretrained" && tokenizers.length > 0 && pretrained < 256) {
       check.add("model.pretrained", messages.byteVocab(`${model.pretrained}/config.json`, pretrained));
     }
