@@ -5,6 +5,7 @@ import {
   add,
   div,
   geluDerivative,
+  geluErfGrad,
   geluGrad,
   mul,
   reluGrad,
@@ -12,9 +13,22 @@ import {
   where,
 } from "../src/graph/ops/elementwise.ts";
 import { sumAll } from "../src/graph/ops/reduce.ts";
-import { exp, gelu, log, neg, recip, relu, scale, sqrt, square, tanh } from "../src/graph/ops/unary.ts";
+import {
+  exp,
+  gelu,
+  geluErf,
+  log,
+  neg,
+  recip,
+  relu,
+  scale,
+  sqrt,
+  square,
+  tanh,
+} from "../src/graph/ops/unary.ts";
+import { geluErfDerivative, geluErfValue } from "../src/graph/ops/_erf.ts";
 import { Program } from "../src/compile/program.ts";
-import { gpuVsCpu, randoms, testDevice } from "./_harness.ts";
+import { gpuVsCpu, randoms, relError, testDevice } from "./_harness.ts";
 
 const TOL = 1e-5;
 
@@ -128,6 +142,95 @@ Deno.test("gelu_grad stays finite and exact for huge inputs, and keeps NaN", asy
     const out = await program.read(y);
     program.destroy();
     assert.deepEqual([...out].map(Number.isNaN), [...out].map((_, i) => i === 1), `${n}: ${out}`);
+  }
+});
+
+Deno.test("geluErf() and its float64 reference match PyTorch's exact gelu and math.erfc", () => {
+  // torch.nn.functional.gelu in float64 (and 0.5 x erfc(-x / sqrt 2) by Python's math.erfc at -5, -10,
+  // where torch's 1 + erf(x / sqrt 2) cancels), and the gradients by torch's autograd
+  const xs = [1, -1, -5, -10, 0.001, 3];
+  const values = [
+    0.841344746068543,
+    -0.15865525393145702,
+    -1.4332578593959731e-06,
+    -7.619853024160593e-23,
+    0.000500398942213911,
+    2.99595030590511,
+  ];
+  const slopes = [
+    1.0833154705876864,
+    -0.08331547058768635,
+    -7.146946001792295e-06,
+    -7.618400096464813e-22,
+    0.5007978842948414,
+    1.011945647204184,
+  ];
+  assert.ok(relError(xs.map(geluErfValue), values, 0) <= 1e-13);
+  assert.ok(relError(xs.map(geluErfDerivative), slopes, 0) <= 1e-13);
+  assert.deepEqual([Infinity, -Infinity, 1e200, -1e200].map(geluErfDerivative), [1, 0, 1, 0]);
+});
+
+Deno.test("gelu_erf and gelu_erf_grad kernels match float64 on awkward shapes", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  // 917 values (the scalar kernels) and 516 (the vec4 ones)
+  for (const [seed, shape] of [[20, [7, 131]], [30, [4, 129]]] as [number, Shape][]) {
+    const [[x, g], feeds] = inputs([shape, shape], seed, -4, 4);
+    const outs = [geluErf(x), geluErf(scale(x, 12)), geluErfGrad(x, g), geluErfGrad(scale(x, 12), g)];
+    const errs = await gpuVsCpu(device, outs, feeds);
+    assertClose(errs.slice(0, 2), TOL);
+    // Phi(x) + x phi(x) cancels where the slope crosses 0 (x = -0.75): 2e-5 measured there, relative to the
+    // floor (1e-3 of the largest slope), is 2e-8 absolute, about one float32 ulp of the two terms
+    assertClose(errs.slice(2), 5e-5);
+  }
+});
+
+Deno.test("gelu_erf keeps its relative accuracy near 0 and in the negative tail", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  // pure relative error (no floor), measured on lavapipe: 4e-7 near 0, 1.3e-7 for x > 1, 1.9e-6 on [-4, -1],
+  // 8.5e-6 on [-9, -6]: the f32 rounding of z^2 inside exp(-z^2) grows with z^2 (1 + erf would lose it all)
+  const ranges: [number, number, number][] = [
+    [-1e-3, 1e-3, 1e-6],
+    [1, 4, 1e-6],
+    [-4, -1, 4e-6],
+    [-9, -4, 2e-5],
+  ];
+  for (const [k, [lo, hi, tol]] of ranges.entries()) {
+    const [[x], feeds] = inputs([[1023]], 40 + k, lo, hi);
+    const y = geluErf(x);
+    const program = await Program.compile(device, [y], { poison: true });
+    program.write(x, feeds.get(x)!);
+    program.run();
+    const out = await program.read(y);
+    program.destroy();
+    const err = relError(out, Float64Array.from(feeds.get(x)!, geluErfValue), 0);
+    assert.ok(err <= tol, `[${lo}, ${hi}]: relative error ${err} > ${tol}`);
+  }
+});
+
+Deno.test("gelu_erf_grad stays finite for huge inputs and keeps NaN", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const huge = [2e19, 1e30, 3.4e38, 1e4, 1.0001e4, 50, 9.5, 3, 0.3, 1e-30, 0];
+  const values = [Infinity, -Infinity, ...huge, ...huge.map((v) => -v), NaN];
+  for (const n of [24, 25]) {
+    const x = input("x", [n]);
+    const g = input("g", [n]);
+    const y = geluErfGrad(x, g);
+    const program = await Program.compile(device, [y, geluErf(x)], { poison: true });
+    program.write(x, Float32Array.from(values.slice(0, n)));
+    program.write(g, new Float32Array(n).fill(1));
+    program.run();
+    const out = await program.read(y);
+    program.destroy();
+    const want = values.slice(0, n).map(geluErfDerivative);
+    out.forEach((v, i) =>
+      assert.ok(
+        Number.isNaN(want[i]) ? Number.isNaN(v) : Math.abs(v - want[i]) <= 1e-6,
+        `x = ${values[i]}: ${v}, expected ${want[i]}`,
+      )
+    );
   }
 });
 

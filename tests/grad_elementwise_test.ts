@@ -6,7 +6,19 @@ import { add, div, mul, reluGrad, sub, where } from "../src/graph/ops/elementwis
 import { gather, gatherGrad } from "../src/graph/ops/gather.ts";
 import { max, maxGrad, mean, sum, sumAll, sumTo } from "../src/graph/ops/reduce.ts";
 import { broadcastTo, concat, copy, pad, slice, transpose } from "../src/graph/ops/shape.ts";
-import { exp, gelu, log, neg, recip, relu, scale, sqrt, square, tanh } from "../src/graph/ops/unary.ts";
+import {
+  exp,
+  gelu,
+  geluErf,
+  log,
+  neg,
+  recip,
+  relu,
+  scale,
+  sqrt,
+  square,
+  tanh,
+} from "../src/graph/ops/unary.ts";
 import { gradCheck, randoms } from "./_harness.ts";
 
 const TOL = 1e-6;
@@ -35,10 +47,17 @@ Deno.test("add/sub/mul/div() gradients sum over broadcast axes", () => {
 Deno.test("unary op gradients", () => {
   const [[x], feeds] = inputs([[3, 5]], 4, -3, 3);
   const [[y], fy] = inputs([[7]], 5, 0.2, 4);
-  for (const f of [neg, exp, relu, gelu, tanh, square, (v: Node) => scale(v, -1.5, 2)]) {
+  for (const f of [neg, exp, relu, gelu, geluErf, tanh, square, (v: Node) => scale(v, -1.5, 2)]) {
     check(f(x), [x], feeds);
   }
   for (const f of [log, sqrt, recip]) check(f(y), [y], fy);
+});
+
+Deno.test("geluErf() gradient in the tails and near 0", () => {
+  const [[x], feeds] = inputs([[9]], 13, -8, 6);
+  check(geluErf(x), [x], feeds);
+  const [[z], fz] = inputs([[5]], 14, -1e-3, 1e-3);
+  check(geluErf(z), [z], fz);
 });
 
 Deno.test("where() gradient goes to the chosen side only", () => {

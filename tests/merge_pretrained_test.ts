@@ -8,7 +8,7 @@ import { type AdapterSpec, placeAdapters } from "../src/adapters/placement.ts";
 import { readSafetensors } from "../src/adapters/safetensors.ts";
 import { main } from "../src/cli/merge.ts";
 import { evaluate } from "../src/graph/cpu.ts";
-import { linearModules, pretrainedArch, type PretrainedConfig } from "../src/models/config.ts";
+import { linearModules, type PretrainedConfig, pretrainedLm } from "../src/models/config.ts";
 import { readPretrained } from "../src/models/pretrained/checkpoint.ts";
 import { buildPretrained } from "../src/models/pretrained/graph.ts";
 import { TINY_GPT2, TINY_LLAMA, writeTinyCheckpoint } from "./fixtures/tiny_checkpoint.ts";
@@ -23,7 +23,7 @@ function logits(
   weights: Map<string, Float32Array>,
   lora?: Placements,
 ): Float64Array {
-  const g = buildPretrained(pretrainedArch(model), { batch: B, context: T, domains: 1, lora });
+  const g = buildPretrained(pretrainedLm(model), { batch: B, context: T, domains: 1, lora });
   const ids = Float32Array.from({ length: B * T }, (_, i) => (i * 37 + 11) % 256);
   const feeds = new Map<string, Float32Array>([
     ...weights,

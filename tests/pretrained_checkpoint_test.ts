@@ -85,7 +85,7 @@ Deno.test("readPretrained() accepts GPT-2 names without the transformer. prefix 
 Deno.test("readPretrained() and checkPretrained() name the file and the problem for a bad config", async () => {
   rejects(
     await folder({ ...GPT2, model_type: "bert" }, {}),
-    'DIR/config.json: model_type "bert" is not supported (expected one of gpt2, llama, mistral, qwen2)',
+    'DIR/config.json: model_type "bert" is not supported (expected one of gpt2, llama, mistral, qwen2, vit)',
   );
   rejects(
     await folder({ ...GPT2, architectures: ["GPT2ForSequenceClassification"] }, {}),

@@ -7,6 +7,7 @@ import { main } from "../src/cli/generate.ts";
 import { readPretrained } from "../src/models/pretrained/checkpoint.ts";
 import { generate } from "../src/models/pretrained/generate.ts";
 import { buildPretrained } from "../src/models/pretrained/graph.ts";
+import type { PretrainedLmArch } from "../src/models/pretrained/arch.ts";
 import { pickToken } from "../src/models/pretrained/sampling.ts";
 import { byteCodec } from "../src/models/pretrained/tokens.ts";
 import { removeOut, tempOut } from "./fixtures/helpers.ts";
@@ -72,16 +73,17 @@ Deno.test("generate() greedy matches a float64 greedy decode, past the context w
       ) {
         got.push(id);
       }
-      const T = model.arch.positions;
+      const arch = model.arch as PretrainedLmArch;
+      const T = arch.positions;
       const ids = [...prompt];
       const want: number[] = [];
       for (let k = 0; k < maxNew; k++) {
         const window = ids.slice(-T);
-        const g = buildPretrained(model.arch, { batch: 1, context: window.length, domains: 1 });
+        const g = buildPretrained(arch, { batch: 1, context: window.length, domains: 1 });
         const feeds = new Map<Node | string, Float32Array>([[g.inputs.x, Float32Array.from(window)]]);
         for (const [name, node] of g.params) feeds.set(node, model.weights.get(name)!);
         const logits = evaluate([g.logits], feeds).get(g.logits)!;
-        const V = model.arch.vocab;
+        const V = arch.vocab;
         const next = pickToken(logits.subarray((window.length - 1) * V, window.length * V), {
           kind: "greedy",
         }, new Rng(0));

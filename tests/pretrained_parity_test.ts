@@ -12,8 +12,10 @@ import { gradients } from "../src/graph/grad.ts";
 import { Program } from "../src/compile/program.ts";
 import { readPretrained } from "../src/models/pretrained/checkpoint.ts";
 import { buildPretrained } from "../src/models/pretrained/graph.ts";
+import type { PretrainedLmArch } from "../src/models/pretrained/arch.ts";
 import { loraNames } from "../src/models/_linear.ts";
 import { relError, testDevice } from "./_harness.ts";
+import { fixtureDir, normRelError, torchStatus } from "./_hf_reference.ts";
 
 /**
  * On the GPU (float32 against float64 torch): the relative error of the whole tensor, |a - b|_2 / |b|_2,
@@ -24,21 +26,6 @@ import { relError, testDevice } from "./_harness.ts";
 const GPU_NORM_TOL = 1e-5;
 const GPU_ELEMENT_TOL = 1e-3;
 const CPU_TOL = 1e-10;
-
-/** |a - b|_2 / |b|_2; NaN anywhere fails. */
-function normRelError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  const e = Math.sqrt(num / den);
-  return Number.isNaN(e) ? Infinity : e;
-}
-
-const PYTHON = "/usr/bin/python3";
-const FIXTURE = new URL("./fixtures/hf_reference.py", import.meta.url).pathname;
 
 interface Reference {
   dtype: string;
@@ -60,33 +47,7 @@ interface Reference {
   };
 }
 
-async function torchMissing(): Promise<string | null> {
-  try {
-    const out = await new Deno.Command(PYTHON, { args: ["-c", "import torch"], stderr: "piped" }).output();
-    return out.success ? null : `${PYTHON} cannot import torch`;
-  } catch (e) {
-    return `${PYTHON} cannot run (${(e as Error).message})`;
-  }
-}
-
-const missing = await torchMissing();
-const ci = Deno.env.get("CI") === "true";
-if (missing && !ci) console.warn(`pretrained parity tests ignored: ${missing}`);
-
-let fixtures: Promise<string> | undefined;
-/** Writes the checkpoints once per test file run. */
-function fixtureDir(): Promise<string> {
-  fixtures ??= (async () => {
-    if (missing) throw new Error(`pretrained parity needs torch: ${missing}`);
-    const dir = await Deno.makeTempDir({ prefix: "mixtune_hf_" });
-    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
-    const out = await new Deno.Command(PYTHON, { args: [FIXTURE, dir], stdout: "piped", stderr: "piped" })
-      .output();
-    if (!out.success) throw new Error(`${FIXTURE} failed:\n${new TextDecoder().decode(out.stderr)}`);
-    return dir;
-  })();
-  return fixtures;
-}
+const { missing, ci } = torchStatus;
 
 async function parity(name: string): Promise<void> {
   const dir = `${await fixtureDir()}/${name}`;
@@ -112,14 +73,15 @@ async function parity(name: string): Promise<void> {
     }
     return f;
   };
-  const plain = buildPretrained(model.arch, { batch, context, domains: 1 });
+  const arch = model.arch as PretrainedLmArch;
+  const plain = buildPretrained(arch, { batch, context, domains: 1 });
   const lora = ref.lora.targets.map((path) => ({
     path,
     rank: ref.lora.rank,
     scale: ref.lora.scale,
     gated: false,
   }));
-  const adapted = buildPretrained(model.arch, { batch, context, domains: 1, lora });
+  const adapted = buildPretrained(arch, { batch, context, domains: 1, lora });
   const wrt = ref.lora.targets.flatMap((
     t,
   ) => [adapted.params.get(loraNames(t).A)!, adapted.params.get(loraNames(t).B)!]);
@@ -167,6 +129,7 @@ async function parity(name: string): Promise<void> {
 }
 
 const ignore = missing !== null && !ci;
+if (ignore) console.warn(`pretrained parity tests ignored: ${missing}`);
 Deno.test({
   name: "readPretrained() GPT-2 (f32) matches PyTorch: logits, loss and LoRA gradients on c_attn",
   ignore,

@@ -1,6 +1,6 @@
 /** Small models, random batches and starting weights shared by the training-step tests. */
 import type { Batch } from "../src/compile/train_step.ts";
-import type { LmConfig, ModelConfig, VitConfig } from "../src/models/config.ts";
+import { type LmConfig, type ModelConfig, tokens, type VitConfig } from "../src/models/config.ts";
 import type { ModelGraph } from "../src/models/graph.ts";
 import { initParams } from "../src/models/params.ts";
 import { randoms } from "./_harness.ts";
@@ -29,8 +29,8 @@ export function randomBatch(config: ModelConfig, B: number, D: number, seed: num
   const ints = (n: number, max: number) =>
     Float32Array.from({ length: n }, () => Math.min(max - 1, Math.floor(next() * max)));
   const vit = config.backbone === "vit";
-  const x = vit ? Float32Array.from({ length: B * config.image ** 2 }, next) : ints(B * config.context, 256);
-  const labels = vit ? ints(B, config.classes) : ints(B * config.context, 256);
+  const x = vit ? Float32Array.from({ length: B * config.image ** 2 }, next) : ints(B * tokens(config), 256);
+  const labels = vit ? ints(B, config.classes) : ints(B * tokens(config), 256);
   const weights = Float32Array.from({ length: B }, () => 0.5 + next());
   const domains = new Float32Array(B * D);
   for (let i = 0; i < B; i++) domains[i * D + (i % D)] = 1;

@@ -173,7 +173,14 @@ function optionProblems(adapter: AdapterSpec, index: number, pattern: string): P
   return problems;
 }
 
+/**
+ * A plain module name (letters, digits, `_` and dots, no glob or regex) also matches as a suffix at a dot,
+ * as a name in PEFT's `target_modules` list does: `query` places LoRA on every `...attention.query`.
+ */
 function compileOrReport(pattern: string, index: number, problems: PlacementProblem[]): PathMatcher | null {
+  if (/^\w+(\.\w+)*$/.test(pattern)) {
+    return { source: pattern, test: (path) => path === pattern || path.endsWith(`.${pattern}`) };
+  }
   try {
     return compilePattern(pattern);
   } catch (e) {

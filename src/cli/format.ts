@@ -35,6 +35,7 @@ export function formatPlan(plan: PipelinePlan): string {
         c.weights.toLocaleString("en-US")
       } weights (${stored} on disk), ` +
         "loaded as float32",
+      ...(c.unused ?? []).map((u) => `not used: ${u}`),
       "",
     );
   }

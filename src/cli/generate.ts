@@ -86,10 +86,14 @@ export async function main(args: string[], write: (text: string) => void = write
     if (adapter !== undefined) model = applyAdapter(model, await loadAdapterFolder(adapter), adapter);
     const hasTokenizer = await Deno.stat(`${dir}/tokenizer.json`).then(() => true, () => false);
     codec = hasTokenizer ? tokenizerCodec(loadTokenizer(dir)) : byteCodec;
-    if (!hasTokenizer && model.arch.vocab < 256) {
+    const arch = model.arch;
+    if (arch.family === "vit") {
+      throw new PretrainedError(`${dir}/config.json`, "is a vit model: generate needs a language model");
+    }
+    if (!hasTokenizer && arch.vocab < 256) {
       throw new PretrainedError(
         `${dir}/config.json`,
-        `vocab_size ${model.arch.vocab} is below 256 and there is no tokenizer.json; prompts are byte ids 0-255`,
+        `vocab_size ${arch.vocab} is below 256 and there is no tokenizer.json; prompts are byte ids 0-255`,
       );
     }
   } catch (e) {

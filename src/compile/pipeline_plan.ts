@@ -64,6 +64,8 @@ export interface CheckpointPlan {
   weights: number;
   /** Weights by their dtype on disk. */
   stored: Record<string, number>;
+  /** Checkpoint modules the pipeline does not use, and why (a ViT's `classifier`). */
+  unused?: string[];
 }
 
 /** The whole plan. */
@@ -200,7 +202,10 @@ function checkpointPlan(dir: string): CheckpointPlan {
     const d = dtypes.get(p.name)!;
     stored[d] = (stored[d] ?? 0) + n;
   }
-  return { dir, modelType: String(config.model_type), weights, stored };
+  const unused = arch.family === "vit" && arch.labels > 0
+    ? [`classifier (${arch.labels} classes): the pipeline's cosine head replaces it`]
+    : undefined;
+  return { dir, modelType: String(config.model_type), weights, stored, ...(unused ? { unused } : {}) };
 }
 
 /** Start, every schedule change, and the last step. */

@@ -39,10 +39,14 @@ export function lm(options: Omit<LmConfig, "backbone">): LmConfig {
 }
 
 /**
- * A causal LM from a Hugging Face checkpoint folder (GPT-2, Llama, Mistral, Qwen2), trained over `context`
- * tokens: `pretrained("models/tiny-gpt2", { context: 64 })`. Adapter patterns use its Hugging Face module
- * paths (`transformer.h.*.attn.c_attn`, `model.layers.*.self_attn.q_proj`).
+ * A model from a Hugging Face checkpoint folder: a causal LM (GPT-2, Llama, Mistral, Qwen2) trained over
+ * `context` tokens, `pretrained("models/tiny-gpt2", { context: 64 })`, or a ViT whose CLS features feed the
+ * pipeline's cosine head of `classes` classes, `pretrained("models/vit-tiny", { classes: 10 })`. Adapter
+ * patterns use its Hugging Face module paths (`transformer.h.*.attn.c_attn`, `query`, `value`).
  */
-export function pretrained(dir: string, options: { context: number }): PretrainedConfig {
-  return { backbone: "pretrained", pretrained: dir, context: options.context };
+export function pretrained(
+  dir: string,
+  options: { context: number } | { classes: number },
+): PretrainedConfig {
+  return { backbone: "pretrained", pretrained: dir, ...options };
 }

@@ -4,7 +4,7 @@ import { MergeError, mergeLora } from "../adapters/merge.ts";
 import type { Tensor } from "../adapters/safetensors.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { baseParams } from "../models/params.ts";
-import { readPretrainedConfig } from "../models/pretrained/checkpoint.ts";
+import { readPretrained, readPretrainedConfig } from "../models/pretrained/checkpoint.ts";
 import { checkpointLayout } from "../models/pretrained/write.ts";
 import { readWeights } from "../run/checkpoint.ts";
 import { mixtuneHfConfig } from "./hf_layout.ts";
@@ -96,7 +96,13 @@ export async function mergeStage(dir: string, options: { gate?: number } = {}): 
   if (model.backbone !== "pretrained") return { config: mixtuneHfConfig(model), tensors, merged, copies: [] };
   // the checkpoint's own config and names; GPT-2's Conv1D weights go back to [in, out]
   const { arch, config } = readPretrainedConfig(model.pretrained);
-  const layout = checkpointLayout(arch, new Map(Object.entries(tensors).map(([k, t]) => [k, t.data])));
+  const hf = new Map(Object.entries(tensors).map(([k, t]) => [k, t.data]));
+  if (arch.family === "vit" && arch.labels > 0) {
+    // the stage trained its own head in place of `classifier`: the checkpoint's travels unchanged
+    const base = readPretrained(model.pretrained).weights;
+    for (const name of ["classifier.weight", "classifier.bias"]) hf.set(name, base.get(name)!);
+  }
+  const layout = checkpointLayout(arch, hf);
   const copies: string[] = [];
   for (const f of TOKENIZER_FILES) {
     const path = `${model.pretrained}/${f}`;

@@ -12,8 +12,9 @@ import { layerNorm } from "../graph/ops/layer_norm.ts";
 import { attention } from "../graph/ops/attention.ts";
 import { softmaxCrossEntropy } from "../graph/ops/cross_entropy.ts";
 import { l2Normalize } from "../graph/ops/normalize.ts";
-import { type ModelConfig, pretrainedArch, tokens, vocabSize } from "./config.ts";
+import { type ModelConfig, pretrainedLm, pretrainedVit, tokens, vocabSize } from "./config.ts";
 import { buildPretrained } from "./pretrained/graph.ts";
+import { buildVit } from "./pretrained/vit_graph.ts";
 import { packedCosine, packedLora, packedLosses, stackedBase } from "./_packed.ts";
 import { baseParams } from "./params.ts";
 
@@ -68,14 +69,47 @@ export interface ModelGraph {
 
 /** Builds the graph. */
 export function buildModel(config: ModelConfig, options: BuildOptions): ModelGraph {
+  const vit = pretrainedVit(config);
+  if (vit && config.backbone === "pretrained") {
+    if (options.variants) throw new Error("packed variants of a pretrained model are not supported yet");
+    const B = options.batch;
+    const backbone = buildVit(vit, options);
+    const params = backbone.params;
+    const head = param(
+      "head.weight",
+      [config.classes ?? 0, vit.dim],
+      options.trainable?.("head.weight") ?? false,
+    );
+    params.set(head.name, head);
+    const labels = input("labels", [B]);
+    const perExample = cosineLoss(backbone.features, head, labels, options.loss);
+    const weights = input("weights", [B]);
+    const domains = input("domains", [B, options.domains]);
+    return {
+      config,
+      params,
+      inputs: {
+        x: backbone.x,
+        labels,
+        weights,
+        domains,
+        gate: backbone.gate,
+        dropoutSeed: backbone.dropoutSeed,
+      },
+      embedding: backbone.features,
+      perExample,
+      loss: scale(sumAll(mul(perExample, weights)), 1 / B),
+      domainLoss: reshape(matmul(domains, reshape(perExample, [B, 1]), { transA: true }), [options.domains]),
+    };
+  }
   if (config.backbone === "pretrained") {
     if (options.loss.kind !== "lm") {
       throw new Error(`a pretrained model trains with the lm loss, not ${options.loss.kind}`);
     }
     if (options.variants) throw new Error("packed variants of a pretrained model are not supported yet");
-    const { params, inputs, perExample, loss, domainLoss } = buildPretrained(pretrainedArch(config), {
+    const { params, inputs, perExample, loss, domainLoss } = buildPretrained(pretrainedLm(config), {
       ...options,
-      context: config.context,
+      context: tokens(config),
     });
     return { config, params, inputs, perExample, loss, domainLoss };
   }
@@ -127,15 +161,7 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
   let embedding: Node | undefined;
   if (config.backbone === "vit") {
     embedding = linear("feature", mean(h, 1));
-    const head = params.get("head.weight")!;
-    const cos = head.shape.length === 3
-      ? packedCosine(l2Normalize(embedding), l2Normalize(head))
-      : matmul(l2Normalize(embedding), l2Normalize(head), { transB: true });
-    const loss = options.loss;
-    if (loss.kind === "lm") throw new Error("the lm loss needs the lm backbone");
-    perExample = loss.kind === "softmax"
-      ? softmaxCrossEntropy(cos, labels, { kind: "none", scale: loss.scale ?? 1, margin: 0 })
-      : softmaxCrossEntropy(cos, labels, { kind: loss.kind, scale: loss.scale, margin: loss.margin });
+    perExample = cosineLoss(embedding, params.get("head.weight")!, labels, options.loss);
   } else {
     if (options.loss.kind !== "lm") {
       throw new Error(`the lm backbone trains with the lm loss, not ${options.loss.kind}`);
@@ -174,4 +200,15 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
     loss,
     domainLoss,
   };
+}
+
+/** Per-example loss of the cosine head: logits cos(embedding, head rows), softmax or margin cross-entropy. */
+function cosineLoss(embedding: Node, head: Node, labels: Node, loss: LossKind): Node {
+  const cos = head.shape.length === 3
+    ? packedCosine(l2Normalize(embedding), l2Normalize(head))
+    : matmul(l2Normalize(embedding), l2Normalize(head), { transB: true });
+  if (loss.kind === "lm") throw new Error("the lm loss needs a language model");
+  return loss.kind === "softmax"
+    ? softmaxCrossEntropy(cos, labels, { kind: "none", scale: loss.scale ?? 1, margin: 0 })
+    : softmaxCrossEntropy(cos, labels, { kind: loss.kind, scale: loss.scale, margin: loss.margin });
 }

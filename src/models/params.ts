@@ -1,7 +1,15 @@
 /** The parameter table of a model: names, shapes and initial values. */
-import { linearModules, type ModelConfig, pretrainedArch, tokens, vocabSize } from "./config.ts";
+import {
+  linearModules,
+  type ModelConfig,
+  pretrainedArch,
+  pretrainedVit,
+  tokens,
+  vocabSize,
+} from "./config.ts";
 import { readPretrained } from "./pretrained/checkpoint.ts";
 import { pretrainedParams } from "./pretrained/graph.ts";
+import { vitParams } from "./pretrained/vit_graph.ts";
 import { normalArray, seedFor } from "./init.ts";
 
 /** A named parameter's shape. */
@@ -14,6 +22,8 @@ export interface ParamInfo {
 
 /** Every base parameter of a model, in a fixed order. */
 export function baseParams(config: ModelConfig): ParamInfo[] {
+  const vit = pretrainedVit(config);
+  if (vit) return [...vitParams(vit), pretrainedHead(config)!];
   if (config.backbone === "pretrained") return pretrainedParams(pretrainedArch(config));
   const d = config.dim;
   const out: ParamInfo[] = [];
@@ -51,6 +61,14 @@ export function baseParams(config: ModelConfig): ParamInfo[] {
  * Each tensor draws from its own seed derived from its name. A pretrained model's values are its checkpoint's.
  */
 export function initParams(config: ModelConfig, seed: number): Map<string, Float32Array> {
+  const head = pretrainedHead(config);
+  if (head && config.backbone === "pretrained") {
+    const values = new Map(readPretrained(config.pretrained).weights);
+    values.delete("classifier.weight");
+    values.delete("classifier.bias");
+    const [classes, dim] = head.shape;
+    return values.set(head.name, normalArray(classes * dim, 1 / Math.sqrt(dim), seedFor(seed, head.name)));
+  }
   if (config.backbone === "pretrained") return readPretrained(config.pretrained).weights;
   const values = new Map<string, Float32Array>();
   for (const p of baseParams(config)) {
@@ -63,4 +81,15 @@ export function initParams(config: ModelConfig, seed: number): Map<string, Float
     } else values.set(p.name, normalArray(n, 0.02, seedFor(seed, p.name)));
   }
   return values;
+}
+
+/**
+ * The pipeline's cosine head of a pretrained ViT, [classes, hidden], drawn like a linear layer's weight. It
+ * replaces the checkpoint's `classifier`: a bias-free head on normalised features is what the margin losses
+ * need, so `classifier` (a biased linear on raw features) does not initialise it.
+ */
+function pretrainedHead(config: ModelConfig): ParamInfo | undefined {
+  const vit = pretrainedVit(config);
+  if (!vit || config.backbone !== "pretrained") return undefined;
+  return { name: "head.weight", shape: [config.classes ?? 0, vit.dim], module: "head" };
 }

@@ -68,6 +68,9 @@ export function compatible(a: StageRef, b: StageRef): boolean {
 
 /** What keeps one stage out of any pack, or undefined. */
 function packable(r: StageRef): string | undefined {
+  if (r.spec.model.backbone === "pretrained") {
+    return "reads a pretrained checkpoint, which packed steps do not build";
+  }
   const s = trainStage(r);
   const extra = [...stageTrainable(r.name, s, r.spec.model)].filter((n) => !PER_VARIANT_BASE.has(n));
   if (extra.length) return `trains base parameters ${extra.join(", ")}: a pack shares a frozen backbone`;

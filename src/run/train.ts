@@ -7,7 +7,7 @@ import { gateHistogram, initAdapters, type Placement, saveAdapterFolder } from "
 import { Forward } from "../compile/forward.ts";
 import { TrainStep } from "../compile/train_step.ts";
 import { domainSizes, Sampler } from "../data/mod.ts";
-import { isCausal, tokens } from "../models/config.ts";
+import { isCausal, pretrainedVit, tokens } from "../models/config.ts";
 import { buildModel, loraNames } from "../models/graph.ts";
 import { baseParams, initParams } from "../models/params.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
@@ -97,6 +97,12 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
   let priorSeconds = 0;
   const started = performance.now();
   const elapsed = () => priorSeconds + (performance.now() - started) / 1000;
+  const vit = pretrainedVit(model);
+  if (vit && vit.labels > 0) {
+    ctx.log.line(
+      `${ctx.name}: classifier (${vit.labels} classes) not used: the pipeline's cosine head replaces it`,
+    );
+  }
   const found = ctx.resume ? await loadCheckpoint(dir, (t) => ctx.log.line(`${ctx.name}: ${t}`)) : undefined;
   if (ctx.resume && !found) {
     ctx.log.line(`${ctx.name}: no checkpoint in ${dir} to resume from; starting at step 0`);

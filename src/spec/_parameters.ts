@@ -1,11 +1,11 @@
 /** Every parameter name of a model, for checking `trainable` patterns against. */
 
-import { linearModules, type ModelConfig, pretrainedArch } from "../models/config.ts";
-import { pretrainedParams } from "../models/pretrained/graph.ts";
+import { linearModules, type ModelConfig } from "../models/config.ts";
+import { baseParams } from "../models/params.ts";
 
 /** Parameter names in the shared model contract: embeddings, linears, layer norms and the final norm. */
 export function parameterNames(config: ModelConfig): string[] {
-  if (config.backbone === "pretrained") return pretrainedParams(pretrainedArch(config)).map((p) => p.name);
+  if (config.backbone === "pretrained") return baseParams(config).map((p) => p.name);
   const names = config.backbone === "lm" ? ["embed", "pos_embed"] : ["pos_embed"];
   for (let i = 0; i < config.depth; i++) {
     for (const norm of ["ln1", "ln2"]) names.push(`blocks.${i}.${norm}.weight`, `blocks.${i}.${norm}.bias`);

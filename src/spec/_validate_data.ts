@@ -1,6 +1,14 @@
 /** Validation of data domains: sources and transforms. */
 
-import { type ModelConfig, pretrainedArch } from "../models/config.ts";
+import {
+  imageSide,
+  isImageModel,
+  type ModelConfig,
+  pretrainedArch,
+  pretrainedVit,
+} from "../models/config.ts";
+
+const MNIST_SIDE = 28;
 import { type Checker, COUNT, FRACTION, NON_NEGATIVE, OPEN_FRACTION } from "./_checker.ts";
 import { DICTIONARY_LANGUAGES } from "../data/sources/dictionary.ts";
 import { udhrLanguages } from "../data/sources/udhr.ts";
@@ -94,8 +102,13 @@ function checkSource(
       check.add(at("domainField"), messages.domainFieldWithoutDomain());
     }
   }
-  if (model !== undefined && isImageSource(kind) !== (model.backbone === "vit")) {
-    check.add(at("kind"), messages.sourceForModel(model.backbone, kind));
+  if (model !== undefined && isImageSource(kind) !== isImageModel(model)) {
+    check.add(at("kind"), messages.sourceForModel(isImageModel(model) ? "vit" : model.backbone, kind));
+  }
+  // mnist digits are 28 pixels a side; image folders are read at the model's side
+  const vit = model === undefined ? undefined : pretrainedVit(model);
+  if (kind === "mnist" && vit && vit.image !== MNIST_SIDE && model?.backbone === "pretrained") {
+    check.add(at("kind"), messages.imageSide(`${model.pretrained}/config.json`, vit.image, kind, MNIST_SIDE));
   }
   return kind;
 }
@@ -115,7 +128,8 @@ function checkTokenizers(
     if (model?.backbone === "lm" && model.vocab !== undefined && model.vocab !== 256) {
       check.add("model.vocab", messages.expected("256 (bytes: no text domain has a tokenizer)", model.vocab));
     }
-    const pretrained = model?.backbone === "pretrained" ? pretrainedArch(model).vocab : 256;
+    const arch = model?.backbone === "pretrained" ? pretrainedArch(model) : undefined;
+    const pretrained = arch && arch.family !== "vit" ? arch.vocab : 256;
     if (model?.backbone === "pretrained" && tokenizers.length > 0 && pretrained < 256) {
       check.add("model.pretrained", messages.byteVocab(`${model.pretrained}/config.json`, pretrained));
     }
@@ -221,7 +235,8 @@ function checkTransforms(
 
 function checkDownsample(check: Checker, path: string, value: unknown, model: ModelConfig | undefined): void {
   const factor = check.number(path, value, { integer: true, min: 2 });
-  if (factor !== undefined && model?.backbone === "vit" && model.image % factor !== 0) {
-    check.add(path, messages.divides("the image side", model.image, factor));
+  const side = model === undefined ? undefined : imageSide(model);
+  if (factor !== undefined && side !== undefined && side % factor !== 0) {
+    check.add(path, messages.divides("the image side", side, factor));
   }
 }

@@ -46,36 +46,52 @@ export function checkModel(check: Checker, value: unknown): ModelConfig | undefi
   return check.problems.length > before ? undefined : value as ModelConfig;
 }
 
-/** A model written as `{ pretrained: DIR, context: N }` (the backbone "pretrained" may be spelled out). */
+/**
+ * A model written as `{ pretrained: DIR, context: N }`, or `{ pretrained: DIR, classes: N }` for a ViT
+ * checkpoint (the backbone "pretrained" may be spelled out).
+ */
 function isPretrained(value: unknown): value is Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
   const v = value as Record<string, unknown>;
   return v.backbone === "pretrained" || (v.backbone === undefined && "pretrained" in v);
 }
 
-/** Checks the fields, then the folder (config.json and weight headers): its problems point at `model.pretrained`. */
+/**
+ * Checks the fields, then the folder (config.json and weight headers): its problems point at
+ * `model.pretrained`. A language model needs `context`, a ViT `classes` (its pipeline head's).
+ */
 function checkPretrainedModel(check: Checker, value: Record<string, unknown>): PretrainedConfig | undefined {
   const before = check.problems.length;
-  check.record("model", value, ["backbone", "pretrained", "context"]);
+  check.record("model", value, ["backbone", "pretrained", "context", "classes"]);
   const at = (key: string): string => joinPath("model", key);
   if (typeof value.pretrained !== "string" || value.pretrained === "") {
     check.add(at("pretrained"), messages.expected("a checkpoint folder path", value.pretrained));
   }
-  check.number(at("context"), value.context, COUNT);
   if (check.problems.length > before) return undefined;
   const dir = value.pretrained as string;
+  let vit = false;
   try {
     const { arch, config } = checkPretrained(dir);
-    try {
-      checkContext(arch, value.context as number, config, `${dir}/config.json`);
-    } catch (e) {
-      if (!(e instanceof PretrainedError)) throw e;
-      check.add(at("context"), e.message);
+    vit = arch.family === "vit";
+    const [needed, unused] = vit ? ["classes", "context"] : ["context", "classes"];
+    check.number(at(needed), value[needed], COUNT);
+    if (value[unused] !== undefined) {
+      check.add(at(unused), messages.notForCheckpoint(unused, `${dir}/config.json`, arch.family));
+    }
+    if (!vit && typeof value.context === "number") {
+      try {
+        checkContext(arch, value.context as number, config, `${dir}/config.json`);
+      } catch (e) {
+        if (!(e instanceof PretrainedError)) throw e;
+        check.add(at("context"), e.message);
+      }
     }
   } catch (e) {
     if (!(e instanceof PretrainedError)) throw e;
     check.add(at("pretrained"), e.message);
   }
   if (check.problems.length > before) return undefined;
-  return { backbone: "pretrained", pretrained: dir, context: value.context as number };
+  return vit
+    ? { backbone: "pretrained", pretrained: dir, classes: value.classes as number }
+    : { backbone: "pretrained", pretrained: dir, context: value.context as number };
 }

@@ -1,7 +1,7 @@
 /** Validation of a train stage: adapters, trainable patterns, gate, loss, optimizer and schedule of work. */
 
 import { placeAdapters, selectParameters } from "../adapters/placement.ts";
-import { isCausal, linearModules, type ModelConfig } from "../models/config.ts";
+import { isCausal, isImageModel, linearModules, type ModelConfig } from "../models/config.ts";
 import { type Checker, COUNT, NON_NEGATIVE, POSITIVE } from "./_checker.ts";
 import { parameterNames } from "./_parameters.ts";
 import { type DomainFacts, isImageSource } from "./_validate_data.ts";
@@ -231,7 +231,10 @@ function checkLoss(check: Checker, path: string, value: unknown, model: ModelCon
     check.number(joinPath(path, "margin"), loss.fields.margin, NON_NEGATIVE);
   }
   if (model !== undefined && (loss.kind === "lm") !== isCausal(model)) {
-    check.add(joinPath(path, "kind"), messages.lossForModel(model.backbone, loss.kind));
+    check.add(
+      joinPath(path, "kind"),
+      messages.lossForModel(isImageModel(model) ? "vit" : model.backbone, loss.kind),
+    );
   }
 }
 

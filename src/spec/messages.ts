@@ -111,6 +111,10 @@ export const messages = {
     backbone === "vit"
       ? `expected a "softmax", "cosface" or "arcface" loss for a vit model, found ${quote(found)}`
       : `expected the "lm" loss for ${lmKind(backbone)} model, found ${quote(found)}`,
+  notForCheckpoint: (key: string, file: string, family: string): string =>
+    `not used by a ${family} checkpoint (${file}); remove ${key}`,
+  imageSide: (file: string, image: number, source: string, side: number): string =>
+    `${file}: image_size ${image} differs from the ${side}-pixel images of ${quote(source)}`,
   byteVocab: (file: string, vocab: number): string =>
     `${file}: vocab_size ${vocab} is below 256; text domains are byte ids 0-255`,
   recognitionNeedsVit: (): string =>

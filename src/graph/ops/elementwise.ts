@@ -9,6 +9,7 @@ import { broadcastShapes, broadcastStrides, type Fields, forEachStrided, vecFiel
 import { fill } from "./fill.ts";
 import { sumTo } from "./reduce.ts";
 import { neg } from "./unary.ts";
+import { geluErfDerivative } from "./_erf.ts";
 
 /** Offsets into a tensor of shape `from` for each element of its broadcast to `to`. */
 function offsets(from: Shape, to: Shape): Int32Array {
@@ -106,6 +107,7 @@ defineOps(
   binary("relu_grad", (x, g) => x > 0 ? g : 0, (n, g) => [null, reluGrad(n.inputs[0], g)]),
   // No rule: second derivatives of gelu are not needed by any model here.
   binary("gelu_grad", (x, g) => g * geluDerivative(x), undefined),
+  binary("gelu_erf_grad", (x, g) => g * geluErfDerivative(x), undefined),
   {
     name: "where",
     shape: ([c, a, b]) => broadcastShapes("where", broadcastShapes("where", c, a), b),
@@ -158,6 +160,11 @@ export function where(cond: Node, a: Node, b: Node): Node {
 /** Backward of relu: `g` where `x > 0`, else 0. */
 export function reluGrad(x: Node, g: Node): Node {
   return apply("relu_grad", [x, g]);
+}
+
+/** Backward of the exact (erf) GELU: `g * gelu'(x)`. */
+export function geluErfGrad(x: Node, g: Node): Node {
+  return apply("gelu_erf_grad", [x, g]);
 }
 
 /** Backward of gelu_tanh: `g * gelu'(x)`. */

@@ -1,9 +1,10 @@
-/** Unary elementwise ops: neg exp log relu gelu sqrt recip tanh square, and scale (a x + b). */
+/** Unary elementwise ops: neg exp log relu gelu sqrt recip tanh square, scale (a x + b), and gelu_erf. */
 import source from "../../../kernels/unary.wgsl" with { type: "text" };
 import { grid, params } from "../../gpu/kernels.ts";
 import { type Node, sizeOf } from "../node.ts";
 import { apply, defineOps, type OpDef } from "../op.ts";
-import { div, geluGrad, mul, reluGrad } from "./elementwise.ts";
+import { div, geluErfGrad, geluGrad, mul, reluGrad } from "./elementwise.ts";
+import { geluErfValue } from "./_erf.ts";
 
 /** Kernel op codes; the `switch` in kernels/unary.wgsl follows this order. */
 const UNARY_CODES = [
@@ -17,6 +18,7 @@ const UNARY_CODES = [
   "tanh",
   "square",
   "scale",
+  "gelu_erf",
 ] as const;
 
 type UnaryName = typeof UNARY_CODES[number];
@@ -90,6 +92,7 @@ defineOps(
   unary("tanh", Math.tanh, (n, g) => [mul(g, scale(square(n), -1, 1))]),
   unary("square", (x) => x * x, (n, g) => [mul(g, scale(n.inputs[0], 2))]),
   unary("scale", (x, a, b) => a * x + b, (n, g) => [scale(g, n.attrs.a as number)]),
+  unary("gelu_erf", geluErfValue, (n, g) => [geluErfGrad(n.inputs[0], g)]),
 );
 
 /** -x. */
@@ -115,6 +118,11 @@ export function relu(x: Node): Node {
 /** gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
 export function gelu(x: Node): Node {
   return apply("gelu", [x]);
+}
+
+/** The exact GELU, x Phi(x) = 0.5 x (1 + erf(x / sqrt(2))) (Hugging Face's "gelu"). */
+export function geluErf(x: Node): Node {
+  return apply("gelu_erf", [x]);
 }
 
 /** Square root. */

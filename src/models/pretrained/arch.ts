@@ -39,7 +39,34 @@ export interface LlamaArch {
   mlpBias: boolean;
 }
 
-export type PretrainedArch = Gpt2Arch | LlamaArch;
+/**
+ * ViT (ViTModel, ViTForImageClassification): a Conv2d patch embedding, a CLS token and learned positions,
+ * pre-LayerNorm blocks; the representation is the CLS token after the final layernorm.
+ */
+export interface VitArch {
+  family: "vit";
+  /** Image side in pixels (image_size). */
+  image: number;
+  patch: number;
+  channels: number;
+  dim: number;
+  depth: number;
+  heads: number;
+  inner: number;
+  eps: number;
+  /** "erf": the exact GELU (hidden_act "gelu"); "tanh": gelu_new and gelu_pytorch_tanh. */
+  gelu: "erf" | "tanh";
+  qkvBias: boolean;
+  /** Classes of `classifier` (ViTForImageClassification, from id2label), 0 for ViTModel. */
+  labels: number;
+  /** Prefix of the backbone's module paths: "vit." under ViTForImageClassification, "" for ViTModel. */
+  prefix: "vit." | "";
+}
+
+export type PretrainedArch = Gpt2Arch | LlamaArch | VitArch;
+
+/** A pretrained causal language model's architecture. */
+export type PretrainedLmArch = Gpt2Arch | LlamaArch;
 
 /** Architecture class names by model_type. */
 export const ARCHITECTURES: Record<string, readonly string[]> = {
@@ -47,6 +74,7 @@ export const ARCHITECTURES: Record<string, readonly string[]> = {
   llama: ["LlamaForCausalLM"],
   mistral: ["MistralForCausalLM"],
   qwen2: ["Qwen2ForCausalLM"],
+  vit: ["ViTForImageClassification", "ViTModel"],
 };
 
 /** Parses a config.json object; `file` names it in errors. */
@@ -121,6 +149,7 @@ export function parseArch(raw: unknown, file: string): PretrainedArch {
       eps: num("layer_norm_epsilon", 1e-5),
     };
   }
+  if (type === "vit") return parseVit(c, fail, int, num, bool);
   refuse("hidden_act", (v) => v === "silu", 'only "silu"');
   refuse("rope_scaling", (v) => v === null, "only null: scaled rotary positions are not implemented");
   refuse("pretraining_tp", (v) => v === 1, "only 1");
@@ -154,6 +183,67 @@ export function parseArch(raw: unknown, file: string): PretrainedArch {
   };
 }
 
+const VIT_GELU: Record<string, VitArch["gelu"]> = {
+  gelu: "erf",
+  gelu_new: "tanh",
+  gelu_pytorch_tanh: "tanh",
+};
+
+function parseVit(
+  c: Record<string, unknown>,
+  fail: (problem: string) => never,
+  int: (key: string, fallback?: number) => number,
+  num: (key: string, fallback: number) => number,
+  bool: (key: string, fallback: boolean) => boolean,
+): VitArch {
+  const act = c.hidden_act ?? "gelu";
+  if (typeof act !== "string" || !Object.hasOwn(VIT_GELU, act)) {
+    fail(
+      `hidden_act ${JSON.stringify(act)} is not supported (expected one of ${
+        Object.keys(VIT_GELU).join(", ")
+      })`,
+    );
+  }
+  const dim = int("hidden_size", 768), heads = int("num_attention_heads", 12);
+  if (dim % heads !== 0) fail(`num_attention_heads ${heads} does not divide hidden_size ${dim}`);
+  const image = int("image_size", 224), patch = int("patch_size", 16);
+  if (image % patch !== 0) fail(`patch_size ${patch} does not divide image_size ${image}`);
+  const classifier = Array.isArray(c.architectures) && c.architectures[0] === "ViTForImageClassification";
+  return {
+    family: "vit",
+    image,
+    patch,
+    channels: int("num_channels", 3),
+    dim,
+    depth: int("num_hidden_layers", 12),
+    heads,
+    inner: int("intermediate_size", 3072),
+    eps: num("layer_norm_eps", 1e-12),
+    gelu: VIT_GELU[act as string],
+    qkvBias: bool("qkv_bias", true),
+    labels: classifier ? labelCount(c, fail) : 0,
+    prefix: classifier ? "vit." : "",
+  };
+}
+
+/** Classes of a classification config: id2label's size, as transformers counts them (num_labels, else 2). */
+function labelCount(c: Record<string, unknown>, fail: (problem: string) => never): number {
+  const labels = c.id2label;
+  if (labels !== undefined) {
+    if (typeof labels !== "object" || labels === null || Array.isArray(labels)) {
+      fail("id2label must be an object from class ids to names");
+    }
+    const n = Object.keys(labels as object).length;
+    if (n === 0) fail("id2label is empty");
+    return n;
+  }
+  const n = c.num_labels ?? 2;
+  if (!Number.isSafeInteger(n) || (n as number) < 1) {
+    fail(`num_labels must be a positive integer, found ${JSON.stringify(c.num_labels)}`);
+  }
+  return n as number;
+}
+
 /** Refuses contexts the model cannot attend over as written (positions, Mistral's sliding window). */
 export function checkContext(
   arch: PretrainedArch,
@@ -161,6 +251,7 @@ export function checkContext(
   raw: Record<string, unknown>,
   file: string,
 ): void {
+  if (arch.family === "vit") throw new PretrainedError(file, "is a vit model: it reads images, not tokens");
   if (context > arch.positions) {
     throw new PretrainedError(file, `context ${context} exceeds the model's ${arch.positions} positions`);
   }

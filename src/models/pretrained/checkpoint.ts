@@ -229,8 +229,20 @@ function safetensors<T>(file: string, parse: () => T): T {
   }
 }
 
-/** Stored names paired with table names: GPT-2 checkpoints saved from the bare model lack `transformer.`. */
+/**
+ * Stored names paired with table names: GPT-2 checkpoints saved from the bare model lack `transformer.`;
+ * a ViT saved from ViTModel lacks the `vit.` that ViTForImageClassification's paths carry, and one saved
+ * from ViTForImageClassification has it where ViTModel's paths do not (transformers maps both ways).
+ */
 function prefixed(arch: PretrainedArch, names: string[]): [string, string][] {
+  if (arch.family === "vit") {
+    const stored = names.some((n) => n.startsWith("vit.")) ? "vit." : "";
+    if (stored === arch.prefix) return names.map((n) => [n, n]);
+    return names.map((n) => [
+      n,
+      stored === "" ? (n.startsWith("classifier.") ? n : `vit.${n}`) : n.replace(/^vit\./, ""),
+    ]);
+  }
   const bare = arch.family === "gpt2" && names.length > 0 && !names.some((n) => n.startsWith("transformer."));
   return names.map((n) => [n, bare && n !== "lm_head.weight" ? `transformer.${n}` : n]);
 }

@@ -27,13 +27,17 @@ export async function* generate(
   options: GenerateOptions,
 ): AsyncGenerator<number> {
   if (prompt.length === 0) throw new RangeError("generate: the prompt has no tokens");
-  const vocab = model.arch.vocab;
+  const arch = model.arch;
+  if (arch.family === "vit") {
+    throw new RangeError(`generate: ${model.dir} is a vit model, not a language model`);
+  }
+  const vocab = arch.vocab;
   const bad = prompt.find((id) => !(Number.isInteger(id) && id >= 0 && id < vocab));
   if (bad !== undefined) {
     throw new RangeError(`generate: token id ${bad} is outside the vocabulary of ${vocab}`);
   }
-  const T = Math.min(options.context ?? model.arch.positions, model.arch.positions);
-  const graph = buildPretrained(model.arch, { batch: 1, context: T, domains: 1 });
+  const T = Math.min(options.context ?? arch.positions, arch.positions);
+  const graph = buildPretrained(arch, { batch: 1, context: T, domains: 1 });
   const program = await Program.compile(device, [graph.logits]);
   try {
     for (const [name, node] of graph.params) program.write(node as Node, model.weights.get(name)!);

@@ -16,7 +16,7 @@ import { rotary } from "../../graph/ops/rotary.ts";
 import { attention } from "../../graph/ops/attention.ts";
 import { softmaxCrossEntropy } from "../../graph/ops/cross_entropy.ts";
 import { type LinearFn, linearWithLora, type LoraPlacement } from "../_linear.ts";
-import type { Gpt2Arch, LlamaArch, PretrainedArch } from "./arch.ts";
+import type { Gpt2Arch, LlamaArch, PretrainedArch, PretrainedLmArch } from "./arch.ts";
 import { checkpointTensors } from "./tensors.ts";
 
 /** What to build. */
@@ -58,7 +58,7 @@ export function pretrainedParams(arch: PretrainedArch): { name: string; shape: n
 }
 
 /** Builds the forward graph and the LM loss over next-token labels. */
-export function buildPretrained(arch: PretrainedArch, options: PretrainedBuildOptions): PretrainedGraph {
+export function buildPretrained(arch: PretrainedLmArch, options: PretrainedBuildOptions): PretrainedGraph {
   const { batch: B, context: T } = options;
   const trainable = options.trainable ?? (() => false);
   const params = new Map<string, Node>();

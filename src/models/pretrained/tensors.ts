@@ -4,7 +4,7 @@
  * [in, out] on disk to mixtune's [out, in].
  */
 import type { LinearModule } from "../config.ts";
-import type { Gpt2Arch, LlamaArch, PretrainedArch } from "./arch.ts";
+import type { Gpt2Arch, LlamaArch, PretrainedArch, VitArch } from "./arch.ts";
 
 /** One tensor of a checkpoint. */
 export interface CheckpointTensor {
@@ -20,6 +20,7 @@ export interface CheckpointTensor {
 
 /** Every linear layer in forward order, with Hugging Face module paths (what adapter patterns match). */
 export function pretrainedLinears(arch: PretrainedArch): LinearModule[] {
+  if (arch.family === "vit") return vitLinears(arch);
   return arch.family === "gpt2" ? gpt2Linears(arch) : llamaLinears(arch);
 }
 
@@ -39,6 +40,26 @@ export function checkpointTensors(arch: PretrainedArch): CheckpointTensor[] {
   };
   const table = (name: string, rows: number, cols: number) =>
     out.push({ name, shape: [rows, cols], module: name.replace(/\.weight$/, ""), conv1d: false });
+  if (arch.family === "vit") {
+    const e = `${arch.prefix}embeddings`, P = arch.patch, tokens = (arch.image / P) ** 2 + 1;
+    out.push({ name: `${e}.cls_token`, shape: [1, 1, arch.dim], module: `${e}`, conv1d: false });
+    out.push({ name: `${e}.position_embeddings`, shape: [1, tokens, arch.dim], module: e, conv1d: false });
+    const conv = `${e}.patch_embeddings.projection`;
+    out.push({ name: `${conv}.weight`, shape: [arch.dim, arch.channels, P, P], module: conv, conv1d: false });
+    out.push({ name: `${conv}.bias`, shape: [arch.dim], module: conv, conv1d: false });
+    for (let i = 0; i < arch.depth; i++) {
+      const l = `${arch.prefix}encoder.layer.${i}`;
+      vector(`${l}.layernorm_before`, arch.dim, true);
+      for (const p of ["query", "key", "value"]) linear(`${l}.attention.attention.${p}`);
+      linear(`${l}.attention.output.dense`);
+      vector(`${l}.layernorm_after`, arch.dim, true);
+      linear(`${l}.intermediate.dense`);
+      linear(`${l}.output.dense`);
+    }
+    vector(`${arch.prefix}layernorm`, arch.dim, true);
+    if (arch.labels > 0) linear("classifier");
+    return out;
+  }
   if (arch.family === "gpt2") {
     table("transformer.wte.weight", arch.vocab, arch.dim);
     table("transformer.wpe.weight", arch.positions, arch.dim);
@@ -68,10 +89,19 @@ export function checkpointTensors(arch: PretrainedArch): CheckpointTensor[] {
 }
 
 /**
+ * ViTModel's pooler (dense + tanh over the CLS token): not the representation mixtune trains (the CLS token
+ * after the final layernorm, as ViTForImageClassification uses), so it is neither read nor written back.
+ */
+export function vitPooler(arch: VitArch, name: string): boolean {
+  return name === `${arch.prefix}pooler.dense.weight` || name === `${arch.prefix}pooler.dense.bias`;
+}
+
+/**
  * Tensors a checkpoint may hold beyond the table and that are not weights: GPT-2's causal-mask buffers,
  * older Llama checkpoints' rotary frequencies, and a tied lm_head saved alongside the embedding.
  */
 export function ignoredTensor(arch: PretrainedArch, name: string): boolean {
+  if (arch.family === "vit") return vitPooler(arch, name);
   if (arch.family === "gpt2") {
     return /^transformer\.h\.\d+\.attn\.(bias|masked_bias)$/.test(name) || name === "lm_head.weight";
   }
@@ -89,6 +119,22 @@ function gpt2Linears(arch: Gpt2Arch): LinearModule[] {
     out.push({ path: `${h}.mlp.c_fc`, in: d, out: arch.inner, bias: true });
     out.push({ path: `${h}.mlp.c_proj`, in: arch.inner, out: d, bias: true });
   }
+  return out;
+}
+
+function vitLinears(arch: VitArch): LinearModule[] {
+  const d = arch.dim;
+  const out: LinearModule[] = [];
+  for (let i = 0; i < arch.depth; i++) {
+    const l = `${arch.prefix}encoder.layer.${i}`;
+    for (const p of ["query", "key", "value"]) {
+      out.push({ path: `${l}.attention.attention.${p}`, in: d, out: d, bias: arch.qkvBias });
+    }
+    out.push({ path: `${l}.attention.output.dense`, in: d, out: d, bias: true });
+    out.push({ path: `${l}.intermediate.dense`, in: d, out: arch.inner, bias: true });
+    out.push({ path: `${l}.output.dense`, in: arch.inner, out: d, bias: true });
+  }
+  if (arch.labels > 0) out.push({ path: "classifier", in: d, out: arch.labels, bias: true });
   return out;
 }
 
