@@ -131,9 +131,10 @@ export class ParamStore {
     return out;
   }
 
-  /** Bytes of the flat buffers; `frozen` counts f32 and f16 frozen weights. */
-  get bytes(): { trainable: number; frozen: number } {
-    return { trainable: this.theta.size, frozen: this.frozen.size + (this.halves?.size ?? 0) };
+  /** Bytes of the flat buffers; `frozen` counts f32 and f16 frozen weights, `frozenF16` the f16 ones. */
+  get bytes(): { trainable: number; frozen: number; frozenF16: number } {
+    const frozenF16 = this.halves?.size ?? 0;
+    return { trainable: this.theta.size, frozen: this.frozen.size + frozenF16, frozenF16 };
   }
 
   destroy(): void {

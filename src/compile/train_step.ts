@@ -43,7 +43,7 @@ export type StepOptions = Omit<AdamwOptions, "theta" | "grad" | "m" | "v" | "mas
  * gradients, Adam m and v; a packed step adds each element's variant index).
  */
 export function stepMemory(
-  bytes: { frozen: number; trainable: number },
+  bytes: { frozen: number; trainable: number; frozenF16?: number },
   program: { plannedBytes: number; leafBytes: number },
   perTrainable: number,
 ): StepMemory {
@@ -51,6 +51,7 @@ export function stepMemory(
   const activations = program.plannedBytes + program.leafBytes;
   return {
     frozen: bytes.frozen,
+    ...(bytes.frozenF16 ? { frozenF16: bytes.frozenF16 } : {}),
     trainableState,
     activations,
     total: bytes.frozen + trainableState + activations,
@@ -61,6 +62,8 @@ export function stepMemory(
 export interface StepMemory {
   /** Frozen weights. */
   frozen: number;
+  /** Of `frozen`, the weights kept in f16 (`frozenDtype: "f16"`); absent when none are. */
+  frozenF16?: number;
   /** Trainable weights, their gradients and both Adam moments. */
   trainableState: number;
   /** Planned intermediate buffers and input buffers. */
@@ -127,9 +130,6 @@ export function planStep(
   const halves = [...half].reduce((a, p) => a + halfBytes(p.size), 0);
   const frozen32 = Math.max(floats(false), 64) * 4; // the store always allocates at least one aligned block
   const frozen = frozen32 + halves;
-  // Packed steps keep each trainable element's variant (u32) beside its weight, gradient and moments.
-  const trainableState = floats(true) * 4 * (model.packed !== undefined ? 5 : 4);
-  const activations = plan.bytes + leafBytes;
   const kernels = plan.lowerings.flatMap((l) => l?.calls.map((c) => c.kernel) ?? []);
   if (model.packed !== undefined) {
     kernels.push("grad_norm_packed", "grad_norm_packed_total", "adamw_packed", "accumulate_packed");
@@ -143,7 +143,12 @@ export function planStep(
   const [largestBuffer, largestHolds] = candidates.reduce((a, b) => (b[0] > a[0] ? b : a));
   const groups = plan.lowerings.flatMap((l) => l?.calls.flatMap((c) => c.workgroups) ?? []);
   return {
-    memory: { frozen, trainableState, activations, total: frozen + trainableState + activations },
+    memory: stepMemory(
+      { frozen, trainable: floats(true) * 4, frozenF16: halves },
+      { plannedBytes: plan.bytes, leafBytes },
+      // packed steps keep each trainable element's variant (u32) beside its weight, gradient and moments
+      model.packed !== undefined ? 5 : 4,
+    ),
     kernels,
     extremes: { largestBuffer, largestHolds, largestGroups: Math.max(0, ...groups) },
   };
