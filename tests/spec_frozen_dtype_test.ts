@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
 import { adamw, cosface, lora, mnist, pipeline, split, temperature, train, vit } from "../mod.ts";
+import { bytes } from "../src/cli/format.ts";
+import { loadPipeline } from "../src/cli/load.ts";
+import { planPipeline } from "../src/compile/pipeline_plan.ts";
 import { incompatibility } from "../src/run/packed_compat.ts";
 import { stageHash } from "../src/spec/hash.ts";
 import { PipelineError } from "../src/spec/problem.ts";
 import { validatePipeline } from "../src/spec/validate.ts";
 import { loadPipelineYaml } from "../src/spec/yaml.ts";
+import { fixture, mainOutput, ROOT } from "./fixtures/helpers.ts";
 
 const yaml = (frozenDtype: string) =>
   `name: f16
@@ -68,4 +72,44 @@ Deno.test("frozenDtype f16 from the builder: same spec as YAML, a new stage hash
     incompatibility({ spec: half, name: "ft" }, { spec: full, name: "ft" }),
     "f16 stages.ft: keeps frozen weights in f16, which packed runs do not do",
   );
+});
+
+/** tiny.yaml with `line` added to the finetune stage (after its line 62), written to a temporary file. */
+async function tinyWith(line: string): Promise<{ file: string; dir: string }> {
+  const lines = (await Deno.readTextFile(`${ROOT}${fixture("tiny.yaml")}`)).split("\n");
+  assert.equal(lines[61], "    checkpointEvery: 4");
+  lines.splice(62, 0, line);
+  const dir = await Deno.makeTempDir({ prefix: "mixtune_test_" });
+  await Deno.writeTextFile(`${dir}/tiny.yaml`, lines.join("\n"));
+  return { file: `${dir}/tiny.yaml`, dir };
+}
+
+Deno.test("--plan counts an f16 stage's frozen matmul weights at 2 bytes; a bad frozenDtype exits 2 in one line", async () => {
+  const { file, dir } = await tinyWith("    frozenDtype: f16");
+  const bad = await tinyWith("    frozenDtype: half");
+  try {
+    const r = await mainOutput([file, "--plan"]);
+    assert.equal(r.code, 0, r.stderr);
+    const plan = await planPipeline(await loadPipeline(file));
+    const ft = plan.stages.find((s) => s.name === "finetune")!.memory!;
+    assert.ok(ft.frozenF16! > 0);
+    assert.equal(plan.stages.find((s) => s.name === "pretrain")!.memory!.frozenF16, undefined);
+    const lines = r.stdout.split("\n").filter((l) => l.startsWith("GPU memory planned:"));
+    assert.equal(lines.length, 2);
+    assert.ok(
+      lines[1].includes(`= frozen ${bytes(ft.frozen)} (${bytes(ft.frozenF16!)} of it f16 weights) + `),
+      lines[1],
+    );
+    assert.ok(!lines[0].includes("f16"), lines[0]);
+    const e = await mainOutput([bad.file, "--plan"]);
+    assert.equal(e.code, 2);
+    assert.equal(e.stdout, "");
+    assert.equal(
+      e.stderr,
+      `${bad.file}:63:5 stages.finetune.frozenDtype: expected one of "f32", "f16", found "half"\n`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(bad.dir, { recursive: true });
+  }
 });
