@@ -1,6 +1,6 @@
 /**
  * `deno task bench [--json] [--steps N] [--no-scaling] [--no-peers] [--no-packed] [--packed-k 1,2,4,8]
- * [--no-f16] [--f16-rounds N]`: mixtune against its peers in one run,
+ * [--no-f16] [--f16-rounds N] [--f16-dim D]`: mixtune against its peers in one run,
  * on the same model, batch and initial values: TF.js 4.22 (WebGPU on the same adapter, and CPU), and PyTorch
  * on the CPU when the system Python has torch. Prints medians after warm-up and the ratios.
  */
@@ -26,6 +26,8 @@ const { values } = parseArgs({
     /** Skips the step with frozen weights in f16 beside f32. */
     "no-f16": { type: "boolean", default: false },
     "f16-rounds": { type: "string", default: "6" },
+    /** Width of the workload for the f16 comparison (embedDim follows it), e.g. 256: weights 16x larger. */
+    "f16-dim": { type: "string", default: String(WORKLOAD.dim) },
     "packed-k": { type: "string", default: "1,2,4,8" },
     "packed-batch": { type: "string", default: String(WORKLOAD.batch) },
     /** Ranks of one extra pack (padded to the largest), e.g. 2,4,8,16: what padding costs. */
@@ -97,10 +99,12 @@ log(
 let frozen: FrozenComparison | undefined;
 if (!values["no-f16"]) {
   const rounds = Number(values["f16-rounds"]);
-  frozen = await frozenComparison({ rounds, steps: 5, warmup });
+  const dim = Number(values["f16-dim"]);
+  const workload = dim === WORKLOAD.dim ? WORKLOAD : { ...WORKLOAD, dim, embedDim: dim };
+  frozen = await frozenComparison({ rounds, steps: 5, warmup, workload });
   log(
-    `\nfrozen weights f32 vs f16 (frozenDtype): both steps in this process, ${rounds} alternating rounds of 5 ` +
-      "steps each, every step read back",
+    `\nfrozen weights f32 vs f16 (frozenDtype), d=${dim}: both steps in this process, ${rounds} alternating ` +
+      "rounds of 5 steps each, every step read back",
   );
   log("           step ms median   CPU ms median   planned memory   frozen weights");
   for (const side of [frozen.f32, frozen.f16]) {
