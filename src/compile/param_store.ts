@@ -43,7 +43,10 @@ export class ParamStore {
   /** Floats in the trainable buffer, padding included. */
   readonly trainableFloats: number;
   readonly frozenFloats: number;
-  /** The f32 values of the f16 weights as uploaded: frozen, so what `download` returns for them. */
+  /**
+   * The f32 arrays the f16 weights were uploaded from (the caller's, not copies: they must not change after
+   * upload). Frozen weights never change, so `download` returns these, not their f16 rounding.
+   */
   private readonly kept = new Map<string, Float32Array>();
 
   constructor(readonly device: GPUDevice, params: readonly ParamInfo[]) {
