@@ -183,13 +183,14 @@ function epilogue(type: string, count: number): (s: string) => string {
 /**
  * With `half`, B's binding becomes packed halves and `fn bAt` unpacks them. unpack2x16float (core WGSL) over
  * `enable f16;` with f16 arrays: on lavapipe it measured as fast as f32 loads or faster, where f16 arrays
- * were up to 2x slower on some shapes (bench/NOTES.md), and it needs no device feature.
+ * were up to 2x slower on some shapes (bench/NOTES.md), and it needs no device feature. The scalar twin
+ * picks its half with `select`: indexing the unpacked vec2 made the patch embedding's matmul ~1.5x slower.
  */
 function halfWeights(vec: boolean, half: boolean): (s: string) => string {
   const binding = `var<storage, read> b: array<${vec ? "vec4f" : "f32"}>;`;
   const load = vec
     ? "fn bAt(i: u32) -> vec4f { return vec4f(unpack2x16float(b[i].x), unpack2x16float(b[i].y)); }"
-    : "fn bAt(i: u32) -> f32 { return unpack2x16float(b[i / 2u])[i % 2u]; }";
+    : "fn bAt(i: u32) -> f32 { let v = unpack2x16float(b[i / 2u]); return select(v.y, v.x, i % 2u == 0u); }";
   return (s) => {
     const line = /^fn bAt\(.*$/m;
     if (!line.test(s) || !s.includes(binding)) {
