@@ -1,11 +1,12 @@
 /**
- * `deno task bench [--json] [--steps N] [--no-scaling] [--no-peers] [--no-packed] [--packed-k 1,2,4,8]`:
- * mixtune against its peers in one run,
+ * `deno task bench [--json] [--steps N] [--no-scaling] [--no-peers] [--no-packed] [--packed-k 1,2,4,8]
+ * [--no-f16] [--f16-rounds N] [--f16-dim D]`: mixtune against its peers in one run,
  * on the same model, batch and initial values: TF.js 4.22 (WebGPU on the same adapter, and CPU), and PyTorch
  * on the CPU when the system Python has torch. Prints medians after warm-up and the ratios.
  */
 import { parseArgs } from "node:util";
 import { adapterLine, gpu } from "../src/gpu/device.ts";
+import { type FrozenComparison, frozenComparison } from "./frozen_f16.ts";
 import { mixtuneMatmulGflops, mixtuneStep } from "./mixtune.ts";
 import { type PackedResult, packedThroughput } from "./packed.ts";
 import { peerAgreement } from "./peers/run_peers.ts";
@@ -22,6 +23,11 @@ const { values } = parseArgs({
     "no-scaling": { type: "boolean", default: false },
     "no-peers": { type: "boolean", default: false },
     "no-packed": { type: "boolean", default: false },
+    /** Skips the step with frozen weights in f16 beside f32. */
+    "no-f16": { type: "boolean", default: false },
+    "f16-rounds": { type: "string", default: "6" },
+    /** Width of the workload for the f16 comparison (embedDim follows it), e.g. 256: weights 16x larger. */
+    "f16-dim": { type: "string", default: String(WORKLOAD.dim) },
     "packed-k": { type: "string", default: "1,2,4,8" },
     "packed-batch": { type: "string", default: String(WORKLOAD.batch) },
     /** Ranks of one extra pack (padded to the largest), e.g. 2,4,8,16: what padding costs. */
@@ -89,6 +95,41 @@ log(
     }) ` +
     `+ activations ${kib(m.activations)} = ${kib(m.total)}`,
 );
+
+let frozen: FrozenComparison | undefined;
+if (!values["no-f16"]) {
+  const rounds = Number(values["f16-rounds"]);
+  const dim = Number(values["f16-dim"]);
+  const workload = dim === WORKLOAD.dim ? WORKLOAD : { ...WORKLOAD, dim, embedDim: dim };
+  frozen = await frozenComparison({ rounds, steps: 5, warmup, workload });
+  log(
+    `\nfrozen weights f32 vs f16 (frozenDtype), d=${dim}: both steps in this process, ${rounds} alternating ` +
+      "rounds of 5 steps each, every step read back",
+  );
+  log("           step ms median   CPU ms median   planned memory   frozen weights");
+  for (const side of [frozen.f32, frozen.f16]) {
+    const m = side.memory;
+    log(
+      `  ${side.frozenDtype}     ${ms(side.stepMsMedian)}   ${ms(side.cpuMsMedian).padStart(13)}   ${
+        kib(side.memoryBytes).padStart(14)
+      }   ${kib(m.frozen)}${m.frozenF16 ? ` (f16 ${kib(m.frozenF16)})` : ""}`,
+    );
+  }
+  const [l0, l1] = frozen.load;
+  log(
+    `  f16/f32 ${(frozen.speedRatio.toFixed(3) + "x").padStart(9)}   ${
+      (frozen.cpuRatio.toFixed(3) + "x").padStart(13)
+    }   ${(frozen.memoryRatio.toFixed(3) + "x").padStart(14)}   load ${l0.toFixed(2)} -> ${l1.toFixed(2)}${
+      Math.max(l0, l1) > 1.5 ? " (loaded)" : ""
+    }`,
+  );
+  log(
+    `  losses first -> last: f32 ${frozen.f32.losses[0].toFixed(4)} -> ${
+      frozen.f32.losses.at(-1)!.toFixed(4)
+    }, ` +
+      `f16 ${frozen.f16.losses[0].toFixed(4)} -> ${frozen.f16.losses.at(-1)!.toFixed(4)}`,
+  );
+}
 
 const ourMatmul = await mixtuneMatmulGflops(MATMUL_SHAPES);
 const tfMatmul: MatmulResult[] = values["no-peers"] ? [] : await tfjsMatmulGflops("webgpu");
@@ -165,12 +206,13 @@ if (values.json) {
     {
       adapter,
       workload: WORKLOAD,
-      step: [ours, ...peers],
+      step: [{ ...ours, memoryBytes: ours.memory.total }, ...peers, ...(frozen ? [frozen.f16] : [])],
       skipped,
       memory: m,
       matmul: { mixtune: ourMatmul, tfjsWebgpu: tfMatmul },
       scaling,
       packed,
+      frozenF16: frozen,
       loadAvg: Deno.loadavg(),
     },
     null,

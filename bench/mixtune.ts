@@ -4,6 +4,7 @@
  */
 import "../src/graph/ops/mod.ts";
 import { Program } from "../src/compile/program.ts";
+import type { FrozenDtype } from "../src/compile/half_weights.ts";
 import { type StepMemory, TrainStep } from "../src/compile/train_step.ts";
 import { gpu } from "../src/gpu/device.ts";
 import { input } from "../src/graph/node.ts";
@@ -29,7 +30,11 @@ export function workloadConfig(w: PeerWorkload): VitConfig {
 }
 
 /** A compiled step of the workload with the peers' initial values and batch loaded. */
-export async function workloadStep(w: PeerWorkload = WORKLOAD, seed = 1): Promise<TrainStep> {
+export async function workloadStep(
+  w: PeerWorkload = WORKLOAD,
+  seed = 1,
+  frozenDtype: FrozenDtype = "f32",
+): Promise<TrainStep> {
   const { device } = await gpu();
   const lora = Array.from({ length: w.depth }, (_, i) => ({
     path: `blocks.${i}.attn.qkv`,
@@ -49,6 +54,7 @@ export async function workloadStep(w: PeerWorkload = WORKLOAD, seed = 1): Promis
     beta2: 0.999,
     eps: 1e-8,
     weightDecay: 0,
+    frozenDtype,
   });
   const init = makeInit(seed, w);
   const values = new Map<string, Float32Array>();

@@ -51,15 +51,19 @@ fn loadA(rows: vec4u, k4: u32) -> mat4x4f {
   return mat4x4f(a[rows.x + k4], a[rows.y + k4], a[rows.z + k4], a[rows.w + k4]);
 }
 
+// B's vec4 at i. For frozen weights stored in f16, _matmul_plan.ts rewrites this line and b's binding to
+// array<vec2u> (four halves a vec4) read through unpack2x16float; the sums stay f32.
+fn bAt(i: u32) -> vec4f { return b[i]; }
+
 // The 4x4 block of B at k = 4 k4 .., columns `cols`, as Bb^T (column q = row k + q of the block).
 // `cols` holds four column offsets (transposed B) or, in .x, the offset of the 4-column group (plain B).
 fn loadB(cols: vec4u, k4: u32) -> mat4x4f {
   if (TRANS_B) {
-    return transpose(mat4x4f(b[cols.x + k4], b[cols.y + k4], b[cols.z + k4], b[cols.w + k4]));
+    return transpose(mat4x4f(bAt(cols.x + k4), bAt(cols.y + k4), bAt(cols.z + k4), bAt(cols.w + k4)));
   }
   let N4 = p.N / 4u;
   let at = cols.x + k4 * 4u * N4;
-  return mat4x4f(b[at], b[at + N4], b[at + 2u * N4], b[at + 3u * N4]);
+  return mat4x4f(bAt(at), bAt(at + N4), bAt(at + 2u * N4), bAt(at + 3u * N4));
 }
 
 // Offsets (in vec4s) of rows m.. m + 3 for loadA. Rows past M are clamped: such lanes read valid memory

@@ -49,10 +49,14 @@ fn loadA(rows: vec4u, k0: u32) -> mat4x4f {
   return mat4x4f(rowA(rows.x, k0), rowA(rows.y, k0), rowA(rows.z, k0), rowA(rows.w, k0));
 }
 
+// B at element i. For frozen weights stored in f16, _matmul_plan.ts rewrites this line and b's binding to
+// array<u32> (two halves a word) read through unpack2x16float; the sums stay f32.
+fn bAt(i: u32) -> f32 { return b[i]; }
+
 // B(k, cols), zero past K; `cols` are offsets from colsAt().
 fn rowB(cols: vec4u, k: u32) -> vec4f {
   let at = cols + vec4u(min(k, p.K - 1u) * select(p.N, 1u, TRANS_B));
-  let v = vec4f(b[at.x], b[at.y], b[at.z], b[at.w]);
+  let v = vec4f(bAt(at.x), bAt(at.y), bAt(at.z), bAt(at.w));
   return select(vec4f(0.0), v, k < p.K);
 }
 

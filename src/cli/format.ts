@@ -67,9 +67,9 @@ export function formatPlan(plan: PipelinePlan): string {
     }
     const m = s.memory!;
     out.push(
-      `GPU memory planned: ${bytes(m.total)} = frozen ${bytes(m.frozen)} + trainable state ${
-        bytes(m.trainableState)
-      } ` +
+      `GPU memory planned: ${bytes(m.total)} = frozen ${bytes(m.frozen)}${
+        m.frozenF16 ? ` (${bytes(m.frozenF16)} of it f16 weights)` : ""
+      } + trainable state ${bytes(m.trainableState)} ` +
         `+ activations ${bytes(m.activations)}`,
     );
     const kinds = new Map<string, number>();

@@ -1,8 +1,10 @@
 /**
  * Parameters on the GPU: trainable ones in one flat buffer (so one AdamW dispatch updates them all), frozen
- * ones in another. Every tensor starts at a 256-byte boundary, as storage bindings require.
+ * ones in another, and frozen ones marked `half` (matmul weights) as f16 in a third. Every tensor starts at a
+ * 256-byte boundary, as storage bindings require.
  */
 import { read } from "../gpu/readback.ts";
+import { toHalves } from "./_halves.ts";
 import type { Slot } from "./program.ts";
 
 export { read };
@@ -17,8 +19,18 @@ export interface ParamEntry {
   shape: readonly number[];
   size: number;
   trainable: boolean;
-  /** Float offset in its flat buffer. */
+  /** Stored as f16 in the `halves` buffer. */
+  half: boolean;
+  /** Element offset in its flat buffer. */
   offset: number;
+}
+
+/** A parameter the store holds; `half` (frozen ones only) stores it as f16. */
+export interface ParamInfo {
+  name: string;
+  shape: readonly number[];
+  trainable: boolean;
+  half?: boolean;
 }
 
 /** The flat buffers and where each parameter lives in them. */
@@ -26,28 +38,40 @@ export class ParamStore {
   readonly entries = new Map<string, ParamEntry>();
   readonly theta: GPUBuffer;
   readonly frozen: GPUBuffer;
+  /** f16 frozen weights; absent when there are none. */
+  readonly halves?: GPUBuffer;
   /** Floats in the trainable buffer, padding included. */
   readonly trainableFloats: number;
   readonly frozenFloats: number;
+  /**
+   * The f32 arrays the f16 weights were uploaded from (the caller's, not copies: they must not change after
+   * upload). Frozen weights never change, so `download` returns these, not their f16 rounding.
+   */
+  private readonly kept = new Map<string, Float32Array>();
 
-  constructor(
-    readonly device: GPUDevice,
-    params: readonly { name: string; shape: readonly number[]; trainable: boolean }[],
-  ) {
+  constructor(readonly device: GPUDevice, params: readonly ParamInfo[]) {
     let t = 0;
     let f = 0;
+    let h = 0;
     for (const p of params) {
       const size = p.shape.reduce((a, b) => a * b, 1);
-      const offset = p.trainable ? t : f;
-      const next = offset + Math.ceil(size / ALIGN) * ALIGN;
+      const half = p.half === true;
+      if (half && p.trainable) {
+        throw new Error(`parameter ${p.name}: a trainable weight cannot be stored as f16`);
+      }
+      const offset = p.trainable ? t : half ? h : f;
+      // halves align to 2 ALIGN elements: the same 256 bytes
+      const next = offset + Math.ceil(size / (half ? 2 * ALIGN : ALIGN)) * (half ? 2 * ALIGN : ALIGN);
       if (p.trainable) t = next;
+      else if (half) h = next;
       else f = next;
-      this.entries.set(p.name, { name: p.name, shape: p.shape, size, trainable: p.trainable, offset });
+      this.entries.set(p.name, { name: p.name, shape: p.shape, size, trainable: p.trainable, half, offset });
     }
     this.trainableFloats = Math.max(t, ALIGN);
     this.frozenFloats = Math.max(f, ALIGN);
     this.theta = device.createBuffer({ size: this.trainableFloats * 4, usage: USAGE, label: "theta" });
     this.frozen = device.createBuffer({ size: this.frozenFloats * 4, usage: USAGE, label: "frozen" });
+    if (h > 0) this.halves = device.createBuffer({ size: h * 2, usage: USAGE, label: "frozen_f16" });
   }
 
   /** Trainable parameter entries in buffer order. */
@@ -59,6 +83,7 @@ export class ParamStore {
   slot(name: string): Slot {
     const e = this.entries.get(name);
     if (!e) throw new Error(`no parameter named ${name}`);
+    if (e.half) return { buffer: this.halves!, offset: e.offset * 2, bytes: e.size * 2, half: true };
     return { buffer: e.trainable ? this.theta : this.frozen, offset: e.offset * 4, bytes: e.size * 4 };
   }
 
@@ -82,7 +107,10 @@ export class ParamStore {
         throw new Error(`parameter ${e.name}: ${v.length} values for shape [${e.shape}]`);
       }
       const s = this.slot(e.name);
-      this.device.queue.writeBuffer(s.buffer, s.offset, v as Float32Array<ArrayBuffer>);
+      if (e.half) {
+        this.device.queue.writeBuffer(s.buffer, s.offset, toHalves(e.name, v));
+        this.kept.set(e.name, v);
+      } else this.device.queue.writeBuffer(s.buffer, s.offset, v as Float32Array<ArrayBuffer>);
     }
   }
 
@@ -94,19 +122,27 @@ export class ParamStore {
     ]);
     const out = new Map<string, Float32Array>();
     for (const e of this.entries.values()) {
+      if (e.half) {
+        const v = this.kept.get(e.name);
+        if (!v) throw new Error(`parameter ${e.name} was never uploaded`);
+        out.set(e.name, v.slice());
+        continue;
+      }
       const src = e.trainable ? theta : frozen;
       out.set(e.name, src.slice(e.offset, e.offset + e.size));
     }
     return out;
   }
 
-  /** Bytes of the two flat buffers. */
-  get bytes(): { trainable: number; frozen: number } {
-    return { trainable: this.theta.size, frozen: this.frozen.size };
+  /** Bytes of the flat buffers; `frozen` counts f32 and f16 frozen weights, `frozenF16` the f16 ones. */
+  get bytes(): { trainable: number; frozen: number; frozenF16: number } {
+    const frozenF16 = this.halves?.size ?? 0;
+    return { trainable: this.theta.size, frozen: this.frozen.size + frozenF16, frozenF16 };
   }
 
   destroy(): void {
     this.theta.destroy();
     this.frozen.destroy();
+    this.halves?.destroy();
   }
 }

@@ -140,7 +140,7 @@ function planTrain(
   let graph;
   try {
     graph = buildModel(spec.model, sm.build(stage.batch, names.length, true));
-    step = planStep(graph, stage.optimizer.clip ?? 0);
+    step = planStep(graph, stage.optimizer.clip ?? 0, stage.frozenDtype ?? "f32");
   } catch (e) {
     if (e instanceof PipelineError) throw e;
     // a shape no kernel can take (a matmul too wide to dispatch): the model's size is what to change

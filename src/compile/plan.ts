@@ -23,8 +23,15 @@ export interface BufferPlan {
   bytes: number;
 }
 
-/** Plans the buffers of `outputs`; nodes in `pinned` live in fixed places and are never reused. */
-export function planBuffers(outputs: readonly Node[], pinned: ReadonlySet<Node>): BufferPlan {
+/**
+ * Plans the buffers of `outputs`; nodes in `pinned` live in fixed places and are never reused. Leaves in
+ * `half` are stored as f16: only inputs an op lists in `halfInputs` may be one (else this throws).
+ */
+export function planBuffers(
+  outputs: readonly Node[],
+  pinned: ReadonlySet<Node>,
+  half: ReadonlySet<Node> = new Set(),
+): BufferPlan {
   const ops = topo(outputs).filter((n) => n.role === "op");
   const root = new Map<Node, Node>();
   const rootOf = (n: Node): Node => root.get(n) ?? n;
@@ -45,7 +52,15 @@ export function planBuffers(outputs: readonly Node[], pinned: ReadonlySet<Node>)
   };
   const lowerings = ops.map((n) => {
     const def = opDef(n.op);
-    return def.view ? undefined : def.gpu!(n.inputs.map((x) => x.shape), n.attrs, n.shape);
+    const halves = n.inputs.map((x) => half.has(x));
+    halves.forEach((h, k) => {
+      if (h && !(def.halfInputs ?? []).includes(k)) {
+        throw new Error(
+          `${n.op} ${n.name}: input ${k} (${n.inputs[k].name}) is stored as f16, which this op cannot read`,
+        );
+      }
+    });
+    return def.view ? undefined : def.gpu!(n.inputs.map((x) => x.shape), n.attrs, n.shape, halves);
   });
   const assigned = new Map<Node, number>();
   const scratch: number[][] = [];

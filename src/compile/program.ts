@@ -13,6 +13,8 @@ export interface Slot {
   buffer: GPUBuffer;
   offset: number;
   bytes: number;
+  /** Stored as f16 (a frozen matmul weight); read only by kernels that unpack it. */
+  half?: boolean;
 }
 
 /** One recorded dispatch. */
@@ -85,7 +87,8 @@ export class Program {
         throw new Error(`${n.op} ${n.name}: a view has no kernel to write a fixed slot; pin a copy of it`);
       }
     }
-    const plan = planBuffers(outputs, new Set(pinned.keys()));
+    const half = new Set([...pinned].filter(([, s]) => s.half === true).map(([n]) => n));
+    const plan = planBuffers(outputs, new Set(pinned.keys()), half);
     const { lowerings, rootOf } = plan;
     const physical = plan.sizes.map((bytes) => {
       const buffer = device.createBuffer({ size: align(bytes), usage: USAGE });
@@ -162,7 +165,7 @@ export class Program {
 
   /** Writes a leaf's value (an input each step, or a weight once). */
   write(node: Node, data: Float32Array): void {
-    const s = this.slot(node);
+    const s = this.f32Slot(node);
     if (data.length !== node.size) {
       throw new Error(`${node.name}: got ${data.length} values for shape ${showShape(node.shape)}`);
     }
@@ -196,8 +199,14 @@ export class Program {
 
   /** Reads a node's value back. */
   async read(node: Node): Promise<Float32Array> {
-    const s = this.slot(node);
+    const s = this.f32Slot(node);
     return (await read(this.device, s.buffer, s.offset, s.bytes)).subarray(0, node.size);
+  }
+
+  private f32Slot(node: Node): Slot {
+    const s = this.slot(node);
+    if (s.half) throw new Error(`${node.name}: stored as f16; write and read it through its ParamStore`);
+    return s;
   }
 
   /** Kernel names in dispatch order. */

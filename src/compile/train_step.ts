@@ -11,6 +11,7 @@ import { opDef } from "../graph/op.ts";
 import { grid, params } from "../gpu/kernels.ts";
 import type { ModelGraph } from "../models/graph.ts";
 import { adamwCalls, type AdamwOptions, writeOptimizerState } from "./optimizer.ts";
+import { type FrozenDtype, halfBytes, halfWeights } from "./half_weights.ts";
 import { ParamStore, read } from "./param_store.ts";
 import { planBuffers } from "./plan.ts";
 import { align, Program, type Slot } from "./program.ts";
@@ -33,6 +34,8 @@ export type StepOptions = Omit<AdamwOptions, "theta" | "grad" | "m" | "v" | "mas
   seed?: number;
   /** Whether weight decay applies to a trainable parameter (default: matrices yes, vectors no). */
   decay?: (name: string, shape: readonly number[]) => boolean;
+  /** "f16" keeps the frozen matmul weights in f16 (see `halfWeights`); default "f32". */
+  frozenDtype?: FrozenDtype;
 };
 
 /**
@@ -40,7 +43,7 @@ export type StepOptions = Omit<AdamwOptions, "theta" | "grad" | "m" | "v" | "mas
  * gradients, Adam m and v; a packed step adds each element's variant index).
  */
 export function stepMemory(
-  bytes: { frozen: number; trainable: number },
+  bytes: { frozen: number; trainable: number; frozenF16?: number },
   program: { plannedBytes: number; leafBytes: number },
   perTrainable: number,
 ): StepMemory {
@@ -48,6 +51,7 @@ export function stepMemory(
   const activations = program.plannedBytes + program.leafBytes;
   return {
     frozen: bytes.frozen,
+    ...(bytes.frozenF16 ? { frozenF16: bytes.frozenF16 } : {}),
     trainableState,
     activations,
     total: bytes.frozen + trainableState + activations,
@@ -58,6 +62,8 @@ export function stepMemory(
 export interface StepMemory {
   /** Frozen weights. */
   frozen: number;
+  /** Of `frozen`, the weights kept in f16 (`frozenDtype: "f16"`); absent when none are. */
+  frozenF16?: number;
   /** Trainable weights, their gradients and both Adam moments. */
   trainableState: number;
   /** Planned intermediate buffers and input buffers. */
@@ -102,23 +108,28 @@ export interface StepExtremes {
   largestGroups: number;
 }
 
-/** Memory and kernels of a step, from the plan alone (no device): what `--plan` prints. */
+/**
+ * Memory and kernels of a step, from the plan alone (no device): what `--plan` prints. With `frozenDtype`
+ * "f16" the frozen matmul weights count 2 bytes each.
+ */
 export function planStep(
   model: ModelGraph,
   clip: number,
+  frozenDtype: FrozenDtype = "f32",
 ): { memory: StepMemory; kernels: string[]; extremes: StepExtremes } {
   const { outputs } = stepGraph(model);
   const params = [...model.params.values()];
   const pinned = new Set<Node>([...params, ...outputs]);
-  const plan = planBuffers(outputs, pinned);
+  const half = halfWeights(outputs, frozenDtype);
+  const plan = planBuffers(outputs, pinned, half);
   const floats = (trainable: boolean) =>
-    params.filter((p) => p.trainable === trainable).reduce((a, p) => a + Math.ceil(p.size / 64) * 64, 0);
+    params.filter((p) => p.trainable === trainable && !half.has(p))
+      .reduce((a, p) => a + Math.ceil(p.size / 64) * 64, 0);
   const leaves = topo(outputs).filter((n) => n.role === "input" || n.role === "const");
   const leafBytes = leaves.reduce((a, n) => a + align(n.size * 4), 0);
-  const frozen = Math.max(floats(false), 64) * 4; // the store always allocates at least one aligned block
-  // Packed steps keep each trainable element's variant (u32) beside its weight, gradient and moments.
-  const trainableState = floats(true) * 4 * (model.packed !== undefined ? 5 : 4);
-  const activations = plan.bytes + leafBytes;
+  const halves = [...half].reduce((a, p) => a + halfBytes(p.size), 0);
+  const frozen32 = Math.max(floats(false), 64) * 4; // the store always allocates at least one aligned block
+  const frozen = frozen32 + halves;
   const kernels = plan.lowerings.flatMap((l) => l?.calls.map((c) => c.kernel) ?? []);
   if (model.packed !== undefined) {
     kernels.push("grad_norm_packed", "grad_norm_packed_total", "adamw_packed", "accumulate_packed");
@@ -126,13 +137,18 @@ export function planStep(
   const candidates: [number, string][] = [
     [Math.max(0, ...plan.sizes), "activations"],
     [Math.max(0, ...leaves.map((n) => n.size * 4)), "inputs"],
-    [frozen, "frozen parameters"],
+    [Math.max(frozen32, halves), "frozen parameters"],
     [floats(true) * 4, "trainable parameters"],
   ];
   const [largestBuffer, largestHolds] = candidates.reduce((a, b) => (b[0] > a[0] ? b : a));
   const groups = plan.lowerings.flatMap((l) => l?.calls.flatMap((c) => c.workgroups) ?? []);
   return {
-    memory: { frozen, trainableState, activations, total: frozen + trainableState + activations },
+    memory: stepMemory(
+      { frozen, trainable: floats(true) * 4, frozenF16: halves },
+      { plannedBytes: plan.bytes, leafBytes },
+      // packed steps keep each trainable element's variant (u32) beside its weight, gradient and moments
+      model.packed !== undefined ? 5 : 4,
+    ),
     kernels,
     extremes: { largestBuffer, largestHolds, largestGroups: Math.max(0, ...groups) },
   };
@@ -160,9 +176,11 @@ export class TrainStep {
   /** Compiles the step for `model`; the store is created here and can be shared with evaluation. */
   static async compile(device: GPUDevice, model: ModelGraph, options: StepOptions): Promise<TrainStep> {
     const all = [...model.params.values()];
+    const { gradNodes, loss, domainLoss, outputs } = stepGraph(model);
+    const half = halfWeights(outputs, options.frozenDtype ?? "f32");
     const store = new ParamStore(
       device,
-      all.map((p) => ({ name: p.name, shape: p.shape, trainable: p.trainable })),
+      all.map((p) => ({ name: p.name, shape: p.shape, trainable: p.trainable, half: half.has(p) })),
     );
     const grad = store.like("grad");
     const m = store.like("adam_m");
@@ -177,7 +195,6 @@ export class TrainStep {
 
     const pinned = new Map<Node, Slot>();
     for (const p of all) pinned.set(p, store.slot(p.name));
-    const { gradNodes, loss, domainLoss, outputs } = stepGraph(model);
     for (const [p, g] of gradNodes) pinned.set(g, store.slotIn(grad, p.name));
     const D = sizeOf(model.domainLoss.shape);
     const metricsFloats = 64 + D;

@@ -40,8 +40,13 @@ export interface OpDef {
   cpu(inputs: readonly Float64Array[], shapes: readonly Shape[], attrs: Attrs, out: Shape): Float64Array;
   /** Gradients for each input given the output's gradient `g`; null where an input gets none. */
   grad?(node: Node, g: Node): (Node | null)[];
-  /** Kernel calls computing the output; absent for views. */
-  gpu?(shapes: readonly Shape[], attrs: Attrs, out: Shape): Lowering;
+  /**
+   * Kernel calls computing the output; absent for views. `half[k]` says input k is stored as f16 (only
+   * inputs listed in `halfInputs` can be).
+   */
+  gpu?(shapes: readonly Shape[], attrs: Attrs, out: Shape, half?: readonly boolean[]): Lowering;
+  /** Inputs whose kernels can read them stored as f16 (frozen matmul weights); none when absent. */
+  halfInputs?: readonly number[];
   /** Views (reshape) share their input's storage: no kernel, no copy. */
   view?: boolean;
 }

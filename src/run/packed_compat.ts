@@ -76,6 +76,7 @@ function packable(r: StageRef): string | undefined {
   if (extra.length) return `trains base parameters ${extra.join(", ")}: a pack shares a frozen backbone`;
   if (!(s.adapters?.length)) return "has no adapters";
   if ((s.checkpointEvery ?? s.steps) < s.steps) return "checkpoints mid-run, which packed runs do not do";
+  if (s.frozenDtype === "f16") return "keeps frozen weights in f16, which packed runs do not do";
   return undefined;
 }
 

@@ -80,6 +80,7 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
     weightDecay: o.weightDecay ?? 0,
     clip: o.clip,
     seed: spec.seed,
+    frozenDtype: stage.frozenDtype,
   });
   const evalGraph = buildModel(model, build);
   const evalForward = await Forward.compile(device, step.store, evalGraph, [evalGraph.perExample]);

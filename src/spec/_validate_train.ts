@@ -25,6 +25,7 @@ export const TRAIN_KEYS = [
   "logEvery",
   "checkpointEvery",
   "validation",
+  "frozenDtype",
 ] as const;
 
 const ADAPTER_KEYS = ["targets", "rank", "scale", "dropout", "init", "gated"] as const;
@@ -68,6 +69,7 @@ export function checkTrain(
     check.number(at(key), fields[key], COUNT, false);
   }
   checkValidation(check, at("validation"), fields.validation, data);
+  check.oneOf(at("frozenDtype"), fields.frozenDtype, ["f32", "f16"], false);
 }
 
 /**

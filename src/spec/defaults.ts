@@ -160,6 +160,8 @@ function trainDefaults(
     },
   };
   if (stage.gate !== undefined) out.gate = structuredClone(stage.gate);
+  // only when set to f16, so specs (and stage hashes) from before the setting existed stay the same
+  if (stage.frozenDtype === "f16") out.frozenDtype = "f16";
   return out;
 }
 

@@ -341,6 +341,11 @@ export interface TrainStage {
   checkpointEvery?: number;
   /** Where validation loss is measured; defaults to the mix domains that have a split. */
   validation?: ValidationSpec;
+  /**
+   * How the step stores the frozen matmul weights (linear, attention and MLP projections): "f16" halves
+   * their memory (compute stays f32); defaults to "f32". Trained weights are always f32.
+   */
+  frozenDtype?: "f32" | "f16";
 }
 
 /** What an evaluate stage measures. */

@@ -91,9 +91,15 @@ const MAX_GROUPS = 65535;
 
 /**
  * The kernel call for `d` with `block` (inputs 0 and 1, output), plus up to two addends (inputs 2, 3) added
- * in the epilogue: addend k is read at (output element) % periods[k], periods in floats.
+ * in the epilogue: addend k is read at (output element) % periods[k], periods in floats. With `halfB`, B is
+ * stored as f16 (frozen weights), two halves per 32-bit word.
  */
-export function matmulCall(d: MatmulDims, block: MatmulBlock, periods: readonly number[] = []): KernelCall {
+export function matmulCall(
+  d: MatmulDims,
+  block: MatmulBlock,
+  periods: readonly number[] = [],
+  halfB = false,
+): KernelCall {
   const vec = vectorizable(d);
   if (periods.length > 2 || periods.some((q) => q < 1 || (vec && q % 4 !== 0))) {
     throw new Error(`matmul: addend periods ${periods} do not fit the ${vec ? "vec4" : "scalar"} kernel`);
@@ -106,7 +112,7 @@ export function matmulCall(d: MatmulDims, block: MatmulBlock, periods: readonly 
   const y = Math.min(slices, MAX_GROUPS);
   return {
     kernel: vec ? "matmul" : "matmul_scalar",
-    source: specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB, periods.length),
+    source: specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB, periods.length, halfB),
     params: params([
       ["u32", d.M],
       ["u32", d.N],
@@ -133,8 +139,11 @@ function specialise(
   transA: boolean,
   transB: boolean,
   addends = 0,
+  halfB = false,
 ): string {
-  const key = `${source === vecSource}:${block.gm}:${block.gn}:${block.wg}:${transA}:${transB}:${addends}`;
+  const key = `${
+    source === vecSource
+  }:${block.gm}:${block.gn}:${block.wg}:${transA}:${transB}:${addends}:${halfB}`;
   let text = specialised.get(key);
   if (text === undefined) {
     const set = (name: string, value: string) => (s: string) => {
@@ -149,6 +158,7 @@ function specialise(
       set("TRANS_A", `${transA}`),
       set("TRANS_B", `${transB}`),
       epilogue(source === vecSource ? "vec4f" : "f32", addends),
+      halfWeights(source === vecSource, halfB),
     ].reduce((s, f) => f(s), source);
     specialised.set(key, text);
   }
@@ -167,6 +177,27 @@ function epilogue(type: string, count: number): (s: string) => string {
     );
     const sum = Array.from({ length: count }, (_, k) => ` + add${k}[i % p.period${k}]`).join("");
     return s.replace(line, `${decls.join("")}fn epilogue(i: u32, v: ${type}) -> ${type} { return v${sum}; }`);
+  };
+}
+
+/**
+ * With `half`, B's binding becomes packed halves and `fn bAt` unpacks them. unpack2x16float (core WGSL) over
+ * `enable f16;` with f16 arrays: on lavapipe it measured as fast as f32 loads or faster, where f16 arrays
+ * were up to 2x slower on some shapes (bench/NOTES.md), and it needs no device feature. The scalar twin
+ * picks its half with `select`: indexing the unpacked vec2 made the patch embedding's matmul ~1.5x slower.
+ */
+function halfWeights(vec: boolean, half: boolean): (s: string) => string {
+  const binding = `var<storage, read> b: array<${vec ? "vec4f" : "f32"}>;`;
+  const load = vec
+    ? "fn bAt(i: u32) -> vec4f { return vec4f(unpack2x16float(b[i].x), unpack2x16float(b[i].y)); }"
+    : "fn bAt(i: u32) -> f32 { let v = unpack2x16float(b[i / 2u]); return select(v.y, v.x, i % 2u == 0u); }";
+  return (s) => {
+    const line = /^fn bAt\(.*$/m;
+    if (!line.test(s) || !s.includes(binding)) {
+      throw new Error(`matmul kernel lacks "${binding}" or the line "fn bAt(...) { return b[i]; }"`);
+    }
+    if (!half) return s;
+    return s.replace(binding, `var<storage, read> b: array<${vec ? "vec2u" : "u32"}>;`).replace(line, load);
   };
 }
 

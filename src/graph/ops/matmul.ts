@@ -17,12 +17,14 @@ defineOps({
   shape: ([a, b], attrs) => matmulDims(a, b, attrs.transA === true, attrs.transB === true).out,
   cpu: ([a, b], [sa, sb], attrs) => product(a, b, sa, sb, attrs),
   grad: (node, g) => matmulGrads(node, g),
-  gpu: ([a, b], attrs, out) => {
+  gpu: ([a, b], attrs, out, half) => {
     if (sizeOf(out) === 0) return { calls: [] };
     const d = foldBatch(matmulDims(a, b, attrs.transA === true, attrs.transB === true).dims);
     // `block` pins a kernel variant (tests and the tuning bench); normally the cost model picks one.
-    return { calls: [matmulCall(d, (attrs.block as MatmulBlock | undefined) ?? chooseBlock(d))] };
+    const block = (attrs.block as MatmulBlock | undefined) ?? chooseBlock(d);
+    return { calls: [matmulCall(d, block, [], half?.[1] === true)] };
   },
+  halfInputs: [1],
 });
 
 /** Addends `matmul_add` takes (bindings 4 and 5 of the matmul kernels). */
@@ -47,12 +49,13 @@ defineOps({
     return y;
   },
   grad: (node, g) => [...matmulGrads(node, g), ...node.inputs.slice(2).map((c) => sumTo(g, c.shape))],
-  gpu: ([a, b, ...addends], attrs, out) => {
+  gpu: ([a, b, ...addends], attrs, out, half) => {
     if (sizeOf(out) === 0) return { calls: [] };
     const d = foldBatch(matmulDims(a, b, attrs.transA === true, attrs.transB === true).dims);
     const periods = addends.map((c) => addendPeriod(c, out));
-    return { calls: [matmulCall(d, chooseBlock(d), periods)] };
+    return { calls: [matmulCall(d, chooseBlock(d), periods, half?.[1] === true)] };
   },
+  halfInputs: [1],
 });
 
 /** float64 op(A) op(B), batched. */

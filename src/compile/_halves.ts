@@ -1,0 +1,22 @@
+/** f32 values as f16 bits for upload: rounded to nearest even, refusing values f16 cannot hold. */
+
+/** Largest finite f16. */
+const F16_MAX = 65504;
+
+/**
+ * `values` rounded to f16, padded to a whole number of 32-bit words (as writeBuffer needs). Throws, naming
+ * the parameter and the first offending element, for a finite value beyond f16's range or a non-finite one.
+ */
+export function toHalves(name: string, values: Float32Array): Uint16Array<ArrayBuffer> {
+  const halves = new Float16Array(values.length + (values.length % 2));
+  halves.set(values);
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(halves[i])) {
+      const what = Number.isFinite(values[i])
+        ? `beyond f16's range (±${F16_MAX}): keep frozen weights in f32 (frozenDtype "f32")`
+        : "not finite";
+      throw new RangeError(`parameter ${name}: element ${i} is ${values[i]}, ${what}`);
+    }
+  }
+  return new Uint16Array(halves.buffer);
+}
