@@ -1,6 +1,7 @@
 /** How a matmul maps onto its kernels: sizes, batch strides, the register block per lane, the grid. */
 import vecSource from "../../../kernels/matmul.wgsl" with { type: "text" };
 import scalarSource from "../../../kernels/matmul_scalar.wgsl" with { type: "text" };
+import geluGradSource from "../../../kernels/_gelu_grad.wgsl" with { type: "text" };
 import { params } from "../../gpu/kernels.ts";
 import { type Shape, ShapeError, showShape, sizeOf } from "../node.ts";
 import type { KernelCall } from "../op.ts";
@@ -82,6 +83,13 @@ export function vectorizable(d: MatmulDims): boolean {
   return d.K % 4 === 0 && d.N % 4 === 0 && (!d.transA || d.M % 4 === 0);
 }
 
+/**
+ * What the epilogue does with the product and the addends: `add` sums them; `gelu_grad` takes one addend x
+ * (the pre-activation, the output's shape) and stores product * gelu'(x), the backward of gelu fused into the
+ * product that makes its incoming gradient.
+ */
+export type MatmulEpilogue = "add" | "gelu_grad";
+
 /** Rows and columns of C one workgroup covers. */
 export function tileOf(block: MatmulBlock): { rows: number; cols: number } {
   return { rows: (block.wg / block.lanesX) * 4 * block.gm, cols: block.lanesX * 4 * block.gn };
@@ -90,13 +98,21 @@ export function tileOf(block: MatmulBlock): { rows: number; cols: number } {
 const MAX_GROUPS = 65535;
 
 /**
- * The kernel call for `d` with `block` (inputs 0 and 1, output), plus up to two addends (inputs 2, 3) added
- * in the epilogue: addend k is read at (output element) % periods[k], periods in floats.
+ * The kernel call for `d` with `block` (inputs 0 and 1, output), plus up to two addends (inputs 2, 3) used
+ * by the epilogue: addend k is read at (output element) % periods[k], periods in floats.
  */
-export function matmulCall(d: MatmulDims, block: MatmulBlock, periods: readonly number[] = []): KernelCall {
+export function matmulCall(
+  d: MatmulDims,
+  block: MatmulBlock,
+  periods: readonly number[] = [],
+  epi: MatmulEpilogue = "add",
+): KernelCall {
   const vec = vectorizable(d);
   if (periods.length > 2 || periods.some((q) => q < 1 || (vec && q % 4 !== 0))) {
     throw new Error(`matmul: addend periods ${periods} do not fit the ${vec ? "vec4" : "scalar"} kernel`);
+  }
+  if (epi === "gelu_grad" && periods.length !== 1) {
+    throw new Error(`matmul: the gelu_grad epilogue takes one addend (x), found ${periods.length}`);
   }
   const tile = tileOf(block);
   const tilesM = Math.ceil(d.M / tile.rows);
@@ -106,7 +122,7 @@ export function matmulCall(d: MatmulDims, block: MatmulBlock, periods: readonly 
   const y = Math.min(slices, MAX_GROUPS);
   return {
     kernel: vec ? "matmul" : "matmul_scalar",
-    source: specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB, periods.length),
+    source: specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB, periods.length, epi),
     params: params([
       ["u32", d.M],
       ["u32", d.N],
@@ -133,8 +149,11 @@ function specialise(
   transA: boolean,
   transB: boolean,
   addends = 0,
+  epi: MatmulEpilogue = "add",
 ): string {
-  const key = `${source === vecSource}:${block.gm}:${block.gn}:${block.wg}:${transA}:${transB}:${addends}`;
+  const key = `${
+    source === vecSource
+  }:${block.gm}:${block.gn}:${block.wg}:${transA}:${transB}:${addends}:${epi}`;
   let text = specialised.get(key);
   if (text === undefined) {
     const set = (name: string, value: string) => (s: string) => {
@@ -148,15 +167,19 @@ function specialise(
       set("WG", `${block.wg}u`),
       set("TRANS_A", `${transA}`),
       set("TRANS_B", `${transB}`),
-      epilogue(source === vecSource ? "vec4f" : "f32", addends),
+      epilogue(source === vecSource, addends, epi),
     ].reduce((s, f) => f(s), source);
     specialised.set(key, text);
   }
   return text;
 }
 
-/** Replaces the kernel's pass-through `fn epilogue` line with one adding `count` addends (bindings 4, 5). */
-function epilogue(type: string, count: number): (s: string) => string {
+/**
+ * Replaces the kernel's pass-through `fn epilogue` line with one adding `count` addends (bindings 4, 5), or
+ * multiplying by gelu' of the one addend.
+ */
+function epilogue(vec: boolean, count: number, epi: MatmulEpilogue): (s: string) => string {
+  const type = vec ? "vec4f" : "f32";
   return (s) => {
     const line = /^fn epilogue\(.*$/m;
     if (!line.test(s)) throw new Error(`matmul kernel lacks the line "fn epilogue(...) { return v; }"`);
@@ -165,6 +188,19 @@ function epilogue(type: string, count: number): (s: string) => string {
       { length: count },
       (_, k) => `@group(0) @binding(${4 + k}) var<storage, read> add${k}: array<${type}>;\n`,
     );
+    if (epi === "gelu_grad") {
+      const helper = vec
+        ? geluGradSource
+        : geluGradSource.replace("alias GeluF = vec4f;", "alias GeluF = f32;").replace(
+          "alias GeluU = vec4u;",
+          "alias GeluU = u32;",
+        );
+      const body = `return gelu_grad_at(add0[i % p.period0], v);`;
+      return s.replace(
+        line,
+        `${decls.join("")}${helper}fn epilogue(i: u32, v: ${type}) -> ${type} { ${body} }`,
+      );
+    }
     const sum = Array.from({ length: count }, (_, k) => ` + add${k}[i % p.period${k}]`).join("");
     return s.replace(line, `${decls.join("")}fn epilogue(i: u32, v: ${type}) -> ${type} { return v${sum}; }`);
   };

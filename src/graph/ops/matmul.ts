@@ -1,7 +1,7 @@
 /** matmul (batched, with transposes by indexing) and the linear layer built on it. */
 import { type Attrs, type Node, type Shape, ShapeError, showShape, sizeOf } from "../node.ts";
 import { apply, defineOps } from "../op.ts";
-import { add } from "./elementwise.ts";
+import { add, geluDerivative, geluGrad } from "./elementwise.ts";
 import { chooseBlock, foldBatch, type MatmulBlock, matmulCall, matmulDims } from "./_matmul_plan.ts";
 import { sum, sumTo } from "./reduce.ts";
 import { reshape } from "./reshape.ts";
@@ -54,6 +54,43 @@ defineOps({
     return { calls: [matmulCall(d, chooseBlock(d), periods)] };
   },
 });
+
+// g * gelu'(x) where g = op(a) op(b): gelu's backward in the epilogue of the product that makes g.
+defineOps({
+  name: "matmul_gelu_grad",
+  shape: ([a, b, x], attrs) => {
+    const { out } = matmulDims(a, b, attrs.transA === true, attrs.transB === true);
+    if (x.join() !== out.join()) {
+      throw new ShapeError(
+        `matmul_gelu_grad: x ${showShape(x)} must have the product's shape ${showShape(out)}`,
+      );
+    }
+    return out;
+  },
+  cpu: ([a, b, x], [sa, sb], attrs) => {
+    const g = product(a, b, sa, sb, attrs);
+    for (let i = 0; i < g.length; i++) g[i] *= geluDerivative(x[i]);
+    return g;
+  },
+  // No rule, as for gelu_grad: no model here needs second derivatives of gelu.
+  gpu: ([a, b], attrs, out) => {
+    if (sizeOf(out) === 0) return { calls: [] };
+    const d = foldBatch(matmulDims(a, b, attrs.transA === true, attrs.transB === true).dims);
+    return { calls: [matmulCall(d, chooseBlock(d), [sizeOf(out)], "gelu_grad")] };
+  },
+});
+
+/**
+ * gelu's backward g * gelu'(x): one kernel with the product when g is a plain matmul (whose epilogue then
+ * multiplies by gelu'(x)), else the elementwise kernel.
+ */
+export function geluGradOf(x: Node, g: Node): Node {
+  if (g.op !== "matmul" || g.attrs.block !== undefined) return geluGrad(x, g);
+  return apply("matmul_gelu_grad", [g.inputs[0], g.inputs[1], x], {
+    transA: g.attrs.transA === true,
+    transB: g.attrs.transB === true,
+  });
+}
 
 /** float64 op(A) op(B), batched. */
 function product(a: Float64Array, b: Float64Array, sa: Shape, sb: Shape, attrs: Attrs): Float64Array {
