@@ -5,6 +5,7 @@ import geluGradSource from "../../../kernels/_gelu_grad.wgsl" with { type: "text
 import { params } from "../../gpu/kernels.ts";
 import { type Shape, ShapeError, showShape, sizeOf } from "../node.ts";
 import type { KernelCall } from "../op.ts";
+import { withSecondProduct } from "./_matmul_second.ts";
 
 /** One matmul as the kernels see it: `batch` products of op(A) [M, K] and op(B) [K, N]. */
 export interface MatmulDims {
@@ -98,16 +99,25 @@ export function tileOf(block: MatmulBlock): { rows: number; cols: number } {
 const MAX_GROUPS = 65535;
 
 /**
- * The kernel call for `d` with `block` (inputs 0 and 1, output), plus up to two addends (inputs 2, 3) used
- * by the epilogue: addend k is read at (output element) % periods[k], periods in floats.
+ * The kernel call for `d` with `block` (inputs 0 and 1, output), plus up to two addends used by the
+ * epilogue: addend k is read at (output element) % periods[k], periods in floats. The addends are inputs 2,
+ * 3, or with a second product of inner size `K2` (A2 [M, K2] @ B2^T, inputs 2 and 3; vec4 kernel, unbatched
+ * only) inputs 4, 5.
  */
 export function matmulCall(
   d: MatmulDims,
   block: MatmulBlock,
   periods: readonly number[] = [],
   epi: MatmulEpilogue = "add",
+  K2?: number,
 ): KernelCall {
   const vec = vectorizable(d);
+  if (K2 !== undefined && (!vec || d.batch !== 1 || d.transA || K2 % 4 !== 0)) {
+    throw new Error(
+      `matmul: a second product needs the vec4 kernel, one batch item, a plain A and K2 % 4 == 0 ` +
+        `(M ${d.M}, K ${d.K}, N ${d.N}, batch ${d.batch}, K2 ${K2})`,
+    );
+  }
   if (periods.length > 2 || periods.some((q) => q < 1 || (vec && q % 4 !== 0))) {
     throw new Error(`matmul: addend periods ${periods} do not fit the ${vec ? "vec4" : "scalar"} kernel`);
   }
@@ -122,7 +132,7 @@ export function matmulCall(
   const y = Math.min(slices, MAX_GROUPS);
   return {
     kernel: vec ? "matmul" : "matmul_scalar",
-    source: specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB, periods.length, epi),
+    source: specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB, periods.length, epi, K2),
     params: params([
       ["u32", d.M],
       ["u32", d.N],
@@ -136,7 +146,13 @@ export function matmulCall(
       ["u32", periods[1] === undefined ? 0 : vec ? periods[1] / 4 : periods[1]],
     ]),
     workgroups: [tilesN, y, Math.ceil(slices / y)],
-    bind: [{ in: 0 }, { in: 1 }, { out: true }, ...periods.map((_, k) => ({ in: 2 + k }))],
+    bind: [
+      { in: 0 },
+      { in: 1 },
+      { out: true },
+      ...periods.map((_, k) => ({ in: (K2 === undefined ? 2 : 4) + k })),
+      ...(K2 === undefined ? [] : [{ in: 2 }, { in: 3 }]),
+    ],
   };
 }
 
@@ -150,10 +166,11 @@ function specialise(
   transB: boolean,
   addends = 0,
   epi: MatmulEpilogue = "add",
+  K2?: number,
 ): string {
-  const key = `${
-    source === vecSource
-  }:${block.gm}:${block.gn}:${block.wg}:${transA}:${transB}:${addends}:${epi}`;
+  const key = [source === vecSource, block.gm, block.gn, block.wg, transA, transB, addends, epi, K2].join(
+    ":",
+  );
   let text = specialised.get(key);
   if (text === undefined) {
     const set = (name: string, value: string) => (s: string) => {
@@ -168,6 +185,7 @@ function specialise(
       set("TRANS_A", `${transA}`),
       set("TRANS_B", `${transB}`),
       epilogue(source === vecSource, addends, epi),
+      (s: string) => K2 === undefined ? s : withSecondProduct(s, block, K2, 4 + addends),
     ].reduce((s, f) => f(s), source);
     specialised.set(key, text);
   }

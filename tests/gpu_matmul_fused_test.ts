@@ -5,13 +5,14 @@ import { gradients } from "../src/graph/grad.ts";
 import { topo } from "../src/graph/node.ts";
 import { Program } from "../src/compile/program.ts";
 import { mul } from "../src/graph/ops/elementwise.ts";
-import { geluGradOf, linear, matmul } from "../src/graph/ops/matmul.ts";
+import { geluGradOf, linear, matmul, matmul2Add } from "../src/graph/ops/matmul.ts";
+import { loraLinear } from "../src/graph/ops/lora.ts";
 import { sumAll } from "../src/graph/ops/reduce.ts";
 import { gelu } from "../src/graph/ops/unary.ts";
 import { constant } from "../src/graph/node.ts";
 import { gpuVsCpu, gradCheck, randoms, testDevice } from "./_harness.ts";
 
-/** Matmul against float64: f32 accumulation over up to 70 terms, times gelu' (at most ~1.13). */
+/** Matmul against float64: f32 accumulation over up to 72 terms, times gelu' (at most ~1.13). */
 const TOL = 1e-4;
 /** float64 central differences agree with these gradients to 1e-7 or better. */
 const GRAD_TOL = 1e-6;
@@ -112,5 +113,77 @@ Deno.test("matmul_gelu_grad names both shapes when x does not fit the product", 
   assert.throws(
     () => apply("matmul_gelu_grad", [input("a", [2, 3]), input("b", [3, 5]), input("x", [5, 2])]),
     new ShapeError("matmul_gelu_grad: x [5,2] must have the product's shape [2,5]"),
+  );
+});
+
+/** x [..., K], W [N, K], h [..., r], B [N, r] and addends for x W^T + h B^T + addends. */
+function second(lead: Shape, K: number, N: number, r: number, seed: number) {
+  const [[x, w, h, b, bias, res], feeds] = inputs(
+    [[...lead, K], [N, K], [...lead, r], [N, r], [N], [...lead, N]],
+    seed,
+  );
+  return { x, w, h, b, bias, res, feeds };
+}
+
+Deno.test("matmul2_add matches float64 over register blocks and lane layouts, with 0 to 2 addends", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const outs: Node[] = [];
+  const feeds = new Map<Node, Float32Array>();
+  // 37 rows and 44 columns: partial tiles in both directions; K = 20, rank 8 and 4. Each row and column
+  // count of 4x4 blocks a lane appears (compiles dominate on a CPU adapter, so not all nine pairs).
+  let k = 0;
+  const blocks = [[1, 1], [2, 4], [4, 1], [1, 2], [4, 4]] as const;
+  for (const [gm, gn] of blocks) {
+    const t = second(k % 2 ? [37] : [37, 1], 20, 44, k % 2 ? 8 : 4, 100 + 10 * k);
+    const addends = [[], [t.bias], [t.bias, t.res]][k % 3];
+    for (const n of [t.x, t.w, t.h, t.b, ...addends]) feeds.set(n, t.feeds.get(n)!);
+    const block = { gm, gn, lanesX: [1, 2, 4, 8][k % 4], wg: 8 };
+    outs.push(
+      apply("matmul2_add", [t.x, t.w, t.h, t.b, ...addends], { transA: false, transB: true, block }),
+    );
+    k++;
+  }
+  // the cost model's own picks on the shapes of a ViT qkv with LoRA and on a small odd batch
+  for (
+    const [lead, K, N, r] of [[[64, 16], 64, 192, 8], [[3, 5], 12, 20, 4]] as [
+      Shape,
+      number,
+      number,
+      number,
+    ][]
+  ) {
+    const t = second(lead, K, N, r, 200 + k++);
+    for (const [n, v] of t.feeds) feeds.set(n, v);
+    outs.push(matmul2Add(t.x, t.w, t.h, t.b, [t.bias, t.res], { transB: true })!);
+  }
+  const errs = await gpuVsCpu(device, outs, feeds);
+  errs.forEach((e, i) =>
+    assert.ok(e <= TOL, `${JSON.stringify(outs[i].attrs)}: relative error ${e} > ${TOL}`)
+  );
+});
+
+Deno.test("matmul2_add gradients match finite differences for both products and both addends", () => {
+  const t = second([2, 3], 8, 12, 4, 300);
+  const out = matmul2Add(t.x, t.w, t.h, t.b, [t.bias, t.res], { transB: true })!;
+  assert.equal(out.op, "matmul2_add");
+  const err = gradCheck(out, [t.x, t.w, t.h, t.b, t.bias, t.res], t.feeds);
+  assert.ok(err <= GRAD_TOL, `relative error ${err} > ${GRAD_TOL}`);
+});
+
+Deno.test("loraLinear() fuses its first branch into the frozen product only where the vec4 kernel can", () => {
+  const x = input("x", [2, 5, 8]), w = input("w", [12, 8]), bias = input("bias", [12]);
+  const branch = (r: number) => ({ A: input("A", [r, 8]), B: input("B", [12, r]), scale: 0.5 });
+  assert.equal(loraLinear(x, w, bias, [branch(4)]).op, "matmul2_add");
+  // rank 3: K2 % 4 != 0, so the up projection stays a matmul_add after the frozen one
+  assert.equal(matmul2Add(x, w, input("h", [2, 5, 3]), input("B", [12, 3]), [], { transB: true }), undefined);
+  assert.equal(loraLinear(x, w, bias, [branch(3)]).op, "matmul_add");
+});
+
+Deno.test("matmul2_add names both shapes when the second product does not fit the first", () => {
+  const [x, w, h, b] = [input("x", [6, 8]), input("w", [12, 8]), input("h", [5, 4]), input("b", [12, 4])];
+  assert.throws(
+    () => apply("matmul2_add", [x, w, h, b], { transB: true }),
+    new ShapeError("matmul2_add: the second product's shape [5,12] differs from the first's [6,12]"),
   );
 });
