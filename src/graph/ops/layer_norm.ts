@@ -7,6 +7,7 @@ import { type Node, type Shape, ShapeError, showShape } from "../node.ts";
 import { apply, defineOps, type KernelCall } from "../op.ts";
 import { LANE_MAX_LEN, LANE_ROWS, lastAxis, rowCall, rowKernel, sameShape } from "./_rows.ts";
 import { sum, sumTo } from "./reduce.ts";
+import { UNROLLED_MAX_LEN, unrolledLayerNorm } from "./_layer_norm_rows.ts";
 import { reshape } from "./reshape.ts";
 
 const source = rowKernel(body);
@@ -17,7 +18,8 @@ const DGAMMA_CHUNK = 32;
 
 /**
  * The layer_norm / layer_norm_dx call: rows of up to LANE_MAX_LEN that divide by 4 get a lane each and vec4
- * loads (kernels/layer_norm_vec.wgsl), others the shared row kernels.
+ * loads (kernels/layer_norm_vec.wgsl; written out per length up to UNROLLED_MAX_LEN), others the shared row
+ * kernels.
  */
 function layerNormCall(kernel: string, s: Shape, eps: number, entry: "forward" | "dx"): KernelCall {
   const [rows, len] = lastAxis(kernel, s);
@@ -27,7 +29,7 @@ function layerNormCall(kernel: string, s: Shape, eps: number, entry: "forward" |
   }
   return {
     kernel: `${kernel}_vec`,
-    source: vecSource,
+    source: len <= UNROLLED_MAX_LEN ? unrolledLayerNorm(len) : vecSource,
     entry,
     params: params([["u32", rows], ["u32", len], ["f32", eps]]),
     workgroups: grid(rows, LANE_ROWS),
