@@ -1,6 +1,7 @@
 /** Reverse-mode autodiff over the op graph, using each op's gradient rule. */
 import { apply, opDef } from "./op.ts";
 import { type Node, topo } from "./node.ts";
+import { layerNormDxPlus } from "./ops/layer_norm.ts";
 import { matmulAdd } from "./ops/matmul.ts";
 
 /**
@@ -44,11 +45,14 @@ export function gradients(loss: Node, wrt: readonly Node[]): Map<Node, Node> {
 }
 
 /**
- * prev + gi. A new contribution that is a plain matmul takes prev as the addend of its epilogue (one kernel
- * instead of a product and an add; the same sum of the same two numbers, so the same value).
+ * prev + gi. A new contribution that is a plain matmul takes prev as the addend of its epilogue, a layer
+ * norm's input gradient adds it as it is stored (one kernel instead of two; the same sum of the same two
+ * numbers, so the same value).
  */
 function accumulate(prev: Node, gi: Node): Node {
-  if (gi.op !== "matmul" || gi.attrs.block !== undefined) return apply("add", [prev, gi]);
-  const [a, b] = gi.inputs;
-  return matmulAdd(a, b, [prev], { transA: gi.attrs.transA === true, transB: gi.attrs.transB === true });
+  if (gi.op === "matmul" && gi.attrs.block === undefined) {
+    const [a, b] = gi.inputs;
+    return matmulAdd(a, b, [prev], { transA: gi.attrs.transA === true, transB: gi.attrs.transB === true });
+  }
+  return layerNormDxPlus(gi, prev) ?? apply("add", [prev, gi]);
 }

@@ -16,24 +16,35 @@ const HEADER = (() => {
   return vecSource.slice(0, at);
 })();
 
-const cache = new Map<number, string>();
+const cache = new Map<string, string>();
 
-/** The source with `forward` and `dx` entries for rows of `len` floats (len % 4 == 0). */
-export function unrolledLayerNorm(len: number): string {
-  if (len % 4 !== 0 || len < 4 || len > UNROLLED_MAX_LEN) {
-    throw new Error(`layer norm: no written-out kernel for rows of ${len}`);
-  }
-  let text = cache.get(len);
+/** Whether rows of `len` floats get the written-out kernels. */
+export function writtenOut(len: number): boolean {
+  return len % 4 === 0 && len >= 4 && len <= UNROLLED_MAX_LEN;
+}
+
+/**
+ * The source with `forward` and `dx` entries for rows of `len` floats, or with `addend` only `dx`, which then
+ * adds binding 5 (a gradient of x's shape, summed with dx as it is stored).
+ */
+export function unrolledLayerNorm(len: number, addend = false): string {
+  if (!writtenOut(len)) throw new Error(`layer norm: no written-out kernel for rows of ${len}`);
+  const key = `${len}:${addend}`;
+  let text = cache.get(key);
   if (text === undefined) {
-    text = HEADER + entry("forward", len / 4) + entry("dx", len / 4);
-    cache.set(len, text);
+    text = addend
+      ? `${HEADER}@group(0) @binding(5) var<storage, read> fourth: array<vec4f>;\n${
+        entry("dx", len / 4, true)
+      }`
+      : HEADER + entry("forward", len / 4) + entry("dx", len / 4);
+    cache.set(key, text);
   }
   return text;
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, j) => j);
 
-function entry(name: "forward" | "dx", n4: number): string {
+function entry(name: "forward" | "dx", n4: number, addend = false): string {
   const J = range(n4);
   const lines = [
     `@compute @workgroup_size(WG)`,
@@ -64,7 +75,11 @@ function entry(name: "forward" | "dx", n4: number): string {
       ),
       `  let ma = hsum(a) / f32(p.len);`,
       `  let mb = hsum(b) / f32(p.len);`,
-      ...J.map((j) => `  out[base + ${j}u] = rstd * (gx${j} - ma - h${j} * mb);`),
+      ...J.map((j) =>
+        addend
+          ? `  out[base + ${j}u] = fourth[base + ${j}u] + rstd * (gx${j} - ma - h${j} * mb);`
+          : `  out[base + ${j}u] = rstd * (gx${j} - ma - h${j} * mb);`
+      ),
     );
   }
   lines.push(`}\n`);
