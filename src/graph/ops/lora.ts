@@ -60,6 +60,7 @@ export function loraLinear(
   if (x.shape.length !== 2 && x.shape.length !== 3) {
     throw new ShapeError(`loraLinear: x must be [batch, in] or [batch, T, in], found ${showShape(x.shape)}`);
   }
+  checkLinear(x, W, b);
   const hs = branches.map((br, k) => {
     checkBranch(x, W, br, k);
     if (br.input && br.input.shape.join() !== x.shape.join()) {
@@ -78,7 +79,6 @@ export function loraLinear(
   });
   // The first branch's up projection runs inside the frozen product when the kernel allows (one dispatch);
   // each further one adds the running sum in its epilogue; the last one adds the residual too.
-  checkLinear(x, W, b);
   const only = branches.length === 1 ? residual : undefined;
   const first = hs.length > 0
     ? matmul2Add(x, W, hs[0], branches[0].B, [b, only].filter((n): n is Node => n !== undefined), {
