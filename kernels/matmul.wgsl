@@ -8,6 +8,7 @@
 // Matrices are column-major: a block loaded row by row is its own transpose, so with Ab, Bb the 4x4 blocks,
 // acc = C^T accumulates (Bb^T) * (Ab^T), and column r of acc is row r of the C block.
 // The const lines below are rewritten per variant (GM, GN in {1, 2, 4}) by src/graph/ops/_matmul_plan.ts.
+// With a second product the kernel computes op(A) op(B) + A2 B2^T (A2 [M, K2], B2 [N, K2]) before the epilogue.
 struct Params {
   M: u32,
   N: u32,
@@ -159,6 +160,9 @@ fn main(
       if (GN > 2u) { acc22 += b2 * a2; acc23 += b3 * a2; acc32 += b2 * a3; acc33 += b3 * a3; }
     }
   }
+  // A fused second product (a LoRA up-projection, bindings after the addends) is accumulated here; the line
+  // below is replaced by src/graph/ops/_matmul_second.ts when there is one.
+  // second product: none
   store(batch, m0, n0, acc00);
   if (GN > 1u) { store(batch, m0, n0 + 4u, acc01); }
   if (GN > 2u) { store(batch, m0, n0 + 8u, acc02); store(batch, m0, n0 + 12u, acc03); }

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { constant, input, type Node, type Shape, sizeOf } from "../src/graph/node.ts";
+import { constant, input, type Node, type Shape, ShapeError, sizeOf } from "../src/graph/node.ts";
 import { gradients } from "../src/graph/grad.ts";
-import { opDef } from "../src/graph/op.ts";
-import { mul } from "../src/graph/ops/elementwise.ts";
+import { apply, opDef } from "../src/graph/op.ts";
+import { add, mul } from "../src/graph/ops/elementwise.ts";
 import { layerNorm, layerNormDx } from "../src/graph/ops/layer_norm.ts";
 import { sumAll } from "../src/graph/ops/reduce.ts";
-import { gpuVsCpu, randoms, testDevice } from "./_harness.ts";
+import { gpuVsCpu, gradCheck, randoms, testDevice } from "./_harness.ts";
 
 /** Reductions: relative error bound against float64. */
 const TOL = 1e-4;
@@ -24,11 +24,12 @@ function assertClose(errs: number[]): void {
   errs.forEach((e, k) => assert.ok(e <= TOL, `output ${k}: relative error ${e} > ${TOL}`));
 }
 
-Deno.test("layerNorm() with rows of 4k up to 256 runs a lane a row on vec4s and matches float64, gradients too", async () => {
+Deno.test("layerNorm() with rows of 4k up to 256 runs a lane a row on vec4s (written out up to 64) and matches float64, gradients too", async () => {
   const device = await testDevice();
   if (!device) return;
-  // [33, 64]: more rows than a 32-row workgroup; [2, 256]: the longest lane-mode row; [1, 4]: one vec4.
-  const shapes: Shape[] = [[5, 7, 12], [33, 64], [2, 256], [1, 4]];
+  // [33, 64]: more rows than a 32-row workgroup, and the longest row written out; [3, 68]: the shortest row
+  // looped over; [2, 256]: the longest lane-mode row; [1, 4]: one vec4.
+  const shapes: Shape[] = [[5, 7, 12], [33, 64], [3, 68], [2, 256], [1, 4]];
   for (const [i, shape] of shapes.entries()) {
     const feeds = new Map<Node, Float32Array>();
     const len = shape[shape.length - 1];
@@ -58,4 +59,40 @@ Deno.test("layerNorm() on vec4s keeps its accuracy when the mean is 1000 times t
   const loss = sumAll(mul(y, constant(randoms(y.size, 98), y.shape, "R")));
   const g = gradients(loss, [x, gamma]);
   assertClose(await gpuVsCpu(device, [y, g.get(x)!, g.get(gamma)!], feeds));
+});
+
+Deno.test("gradients() add a residual path's gradient inside layer_norm_dx; GPU and finite differences agree", async () => {
+  const device = await testDevice();
+  // out = x + layerNorm(x) * w: x's gradient is the residual's plus the layer norm's, summed in one kernel
+  for (const shape of [[3, 5, 16], [1, 68]] as Shape[]) {
+    const feeds = new Map<Node, Float32Array>();
+    const len = shape[shape.length - 1];
+    const x = fed(feeds, shape, 41, -1, 2);
+    const gamma = fed(feeds, [len], 42, 0.5, 1.5);
+    const beta = fed(feeds, [len], 43);
+    const w = fed(feeds, shape, 44);
+    const out = add(x, mul(layerNorm(x, gamma, beta), w));
+    // h = 1e-5: at 1e-6 rounding in the loss already shows for rows of 68 (1.7e-6, falling as h grows)
+    const err = gradCheck(out, [x], feeds, 7, 1e-5);
+    assert.ok(err <= 1e-6, `${shape}: finite differences, relative error ${err}`);
+    const loss = sumAll(mul(out, constant(randoms(out.size, 45), out.shape, "R")));
+    const dx = gradients(loss, [x]).get(x)!;
+    // rows of 68 are not written out: a separate add
+    assert.deepEqual([dx.op, dx.inputs.length], len <= 64 ? ["layer_norm_dx", 4] : ["add", 2]);
+    if (device) assertClose(await gpuVsCpu(device, [out, dx], feeds));
+  }
+});
+
+Deno.test("layer_norm_dx names the addend whose shape differs, and refuses one where no kernel takes it", () => {
+  const [x, gamma] = [input("x", [3, 8]), input("gamma", [8])];
+  assert.throws(
+    () => apply("layer_norm_dx", [x, gamma, input("g", [3, 8]), input("r", [8, 3])], { eps: 1e-5 }),
+    new ShapeError("layer_norm_dx: addend [8,3] does not match [3,8]"),
+  );
+  const long = input("y", [2, 68]);
+  const node = apply("layer_norm_dx", [long, input("b", [68]), long, long], { eps: 1e-5 });
+  assert.throws(
+    () => opDef(node.op).gpu!(node.inputs.map((n) => n.shape), node.attrs, node.shape),
+    new Error("layer_norm_dx: an addend needs the written-out kernel, which rows of 68 do not get"),
+  );
 });

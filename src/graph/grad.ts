@@ -1,6 +1,8 @@
 /** Reverse-mode autodiff over the op graph, using each op's gradient rule. */
 import { apply, opDef } from "./op.ts";
 import { type Node, topo } from "./node.ts";
+import { layerNormDxPlus } from "./ops/layer_norm.ts";
+import { matmulAdd } from "./ops/matmul.ts";
 
 /**
  * Gradients of the scalar `loss` with respect to each of `wrt`, as new graph nodes. Only nodes on a path
@@ -32,7 +34,7 @@ export function gradients(loss: Node, wrt: readonly Node[]): Map<Node, Node> {
         );
       }
       const prev = grads.get(input);
-      grads.set(input, prev ? apply("add", [prev, gi]) : gi);
+      grads.set(input, prev ? accumulate(prev, gi) : gi);
     });
   }
   const out = new Map<Node, Node>();
@@ -40,4 +42,17 @@ export function gradients(loss: Node, wrt: readonly Node[]): Map<Node, Node> {
     out.set(w, grads.get(w) ?? apply("fill", [], { shape: w.shape, value: 0 }));
   }
   return out;
+}
+
+/**
+ * prev + gi. A new contribution that is a plain matmul takes prev as the addend of its epilogue, a layer
+ * norm's input gradient adds it as it is stored (one kernel instead of two; the same sum of the same two
+ * numbers, so the same value).
+ */
+function accumulate(prev: Node, gi: Node): Node {
+  if (gi.op === "matmul" && gi.attrs.block === undefined) {
+    const [a, b] = gi.inputs;
+    return matmulAdd(a, b, [prev], { transA: gi.attrs.transA === true, transB: gi.attrs.transB === true });
+  }
+  return layerNormDxPlus(gi, prev) ?? apply("add", [prev, gi]);
 }

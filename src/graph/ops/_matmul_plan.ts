@@ -1,9 +1,11 @@
 /** How a matmul maps onto its kernels: sizes, batch strides, the register block per lane, the grid. */
 import vecSource from "../../../kernels/matmul.wgsl" with { type: "text" };
 import scalarSource from "../../../kernels/matmul_scalar.wgsl" with { type: "text" };
+import geluGradSource from "../../../kernels/_gelu_grad.wgsl" with { type: "text" };
 import { params } from "../../gpu/kernels.ts";
 import { type Shape, ShapeError, showShape, sizeOf } from "../node.ts";
 import type { KernelCall } from "../op.ts";
+import { withSecondProduct } from "./_matmul_second.ts";
 
 /** One matmul as the kernels see it: `batch` products of op(A) [M, K] and op(B) [K, N]. */
 export interface MatmulDims {
@@ -82,6 +84,13 @@ export function vectorizable(d: MatmulDims): boolean {
   return d.K % 4 === 0 && d.N % 4 === 0 && (!d.transA || d.M % 4 === 0);
 }
 
+/**
+ * What the epilogue does with the product and the addends: `add` sums them; `gelu_grad` takes one addend x
+ * (the pre-activation, the output's shape) and stores product * gelu'(x), the backward of gelu fused into the
+ * product that makes its incoming gradient.
+ */
+export type MatmulEpilogue = "add" | "gelu_grad";
+
 /** Rows and columns of C one workgroup covers. */
 export function tileOf(block: MatmulBlock): { rows: number; cols: number } {
   return { rows: (block.wg / block.lanesX) * 4 * block.gm, cols: block.lanesX * 4 * block.gn };
@@ -90,19 +99,30 @@ export function tileOf(block: MatmulBlock): { rows: number; cols: number } {
 const MAX_GROUPS = 65535;
 
 /**
- * The kernel call for `d` with `block` (inputs 0 and 1, output), plus up to two addends (inputs 2, 3) added
- * in the epilogue: addend k is read at (output element) % periods[k], periods in floats. With `halfB`, B is
- * stored as f16 (frozen weights), two halves per 32-bit word.
+ * The kernel call for `d` with `block` (inputs 0 and 1, output), plus up to two addends used by the
+ * epilogue: addend k is read at (output element) % periods[k], periods in floats. The addends are inputs 2,
+ * 3, or with a second product of inner size `K2` (A2 [M, K2] @ B2^T, inputs 2 and 3; vec4 kernel, unbatched
+ * only) inputs 4, 5. With `halfB`, B is stored as f16 (frozen weights), two halves per 32-bit word.
  */
 export function matmulCall(
   d: MatmulDims,
   block: MatmulBlock,
   periods: readonly number[] = [],
-  halfB = false,
+  opts: { epi?: MatmulEpilogue; K2?: number; halfB?: boolean } = {},
 ): KernelCall {
+  const { epi = "add", K2 } = opts;
   const vec = vectorizable(d);
+  if (K2 !== undefined && (!vec || d.batch !== 1 || d.transA || K2 % 4 !== 0)) {
+    throw new Error(
+      `matmul: a second product needs the vec4 kernel, one batch item, a plain A and K2 % 4 == 0 ` +
+        `(M ${d.M}, K ${d.K}, N ${d.N}, batch ${d.batch}, K2 ${K2})`,
+    );
+  }
   if (periods.length > 2 || periods.some((q) => q < 1 || (vec && q % 4 !== 0))) {
     throw new Error(`matmul: addend periods ${periods} do not fit the ${vec ? "vec4" : "scalar"} kernel`);
+  }
+  if (epi === "gelu_grad" && periods.length !== 1) {
+    throw new Error(`matmul: the gelu_grad epilogue takes one addend (x), found ${periods.length}`);
   }
   const tile = tileOf(block);
   const tilesM = Math.ceil(d.M / tile.rows);
@@ -112,7 +132,7 @@ export function matmulCall(
   const y = Math.min(slices, MAX_GROUPS);
   return {
     kernel: vec ? "matmul" : "matmul_scalar",
-    source: specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB, periods.length, halfB),
+    source: specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB, periods.length, opts),
     params: params([
       ["u32", d.M],
       ["u32", d.N],
@@ -126,7 +146,13 @@ export function matmulCall(
       ["u32", periods[1] === undefined ? 0 : vec ? periods[1] / 4 : periods[1]],
     ]),
     workgroups: [tilesN, y, Math.ceil(slices / y)],
-    bind: [{ in: 0 }, { in: 1 }, { out: true }, ...periods.map((_, k) => ({ in: 2 + k }))],
+    bind: [
+      { in: 0 },
+      { in: 1 },
+      { out: true },
+      ...periods.map((_, k) => ({ in: (K2 === undefined ? 2 : 4) + k })),
+      ...(K2 === undefined ? [] : [{ in: 2 }, { in: 3 }]),
+    ],
   };
 }
 
@@ -139,11 +165,13 @@ function specialise(
   transA: boolean,
   transB: boolean,
   addends = 0,
-  halfB = false,
+  opts: { epi?: MatmulEpilogue; K2?: number; halfB?: boolean } = {},
 ): string {
-  const key = `${
-    source === vecSource
-  }:${block.gm}:${block.gn}:${block.wg}:${transA}:${transB}:${addends}:${halfB}`;
+  const { epi = "add", K2, halfB = false } = opts;
+  const key = [source === vecSource, block.gm, block.gn, block.wg, transA, transB, addends, epi, K2, halfB]
+    .join(
+      ":",
+    );
   let text = specialised.get(key);
   if (text === undefined) {
     const set = (name: string, value: string) => (s: string) => {
@@ -157,7 +185,8 @@ function specialise(
       set("WG", `${block.wg}u`),
       set("TRANS_A", `${transA}`),
       set("TRANS_B", `${transB}`),
-      epilogue(source === vecSource ? "vec4f" : "f32", addends),
+      epilogue(source === vecSource, addends, epi),
+      (s: string) => K2 === undefined ? s : withSecondProduct(s, block, K2, 4 + addends),
       halfWeights(source === vecSource, halfB),
     ].reduce((s, f) => f(s), source);
     specialised.set(key, text);
@@ -165,8 +194,12 @@ function specialise(
   return text;
 }
 
-/** Replaces the kernel's pass-through `fn epilogue` line with one adding `count` addends (bindings 4, 5). */
-function epilogue(type: string, count: number): (s: string) => string {
+/**
+ * Replaces the kernel's pass-through `fn epilogue` line with one adding `count` addends (bindings 4, 5), or
+ * multiplying by gelu' of the one addend.
+ */
+function epilogue(vec: boolean, count: number, epi: MatmulEpilogue): (s: string) => string {
+  const type = vec ? "vec4f" : "f32";
   return (s) => {
     const line = /^fn epilogue\(.*$/m;
     if (!line.test(s)) throw new Error(`matmul kernel lacks the line "fn epilogue(...) { return v; }"`);
@@ -175,6 +208,19 @@ function epilogue(type: string, count: number): (s: string) => string {
       { length: count },
       (_, k) => `@group(0) @binding(${4 + k}) var<storage, read> add${k}: array<${type}>;\n`,
     );
+    if (epi === "gelu_grad") {
+      const helper = vec
+        ? geluGradSource
+        : geluGradSource.replace("alias GeluF = vec4f;", "alias GeluF = f32;").replace(
+          "alias GeluU = vec4u;",
+          "alias GeluU = u32;",
+        );
+      const body = `return gelu_grad_at(add0[i % p.period0], v);`;
+      return s.replace(
+        line,
+        `${decls.join("")}${helper}fn epilogue(i: u32, v: ${type}) -> ${type} { ${body} }`,
+      );
+    }
     const sum = Array.from({ length: count }, (_, k) => ` + add${k}[i % p.period${k}]`).join("");
     return s.replace(line, `${decls.join("")}fn epilogue(i: u32, v: ${type}) -> ${type} { return v${sum}; }`);
   };

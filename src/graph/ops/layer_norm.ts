@@ -7,6 +7,7 @@ import { type Node, type Shape, ShapeError, showShape } from "../node.ts";
 import { apply, defineOps, type KernelCall } from "../op.ts";
 import { LANE_MAX_LEN, LANE_ROWS, lastAxis, rowCall, rowKernel, sameShape } from "./_rows.ts";
 import { sum, sumTo } from "./reduce.ts";
+import { unrolledLayerNorm, writtenOut } from "./_layer_norm_rows.ts";
 import { reshape } from "./reshape.ts";
 
 const source = rowKernel(body);
@@ -17,17 +18,37 @@ const DGAMMA_CHUNK = 32;
 
 /**
  * The layer_norm / layer_norm_dx call: rows of up to LANE_MAX_LEN that divide by 4 get a lane each and vec4
- * loads (kernels/layer_norm_vec.wgsl), others the shared row kernels.
+ * loads (kernels/layer_norm_vec.wgsl; written out per length up to UNROLLED_MAX_LEN), others the shared row
+ * kernels.
  */
-function layerNormCall(kernel: string, s: Shape, eps: number, entry: "forward" | "dx"): KernelCall {
+function layerNormCall(
+  kernel: string,
+  s: Shape,
+  eps: number,
+  entry: "forward" | "dx",
+  addend = false,
+): KernelCall {
   const [rows, len] = lastAxis(kernel, s);
+  if (addend) {
+    if (!writtenOut(len) || len > LANE_MAX_LEN) {
+      throw new Error(`${kernel}: an addend needs the written-out kernel, which rows of ${len} do not get`);
+    }
+    return {
+      kernel: `${kernel}_vec`,
+      source: unrolledLayerNorm(len, true),
+      entry,
+      params: params([["u32", rows], ["u32", len], ["f32", eps]]),
+      workgroups: grid(rows, LANE_ROWS),
+      bind: [{ in: 0 }, { in: 1 }, { in: 2 }, { out: true }, { in: 3 }],
+    };
+  }
   const bind = [{ in: 0 }, { in: 1 }, { in: 2 }, { out: true }] as const;
   if (len % 4 !== 0 || len > LANE_MAX_LEN) {
     return rowCall(kernel, source, rows, len, bind, [["f32", eps]], entry);
   }
   return {
     kernel: `${kernel}_vec`,
-    source: vecSource,
+    source: writtenOut(len) ? unrolledLayerNorm(len) : vecSource,
     entry,
     params: params([["u32", rows], ["u32", len], ["f32", eps]]),
     workgroups: grid(rows, LANE_ROWS),
@@ -81,12 +102,14 @@ defineOps(
   },
   {
     name: "layer_norm_dx",
-    shape: ([x, gamma, g]) => {
+    // An optional fourth input (x's shape) is added to the result: a residual path's gradient of x.
+    shape: ([x, gamma, g, addend]) => {
       checkVector("layer_norm_dx", "gamma", x, gamma);
       sameShape("layer_norm_dx", x, g);
+      if (addend) sameShape("layer_norm_dx", x, addend, "addend");
       return x;
     },
-    cpu: ([x, gamma, g], [s], attrs) => {
+    cpu: ([x, gamma, g, addend], [s], attrs) => {
       const [rows, len] = lastAxis("layer_norm_dx", s);
       const out = new Float64Array(x.length);
       for (let r = 0; r < rows; r++) {
@@ -102,9 +125,12 @@ defineOps(
           out[r * len + j] = rstd * (g[r * len + j] * gamma[j] - a / len - xhat * b / len);
         }
       }
+      if (addend) { for (let i = 0; i < out.length; i++) out[i] += addend[i]; }
       return out;
     },
-    gpu: ([s], attrs) => ({ calls: [layerNormCall("layer_norm_dx", s, attrs.eps as number, "dx")] }),
+    gpu: (ins, attrs) => ({
+      calls: [layerNormCall("layer_norm_dx", ins[0], attrs.eps as number, "dx", ins.length === 4)],
+    }),
   },
   {
     name: "layer_norm_dgamma",
@@ -146,6 +172,19 @@ export function layerNorm(x: Node, gamma: Node, beta: Node, eps = 1e-5): Node {
 /** Gradient of layerNorm with respect to x, given the output gradient `g` (one kernel, stats recomputed). */
 export function layerNormDx(x: Node, gamma: Node, g: Node, eps = 1e-5): Node {
   return apply("layer_norm_dx", [x, gamma, g], { eps });
+}
+
+/**
+ * prev + dx for a `layer_norm_dx` node dx, as one kernel (prev added as dx is stored) where the written-out
+ * kernel runs; undefined otherwise (the caller adds).
+ */
+export function layerNormDxPlus(dx: Node, prev: Node): Node | undefined {
+  const len = dx.shape[dx.shape.length - 1];
+  if (dx.op !== "layer_norm_dx" || dx.inputs.length !== 3 || !writtenOut(len) || len > LANE_MAX_LEN) {
+    return undefined;
+  }
+  if (prev.shape.join() !== dx.shape.join()) return undefined;
+  return apply("layer_norm_dx", [...dx.inputs, prev], dx.attrs);
 }
 
 /** Gradient of layerNorm with respect to gamma: sum over rows of g * xhat, as chunk partials then `sum`. */

@@ -1,7 +1,7 @@
 /** A linear layer with LoRA branches (plain, or two branches blended by a per-example gate), from matmul ops. */
 import { type Node, ShapeError, showShape } from "../node.ts";
 import { mul } from "./elementwise.ts";
-import { linear, matmulAdd } from "./matmul.ts";
+import { checkLinear, linear, matmul2Add, matmulAdd } from "./matmul.ts";
 import { reshape } from "./reshape.ts";
 import { scale } from "./unary.ts";
 
@@ -60,9 +60,8 @@ export function loraLinear(
   if (x.shape.length !== 2 && x.shape.length !== 3) {
     throw new ShapeError(`loraLinear: x must be [batch, in] or [batch, T, in], found ${showShape(x.shape)}`);
   }
-  // Each branch's up projection adds the running sum in its epilogue; the last one adds the residual too.
-  let y = linear(x, W, b, branches.length === 0 ? residual : undefined);
-  branches.forEach((br, k) => {
+  checkLinear(x, W, b);
+  const hs = branches.map((br, k) => {
     checkBranch(x, W, br, k);
     if (br.input && br.input.shape.join() !== x.shape.join()) {
       throw new ShapeError(
@@ -76,8 +75,21 @@ export function loraLinear(
     } else if (br.scale !== 1) {
       h = scale(h, br.scale);
     }
+    return h;
+  });
+  // The first branch's up projection runs inside the frozen product when the kernel allows (one dispatch);
+  // each further one adds the running sum in its epilogue; the last one adds the residual too.
+  const only = branches.length === 1 ? residual : undefined;
+  const first = hs.length > 0
+    ? matmul2Add(x, W, hs[0], branches[0].B, [b, only].filter((n): n is Node => n !== undefined), {
+      transB: true,
+    })
+    : undefined;
+  let y = first ?? linear(x, W, b, branches.length === 0 ? residual : undefined);
+  branches.forEach((br, k) => {
+    if (k === 0 && first) return;
     const last = k === branches.length - 1;
-    y = matmulAdd(h, br.B, last && residual ? [y, residual] : [y], { transB: true });
+    y = matmulAdd(hs[k], br.B, last && residual ? [y, residual] : [y], { transB: true });
   });
   return y;
 }

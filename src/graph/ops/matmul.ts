@@ -1,8 +1,16 @@
 /** matmul (batched, with transposes by indexing) and the linear layer built on it. */
 import { type Attrs, type Node, type Shape, ShapeError, showShape, sizeOf } from "../node.ts";
 import { apply, defineOps } from "../op.ts";
-import { add } from "./elementwise.ts";
-import { chooseBlock, foldBatch, type MatmulBlock, matmulCall, matmulDims } from "./_matmul_plan.ts";
+import { add, geluDerivative, geluGrad } from "./elementwise.ts";
+import {
+  chooseBlock,
+  foldBatch,
+  type MatmulBlock,
+  matmulCall,
+  type MatmulDims,
+  matmulDims,
+  vectorizable,
+} from "./_matmul_plan.ts";
 import { sum, sumTo } from "./reduce.ts";
 import { reshape } from "./reshape.ts";
 
@@ -22,7 +30,7 @@ defineOps({
     const d = foldBatch(matmulDims(a, b, attrs.transA === true, attrs.transB === true).dims);
     // `block` pins a kernel variant (tests and the tuning bench); normally the cost model picks one.
     const block = (attrs.block as MatmulBlock | undefined) ?? chooseBlock(d);
-    return { calls: [matmulCall(d, block, [], half?.[1] === true)] };
+    return { calls: [matmulCall(d, block, [], { halfB: half?.[1] === true })] };
   },
   halfInputs: [1],
 });
@@ -53,10 +61,143 @@ defineOps({
     if (sizeOf(out) === 0) return { calls: [] };
     const d = foldBatch(matmulDims(a, b, attrs.transA === true, attrs.transB === true).dims);
     const periods = addends.map((c) => addendPeriod(c, out));
-    return { calls: [matmulCall(d, chooseBlock(d), periods, half?.[1] === true)] };
+    return { calls: [matmulCall(d, chooseBlock(d), periods, { halfB: half?.[1] === true })] };
   },
   halfInputs: [1],
 });
+
+// op(a) op(b) + a2 b2^T + addends, the second product accumulated before the epilogue: a LoRA up-projection
+// (a2 = x A^T scaled, b2 = B [out, rank]) fused into the frozen product x W^T (see matmul2Add).
+defineOps({
+  name: "matmul2_add",
+  shape: ([a, b, a2, b2, ...addends], attrs) => {
+    const { out } = matmulDims(a, b, attrs.transA === true, attrs.transB === true);
+    const second = matmulDims(a2, b2, false, true).out;
+    if (second.join() !== out.join()) {
+      throw new ShapeError(
+        `matmul2_add: the second product's shape ${showShape(second)} differs from the first's ${
+          showShape(out)
+        }`,
+      );
+    }
+    if (addends.length > MAX_ADDENDS) {
+      throw new ShapeError(`matmul2_add: takes 0 to ${MAX_ADDENDS} addends, found ${addends.length}`);
+    }
+    for (const c of addends) addendPeriod(c, out);
+    return out;
+  },
+  cpu: ([a, b, a2, b2, ...addends], [sa, sb, sa2, sb2, ...sc], attrs, out) => {
+    const y = product(a, b, sa, sb, attrs);
+    const y2 = product(a2, b2, sa2, sb2, { transB: true });
+    for (let i = 0; i < y.length; i++) y[i] += y2[i];
+    addends.forEach((c, k) => {
+      const period = addendPeriod(sc[k], out);
+      for (let i = 0; i < y.length; i++) y[i] += c[i % period];
+    });
+    return y;
+  },
+  grad: (node, g) => {
+    const [a, b, a2, b2, ...addends] = node.inputs;
+    return [
+      ...gradsOf(a, b, node.attrs.transA === true, node.attrs.transB === true, g),
+      ...gradsOf(a2, b2, false, true, g),
+      ...addends.map((c) => sumTo(g, c.shape)),
+    ];
+  },
+  gpu: ([a, b, a2, b2, ...addends], attrs, out, half) => {
+    if (sizeOf(out) === 0) return { calls: [] };
+    const [d, d2] = secondDims(a, b, a2, b2, attrs.transA === true, attrs.transB === true);
+    if (!fusable(d, d2)) {
+      throw new Error(
+        `matmul2_add: no fused kernel for these shapes (M ${d.M}, K ${d.K}, N ${d.N}, K2 ${d2.K})`,
+      );
+    }
+    const periods = addends.map((c) => addendPeriod(c, out));
+    // `block` pins a kernel variant (tests); normally the cost model picks one.
+    const block = (attrs.block as MatmulBlock | undefined) ?? chooseBlock(d);
+    return { calls: [matmulCall(d, block, periods, { K2: d2.K, halfB: half?.[1] === true })] };
+  },
+  halfInputs: [1],
+});
+
+function secondDims(
+  a: Shape,
+  b: Shape,
+  a2: Shape,
+  b2: Shape,
+  transA: boolean,
+  transB: boolean,
+): MatmulDims[] {
+  return [foldBatch(matmulDims(a, b, transA, transB).dims), foldBatch(matmulDims(a2, b2, false, true).dims)];
+}
+
+/** Whether the vec4 kernel can run the second product with the first (see matmulCall). */
+function fusable(d: MatmulDims, d2: MatmulDims): boolean {
+  return vectorizable(d) && d.batch === 1 && !d.transA && d2.batch === 1 && d2.K % 4 === 0 &&
+    d2.M === d.M && d2.N === d.N;
+}
+
+/**
+ * op(a) op(b) + a2 b2^T + addends (at most two, each a trailing part of the output) as one kernel, when the
+ * vec4 kernel can run both products (plain a, unbatched after folding, K2 % 4 == 0); else undefined, and the
+ * caller composes matmuls and adds.
+ */
+export function matmul2Add(
+  a: Node,
+  b: Node,
+  a2: Node,
+  b2: Node,
+  addends: readonly Node[],
+  options: MatmulOptions = {},
+): Node | undefined {
+  const attrs = { transA: options.transA === true, transB: options.transB === true };
+  const [d, d2] = secondDims(a.shape, b.shape, a2.shape, b2.shape, attrs.transA, attrs.transB);
+  const { out } = matmulDims(a.shape, b.shape, attrs.transA, attrs.transB);
+  if (!fusable(d, d2) || addends.length > MAX_ADDENDS || !addends.every((c) => fitsAddend(c.shape, out))) {
+    return undefined;
+  }
+  return apply("matmul2_add", [a, b, a2, b2, ...addends], attrs);
+}
+
+// g * gelu'(x) where g = op(a) op(b): gelu's backward in the epilogue of the product that makes g.
+defineOps({
+  name: "matmul_gelu_grad",
+  shape: ([a, b, x], attrs) => {
+    const { out } = matmulDims(a, b, attrs.transA === true, attrs.transB === true);
+    if (x.join() !== out.join()) {
+      throw new ShapeError(
+        `matmul_gelu_grad: x ${showShape(x)} must have the product's shape ${showShape(out)}`,
+      );
+    }
+    return out;
+  },
+  cpu: ([a, b, x], [sa, sb], attrs) => {
+    const g = product(a, b, sa, sb, attrs);
+    for (let i = 0; i < g.length; i++) g[i] *= geluDerivative(x[i]);
+    return g;
+  },
+  // No rule, as for gelu_grad: no model here needs second derivatives of gelu.
+  gpu: ([a, b], attrs, out, half) => {
+    if (sizeOf(out) === 0) return { calls: [] };
+    const d = foldBatch(matmulDims(a, b, attrs.transA === true, attrs.transB === true).dims);
+    return {
+      calls: [matmulCall(d, chooseBlock(d), [sizeOf(out)], { epi: "gelu_grad", halfB: half?.[1] === true })],
+    };
+  },
+  halfInputs: [1],
+});
+
+/**
+ * gelu's backward g * gelu'(x): one kernel with the product when g is a plain matmul (whose epilogue then
+ * multiplies by gelu'(x)), else the elementwise kernel.
+ */
+export function geluGradOf(x: Node, g: Node): Node {
+  if (g.op !== "matmul" || g.attrs.block !== undefined) return geluGrad(x, g);
+  return apply("matmul_gelu_grad", [g.inputs[0], g.inputs[1], x], {
+    transA: g.attrs.transA === true,
+    transB: g.attrs.transB === true,
+  });
+}
 
 /** float64 op(A) op(B), batched. */
 function product(a: Float64Array, b: Float64Array, sa: Shape, sb: Shape, attrs: Attrs): Float64Array {
@@ -80,8 +221,10 @@ function product(a: Float64Array, b: Float64Array, sa: Shape, sb: Shape, attrs: 
 
 /** Gradients of op(A) op(B) for A and B. */
 function matmulGrads(node: Node, g: Node): Node[] {
-  const [a, b] = node.inputs;
-  const transA = node.attrs.transA === true, transB = node.attrs.transB === true;
+  return gradsOf(node.inputs[0], node.inputs[1], node.attrs.transA === true, node.attrs.transB === true, g);
+}
+
+function gradsOf(a: Node, b: Node, transA: boolean, transB: boolean, g: Node): Node[] {
   // C = op(A) op(B): dA = g op(B)^T and dB = op(A)^T g, each written for the stored layout of A and B.
   const dA = (b: Node, g: Node) =>
     transA ? matmul(b, g, { transA: transB, transB: true }) : matmul(g, b, { transB: !transB });
@@ -120,18 +263,19 @@ function addendPeriod(c: Shape, out: Shape): number {
 export function matmulAdd(a: Node, b: Node, addends: readonly Node[], options: MatmulOptions = {}): Node {
   const attrs = { transA: options.transA === true, transB: options.transB === true };
   const { out } = matmulDims(a.shape, b.shape, attrs.transA, attrs.transB);
-  const fits = (c: Node) => {
-    try {
-      addendPeriod(c.shape, out);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   const fused = addends.slice(0, MAX_ADDENDS);
-  while (fused.length > 0 && !fused.every(fits)) fused.pop();
+  while (fused.length > 0 && !fused.every((c) => fitsAddend(c.shape, out))) fused.pop();
   const y = fused.length > 0 ? apply("matmul_add", [a, b, ...fused], attrs) : apply("matmul", [a, b], attrs);
   return addends.slice(fused.length).reduce((acc, c) => add(acc, c), y);
+}
+
+function fitsAddend(c: Shape, out: Shape): boolean {
+  try {
+    addendPeriod(c, out);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** x [..., r, c] viewed as [(...) * r, c]. */
@@ -172,6 +316,16 @@ export function matmul(a: Node, b: Node, options: MatmulOptions = {}): Node {
  * ```
  */
 export function linear(x: Node, W: Node, bias?: Node, residual?: Node): Node {
+  checkLinear(x, W, bias);
+  const outF = W.shape[0], inF = W.shape[1];
+  const addends = [bias, residual].filter((n): n is Node => n !== undefined);
+  if (x.shape.length > 1) return matmulAdd(x, W, addends, { transB: true });
+  const y = reshape(matmul(reshape(x, [1, inF]), W, { transB: true }), [outF]);
+  return addends.reduce((acc, c) => add(acc, c), y);
+}
+
+/** Throws a ShapeError naming the shapes unless x [..., in], W [out, in] and bias [out] fit a linear layer. */
+export function checkLinear(x: Node, W: Node, bias?: Node): void {
   const at = `linear: x ${showShape(x.shape)}, weight ${showShape(W.shape)}`;
   if (W.shape.length !== 2) throw new ShapeError(`${at}: the weight must be 2-D [out, in]`);
   const [outF, inF] = W.shape;
@@ -181,8 +335,4 @@ export function linear(x: Node, W: Node, bias?: Node, residual?: Node): Node {
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outF)) {
     throw new ShapeError(`${at}, bias ${showShape(bias.shape)}: the bias must be [out] = [${outF}]`);
   }
-  const addends = [bias, residual].filter((n): n is Node => n !== undefined);
-  if (x.shape.length > 1) return matmulAdd(x, W, addends, { transB: true });
-  const y = reshape(matmul(reshape(x, [1, inF]), W, { transB: true }), [outF]);
-  return addends.reduce((acc, c) => add(acc, c), y);
 }

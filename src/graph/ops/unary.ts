@@ -3,8 +3,9 @@ import source from "../../../kernels/unary.wgsl" with { type: "text" };
 import { grid, params } from "../../gpu/kernels.ts";
 import { type Node, sizeOf } from "../node.ts";
 import { apply, defineOps, type OpDef } from "../op.ts";
-import { div, geluErfGrad, geluGrad, mul, reluGrad } from "./elementwise.ts";
+import { div, geluErfGrad, mul, reluGrad } from "./elementwise.ts";
 import { geluErfValue } from "./_erf.ts";
+import { geluGradOf } from "./matmul.ts";
 
 /** Kernel op codes; the `switch` in kernels/unary.wgsl follows this order. */
 const UNARY_CODES = [
@@ -85,7 +86,7 @@ defineOps(
   unary("log", Math.log, (n, g) => [div(g, n.inputs[0])]),
   unary("relu", (x) => Math.max(x, 0), (n, g) => [reluGrad(n.inputs[0], g)]),
   unary("gelu", (x) => 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x ** 3))), (n, g) => [
-    geluGrad(n.inputs[0], g),
+    geluGradOf(n.inputs[0], g),
   ]),
   unary("sqrt", Math.sqrt, (n, g) => [mul(g, scale(recip(n), 0.5))]),
   unary("recip", (x) => 1 / x, (n, g) => [neg(mul(g, square(n)))]),
