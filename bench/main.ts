@@ -19,7 +19,8 @@ const { values } = parseArgs({
   options: {
     json: { type: "boolean", default: false },
     steps: { type: "string", default: "10" },
-    warmup: { type: "string", default: "3" },
+    // 10: with 3, the JS engine had not settled and mixtune's median read 94-103 ms against 71 at 10 (bench/NOTES.md)
+    warmup: { type: "string", default: "10" },
     "no-scaling": { type: "boolean", default: false },
     "no-peers": { type: "boolean", default: false },
     "no-packed": { type: "boolean", default: false },
@@ -43,6 +44,7 @@ log(
   `workload: LoRA ViT-tiny step (d=${WORKLOAD.dim}, ${WORKLOAD.depth} blocks, 16 tokens, r=${WORKLOAD.rank} on qkv, batch ${WORKLOAD.batch})\n`,
 );
 
+const stepLoad0 = Deno.loadavg()[0];
 const ours = await mixtuneStep({ warmup, steps });
 const peers: PeerStepResult[] = [];
 const skipped: string[] = [];
@@ -69,6 +71,14 @@ for (const p of [ours, ...peers]) {
   );
 }
 for (const s of skipped) log(s);
+const stepLoad = [stepLoad0, Deno.loadavg()[0]];
+log(
+  `load average ${stepLoad.map((x) => x.toFixed(2)).join(" -> ")}${
+    Math.max(...stepLoad) > 1.5
+      ? " (loaded: above 1.5, the figures above are not a quiet machine's)"
+      : " (quiet)"
+  }; PyTorch with torch.set_num_threads(2)`,
+);
 log(
   `mixtune without a readback each step: ${
     ours.pipelinedMs.toFixed(1)
@@ -213,6 +223,7 @@ if (values.json) {
       scaling,
       packed,
       frozenF16: frozen,
+      stepLoadAvg: stepLoad,
       loadAvg: Deno.loadavg(),
     },
     null,
