@@ -84,7 +84,13 @@ Deno.test("sweepMarkdown: one table per metric family, columns named by the rest
 });
 
 Deno.test("the table scripts say which sweep.json is missing and what writes it, in one line, exit 1", async () => {
-  for (const script of ["pipelines/cooldown_table.ts", "pipelines/petalface_table.ts"]) {
+  for (
+    const script of [
+      "pipelines/cooldown_table.ts",
+      "pipelines/cooldown_overfit_table.ts",
+      "pipelines/petalface_table.ts",
+    ]
+  ) {
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-read", "--allow-env", "--allow-sys", script, "/nonexistent"],
       stdout: "piped",
@@ -102,4 +108,13 @@ Deno.test("the table scripts say which sweep.json is missing and what writes it,
 Deno.test("a '|' in a domain name is escaped, so the table keeps its columns", () => {
   const r: SweepResults = { tables: [table("s", "validation_loss/a|b", [1, 2])], curves: [], incomplete: [] };
   assert.equal(sweepMarkdown(r).split("\n")[2], "|     | a\\|b          |");
+});
+
+Deno.test("pivotTable: a perSeed column lists each seed's value instead of mean ± std", () => {
+  const md = pivotTable(results, {
+    columns: [{ title: "vi best at", metric: "best_validation_step/vi", perSeed: true }],
+    stages: [{ stage: "t5" }],
+    digits: 0,
+  });
+  assert.equal(md.split("\n")[2], "| t5  | 50, 150    |");
 });

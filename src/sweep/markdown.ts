@@ -11,6 +11,8 @@ export interface Column {
   title: string;
   metric?: string;
   of?: string[];
+  /** Each seed's value, in the sweep's variant order, instead of mean ± std (e.g. the step of a best loss). */
+  perSeed?: boolean;
 }
 
 /** What a pivot table shows. */
@@ -29,6 +31,7 @@ export interface PivotOptions {
 interface Cell {
   mean: number;
   std: number | null;
+  values: number[];
 }
 
 /** Rows = stages x variant groups, columns = metrics; "-" where a stage lacks a metric. */
@@ -59,6 +62,7 @@ export function pivotTable(results: SweepResults, opts: PivotOptions): string {
   });
   const text = (c: Cell | undefined, i: number): string => {
     if (!c) return "-";
+    if (opts.columns[i].perSeed) return c.values.map((x) => (x * scale).toFixed(digits)).join(", ");
     const v = c.std === null
       ? (c.mean * scale).toFixed(digits)
       : `${(c.mean * scale).toFixed(digits)} ± ${(c.std * scale).toFixed(digits)}`;
@@ -74,11 +78,14 @@ export function pivotTable(results: SweepResults, opts: PivotOptions): string {
 function cellOf(tables: (MetricTable | undefined)[], group: string): Cell | undefined {
   const rows = tables.map((t) => t?.rows.find((r) => r.group === group));
   if (rows.some((r) => r === undefined)) return undefined;
-  if (rows.length === 1) return { mean: rows[0]!.mean, std: rows[0]!.std };
+  if (rows.length === 1) {
+    return { mean: rows[0]!.mean, std: rows[0]!.std, values: Object.values(rows[0]!.values) };
+  }
   const seeds = Object.keys(rows[0]!.values).filter((s) => rows.every((r) => s in r!.values));
   if (seeds.length === 0) return undefined;
-  const s = stats(seeds.map((seed) => mean(rows.map((r) => (r as GroupRow).values[seed]))));
-  return { mean: s.mean, std: s.std ?? null };
+  const values = seeds.map((seed) => mean(rows.map((r) => (r as GroupRow).values[seed])));
+  const s = stats(values);
+  return { mean: s.mean, std: s.std ?? null, values };
 }
 
 /** Validation loss over training, mean over seeds: rows = steps, one column per (domain, stage). */
