@@ -88,13 +88,8 @@ fn gelu_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
   out[i] = b[o.y] * (s + x * s * (e * s) * 2.0 * du);
 }
 
-// erfc(z) for z >= 0, relative error under 1.2e-7: the same fit as erfc_pos in kernels/unary.wgsl.
-fn erfc_pos(z: f32) -> f32 {
-  let t = 1.0 / (1.0 + 0.5 * z);
-  let poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807
-    + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
-  return t * exp(poly - z * z);
-}
+// erfc_pos comes from kernels/_erfc.wgsl, prepended by src/graph/ops/elementwise.ts.
+alias ErfF = f32;
 
 // d/dx [x Phi(x)] = Phi(x) + x phi(x), Phi(x) = erfc(-x / sqrt(2)) / 2; x clamped to [-1e4, 1e4] (x * x
 // overflows above 1.8e19; the derivative is 1 or 0 there), a NaN kept.

@@ -25,14 +25,8 @@ fn gelu_f(v: Elem) -> Elem {
   return v / (1.0 + exp(min(-2.0 * u, Elem(80.0))));
 }
 
-// erfc(z) for z >= 0 as t exp(-z^2 + P(t)), t = 1 / (1 + z / 2) (Numerical Recipes' erfcc, a Chebyshev fit):
-// its error is relative, under 1.2e-7, so the negative tail keeps its digits where 1 + erf(x) would cancel.
-fn erfc_pos(z: Elem) -> Elem {
-  let t = 1.0 / (1.0 + 0.5 * z);
-  let poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807
-    + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
-  return t * exp(poly - z * z);
-}
+// erfc_pos comes from kernels/_erfc.wgsl, prepended by src/graph/ops/unary.ts.
+alias ErfF = Elem;
 
 // gelu(v) = 0.5 v erfc(-v / sqrt(2)): erfc of |v| / sqrt(2) directly for v < 0, 2 - erfc for v >= 0 (and NaN).
 fn gelu_erf_f(v: Elem) -> Elem {

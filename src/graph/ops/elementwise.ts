@@ -1,6 +1,7 @@
 /** Binary elementwise ops with numpy broadcasting (add, sub, mul, div), `where`, and two backward helpers. */
-import binarySource from "../../../kernels/binary.wgsl" with { type: "text" };
-import binaryVecSource from "../../../kernels/binary_vec.wgsl" with { type: "text" };
+import erfcSource from "../../../kernels/_erfc.wgsl" with { type: "text" };
+import binaryText from "../../../kernels/binary.wgsl" with { type: "text" };
+import binaryVecText from "../../../kernels/binary_vec.wgsl" with { type: "text" };
 import whereSource from "../../../kernels/where.wgsl" with { type: "text" };
 import { grid, params } from "../../gpu/kernels.ts";
 import { type Node, type Shape, sizeOf } from "../node.ts";
@@ -10,6 +11,10 @@ import { fill } from "./fill.ts";
 import { sumTo } from "./reduce.ts";
 import { neg } from "./unary.ts";
 import { geluErfDerivative } from "./_erf.ts";
+
+// the exact gelu's gradient kernels call erfc_pos
+const binarySource = erfcSource + binaryText;
+const binaryVecSource = erfcSource + binaryVecText;
 
 /** Offsets into a tensor of shape `from` for each element of its broadcast to `to`. */
 function offsets(from: Shape, to: Shape): Int32Array {

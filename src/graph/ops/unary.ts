@@ -1,5 +1,6 @@
 /** Unary elementwise ops: neg exp log relu gelu sqrt recip tanh square, scale (a x + b), and gelu_erf. */
-import source from "../../../kernels/unary.wgsl" with { type: "text" };
+import erfcSource from "../../../kernels/_erfc.wgsl" with { type: "text" };
+import unaryText from "../../../kernels/unary.wgsl" with { type: "text" };
 import { grid, params } from "../../gpu/kernels.ts";
 import { type Node, sizeOf } from "../node.ts";
 import { apply, defineOps, type OpDef } from "../op.ts";
@@ -43,7 +44,7 @@ function specialise(code: number, vec: boolean): string {
     text = lines.reduce((s, [line, value]) => {
       if (!line.test(s)) throw new Error(`unary kernel lacks a line matching ${line}`);
       return s.replace(line, value);
-    }, source);
+    }, erfcSource + unaryText);
     specialised.set(key, text);
   }
   return text;
