@@ -600,3 +600,34 @@ Deno.test("loadPipelineYaml() reports syntax errors, duplicate keys and tags wit
     assert.ok(text_.startsWith(start), text_);
   }
 });
+
+Deno.test("checkPipeline() refuses ONNX export and the onnxruntime backend for a model other than the vit", () => {
+  const spec: Loose = {
+    name: "lm",
+    seed: 1,
+    domains: { el: { source: { kind: "dictionary", language: "el" } } },
+    model: { backbone: "lm", context: 16, dim: 16, depth: 1, heads: 2, mlpRatio: 2 },
+    stages: {
+      t: {
+        kind: "train",
+        mix: { domains: ["el"], strategy: "temperature", temperature: 1 },
+        loss: { kind: "lm" },
+        optimizer: { kind: "adamw", lr: 1e-3 },
+        steps: 2,
+        batch: 2,
+      },
+      ev: { kind: "evaluate", from: "t", tasks: ["validation_loss"], backend: "onnxruntime" },
+      out: { kind: "export", from: "t", format: "onnx" },
+    },
+  };
+  assert.deepEqual(checkPipeline(spec), [
+    {
+      path: "stages.ev.backend",
+      message: "the onnxruntime backend supports the built-in vit model only, found an lm model",
+    },
+    { path: "stages.out", message: "ONNX export supports the built-in vit model only, found an lm model" },
+  ]);
+  spec.stages.ev.backend = "webgpu";
+  delete spec.stages.out;
+  assert.deepEqual(checkPipeline(spec), []);
+});

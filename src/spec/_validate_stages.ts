@@ -53,6 +53,10 @@ export function checkStages(
     if (kind === "train") checkTrain(check, path, fields, data, model);
     if (kind === "evaluate") checkEvaluate(check, path, fields, data, model);
     if (kind === "export") {
+      // the ONNX graph is written from the built-in ViT's layout; say so before any stage trains
+      if (model !== undefined && model.backbone !== "vit") {
+        check.add(path, messages.onnxNeedsVit("ONNX export", modelName(model)));
+      }
       check.oneOf(at("format"), fields.format, ["onnx"]);
       check.number(at("opset"), fields.opset, { integer: true, min: 17, max: 21 }, false);
     }
@@ -129,7 +133,10 @@ function checkEvaluate(
       check.add(taskPath, messages.perplexityNeedsLm());
     }
   });
-  check.oneOf(at("backend"), fields.backend, ["webgpu", "onnxruntime"], false);
+  const backend = check.oneOf(at("backend"), fields.backend, ["webgpu", "onnxruntime"], false);
+  if (backend === "onnxruntime" && model !== undefined && model.backbone !== "vit") {
+    check.add(at("backend"), messages.onnxNeedsVit("the onnxruntime backend", modelName(model)));
+  }
   if (fields.domains !== undefined) {
     check.names(at("domains"), fields.domains, data.names, messages.unknownDomain, "domain");
   }
@@ -172,4 +179,11 @@ function reportCycles(check: Checker, names: readonly string[], edges: ReadonlyM
     }
     chain.forEach((n) => done.add(n));
   }
+}
+
+/** How a problem names the pipeline's model. */
+function modelName(model: ModelConfig): string {
+  return model.backbone === "pretrained"
+    ? "a pretrained checkpoint (model.pretrained)"
+    : `an ${model.backbone} model`;
 }

@@ -119,6 +119,8 @@ export const messages = {
     `${file}: vocab_size ${vocab} is below 256; text domains are byte ids 0-255`,
   recognitionNeedsVit: (): string =>
     `expected "validation_loss" or "perplexity" for an lm model, found "recognition"`,
+  onnxNeedsVit: (what: string, found: string): string =>
+    `${what} supports the built-in vit model only, found ${found}`,
   perplexityNeedsLm: (): string =>
     `expected "validation_loss" or "recognition" for a vit model, found "perplexity"`,
   multipleOf: (what: string, divisor: number, found: number): string =>
