@@ -13,6 +13,7 @@ import {
 } from "./comparison.ts";
 import { renderFigures } from "./render_report.ts";
 import { isPercent } from "./_units.ts";
+import { writeAtomic } from "../run/files.ts";
 
 /** `mean ± std`, with the count when fewer runs than the group's have the value. */
 export function formatStats(s: Stats, runs: number): string {
@@ -162,6 +163,6 @@ export async function renderComparison(comparison: Comparison): Promise<string> 
 export async function writeComparison(runDirs: string[], out?: string): Promise<string> {
   const html = await renderComparison(await buildComparison(runDirs));
   const path = out ?? join(runDirs[0], "comparison.html");
-  await Deno.writeTextFile(path, html);
+  await writeAtomic(path, html);
   return path;
 }

@@ -6,6 +6,7 @@ import { baseConfig, type ChartSpec, PALETTE } from "./_chart_kit.ts";
 import { type Cell, escapeHtml, formatNumber, page, table } from "./_html.ts";
 import { ReportInputError } from "./errors.ts";
 import { renderFigures } from "./render_report.ts";
+import { writeAtomic } from "../run/files.ts";
 
 interface SweepJson {
   name: string;
@@ -123,6 +124,6 @@ export async function writeSweepReport(dir: string, out?: string): Promise<strin
   }
   const html = await renderSweep(s);
   const target = out ?? join(dir, "sweep.html");
-  await Deno.writeTextFile(target, html);
+  await writeAtomic(target, html);
   return target;
 }

@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { loadRun } from "./load_run.ts";
 import { renderReport } from "./render_report.ts";
+import { writeAtomic } from "../run/files.ts";
 
 /**
  * Reads the run folder, renders its report and writes it to `out`, by default `<runDir>/report.html`;
@@ -15,6 +16,6 @@ import { renderReport } from "./render_report.ts";
 export async function writeReport(runDir: string, out?: string): Promise<string> {
   const html = await renderReport(await loadRun(runDir));
   const path = out ?? join(runDir, "report.html");
-  await Deno.writeTextFile(path, html);
+  await writeAtomic(path, html);
   return path;
 }

@@ -26,6 +26,7 @@ import type { SweepFolders } from "./folders.ts";
 import type { SweepPlan } from "./plan.ts";
 import { planPacks } from "./packs.ts";
 import { planSweep } from "./plan.ts";
+import { writeAtomic } from "../run/files.ts";
 
 const USAGE =
   `usage: deno task sweep FILE [--executor local|slurm] [--out DIR] [--set PATH=VALUE]... [--steps N]
@@ -150,7 +151,7 @@ export async function main(args: string[]): Promise<number> {
   }
   for (const v of variants) {
     await Deno.mkdir(folders.variant(v.name), { recursive: true });
-    await Deno.writeTextFile(folders.variantSpec(v.name), JSON.stringify(v.spec, null, 2) + "\n");
+    await writeAtomic(folders.variantSpec(v.name), JSON.stringify(v.spec, null, 2) + "\n");
   }
   const log = (line: string) => console.error(line);
   if (slurm) {
@@ -197,9 +198,9 @@ async function writeResults(
 ): Promise<number> {
   const results = await aggregateSweep(plan, folders);
   const sweepJson = join(folders.root, "sweep.json");
-  await Deno.writeTextFile(sweepJson, JSON.stringify({ ...plan, outcome, ...results }, null, 2) + "\n");
+  await writeAtomic(sweepJson, JSON.stringify({ ...plan, outcome, ...results }, null, 2) + "\n");
   const md = join(folders.root, "sweep.md");
-  await Deno.writeTextFile(md, `# sweep ${plan.name}\n\n${sweepMarkdown(results)}`);
+  await writeAtomic(md, `# sweep ${plan.name}\n\n${sweepMarkdown(results)}`);
   console.log(`\n${sweepMarkdown(results)}`);
   console.log(`sweep.json: ${sweepJson}\nsweep.md: ${md}`);
   try {

@@ -9,6 +9,7 @@ import { stageResources } from "../spec/_sweep_resources.ts";
 import type { JobResources } from "../spec/sweep.ts";
 import { stageRunDone, type SweepFolders } from "./folders.ts";
 import type { SweepPlan } from "./plan.ts";
+import { writeAtomic } from "../run/files.ts";
 
 /** A submitted stage run. */
 export interface SlurmJob {
@@ -87,7 +88,7 @@ export async function submitSlurm(
   for (const run of plan.stageRuns) {
     if (await stageRunDone(f, run.id)) continue;
     const script = join(f.root, "slurm", `${run.id}.sh`);
-    await Deno.writeTextFile(script, jobScript(plan, run.id, f, options.resources, options.resume));
+    await writeAtomic(script, jobScript(plan, run.id, f, options.resources, options.resume));
     const after = run.after.filter((a) => jobs.has(a));
     const dependency = after.length
       ? [`--dependency=afterok:${after.map((a) => jobs.get(a)!.job).join(":")}`]
@@ -98,7 +99,7 @@ export async function submitSlurm(
     options.log(`submitted ${run.id} as job ${job}${after.length ? ` after ${after.join(", ")}` : ""}`);
   }
   const all = [...jobs.values()];
-  await Deno.writeTextFile(join(f.root, "slurm", "jobs.json"), JSON.stringify(all, null, 2) + "\n");
+  await writeAtomic(join(f.root, "slurm", "jobs.json"), JSON.stringify(all, null, 2) + "\n");
   return all;
 }
 
