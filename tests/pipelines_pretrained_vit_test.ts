@@ -35,7 +35,7 @@ import { randoms, relError, testDevice } from "./_harness.ts";
 const QUERY = "vit.encoder.layer.0.attention.attention.query";
 const VALUE = "vit.encoder.layer.0.attention.attention.value";
 
-function spec(dir: string) {
+function spec(dir: string, frozenDtype: "f32" | "f16" = "f32") {
   return pipeline("vit")
     .seed(4)
     .domain("digits", mnist(), take(40), split(0.2))
@@ -50,6 +50,7 @@ function spec(dir: string) {
         optimizer: adamw({ lr: 1e-2 }),
         steps: 3,
         batch: 4,
+        frozenDtype,
       }),
     )
     .stage("check", evaluate({ from: "tune", tasks: ["validation_loss"] }))
@@ -203,6 +204,35 @@ Deno.test("a LoRA stage on a pretrained ViT writes a PEFT adapter that merge fol
     assert.ok(relError(features(base.weights, false), want) > 1e-3, "the adapter changes the features");
     const check = result.stages[1].summary.metrics as Record<string, number>;
     assert.ok(Number.isFinite(check["validation_loss/digits"]), `${check["validation_loss/digits"]}`);
+  } finally {
+    await removeOut(out);
+  }
+});
+
+Deno.test("frozen weights of a pretrained ViT in f16: less planned memory, the f32 run's validation loss to f16 rounding", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const out = await tempOut();
+  try {
+    await writeTinyCheckpoint(`${out}/vit`, TINY_VIT);
+    const loss: Record<string, number> = {};
+    const frozen: Record<string, number> = {};
+    for (const dtype of ["f32", "f16"] as const) {
+      const s = spec(`${out}/vit`, dtype);
+      frozen[dtype] = (await planPipeline(s)).stages[0].memory!.frozen;
+      const result = await runPipeline(s, { out: `${out}/${dtype}`, log: captureLog() });
+      const summary = JSON.parse(
+        await Deno.readTextFile(`${result.root}/${result.stages[1].dir}/summary.json`),
+      );
+      loss[dtype] = summary.metrics["validation_loss/digits"];
+    }
+    assert.ok(frozen.f16 < frozen.f32, `frozen bytes f16 ${frozen.f16}, f32 ${frozen.f32}`);
+    // weights rounded to f16 (relative 2^-11) move a loss of about 9 by far less than 1e-3
+    assert.ok(
+      Number.isFinite(loss.f16) && Math.abs(loss.f16 - loss.f32) < 1e-3 * loss.f32,
+      JSON.stringify(loss),
+    );
+    assert.notEqual(loss.f16, loss.f32, "the f16 run must read rounded weights");
   } finally {
     await removeOut(out);
   }
