@@ -341,7 +341,11 @@ export async function saveAdapters(
       p,
     ) => [p.name, { shape: p.shape, data: weights.get(p.name)! }]),
   );
-  await saveAdapterFolder(`${ctx.dir}/adapter`, {
+  // written beside and renamed into place, so a killed run never leaves a half-written adapter/
+  const dir = `${ctx.dir}/adapter`;
+  const tmp = `${dir}.tmp-${Deno.pid}`;
+  await Deno.remove(tmp, { recursive: true }).catch(ignoreNotFound);
+  await saveAdapterFolder(tmp, {
     placements,
     weights: adapterWeights,
     scales,
@@ -352,6 +356,12 @@ export async function saveAdapters(
       ? { stage: ctx.name, gate: ctx.stage.gate ?? null, qualityScale: scale ?? null }
       : undefined,
   });
+  await Deno.remove(dir, { recursive: true }).catch(ignoreNotFound);
+  await Deno.rename(tmp, dir);
+}
+
+function ignoreNotFound(e: unknown): void {
+  if (!(e instanceof Deno.errors.NotFound)) throw e;
 }
 
 /** Per-domain gate histograms; values outside [0, 1] (an unclamped gate) are counted in below / above. */
