@@ -38,6 +38,24 @@ export function sweepFolders(out: string, name: string): SweepFolders {
   };
 }
 
+/**
+ * `deno run` arguments for a sweep's own entry (`f.cli` or `f.pack`) with the permissions a stage run needs
+ * (writes only under `out`) and `--out`; the local executor and the Slurm job scripts run the same line.
+ */
+export function stageRunArgs(f: SweepFolders, entry: string): string[] {
+  return [
+    "run",
+    "--allow-read",
+    `--allow-write=${f.out}`,
+    "--allow-env",
+    "--allow-ffi",
+    "--allow-sys",
+    entry,
+    "--out",
+    f.out,
+  ];
+}
+
 /** Whether a stage run's folder holds its summary (written last, atomically). */
 export async function stageRunDone(f: SweepFolders, id: string): Promise<boolean> {
   try {

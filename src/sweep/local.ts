@@ -5,7 +5,7 @@
  * runs and never reaches inside them: what a stage run did is read back from its folder.
  */
 import type { SweepPlan } from "./plan.ts";
-import { stageRunDone, type SweepFolders } from "./folders.ts";
+import { stageRunArgs, stageRunDone, type SweepFolders } from "./folders.ts";
 import type { PackPlan } from "./packs.ts";
 
 /** How to run. */
@@ -167,18 +167,7 @@ async function runCli(args: string[], f: SweepFolders, logs: string[]): Promise<
     const shown = entry === f.cli ? "deno task pipeline" : `deno run ${entry}`;
     await write(new TextEncoder().encode(`\n$ ${shown} ${rest.join(" ")}\n`));
     const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-read",
-        `--allow-write=${f.out}`,
-        "--allow-env",
-        "--allow-ffi",
-        "--allow-sys",
-        entry,
-        "--out",
-        f.out,
-        ...rest,
-      ],
+      args: [...stageRunArgs(f, entry), ...rest],
       cwd: f.repo,
       stdout: "piped",
       stderr: "piped",

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { stageResources } from "../spec/_sweep_resources.ts";
 import type { JobResources } from "../spec/sweep.ts";
-import { stageRunDone, type SweepFolders } from "./folders.ts";
+import { stageRunArgs, stageRunDone, type SweepFolders } from "./folders.ts";
 import type { SweepPlan } from "./plan.ts";
 import { writeAtomic } from "../run/files.ts";
 
@@ -46,15 +46,7 @@ export function jobScript(
   for (const flag of r.sbatch ?? []) lines.push(`#SBATCH ${flag}`);
   const args = [
     Deno.execPath(),
-    "run",
-    "--allow-read",
-    `--allow-write=${f.out}`,
-    "--allow-env",
-    "--allow-ffi",
-    "--allow-sys",
-    f.cli,
-    "--out",
-    f.out,
+    ...stageRunArgs(f, f.cli),
     f.variantSpec(owner),
     "--stage",
     run.stage,
