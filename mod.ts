@@ -38,6 +38,13 @@ export {
 export type { JobResources, SweepAxes, SweepMode, SweepSpec } from "./src/spec/sweep.ts";
 export type { SweepOptions } from "./src/dsl/pipeline.ts";
 export type { StepMemory } from "./src/compile/train_step.ts";
-export { type RunOptions, runPipeline, type RunResult, type StageRecord } from "./src/run/pipeline.ts";
+export {
+  type RunOptions,
+  runPipeline,
+  type RunResult,
+  stageOf,
+  type StageRecord,
+} from "./src/run/pipeline.ts";
 export { consoleLogger, type Logger, type Progress } from "./src/run/log.ts";
+export { runScript, scriptExitCode, ScriptUsageError } from "./src/cli/script.ts";
 export { writeReport } from "./src/report/write_report.ts";

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { runScript } from "../src/cli/script.ts";
 import { curveTable, pivotTable, readSweepResults } from "../src/sweep/markdown.ts";
 
 const methods = [
@@ -17,7 +18,7 @@ const methods = [
 ];
 
 if (import.meta.main) {
-  try {
+  await runScript(async () => {
     const results = await readSweepResults(Deno.args[0] ?? "runs/cooldown_overfit/sweep.json");
     if (results.incomplete.length > 0) {
       throw new Error(`incomplete variants: ${results.incomplete.join(", ")}`);
@@ -51,8 +52,5 @@ if (import.meta.main) {
       [...curve("el"), ...curve("vi")],
       [250, 500, 750, 1000, 1050, 1250, 1500, 1750, 2000],
     ));
-  } catch (e) {
-    console.error((e as Error).message);
-    Deno.exit(1);
-  }
+  });
 }

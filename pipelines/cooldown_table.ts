@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { runScript } from "../src/cli/script.ts";
 import { curveTable, pivotTable, readSweepResults } from "../src/sweep/markdown.ts";
 
 // ordered by training size, as in pipelines/cooldown.ts: the first three are the high-resource languages
@@ -23,7 +24,7 @@ const methods = [
 ];
 
 if (import.meta.main) {
-  try {
+  await runScript(async () => {
     const results = await readSweepResults(Deno.args[0] ?? "runs/cooldown/sweep.json");
     if (results.incomplete.length > 0) {
       throw new Error(`incomplete variants: ${results.incomplete.join(", ")}`);
@@ -52,8 +53,5 @@ if (import.meta.main) {
       ],
       [30, 60, 120, 180, 240],
     ));
-  } catch (e) {
-    console.error((e as Error).message);
-    Deno.exit(1);
-  }
+  });
 }

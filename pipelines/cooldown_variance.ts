@@ -14,6 +14,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { runScript } from "../src/cli/script.ts";
 import { scalarization, temperature } from "../mod.ts";
 import { ParamStore, read } from "../src/compile/param_store.ts";
 import { Program, type Slot } from "../src/compile/program.ts";
@@ -259,4 +260,4 @@ async function main(args: string[]): Promise<void> {
   store.destroy();
 }
 
-if (import.meta.main) await main(Deno.args);
+if (import.meta.main) await runScript(() => main(Deno.args));

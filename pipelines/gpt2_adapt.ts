@@ -3,7 +3,8 @@
  * and adapted with LoRA on `c_attn` toward Vietnamese, which pretraining never saw; perplexity per language
  * before and after, and a few generated words with and without the adapter.
  *
- * `XDG_RUNTIME_DIR=/tmp deno run -A pipelines/gpt2_adapt.ts [--out runs]` (after gpt2_pretrain.ts)
+ * `XDG_RUNTIME_DIR=/tmp deno run -A pipelines/gpt2_adapt.ts [--out runs] [--steps N]` (after gpt2_pretrain.ts,
+ * with the same flags)
  *
  * The mix is a Cooldown toward vi: T = 100 for the first half (the five languages nearly uniform, so vi,
  * by far the smallest word list, gets about a fifth of the windows), then T = 5 so that the large
@@ -16,7 +17,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import {
   adamw,
   cooldown,
@@ -26,14 +26,17 @@ import {
   lora,
   pipeline,
   pretrained,
+  runScript,
   split,
+  stageOf,
   temperature,
   train,
 } from "../mod.ts";
 import { main as generate } from "../src/cli/generate.ts";
 import { consoleLogger } from "../src/run/log.ts";
+import { exists } from "../src/run/files.ts";
 import { runPipeline } from "../src/run/pipeline.ts";
-import { HIGH, LOW, pretrainPipeline, SEED } from "./gpt2_pretrain.ts";
+import { HIGH, LOW, pretrainPipeline, scriptArgs, SEED, shortened } from "./gpt2_pretrain.ts";
 
 /** The adaptation pipeline over the Hugging Face checkpoint folder `hf`. */
 export function adaptPipeline(hf: string) {
@@ -62,34 +65,42 @@ export function adaptPipeline(hf: string) {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: { out: { type: "string", default: "runs" } } });
-  const out = values.out!;
-  const root = `${out}/gpt2`;
-  const log = consoleLogger();
-  const before = await runPipeline(pretrainPipeline(`${root}/init`), { out, log });
-  if (!before.stages.every((s) => s.cached)) {
-    console.error(`${out}/gpt2_pretrain was not reused: run pipelines/gpt2_pretrain.ts first`);
-    Deno.exit(1);
-  }
-  const after = await runPipeline(adaptPipeline(`${root}/hf`), { out, log });
-  const metrics = (r: typeof after, stage: string) =>
-    r.stages.find((s) => s.name === stage)!.summary.metrics as Record<string, number>;
-  const [b, a] = [metrics(before, "before"), metrics(after, "after")];
-  console.log("| perplexity (per byte)    | " + [...HIGH, LOW].join(" | ") + " |");
-  console.log("| --- | " + [...HIGH, LOW].map(() => "---:").join(" | ") + " |");
-  for (const [name, m] of [["pretrained (HF checkpoint)", b], ["+ LoRA on c_attn", a]] as const) {
-    console.log(
-      `| ${name} | ` + [...HIGH, LOW].map((l) => m[`perplexity/${l}`].toFixed(3)).join(" | ") + " |",
-    );
-  }
-  const adapter = `${after.stages.find((s) => s.name === "adapt")!.dir}/adapter`;
-  for (const prompt of ["ng", "tr"]) {
-    for (const extra of [[], ["--adapter", adapter]]) {
-      const args = [`${root}/hf`, ...extra, "--prompt", prompt, "--max-new", "24", "--temperature", "0.8"];
-      args.push("--seed", "1");
-      console.log(`deno task generate ${args.join(" ")}`);
-      const code = await generate(args);
-      if (code !== 0) Deno.exit(code);
+  await runScript(async () => {
+    const { out, steps } = scriptArgs(Deno.args);
+    const root = `${out}/gpt2`;
+    const log = consoleLogger();
+    if (!(await exists(`${root}/hf/config.json`))) {
+      throw new Error(
+        `${root}/hf/config.json not found: run pipelines/gpt2_pretrain.ts first (same --out, --steps)`,
+      );
     }
-  }
+    const before = await runPipeline(shortened(pretrainPipeline(`${root}/init`), steps), { out, log });
+    if (!before.stages.every((s) => s.cached)) {
+      throw new Error(
+        `${before.root} was not reused: run pipelines/gpt2_pretrain.ts first, with the same --out and --steps`,
+      );
+    }
+    const after = await runPipeline(shortened(adaptPipeline(`${root}/hf`), steps), { out, log });
+    const [b, a] = [before, after].map((r, i) =>
+      stageOf(r, i === 0 ? "before" : "after").summary.metrics as Record<string, number>
+    );
+    console.log("| perplexity (per byte)    | " + [...HIGH, LOW].join(" | ") + " |");
+    console.log("| --- | " + [...HIGH, LOW].map(() => "---:").join(" | ") + " |");
+    for (const [name, m] of [["pretrained (HF checkpoint)", b], ["+ LoRA on c_attn", a]] as const) {
+      console.log(
+        `| ${name} | ` + [...HIGH, LOW].map((l) => m[`perplexity/${l}`].toFixed(3)).join(" | ") + " |",
+      );
+    }
+    const adapter = `${stageOf(after, "adapt").path}/adapter`;
+    for (const prompt of ["ng", "tr"]) {
+      for (const extra of [[], ["--adapter", adapter]]) {
+        const args = [`${root}/hf`, ...extra, "--prompt", prompt, "--max-new", "24", "--temperature", "0.8"];
+        args.push("--seed", "1");
+        console.log(`deno task generate ${args.join(" ")}`);
+        const code = await generate(args);
+        if (code !== 0) return code;
+      }
+    }
+    return 0;
+  });
 }

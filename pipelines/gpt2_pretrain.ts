@@ -2,7 +2,8 @@
  * A small GPT-2-layout LM pretrained by mixtune from random weights on four languages' word lists, then
  * written out in the Hugging Face layout for pipelines/gpt2_adapt.ts.
  *
- * `XDG_RUNTIME_DIR=/tmp deno run -A pipelines/gpt2_pretrain.ts [--out runs]`
+ * `XDG_RUNTIME_DIR=/tmp deno run -A pipelines/gpt2_pretrain.ts [--out runs] [--steps N]` (`--steps`: a
+ * quick try with N steps; gpt2_adapt.ts must then get the same `--steps`)
  *
  * 1. `runs/gpt2/init`: a GPT-2 `config.json` and `model.safetensors` with GPT-2's initialisation: N(0, 0.02)
  *    weights, the residual projections (`c_proj`) N(0, 0.02 / sqrt(2 n_layer)), LayerNorms 1 and 0, biases 0.
@@ -30,11 +31,17 @@ import {
   evaluate,
   lmLoss,
   pipeline,
+  type PipelineSpec,
   pretrained,
+  runScript,
+  ScriptUsageError,
   split,
+  stageOf,
   temperature,
   train,
+  validatePipeline,
 } from "../mod.ts";
+import { withSteps } from "../src/cli/load.ts";
 import { writeHfCheckpoint } from "../src/export/hf_layout.ts";
 import { mergeStage } from "../src/export/merge_stage.ts";
 import { normalArray, seedFor } from "../src/models/init.ts";
@@ -132,18 +139,41 @@ export function pretrainPipeline(init: string) {
     .build();
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: { out: { type: "string", default: "runs" } } });
-  const root = `${values.out}/gpt2`;
-  await writeInitialCheckpoint(`${root}/init`);
-  const result = await runPipeline(pretrainPipeline(`${root}/init`), {
-    out: values.out!,
-    log: consoleLogger(),
+/** The scripts' flags: `--out DIR` (default runs) and `--steps N` (every train stage's steps, for a quick try). */
+export function scriptArgs(args: string[]): { out: string; steps?: number } {
+  const { values } = parseArgs({
+    args,
+    options: { out: { type: "string", default: "runs" }, steps: { type: "string" } },
   });
-  const stage = result.stages.find((s) => s.name === "pretrain")!;
-  const merged = await mergeStage(stage.dir);
-  await writeHfCheckpoint(`${root}/hf`, merged.config, merged.tensors);
-  const ppl = result.stages.find((s) => s.name === "before")!.summary.metrics as Record<string, number>;
-  console.log(`${root}/hf written (Hugging Face GPT-2 layout) from ${stage.dir}`);
-  for (const l of [...HIGH, LOW]) console.log(`perplexity ${l}: ${ppl[`perplexity/${l}`].toFixed(3)}`);
+  if (values.steps === undefined) return { out: values.out! };
+  const steps = Number(values.steps);
+  if (!Number.isSafeInteger(steps) || steps < 1) {
+    throw new ScriptUsageError(
+      `--steps: expected a whole number of at least 1, found ${JSON.stringify(values.steps)}`,
+    );
+  }
+  return { out: values.out!, steps };
+}
+
+/** `spec` with every train stage cut to `steps` (as `deno task pipeline --steps`), or as it is. */
+export function shortened(spec: PipelineSpec, steps: number | undefined): PipelineSpec {
+  return steps === undefined ? spec : validatePipeline(withSteps(spec, steps));
+}
+
+if (import.meta.main) {
+  await runScript(async () => {
+    const { out, steps } = scriptArgs(Deno.args);
+    const root = `${out}/gpt2`;
+    await writeInitialCheckpoint(`${root}/init`);
+    const result = await runPipeline(shortened(pretrainPipeline(`${root}/init`), steps), {
+      out,
+      log: consoleLogger(),
+    });
+    const stage = stageOf(result, "pretrain");
+    const merged = await mergeStage(stage.path);
+    await writeHfCheckpoint(`${root}/hf`, merged.config, merged.tensors);
+    const ppl = stageOf(result, "before").summary.metrics as Record<string, number>;
+    console.log(`${root}/hf written (Hugging Face GPT-2 layout) from ${stage.path}`);
+    for (const l of [...HIGH, LOW]) console.log(`perplexity ${l}: ${ppl[`perplexity/${l}`].toFixed(3)}`);
+  });
 }

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { runScript } from "../src/cli/script.ts";
 import { join } from "node:path";
 import { planPipeline } from "../mod.ts";
 import { pivotTable, readSweepResults } from "../src/sweep/markdown.ts";
@@ -25,7 +26,7 @@ const sets = [["old_hr", "old ids, HR probes"], ["new_lr", "new ids, LR probes"]
 ]];
 
 if (import.meta.main) {
-  try {
+  await runScript(async () => {
     const dir = Deno.args[0] ?? "runs/petalface";
     const results = await readSweepResults(join(dir, "sweep.json"));
     if (results.incomplete.length > 0) {
@@ -63,8 +64,5 @@ if (import.meta.main) {
       } images each: ` +
         `largest relative error ${Math.min(...rel).toExponential(1)} to ${Math.max(...rel).toExponential(1)}`,
     );
-  } catch (e) {
-    console.error((e as Error).message);
-    Deno.exit(1);
-  }
+  });
 }

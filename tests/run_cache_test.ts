@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { runPipeline } from "../src/run/pipeline.ts";
+import { isAbsolute, resolve } from "node:path";
+import { runPipeline, stageOf } from "../src/run/pipeline.ts";
 import type { PipelineSpec, TrainStage } from "../src/spec/types.ts";
 import { validatePipeline } from "../src/spec/validate.ts";
 import { testDevice } from "./_harness.ts";
@@ -54,6 +55,14 @@ Deno.test("runPipeline() reuses unchanged stages and re-runs a changed stage and
       ["finetune", ft, false],
       ["check", check, false],
     ]);
+    // each record's path is the folder itself, usable from any working directory; run.json keeps it relative
+    assert.equal(stageOf(first, "finetune").path, resolve(root, ft));
+    assert.ok(isAbsolute(stageOf(first, "check").path));
+    assert.equal("path" in JSON.parse(await Deno.readTextFile(`${root}/run.json`)).stages[0], false);
+    assert.throws(() => stageOf(first, "tune"), {
+      name: "RangeError",
+      message: 'pipeline tiny ran no stage named "tune" (stages: pretrain, finetune, check)',
+    });
     assert.deepEqual(await runJson(root), [["pretrain", pre, false], ["finetune", ft, false], [
       "check",
       check,

@@ -13,7 +13,7 @@ import { writeReport } from "../report/write_report.ts";
 import { readWeights } from "./checkpoint.ts";
 import { checkDomainTokenizers, DomainCache } from "../compile/domains.ts";
 import { claimStage } from "./claim.ts";
-import { relative } from "node:path";
+import { relative, resolve } from "node:path";
 import { runEvaluate } from "./evaluate.ts";
 import { runExport } from "./export_stage.ts";
 import { exists, parseJson, removeTemporary, writeJson } from "./files.ts";
@@ -44,8 +44,10 @@ export interface StageRecord {
   name: string;
   /** What the stage does. */
   kind: StageSpec["kind"];
-  /** The stage's folder, `<stage>-<hash8>`, relative to the pipeline folder (`RunResult.root`). */
+  /** The stage's folder, `<stage>-<hash8>`, relative to the pipeline folder (`RunResult.root`), as in run.json. */
   dir: string;
+  /** The stage's folder as an absolute path: what a script passes on (`mergeStage(record.path)`). */
+  path: string;
   /** Whether an earlier run's results were reused. */
   cached: boolean;
   /** The stages this one starts from. */
@@ -76,10 +78,10 @@ export interface RunResult {
  *
  * @example
  * ```ts ignore
- * import { consoleLogger, runPipeline } from "./mod.ts";
+ * import { consoleLogger, runPipeline, stageOf } from "./mod.ts";
  * import spec from "./pipelines/quickstart.ts";
  * const result = await runPipeline(spec, { out: "runs", log: consoleLogger() });
- * console.log(`${result.root}/${result.stages[0].dir}`); // runs/quickstart/pretrain-<hash8>
+ * console.log(stageOf(result, "pretrain").path); // /home/me/project/runs/quickstart/pretrain-<hash8>
  * ```
  */
 export async function runPipeline(spec: PipelineSpec, options: RunOptions): Promise<RunResult> {
@@ -113,7 +115,7 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
       seed: spec.seed,
       version: VERSION,
       seconds: seconds(started),
-      stages: records.map(({ summary: _, ...r }) => ({ ...r, dir: relative(record, `${root}/${r.dir}`) })),
+      stages: records.map(({ summary: _, path, ...r }) => ({ ...r, dir: relative(record, path) })),
       plan,
     });
   for (const step of order) {
@@ -213,6 +215,7 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
       name: step.name,
       kind: stage.kind,
       dir: folder,
+      path: resolve(dir),
       cached,
       dependsOn: step.dependsOn,
       seconds: seconds(stageStart),
@@ -229,6 +232,24 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
   }
   options.log.line(`report: ${report}`);
   return { name: spec.name, hash, root, stages: records, report };
+}
+
+/**
+ * The record of stage `name` in a run's result; throws a RangeError naming the stages the run has.
+ *
+ * @example
+ * ```ts ignore
+ * const result = await runPipeline(spec, { out: "runs", log: consoleLogger() });
+ * const merged = await mergeStage(stageOf(result, "pretrain").path); // an absolute path: usable as is
+ * ```
+ */
+export function stageOf(result: RunResult, name: string): StageRecord {
+  const found = result.stages.find((s) => s.name === name);
+  if (found) return found;
+  const have = result.stages.map((s) => s.name).join(", ") || "none";
+  throw new RangeError(
+    `pipeline ${result.name} ran no stage named ${JSON.stringify(name)} (stages: ${have})`,
+  );
 }
 
 /** A run whose stages all finished but whose report could not be written: not done, and not a stage's fault. */
