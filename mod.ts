@@ -47,4 +47,5 @@ export {
 } from "./src/run/pipeline.ts";
 export { consoleLogger, type Logger, type Progress } from "./src/run/log.ts";
 export { runScript, scriptExitCode, ScriptUsageError } from "./src/cli/script.ts";
+export { type MergedModel, mergeStage, writeHfCheckpoint } from "./src/export/mod.ts";
 export { writeReport } from "./src/report/write_report.ts";
