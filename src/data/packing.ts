@@ -83,7 +83,7 @@ export interface PackingStats {
   examples: number;
   /** Examples longer than a window (context + 1 ids), cut to fit. */
   truncated: number;
-  /** Examples left with no response token once cut to a window: not used. */
+  /** Examples with no response token within a window (none at all, or cut off): not used. */
   dropped: number;
   /** Ids the loss counts (response tokens). */
   trainedTokens: number;
@@ -134,18 +134,16 @@ export function packExamples(
   let minWindow = 0;
   for (let e = range.first; e < range.last; e++) {
     const from = offsets[e];
-    let length = offsets[e + 1] - from;
-    if (length === 0) continue;
-    if (length > window) {
-      length = window;
-      let any = 0;
-      for (let i = 1; i < length; i++) any |= trained[from + i];
-      if (!any) {
-        stats.dropped++;
-        continue;
-      }
-      stats.truncated++;
+    const full = offsets[e + 1] - from;
+    const length = Math.min(full, window);
+    let any = 0;
+    for (let i = 1; i < length; i++) any |= trained[from + i];
+    if (!any) {
+      // nothing to learn within a window (all prompt, or the response cut off)
+      stats.dropped++;
+      continue;
     }
+    if (full > window) stats.truncated++;
     let start = Math.max(p, minWindow * context);
     let j = start % context === 0 ? start / context : Math.floor(start / context);
     if (start + length - 1 > j * context + context) {
