@@ -12,6 +12,7 @@ import type { TokenCorpus } from "./corpus.ts";
 
 const MAGIC = "MXTOKEN1";
 const VERSION = 1;
+const SLICE = 1 << 22;
 
 interface Header {
   version: number;
@@ -56,6 +57,23 @@ function sections(h: Header): { ids: number; offsets: number; trained: number; e
   return { start, ids, offsets, trained, end };
 }
 
+/** A file's bytes read into one buffer of its size (Deno.readFile may hold a second copy while it reads). */
+async function readWhole(path: string): Promise<Uint8Array> {
+  const file = await Deno.open(path);
+  try {
+    const out = new Uint8Array((await file.stat()).size);
+    let at = 0;
+    while (at < out.length) {
+      const n = await file.read(out.subarray(at, Math.min(out.length, at + (1 << 24))));
+      if (n === null) break;
+      at += n;
+    }
+    return out.subarray(0, at);
+  } finally {
+    file.close();
+  }
+}
+
 /** Why a cache file cannot be trusted, or its corpus. */
 export type CacheRead = { corpus: TokenCorpus } | { problem: string };
 
@@ -63,7 +81,7 @@ export type CacheRead = { corpus: TokenCorpus } | { problem: string };
 export async function readTokenCache(path: string, key: string): Promise<CacheRead | undefined> {
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(path);
+    bytes = await readWhole(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
     return { problem: `cannot read it (${(e as Error).message})` };
@@ -84,7 +102,10 @@ export async function readTokenCache(path: string, key: string): Promise<CacheRe
   if (bytes.length !== at.end + 32) {
     return { problem: `it has ${bytes.length} bytes where its header says ${at.end + 32} (truncated?)` };
   }
-  const digest = createHash("sha256").update(bytes.subarray(0, at.end)).digest();
+  const hash = createHash("sha256");
+  // in slices: hashing a view may copy it, and the whole file is the size of the token stream
+  for (let i = 0; i < at.end; i += SLICE) hash.update(bytes.subarray(i, Math.min(at.end, i + SLICE)));
+  const digest = hash.digest();
   if (!digest.equals(bytes.subarray(at.end))) return { problem: "its checksum does not match its contents" };
   const buf = bytes.buffer;
   const base = bytes.byteOffset;
@@ -125,7 +146,7 @@ export async function writeTokenCache(path: string, key: string, corpus: TokenCo
   const hash = createHash("sha256");
   let written = 0;
   const write = async (b: Uint8Array): Promise<void> => {
-    hash.update(b);
+    for (let i = 0; i < b.length; i += SLICE) hash.update(b.subarray(i, Math.min(b.length, i + SLICE)));
     for (let done = 0; done < b.length;) done += await file.write(b.subarray(done));
     written += b.length;
   };
