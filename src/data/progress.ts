@@ -38,7 +38,7 @@ export class Progress {
       `${this.label}: ${mb(this.#done)} of ${mb(this.total)} MB (${
         Math.floor(100 * this.#done / this.total)
       }%), ` +
-        `${rate.toFixed(1)} MB/s, ETA ${Number.isFinite(left) ? `${Math.ceil(left)} s` : "?"}`,
+        `${rate.toFixed(rate < 1 ? 2 : 1)} MB/s, ETA ${Number.isFinite(left) ? `${Math.ceil(left)} s` : "?"}`,
     );
   }
 }
