@@ -82,7 +82,12 @@ Deno.test("data that does not exist is a spec error with the YAML place and key"
     [
       "kind: text, path: no/such/folder",
       "5:31 domains.en.source.path",
-      `expected an existing folder, found "no/such/folder" (not found from ${CWD})`,
+      `expected an existing file or folder, found "no/such/folder" (not found from ${CWD})`,
+    ],
+    [
+      "kind: parquet, path: no/data",
+      "5:34 domains.en.source.path",
+      `expected an existing file or folder, found "no/data" (not found from ${CWD})`,
     ],
     [
       "kind: jsonl, path: no/such.jsonl",

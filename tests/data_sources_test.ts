@@ -6,8 +6,6 @@ import { DataError } from "../src/data/errors.ts";
 import { loadDictionary, parseDic } from "../src/data/sources/dictionary.ts";
 import { findUdhr, loadUdhr, udhrHtmlToText } from "../src/data/sources/udhr.ts";
 import { loadMnist } from "../src/data/sources/mnist.ts";
-import { loadTextFolder } from "../src/data/sources/text_folder.ts";
-import { loadJsonl } from "../src/data/sources/jsonl.ts";
 import { loadImageFolder } from "../src/data/sources/image_folder.ts";
 
 Deno.test("loadDictionary() reads the real word lists with sizes spanning more than 100x", async () => {
@@ -104,61 +102,6 @@ Deno.test("loadMnist() selects digits, interleaved, with the package's pixel val
     name: "DataError",
     message: "mnist digits must be a non-empty list without repeats, found [3, 3]",
   });
-});
-
-Deno.test("loadTextFolder() makes one corpus per file and rejects invalid UTF-8", () => {
-  const dir = Deno.makeTempDirSync();
-  try {
-    Deno.writeTextFileSync(`${dir}/sw.txt`, "habari");
-    Deno.writeTextFileSync(`${dir}/en.md`, "hello");
-    Deno.writeTextFileSync(`${dir}/.hidden`, "skip");
-    const corpora = loadTextFolder(dir);
-    assert.deepEqual(corpora.map((c) => c.name), ["en", "sw"]);
-    assert.deepEqual(new TextDecoder().decode(corpora[1].documents[0]), "habari");
-    Deno.writeFileSync(`${dir}/bad.txt`, new Uint8Array([0x61, 0xff, 0xfe]));
-    assert.throws(() => loadTextFolder(dir), {
-      name: "DataError",
-      message: `${dir}/bad.txt: is not valid UTF-8 text`,
-    });
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
-
-Deno.test("loadJsonl() groups documents by domain and names the bad line", () => {
-  const dir = Deno.makeTempDirSync();
-  const file = `${dir}/docs.jsonl`;
-  try {
-    Deno.writeTextFileSync(
-      file,
-      '{"text": "one", "lang": "sw"}\n\n{"text": "two", "lang": "en"}\n{"text": "three", "lang": "sw"}\n',
-    );
-    const corpora = loadJsonl(file, { domainField: "lang" });
-    assert.deepEqual(corpora.map((c) => c.name), ["sw", "en"]);
-    assert.deepEqual(corpora[0].documents.map((d) => new TextDecoder().decode(d)), ["one", "three"]);
-
-    const bad = (content: string, message: string, line: number): void => {
-      Deno.writeTextFileSync(file, content);
-      assert.throws(() => loadJsonl(file), (e: unknown) => {
-        if (!(e instanceof DataError)) return false;
-        assert.equal(e.line, line);
-        assert.equal(e.file, file);
-        if (message.endsWith("(")) assert.ok(e.message.startsWith(message), e.message);
-        else assert.equal(e.message, message);
-        return true;
-      });
-    };
-    bad('{"text": "a", "domain": "x"}\n{"text": "b", "domain": }\n', `${file}:2: invalid JSON (`, 2);
-    bad('{"text": 3, "domain": "x"}\n', `${file}:1: field "text" must be a string, found number 3`, 1);
-    bad(
-      '{"text": "a", "domain": "x"}\n\n{"text": "a"}\n',
-      `${file}:3: field "domain" must be a non-empty string, found nothing (the field is missing)`,
-      3,
-    );
-    bad('["a"]\n', `${file}:1: expected a JSON object, found an array`, 1);
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
 });
 
 Deno.test("loadImageFolder() reads PNG and JPEG classes as grayscale resized by area averaging", () => {

@@ -90,6 +90,17 @@ export function formatPlan(plan: PipelinePlan): string {
         sm.domains[i].expectedEpochs,
       ]),
     ));
+    const supervised = sm.domains.filter((d) => d.packing !== undefined);
+    if (supervised.length > 0) {
+      out.push(table(
+        "supervised examples (training split; the loss counts response tokens only; no example crosses a window)",
+        ["domain", "examples", "trained tokens", "tokens", "packing efficiency", "truncated", "dropped"],
+        supervised.map((d) => {
+          const p = d.packing!;
+          return [d.name, p.examples, p.trainedTokens, p.tokens, p.efficiency, p.truncated, p.dropped];
+        }),
+      ));
+    }
   }
   return out.join("\n");
 }

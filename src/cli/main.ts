@@ -13,6 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { planPipeline } from "../compile/pipeline_plan.ts";
+import { tokenCacheDir } from "../compile/domains.ts";
 import { COUNT } from "../spec/_checker.ts";
 import { locateProblems, SEED } from "../spec/validate.ts";
 import { PipelineError } from "../spec/problem.ts";
@@ -120,7 +121,7 @@ export async function main(args: string[]): Promise<number> {
   const log = consoleLogger(o.plan && o.json);
   let plan;
   try {
-    plan = await planPipeline(spec);
+    plan = await planPipeline(spec, { tokens: tokenCacheDir(o.out), log: (l) => log.line(l) });
   } catch (e) {
     if (e instanceof PipelineError) {
       const problems = locations ? locateProblems(e.problems, locations) : e.problems;

@@ -1,6 +1,6 @@
 /** Loads a pipeline's data domains from their specs: source, then transforms in order. */
 import { joinPath, PipelineError, type Problem } from "../spec/problem.ts";
-import type { DomainSpec, PipelineSpec } from "../spec/types.ts";
+import type { DomainSpec, JsonlSource, ParquetSource, PipelineSpec } from "../spec/types.ts";
 import {
   DataError,
   type Degradation,
@@ -13,9 +13,7 @@ import {
   joinDocuments,
   loadDictionary,
   loadImageFolder,
-  loadJsonl,
   loadMnist,
-  loadTextFolder,
   loadUdhr,
   mixQuality,
   takeBytes,
@@ -26,12 +24,30 @@ import {
 } from "../data/mod.ts";
 import { packDocuments } from "../data/packing.ts";
 import { loadTokenizer, type TextTokenizer } from "../data/tokenizer.ts";
-import { imageSide, pretrainedLm } from "../models/config.ts";
+import { imageSide, pretrainedLm, tokens } from "../models/config.ts";
+import { readPretrainedConfig } from "../models/pretrained/checkpoint.ts";
+import type { Encoding } from "../data/corpus.ts";
+import { exampleDomain, takeTokens } from "../data/examples.ts";
+import { loadCorpus } from "../data/load_corpus.ts";
+import type { RecordOptions } from "../data/sources/jsonl.ts";
+
+/** Where file-backed domains keep their token streams, and where loading reports progress. */
+export interface DomainLoadOptions {
+  /** Folder of the token cache (`<out>/.tokens`); unset, nothing is cached. */
+  tokens?: string;
+  /** Progress lines while a corpus is tokenized; unset, none. */
+  log?: (line: string) => void;
+}
+
+/** The token cache folder of an output folder: shared by every run and sweep written there. */
+export function tokenCacheDir(out: string): string {
+  return `${out}/.tokens`;
+}
 
 /** The named domains, loaded once by `load` (built-in sources import their npm packages) and then read. */
 export class DomainCache {
   #loaded = new Map<string, Domain>();
-  constructor(readonly spec: PipelineSpec) {}
+  constructor(readonly spec: PipelineSpec, readonly options: DomainLoadOptions = {}) {}
 
   /** Loads the named domains (default all of the pipeline's) that are not loaded yet. */
   async load(names: readonly string[] = Object.keys(this.spec.domains)): Promise<void> {
@@ -39,7 +55,7 @@ export class DomainCache {
       if (this.#loaded.has(name)) continue;
       const spec = this.spec.domains[name];
       if (!spec) throw new DataError(`no domain named "${name}"`);
-      this.#loaded.set(name, await loadDomain(name, spec, this.spec));
+      this.#loaded.set(name, await loadDomain(name, spec, this.spec, this.options));
     }
   }
 
@@ -60,7 +76,12 @@ export class DomainCache {
 }
 
 /** Applies a domain's source and transforms. Errors name the domain. */
-export async function loadDomain(name: string, spec: DomainSpec, pipeline: PipelineSpec): Promise<Domain> {
+export async function loadDomain(
+  name: string,
+  spec: DomainSpec,
+  pipeline: PipelineSpec,
+  options: DomainLoadOptions = {},
+): Promise<Domain> {
   const seed = pipeline.seed;
   const transforms = spec.transforms ?? [];
   const split = transforms.find((t) => t.kind === "split");
@@ -83,42 +104,88 @@ export async function loadDomain(name: string, spec: DomainSpec, pipeline: Pipel
     }
     return imageDomain(name, set, validation, seed);
   }
-  let documents: (Uint8Array | Int32Array)[];
-  let where: string | undefined;
-  let files: Uint8Array[][] | undefined;
-  if (src.kind === "dictionary") documents = [await loadDictionary(src.language, { seed })];
-  else if (src.kind === "udhr") documents = [loadUdhr(src.language)];
-  else if (src.kind === "text") {
-    files = loadTextFolder(src.path).map((c) => c.documents as Uint8Array[]);
-    documents = files.flat();
-  } else {
-    const corpora = loadJsonl(src.path, { textField: src.textField, domainField: src.domainField });
-    const picked = src.domain === undefined ? corpora : corpora.filter((c) => c.name === src.domain);
-    if (picked.length === 0) throw new DataError(`no records of domain "${src.domain}"`, { file: src.path });
-    documents = picked.flatMap((c) => c.documents);
-    where = src.path;
-  }
-  let bytes: TokenStream;
-  if (src.tokenizer !== undefined) bytes = tokenize(name, documents, src.tokenizer, pipeline);
-  else {
-    if (documents.some((d) => d instanceof Int32Array)) {
-      throw new DataError(`domain "${name}" has pre-tokenized ids but no tokenizer`, { file: where });
+  if (src.kind === "dictionary" || src.kind === "udhr") {
+    const documents = [
+      src.kind === "dictionary" ? await loadDictionary(src.language, { seed }) : loadUdhr(src.language),
+    ];
+    let bytes: TokenStream = src.tokenizer !== undefined
+      ? tokenize(name, documents, src.tokenizer, pipeline)
+      : joinDocuments(documents);
+    for (const t of transforms) {
+      if (t.kind === "take") bytes = takeBytes(bytes, t.count, `domain "${name}"`);
+      else if (t.kind === "fraction") bytes = fractionBytes(bytes, t.fraction);
     }
-    // the per-file documents are joined as before: newlines between documents, then between files
-    bytes = files
-      ? joinDocuments(files.map((docs) => joinDocuments(docs)))
-      : joinDocuments(documents as Uint8Array[]);
+    return bytes instanceof Uint8Array
+      ? textDomain(name, bytes, validation)
+      : tokenDomain(name, bytes, validation);
   }
+  const encoding = domainEncoding(name, src.tokenizer, pipeline);
+  const { corpus } = await loadCorpus(
+    { kind: src.kind, path: src.path, records: src.kind === "text" ? undefined : recordOptions(src) },
+    { ...encoding, cacheDir: options.tokens, log: options.log, label: `domain "${name}"` },
+  );
   for (const t of transforms) {
-    if (t.kind === "take") bytes = takeBytes(bytes, t.count, `domain "${name}"`);
-    else if (t.kind === "fraction") bytes = fractionBytes(bytes, t.fraction);
-    else if (t.kind === "degrade" || t.kind === "mixQuality") {
+    if (t.kind === "degrade" || t.kind === "mixQuality") {
       throw new DataError(`domain "${name}": ${t.kind} applies to images, not text`);
     }
   }
-  return bytes instanceof Uint8Array
-    ? textDomain(name, bytes, validation)
-    : tokenDomain(name, bytes, validation);
+  if (corpus.trained) {
+    const take = transforms.find((t) => t.kind === "take");
+    const fraction = transforms.find((t) => t.kind === "fraction");
+    return exampleDomain(name, corpus, {
+      take: take?.kind === "take" ? take.count : undefined,
+      fraction: fraction?.kind === "fraction" ? fraction.fraction : undefined,
+      validation,
+      context: tokens(pipeline.model),
+      packing: ("packing" in src ? src.packing : undefined) ?? "pack",
+      pad: encoding.encoding.eos ?? 0,
+    });
+  }
+  let ids: TokenStream = corpus.ids;
+  for (const t of transforms) {
+    if (t.kind === "take") ids = takeTokens(ids, t.count, `domain "${name}"`);
+    else if (t.kind === "fraction") ids = ids.subarray(0, Math.floor(t.fraction * ids.length));
+  }
+  return tokenDomain(name, ids, validation);
+}
+
+function recordOptions(src: JsonlSource | ParquetSource): RecordOptions {
+  const out: RecordOptions = {};
+  if (src.textField !== undefined) out.textField = src.textField;
+  if (src.domain !== undefined) out.domain = src.domain;
+  if (src.domainField !== undefined) out.domainField = src.domainField;
+  return out;
+}
+
+/**
+ * How a domain's text becomes the model's ids: its tokenizer (checked against the model), or bytes; a
+ * pretrained model's `vocab_size` bounds pre-tokenized ids and its `eos_token_id` ends their documents.
+ */
+function domainEncoding(
+  name: string,
+  dir: string | undefined,
+  pipeline: PipelineSpec,
+): { encoding: Encoding; tokenizerFiles: string[] } {
+  if (dir !== undefined) {
+    const tokenizer = loadTokenizer(dir);
+    const problem = tokenizerProblem(tokenizer, dir, pipeline);
+    if (problem !== undefined) throw new DataError(`domain "${name}": ${problem}`);
+    return {
+      encoding: { tokenizer, vocabSize: tokenizer.vocabSize, eos: tokenizer.eos },
+      tokenizerFiles: [`${dir}/tokenizer.json`, `${dir}/tokenizer_config.json`],
+    };
+  }
+  const model = pipeline.model;
+  if (model.backbone !== "pretrained") return { encoding: { vocabSize: 256 }, tokenizerFiles: [] };
+  const eos = readPretrainedConfig(model.pretrained).config.eos_token_id;
+  const first = Array.isArray(eos) ? eos[0] : eos;
+  return {
+    encoding: {
+      vocabSize: pretrainedLm(model).vocab,
+      eos: Number.isSafeInteger(first) ? first as number : undefined,
+    },
+    tokenizerFiles: [],
+  };
 }
 
 /** What is wrong with a domain's tokenizer for this model, or undefined when it fits. */

@@ -3,7 +3,7 @@
  * go, parameter counts, planned GPU memory, the step's kernels, and the data mix over the schedule.
  * Computed without a device.
  */
-import { domainSizes, Sampler } from "../data/mod.ts";
+import { domainSizes, type PackingStats, Sampler } from "../data/mod.ts";
 import { isCausal, tokens } from "../models/config.ts";
 import { buildModel } from "../models/graph.ts";
 import { checkPretrained } from "../models/pretrained/checkpoint.ts";
@@ -11,7 +11,7 @@ import { pretrainedParams } from "../models/pretrained/graph.ts";
 import { hashSpec, stageHash, stageOrder } from "../spec/hash.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
 import { VERSION } from "../version.ts";
-import { checkDomainTokenizers, DomainCache } from "./domains.ts";
+import { checkDomainTokenizers, DomainCache, type DomainLoadOptions } from "./domains.ts";
 import { mixStrategy, stageParamCounts } from "./stage_setup.ts";
 import { stageModel } from "./stage_model.ts";
 import { planStep, type StepMemory } from "./train_step.ts";
@@ -49,7 +49,13 @@ export interface StagePlan {
   qualityScale?: { low: number; high: number };
   /** The data mix: domain sizes and expected epochs, and the probabilities over the schedule. */
   sampling?: {
-    domains: { name: string; size: number; expectedEpochs: number }[];
+    domains: {
+      name: string;
+      size: number;
+      expectedEpochs: number;
+      /** Supervised examples: examples, trained (response) tokens and packing efficiency of the training split. */
+      packing?: PackingStats;
+    }[];
     schedule: { step: number; temperature: number | null; probabilities: Record<string, number> }[];
   };
 }
@@ -109,9 +115,12 @@ export interface PipelinePlan {
  * assert.deepEqual(plan.stages[0].sampling?.domains.map((d) => d.size), [80]); // 100 images, 20% held out
  * ```
  */
-export async function planPipeline(spec: PipelineSpec): Promise<PipelinePlan> {
+export async function planPipeline(
+  spec: PipelineSpec,
+  options: DomainLoadOptions = {},
+): Promise<PipelinePlan> {
   checkDomainTokenizers(spec);
-  const domains = new DomainCache(spec);
+  const domains = new DomainCache(spec, options);
   const stages: StagePlan[] = [];
   for (const step of stageOrder(spec)) {
     const stage = spec.stages[step.name];
@@ -178,7 +187,11 @@ function planTrain(
     kernels,
     qualityScale: sm.gate?.scale,
     sampling: {
-      domains: names.map((d, i) => ({ name: d, size: sizes[i], expectedEpochs: epochs[i] })),
+      domains: names.map((d, i) => {
+        const domain = cache.get(d);
+        const packing = domain.kind === "text" ? domain.packing?.train : undefined;
+        return { name: d, size: sizes[i], expectedEpochs: epochs[i], ...(packing ? { packing } : {}) };
+      }),
       schedule: scheduleSteps(stage).map((s) => {
         const p = sampler.probabilitiesAt(s);
         checkProbabilities(name, s, p);

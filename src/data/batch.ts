@@ -4,7 +4,10 @@ import { type ImageDomain, type TextDomain, textWindows, type TokenStream } from
 import { DataError } from "./errors.ts";
 import type { Draw } from "./sampler.ts";
 
-/** A language-modelling batch: byte values as floats, both [batch, context]. */
+/** Target of a position the loss does not count (a prompt token of a supervised example, or padding). */
+export const IGNORE_LABEL = -1;
+
+/** A language-modelling batch: ids as floats, both [batch, context]; masked targets are IGNORE_LABEL. */
 export interface TextBatch {
   tokens: Float32Array;
   targets: Float32Array;
@@ -21,9 +24,13 @@ export interface ImageBatch {
   side: number;
 }
 
-/** Copies window `index` of `bytes` (bytes [index * context, index * context + context]) into row `row`. */
+/**
+ * Copies window `index` of `bytes` (bytes [index * context, index * context + context]) into row `row`; a
+ * target whose `mask` is 0 becomes IGNORE_LABEL.
+ */
 function fillWindow(
   bytes: TokenStream,
+  mask: Uint8Array | undefined,
   index: number,
   context: number,
   row: number,
@@ -34,7 +41,7 @@ function fillWindow(
   const base = row * context;
   for (let t = 0; t < context; t++) {
     tokens[base + t] = bytes[start + t];
-    targets[base + t] = bytes[start + t + 1];
+    targets[base + t] = mask === undefined || mask[start + t + 1] ? bytes[start + t + 1] : IGNORE_LABEL;
   }
 }
 
@@ -53,16 +60,20 @@ export function textBatch(domains: readonly TextDomain[], draw: Draw, context: n
           (d >= 0 && d < domains.length ? ` and "${domains[d].name}" has ${windows[d]} windows` : ""),
       );
     }
-    fillWindow(domains[d].train, index, context, b, tokens, targets);
+    fillWindow(domains[d].train, domains[d].trainMask, index, context, b, tokens, targets);
   }
   return { tokens, targets, domain: draw.domain.slice(), weight: draw.weight.slice() };
 }
 
-/** Validation windows of a byte stream, in order, as batches of at most `batch` rows (the last may be short). */
+/**
+ * Validation windows of a byte stream, in order, as batches of at most `batch` rows (the last may be short);
+ * targets whose `mask` is 0 are IGNORE_LABEL.
+ */
 export function* textValidationBatches(
   bytes: TokenStream,
   context: number,
   batch: number,
+  mask?: Uint8Array,
 ): Generator<{ tokens: Float32Array; targets: Float32Array; rows: number }> {
   const windows = textWindows(bytes.length, context);
   if (windows === 0) {
@@ -74,7 +85,7 @@ export function* textValidationBatches(
     const rows = Math.min(batch, windows - first);
     const tokens = new Float32Array(rows * context);
     const targets = new Float32Array(rows * context);
-    for (let r = 0; r < rows; r++) fillWindow(bytes, first + r, context, r, tokens, targets);
+    for (let r = 0; r < rows; r++) fillWindow(bytes, mask, first + r, context, r, tokens, targets);
     yield { tokens, targets, rows };
   }
 }

@@ -1,6 +1,7 @@
 /** Domains: the named data sets a pipeline mixes, either byte streams or labelled images. */
 
 import { DataError } from "./errors.ts";
+import type { PackingStats } from "./packing.ts";
 
 /** Labelled square grayscale images: `images` is [n, side * side] in [0, 1], `labels` is [n]. */
 export interface ImageSet {
@@ -12,12 +13,21 @@ export interface ImageSet {
 /** A stream of token ids: UTF-8 bytes, or the ids of a tokenizer (documents packed with EOS between them). */
 export type TokenStream = Uint8Array | Int32Array;
 
-/** A text domain: token streams; an LM example is a window of context + 1 ids of `train`. */
+/**
+ * A text domain: token streams; an LM example is a window of context + 1 ids of `train`. Supervised examples
+ * (packed so none crosses a window) also say which ids are targets the loss counts.
+ */
 export interface TextDomain {
   name: string;
   kind: "text";
   train: TokenStream;
   validation: TokenStream;
+  /** For examples: 1 where the id of `train` is a response token the loss counts; unset, every id counts. */
+  trainMask?: Uint8Array;
+  /** The same for `validation`. */
+  validationMask?: Uint8Array;
+  /** For examples: how packing went, per split. */
+  packing?: { train: PackingStats; validation?: PackingStats };
 }
 
 /** An image domain: training images plus a held-out validation set of the same side. */

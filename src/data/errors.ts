@@ -1,9 +1,10 @@
 /** Error classes of the data layer: bad data files and bad mixing settings. */
 
-/** Where a data problem was found: a file and, for line-based formats, a 1-based line. */
+/** Where a data problem was found: a file and, for line-based formats, a 1-based line (a 1-based row for tables). */
 export interface DataErrorOptions {
   file?: string;
   line?: number;
+  row?: number;
 }
 
 /** Data that is missing, empty, corrupt or unreadable; the message names the file (and line) when known. */
@@ -16,9 +17,11 @@ export class DataError extends Error {
   constructor(message: string, options: DataErrorOptions = {}) {
     const where = options.file === undefined
       ? ""
-      : options.line === undefined
-      ? `${options.file}: `
-      : `${options.file}:${options.line}: `;
+      : options.line !== undefined
+      ? `${options.file}:${options.line}: `
+      : options.row !== undefined
+      ? `${options.file}: row ${options.row}: `
+      : `${options.file}: `;
     super(where + message);
     this.name = "DataError";
     this.file = options.file;

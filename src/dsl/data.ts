@@ -8,6 +8,7 @@ import type {
   JsonlSource,
   MixQualityTransform,
   MnistSource,
+  ParquetSource,
   SplitTransform,
   TakeTransform,
   TextSource,
@@ -58,7 +59,7 @@ export function mnist(digits?: readonly number[]): MnistSource {
 }
 
 /**
- * A UTF-8 text file, one example a line.
+ * UTF-8 text: a file, or a folder of files (each one document).
  *
  * @example
  * ```ts
@@ -72,7 +73,8 @@ export function text(path: string): TextSource {
 }
 
 /**
- * A JSON Lines file; `domain` keeps only the records whose `domainField` equals it.
+ * A JSON Lines file (or `.jsonl.gz`) of documents or supervised examples; `domain` keeps only the records
+ * whose `domainField` equals it.
  *
  * @example
  * ```ts
@@ -81,11 +83,23 @@ export function text(path: string): TextSource {
  * assert.deepEqual(jsonl("data/mix.jsonl", { domain: "sw" }), { kind: "jsonl", path: "data/mix.jsonl", domain: "sw" });
  * ```
  */
-export function jsonl(
-  path: string,
-  options: { textField?: string; domainField?: string; domain?: string } = {},
-): JsonlSource {
+export function jsonl(path: string, options: Omit<JsonlSource, "kind" | "path"> = {}): JsonlSource {
   return { kind: "jsonl", path, ...options };
+}
+
+/**
+ * A Parquet file, or a folder of `*.parquet` files (a Hugging Face dataset's `data/`), of documents or
+ * supervised examples.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parquet } from "../../mod.ts";
+ * assert.deepEqual(parquet("data/alpaca", { packing: "pad" }), { kind: "parquet", path: "data/alpaca", packing: "pad" });
+ * ```
+ */
+export function parquet(path: string, options: Omit<ParquetSource, "kind" | "path"> = {}): ParquetSource {
+  return { kind: "parquet", path, ...options };
 }
 
 /**

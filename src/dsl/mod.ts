@@ -22,6 +22,7 @@ export {
   jsonl,
   mixQuality,
   mnist,
+  parquet,
   split,
   take,
   text,

@@ -8,7 +8,7 @@ import { gpu } from "../gpu/device.ts";
 import { stageHash } from "../spec/hash.ts";
 import type { PipelineSpec } from "../spec/types.ts";
 import { VERSION } from "../version.ts";
-import { DomainCache } from "../compile/domains.ts";
+import { DomainCache, tokenCacheDir } from "../compile/domains.ts";
 import { readWeights, removeCheckpoints } from "./checkpoint.ts";
 import { claimStage } from "./claim.ts";
 import { exists, removeTemporary } from "./files.ts";
@@ -51,7 +51,12 @@ export async function runPackedStages(
         // another process may have finished it between the look and the claim
         if (!(await exists(`${dir}/summary.json`))) {
           await removeTemporary(dir);
-          todo.push({ spec: m.spec, name: m.stage, dir, domains: new DomainCache(m.spec) });
+          todo.push({
+            spec: m.spec,
+            name: m.stage,
+            dir,
+            domains: new DomainCache(m.spec, { tokens: tokenCacheDir(options.out) }),
+          });
           continue;
         }
       }

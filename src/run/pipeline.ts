@@ -11,7 +11,7 @@ import { fromStage } from "../spec/start_folder.ts";
 import { VERSION } from "../version.ts";
 import { writeReport } from "../report/write_report.ts";
 import { readWeights } from "./checkpoint.ts";
-import { checkDomainTokenizers, DomainCache } from "../compile/domains.ts";
+import { checkDomainTokenizers, DomainCache, tokenCacheDir } from "../compile/domains.ts";
 import { claimStage } from "./claim.ts";
 import { relative, resolve } from "node:path";
 import { runEvaluate } from "./evaluate.ts";
@@ -92,7 +92,10 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
   await removeTemporary(record, 1);
   const order = stageOrder(spec);
   const wanted = options.stage ? needed(spec, options.stage) : new Set(order.map((s) => s.name));
-  const domains = new DomainCache(spec);
+  const domains = new DomainCache(spec, {
+    tokens: tokenCacheDir(options.out),
+    log: (l) => options.log.line(l),
+  });
   const weights = new Map<string, Map<string, Float32Array>>();
   const records: StageRecord[] = [];
   const hash = await hashSpec(spec);
@@ -107,7 +110,7 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
   const started = performance.now();
   // a report left by an earlier run would describe results this run may not reach
   await removeFile(`${record}/report.html`);
-  const plan = options.plan ?? await planPipeline(spec);
+  const plan = options.plan ?? await planPipeline(spec, { tokens: tokenCacheDir(options.out) });
   const writeRun = () =>
     writeJson(`${record}/run.json`, {
       name: spec.name,

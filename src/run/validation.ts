@@ -17,7 +17,7 @@ export async function validationLoss(
   let count = 0;
   if (domain.kind === "text") {
     let k = 0;
-    for (const v of textValidationBatches(domain.validation, context, batch)) {
+    for (const v of textValidationBatches(domain.validation, context, batch, domain.validationMask)) {
       if (k++ >= maxBatches) break;
       forward.feed({
         x: padRows(v.tokens, v.rows, context, batch),

@@ -30,7 +30,8 @@ const SOURCES = {
   udhr: ["language", "tokenizer"],
   mnist: ["digits"],
   text: ["path", "tokenizer"],
-  jsonl: ["path", "textField", "domainField", "domain", "tokenizer"],
+  jsonl: ["path", "textField", "domainField", "domain", "tokenizer", "packing"],
+  parquet: ["path", "textField", "domainField", "domain", "tokenizer", "packing"],
   images: ["path"],
 } as const;
 
@@ -91,10 +92,13 @@ function checkSource(
     const language = check.string(at("language"), fields.language);
     if (language !== undefined) checkLanguage(check, at("language"), kind, language);
   }
-  if (kind === "text" || kind === "jsonl" || kind === "images") check.string(at("path"), fields.path);
+  if (kind === "text" || kind === "jsonl" || kind === "parquet" || kind === "images") {
+    check.string(at("path"), fields.path);
+  }
   if (kind === "mnist") checkDigits(check, at("digits"), fields.digits);
   if (!isImageSource(kind)) check.string(at("tokenizer"), fields.tokenizer, false);
-  if (kind === "jsonl") {
+  if (kind === "jsonl" || kind === "parquet") {
+    if (fields.packing !== undefined) check.oneOf(at("packing"), fields.packing, ["pack", "pad"]);
     check.string(at("textField"), fields.textField, false);
     const domainField = check.string(at("domainField"), fields.domainField, false);
     check.string(at("domain"), fields.domain, false);

@@ -4,7 +4,12 @@ import type { Checker } from "./_checker.ts";
 import { messages } from "./messages.ts";
 import { joinPath } from "./problem.ts";
 
-const WANTS: Record<string, "file" | "folder"> = { text: "folder", images: "folder", jsonl: "file" };
+const WANTS: Record<string, "file" | "folder" | "file or folder"> = {
+  text: "file or folder",
+  images: "folder",
+  jsonl: "file",
+  parquet: "file or folder",
+};
 
 /** Reports every `source.path` (of a well-formed domain) that does not exist or is the wrong kind. */
 export function checkDataFiles(check: Checker, domains: unknown): void {
@@ -19,7 +24,7 @@ export function checkDataFiles(check: Checker, domains: unknown): void {
   }
 }
 
-function pathProblem(path: string, wants: "file" | "folder"): string | undefined {
+function pathProblem(path: string, wants: "file" | "folder" | "file or folder"): string | undefined {
   let info: Deno.FileInfo;
   try {
     info = Deno.statSync(path);
@@ -31,6 +36,7 @@ function pathProblem(path: string, wants: "file" | "folder"): string | undefined
       : (e as Error).name;
     return messages.missingPath(wants, path, reason);
   }
+  if (wants === "file or folder") return undefined;
   const ok = wants === "file" ? info.isFile : info.isDirectory;
   return ok ? undefined : messages.missingPath(wants, path, wants === "file" ? "a folder" : "a file");
 }

@@ -5,8 +5,10 @@ import type {
   DomainSpec,
   EvaluateStage,
   ExportStage,
+  JsonlSource,
   MixSpec,
   OptimizerSpec,
+  ParquetSource,
   PipelineSpec,
   ScheduleSpec,
   SourceSpec,
@@ -75,9 +77,10 @@ function sourceDefaults(source: SourceSpec): SourceSpec {
   switch (source.kind) {
     case "mnist":
       return { kind: "mnist", digits: [...(source.digits ?? [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])] };
-    case "jsonl": {
-      const out: SourceSpec = {
-        kind: "jsonl",
+    case "jsonl":
+    case "parquet": {
+      const out: JsonlSource | ParquetSource = {
+        kind: source.kind as "jsonl",
         path: source.path,
         textField: source.textField ?? DEFAULTS.textField,
       };
@@ -86,6 +89,8 @@ function sourceDefaults(source: SourceSpec): SourceSpec {
         out.domainField = source.domainField ?? DEFAULTS.domainField;
       }
       if (source.tokenizer !== undefined) out.tokenizer = source.tokenizer;
+      // no default: the field means nothing to documents, and existing specs keep their hashes
+      if (source.packing !== undefined) out.packing = source.packing;
       return out;
     }
     default:

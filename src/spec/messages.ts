@@ -102,7 +102,7 @@ export const messages = {
   sourceForModel: (backbone: "vit" | "lm" | "pretrained", found: string): string =>
     backbone === "vit"
       ? `expected an image source ("mnist" or "images") for a vit model, found ${quote(found)}`
-      : `expected a text source ("dictionary", "udhr", "text" or "jsonl") for ${
+      : `expected a text source ("dictionary", "udhr", "text", "jsonl" or "parquet") for ${
         lmKind(backbone)
       } model, found ${quote(found)}`,
   imageOnly: (what: string, source: string): string =>
@@ -157,7 +157,7 @@ export const messages = {
     `expected a dictionary language (${known.join(", ")}), found ${quote(found)}`,
   udhrLanguage: (found: string, near: readonly string[]): string =>
     `expected a udhr language code, found ${quote(found)}; closest codes: ${near.join(", ")}`,
-  missingPath: (what: "folder" | "file", path: string, reason: string): string =>
+  missingPath: (what: "folder" | "file" | "file or folder", path: string, reason: string): string =>
     `expected an existing ${what}, found ${quote(path)} (${reason})`,
   notAPipeline: (keys: readonly string[], found: unknown): string =>
     `expected a mapping with the keys ${keys.join(", ")}, found ${

@@ -57,30 +57,60 @@ export interface MnistSource {
   digits?: number[];
 }
 
-/** A UTF-8 text file, one example a line. */
+/** UTF-8 text: a file, or a folder of files (each file one document), read as a stream. */
 export interface TextSource {
   /** Selects this source. */
   kind: "text";
-  /** Where the text is, relative to the current folder. */
+  /** A file or a folder, relative to the current folder. */
   path: string;
   /** A model folder whose `tokenizer.json` tokenizes the text (documents packed with EOS); default bytes. */
   tokenizer?: string;
 }
 
-/** A JSON Lines file of records holding text. */
+/** How supervised examples share windows: whole examples packed several to a window, or one each. */
+export type PackingMode = "pack" | "pad";
+
+/**
+ * A JSON Lines file (`.jsonl`, or gzipped `.jsonl.gz`) read as a stream. Each record is a document (`text`,
+ * or pre-tokenized `ids`) or a supervised example (chat `messages`, Alpaca `instruction`/`input`/`output`,
+ * `prompt`/`completion`) whose loss counts only the response.
+ */
 export interface JsonlSource {
   /** Selects this source. */
   kind: "jsonl";
   /** Path of the file, relative to the current folder. */
   path: string;
-  /** Field holding the text; defaults to "text". */
+  /** Field holding a document's text; defaults to "text". */
   textField?: string;
   /** Field naming each record's domain; defaults to "domain" when `domain` is set, and needs it. */
   domainField?: string;
-  /** Keep only records whose `domainField` equals this. */
+  /** Keep only records whose `domainField` equals this; unset, every record is read (one domain). */
   domain?: string;
-  /** A model folder whose `tokenizer.json` tokenizes the text and checks pre-tokenized `ids` (documents packed with EOS); default bytes. */
+  /** A model folder whose `tokenizer.json` tokenizes the text (and whose chat template renders chats); default bytes. */
   tokenizer?: string;
+  /** Supervised examples only: "pack" (default) or "pad". */
+  packing?: PackingMode;
+}
+
+/**
+ * Parquet: a file, or a folder of `*.parquet` files read in name order (a Hugging Face dataset's
+ * `data/train-00000-of-00003.parquet`), one row group at a time; rows hold what JSONL records hold.
+ */
+export interface ParquetSource {
+  /** Selects this source. */
+  kind: "parquet";
+  /** A file or a folder, relative to the current folder. */
+  path: string;
+  /** Column holding a document's text; defaults to "text". */
+  textField?: string;
+  /** Column naming each row's domain; defaults to "domain" when `domain` is set, and needs it. */
+  domainField?: string;
+  /** Keep only rows whose `domainField` equals this; unset, every row is read (one domain). */
+  domain?: string;
+  /** A model folder whose `tokenizer.json` tokenizes the text (and whose chat template renders chats); default bytes. */
+  tokenizer?: string;
+  /** Supervised examples only: "pack" (default) or "pad". */
+  packing?: PackingMode;
 }
 
 /** A folder of PNG or JPEG images (grey scale, resized to the model's image side). */
@@ -98,6 +128,7 @@ export type SourceSpec =
   | MnistSource
   | TextSource
   | JsonlSource
+  | ParquetSource
   | ImagesSource;
 
 /** Keep the first `count` examples (after the seeded shuffle). */

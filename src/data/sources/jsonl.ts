@@ -1,83 +1,57 @@
 /**
- * A JSONL file of documents: each line an object with a text field (or, pre-tokenized, an `ids` list of token
- * ids for the domain's tokenizer) and a domain field.
+ * JSON Lines (`.jsonl`, or gzipped `.jsonl.gz`), read as a stream: one record a line, each a document or a
+ * supervised example (see `recordItem`). Blank lines are skipped; a bad line is a DataError with its number.
  */
+import { DataError, type DataErrorOptions } from "../errors.ts";
+import { decodeLine, readLineBytes } from "./_stream.ts";
+import { describe, type Item, recordItem } from "./records.ts";
 
-import type { TextCorpus } from "../domain.ts";
-import { DataError } from "../errors.ts";
-import { decodeUtf8, readBytes } from "./_package.ts";
-
-/** Field names of {@link loadJsonl}. */
-export interface JsonlOptions {
-  /** Field holding the document text (default "text"). */
+/** Which records of a JSONL or Parquet source are read, and where their text is. */
+export interface RecordOptions {
+  /** Field holding a document's text (default "text"). */
   textField?: string;
-  /** Field whose value names the document's domain (default "domain"). */
+  /** Keep only the records whose `domainField` equals this; unset, every record is read. */
+  domain?: string;
+  /** Field naming a record's domain (default "domain"), read only when `domain` is set. */
   domainField?: string;
 }
 
-/**
- * One corpus per distinct domain value, in order of first appearance; each line is one document. Blank
- * lines are skipped; a bad line is a DataError with its line number.
- */
-export function loadJsonl(path: string, options: JsonlOptions = {}): TextCorpus[] {
-  const textField = options.textField ?? "text";
-  const domainField = options.domainField ?? "domain";
-  const lines = decodeUtf8(readBytes(path), path).split("\n");
-  const encoder = new TextEncoder();
-  const corpora = new Map<string, (Uint8Array | Int32Array)[]>();
-  lines.forEach((raw, i) => {
-    const line = raw.trim();
-    if (line.length === 0) return;
-    const where = { file: path, line: i + 1 };
+/** One record's item and where it is (file and line, or file and row). */
+export interface Located {
+  item: Item;
+  where: DataErrorOptions;
+}
+
+/** Whether a parsed record belongs to the wanted domain; a record without a usable domain is a DataError. */
+export function inDomain(row: unknown, options: RecordOptions, where: DataErrorOptions): boolean {
+  if (options.domain === undefined) return true;
+  const field = options.domainField ?? "domain";
+  const value = typeof row === "object" && row !== null ? (row as Record<string, unknown>)[field] : undefined;
+  if (typeof value !== "string" || value.length === 0) {
+    throw new DataError(`field "${field}" must be a non-empty string, found ${describe(value)}`, where);
+  }
+  return value === options.domain;
+}
+
+/** The items of a JSONL file, in order, streamed. */
+export async function* readJsonl(
+  path: string,
+  options: RecordOptions = {},
+  onRead?: (bytes: number) => void,
+): AsyncGenerator<Located> {
+  for await (const l of readLineBytes(path, onRead)) {
+    const where = { file: path, line: l.line };
+    const line = decodeLine(path, l).trim();
+    if (line.length === 0) continue;
     let row: unknown;
     try {
       row = JSON.parse(line);
     } catch (e) {
       throw new DataError(`invalid JSON (${(e as Error).message})`, where);
     }
-    if (typeof row !== "object" || row === null || Array.isArray(row)) {
-      throw new DataError(
-        `expected a JSON object, found ${Array.isArray(row) ? "an array" : JSON.stringify(row)}`,
-        where,
-      );
+    if (typeof row === "object" && row !== null && !Array.isArray(row) && !inDomain(row, options, where)) {
+      continue;
     }
-    const record = row as Record<string, unknown>;
-    const text = record[textField];
-    const ids = record.ids;
-    if (text === undefined && Array.isArray(ids)) {
-      // pre-tokenized: the domain's tokenizer checks the ids against its vocabulary
-      if (!ids.every((id) => Number.isSafeInteger(id) && id >= 0)) {
-        throw new DataError(`field "ids" must be a list of non-negative integers`, where);
-      }
-      const domain = record[domainField];
-      if (typeof domain !== "string" || domain.length === 0) {
-        throw new DataError(
-          `field "${domainField}" must be a non-empty string, found ${describe(domain)}`,
-          where,
-        );
-      }
-      corpora.set(domain, [...(corpora.get(domain) ?? []), Int32Array.from(ids)]);
-      return;
-    }
-    if (typeof text !== "string") {
-      throw new DataError(`field "${textField}" must be a string, found ${describe(text)}`, where);
-    }
-    const domain = record[domainField];
-    if (typeof domain !== "string" || domain.length === 0) {
-      throw new DataError(
-        `field "${domainField}" must be a non-empty string, found ${describe(domain)}`,
-        where,
-      );
-    }
-    const docs = corpora.get(domain) ?? [];
-    docs.push(encoder.encode(text));
-    corpora.set(domain, docs);
-  });
-  if (corpora.size === 0) throw new DataError("has no documents", { file: path });
-  return [...corpora].map(([name, documents]) => ({ name, documents }));
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return "nothing (the field is missing)";
-  return `${value === null ? "null" : typeof value} ${JSON.stringify(value)}`;
+    yield { item: recordItem(row, where, options.textField), where };
+  }
 }

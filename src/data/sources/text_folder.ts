@@ -1,8 +1,11 @@
-/** A folder of text files, one domain per file (the domain is named after the file). */
-
-import type { TextCorpus } from "../domain.ts";
+/**
+ * Plain text: a file, or a folder of files (one document per file, in name order), read as a stream of
+ * pieces. A piece ends just after a newline between two printable ASCII characters, where the regex
+ * pre-tokenizers of byte-level BPE (GPT-2, Llama 3, Qwen) always split, so encoding piece by piece gives
+ * the ids of encoding the whole file.
+ */
 import { DataError } from "../errors.ts";
-import { decodeUtf8, readBytes } from "./_package.ts";
+import { readChunks } from "./_stream.ts";
 
 /** Regular, non-hidden files of `dir`, sorted by name; a missing folder is a DataError. */
 export function listFiles(dir: string): string[] {
@@ -21,24 +24,83 @@ export function stem(name: string): string {
   return dot > 0 ? name.slice(0, dot) : name;
 }
 
+/** The text files of a path: the file itself, or a folder's files (hidden ones skipped) by name. */
+export function textFiles(path: string): string[] {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (e) {
+    throw new DataError(`cannot read (${(e as Error).message})`, { file: path });
+  }
+  if (info.isFile) return [path];
+  const files = listFiles(path).map((name) => `${path}/${name}`);
+  if (files.length === 0) throw new DataError("has no text files", { file: path });
+  return files;
+}
+
+/** Pieces are cut once they are at least this long. */
+const PIECE = 1 << 20;
+
+function printable(b: number): boolean {
+  return b > 0x20 && b < 0x7f;
+}
+
+/** The end (exclusive) of the last safe cut inside `bytes`, or -1. */
+function lastCut(bytes: Uint8Array): number {
+  for (let i = bytes.length - 2; i > 0; i--) {
+    if (bytes[i] === 0x0a && printable(bytes[i - 1]) && printable(bytes[i + 1])) return i + 1;
+  }
+  return -1;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /**
- * One corpus per file of `dir` (sorted by name; hidden files skipped), named by the file's stem. Files must
- * be UTF-8; two files with one stem are an error.
+ * The text of `file` in pieces of about 1 MB cut at safe newlines (`split`), or whole (`split` false: for
+ * tokenizers that prepend a marker to every encoded string); invalid UTF-8 is a DataError naming the file.
  */
-export function loadTextFolder(dir: string): TextCorpus[] {
-  const files = listFiles(dir);
-  if (files.length === 0) throw new DataError("has no text files", { file: dir });
-  const seen = new Map<string, string>();
-  return files.map((name) => {
-    const file = `${dir}/${name}`;
-    const domain = stem(name);
-    const other = seen.get(domain);
-    if (other !== undefined) {
-      throw new DataError(`"${other}" and "${name}" would both be domain "${domain}"`, { file: dir });
+export async function* readTextPieces(
+  file: string,
+  split = true,
+  onRead?: (bytes: number) => void,
+): AsyncGenerator<string> {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const decode = (bytes: Uint8Array, stream: boolean): string => {
+    try {
+      return decoder.decode(bytes, { stream });
+    } catch {
+      throw new DataError("is not valid UTF-8 text", { file });
     }
-    seen.set(domain, name);
-    const bytes = readBytes(file);
-    decodeUtf8(bytes, file);
-    return { name: domain, documents: [bytes] };
-  });
+  };
+  if (!split) {
+    const parts: string[] = [];
+    for await (const chunk of readChunks(file, onRead)) parts.push(decode(chunk, true));
+    parts.push(decode(new Uint8Array(0), false));
+    yield parts.join("");
+    return;
+  }
+  // chunks held since the last cut; only the newest is searched, so each byte is scanned about once
+  let held: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of readChunks(file, onRead)) {
+    held.push(chunk);
+    size += chunk.length;
+    if (size < PIECE) continue;
+    const cut = lastCut(chunk);
+    if (cut < 0) continue;
+    held[held.length - 1] = chunk.subarray(0, cut);
+    yield decode(concat(held), true);
+    held = [chunk.subarray(cut)];
+    size = chunk.length - cut;
+  }
+  yield decode(concat(held), false);
 }

@@ -1,0 +1,83 @@
+/**
+ * Parquet files (the format Hugging Face datasets are stored in: `data/train-00000-of-00003.parquet`), read
+ * with `hyparquet` one row group at a time, so memory holds one group's rows, not the file. A folder is read
+ * as its `*.parquet` files in name order.
+ */
+import { type AsyncBuffer, parquetMetadataAsync, parquetReadObjects } from "hyparquet";
+import { DataError } from "../errors.ts";
+import { inDomain, type Located, type RecordOptions } from "./jsonl.ts";
+import { recordItem } from "./records.ts";
+
+/** The Parquet files of a path: the file itself, or a folder's `*.parquet` files sorted by name. */
+export function parquetFiles(path: string): string[] {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (e) {
+    throw new DataError(`cannot read (${(e as Error).message})`, { file: path });
+  }
+  if (info.isFile) return [path];
+  const files = [...Deno.readDirSync(path)]
+    .filter((e) => e.isFile && e.name.endsWith(".parquet") && !e.name.startsWith("."))
+    .map((e) => `${path}/${e.name}`)
+    .sort();
+  if (files.length === 0) throw new DataError("has no .parquet files", { file: path });
+  return files;
+}
+
+/** Random access to an open file, as hyparquet reads it. */
+function fileBuffer(file: Deno.FsFile, byteLength: number, onRead?: (bytes: number) => void): AsyncBuffer {
+  return {
+    byteLength,
+    async slice(start: number, end = byteLength): Promise<ArrayBuffer> {
+      const out = new Uint8Array(end - start);
+      await file.seek(start, Deno.SeekMode.Start);
+      let at = 0;
+      while (at < out.length) {
+        const n = await file.read(out.subarray(at));
+        if (n === null) throw new Error(`unexpected end of file at byte ${start + at}`);
+        at += n;
+      }
+      onRead?.(out.length);
+      return out.buffer;
+    },
+  };
+}
+
+/** The items of one or more Parquet files, in order; errors name the file and the 1-based row. */
+export async function* readParquet(
+  path: string,
+  options: RecordOptions = {},
+  onRead?: (bytes: number) => void,
+): AsyncGenerator<Located> {
+  for (const name of parquetFiles(path)) {
+    const file = await Deno.open(name).catch((e) => {
+      throw new DataError(`cannot open (${(e as Error).message})`, { file: name });
+    });
+    try {
+      const buffer = fileBuffer(file, (await file.stat()).size, onRead);
+      const fail = (e: unknown): never => {
+        if (e instanceof DataError) throw e;
+        throw new DataError(`is not a Parquet file hyparquet can read (${(e as Error).message})`, {
+          file: name,
+        });
+      };
+      const metadata = await parquetMetadataAsync(buffer).catch(fail);
+      let first = 0;
+      for (const group of metadata.row_groups) {
+        const rowEnd = first + Number(group.num_rows);
+        const rows = await parquetReadObjects({ file: buffer, metadata, rowStart: first, rowEnd }).catch(
+          fail,
+        );
+        for (const [i, row] of rows.entries()) {
+          const where = { file: name, row: first + i + 1 };
+          if (!inDomain(row, options, where)) continue;
+          yield { item: recordItem(row, where, options.textField), where };
+        }
+        first = rowEnd;
+      }
+    } finally {
+      file.close();
+    }
+  }
+}
