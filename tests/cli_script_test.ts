@@ -16,7 +16,7 @@ async function outcome(main: () => Promise<number | void>): Promise<[number, str
 }
 
 Deno.test("scriptExitCode() prints a failure as one line naming the script, with the CLI's exit codes", async () => {
-  assert.deepEqual(await outcome(async () => {}), [0, []]);
+  assert.deepEqual(await outcome(() => Promise.resolve()), [0, []]);
   assert.deepEqual(await outcome(() => Promise.resolve(3)), [3, []]);
   const failure = new Error("runs/x/spec.json: no such file\n    at mergeStage (merge_stage.ts:10:3)");
   assert.deepEqual(await outcome(() => Promise.reject(failure)), [1, [
@@ -27,8 +27,9 @@ Deno.test("scriptExitCode() prints a failure as one line naming the script, with
     2,
     ["demo.ts: --steps: expected a number"],
   ]);
-  const [code, lines] = await outcome(async () => {
+  const [code, lines] = await outcome(() => {
     parseArgs({ args: ["--nope"], options: {} });
+    return Promise.resolve();
   });
   assert.equal(code, 2);
   assert.equal(lines.length, 1);
