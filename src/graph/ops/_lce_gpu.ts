@@ -154,7 +154,12 @@ export function leftLowering(
     const d = { M: s.N, N: width, K: k.len, transA: false, transB: false };
     const prev = i === 0 ? [] : [target(i - 1)];
     calls.push(
-      product(d, [G, rowsOf(right, k, width, halfR), target(i), ...prev], prev.length ? [s.N * width] : [], halfR),
+      product(
+        d,
+        [G, rowsOf(right, k, width, halfR), target(i), ...prev],
+        prev.length ? [s.N * width] : [],
+        halfR,
+      ),
     );
   });
   return { calls, scratch: scratchOf(s, [s.N * width]) };

@@ -38,7 +38,9 @@ function checkShapes(shapes: readonly Shape[], attrs: Attrs, backward: boolean):
   const show = `hidden ${showShape(h)}, weight ${showShape(W)}, labels ${showShape(labels)}`;
   const ok = h.length === 2 && W.length === 2 && W[1] === h[1] && W[0] > 0 && labels.length === 1 &&
     labels[0] === h[0];
-  if (!ok) throw new ShapeError(`linearCrossEntropy: expects hidden [N, D], weight [V, D], labels [N]; ${show}`);
+  if (!ok) {
+    throw new ShapeError(`linearCrossEntropy: expects hidden [N, D], weight [V, D], labels [N]; ${show}`);
+  }
   if (at.bias !== undefined && shapes[at.bias].join() !== [W[0]].join()) {
     throw new ShapeError(`linearCrossEntropy: bias ${showShape(shapes[at.bias])} must be [${W[0]}]; ${show}`);
   }
@@ -58,7 +60,9 @@ function checkShapes(shapes: readonly Shape[], attrs: Attrs, backward: boolean):
   }
   const chunk = attrs.chunk as number;
   if (!(Number.isInteger(chunk) && chunk > 0 && chunk % CHUNK_ALIGN === 0)) {
-    throw new RangeError(`linearCrossEntropy: chunk must be a positive multiple of ${CHUNK_ALIGN}, found ${chunk}`);
+    throw new RangeError(
+      `linearCrossEntropy: chunk must be a positive multiple of ${CHUNK_ALIGN}, found ${chunk}`,
+    );
   }
 }
 
@@ -115,7 +119,14 @@ function logitGrad(ins: readonly Float64Array[], shapes: readonly Shape[], at: L
 }
 
 /** out[rows x cols] = op(G) @ Y for G [N, V]: `left` G Y ([N, V] x [V, w]); else G^T X ([V, N] x [N, w]). */
-function times(G: Float64Array, Y: Float64Array, N: number, V: number, w: number, left: boolean): Float64Array {
+function times(
+  G: Float64Array,
+  Y: Float64Array,
+  N: number,
+  V: number,
+  w: number,
+  left: boolean,
+): Float64Array {
   const out = new Float64Array((left ? N : V) * w);
   for (let i = 0; i < N; i++) {
     for (let j = 0; j < V; j++) {
@@ -257,7 +268,13 @@ export function linearCrossEntropy(
 ): LinearCrossEntropy {
   const { bias, lowRank } = options;
   const chunk = options.chunk ?? lossChunk(hidden.shape[0], weight.shape[0]);
-  const inputs = [hidden, weight, labels, ...(bias ? [bias] : []), ...(lowRank ? [lowRank.a, lowRank.b] : [])];
+  const inputs = [
+    hidden,
+    weight,
+    labels,
+    ...(bias ? [bias] : []),
+    ...(lowRank ? [lowRank.a, lowRank.b] : []),
+  ];
   const out = apply("linear_cross_entropy", inputs, { chunk, bias: bias !== undefined, lowRank: !!lowRank });
   const N = hidden.shape[0];
   return { loss: reshape(slice(out, 1, 0, 1), [N]), counted: reshape(slice(out, 1, 2, 3), [N]) };
