@@ -1,12 +1,13 @@
 /**
  * `deno task bench [--json] [--steps N] [--no-scaling] [--no-peers] [--no-packed] [--packed-k 1,2,4,8]
- * [--no-f16] [--f16-rounds N] [--f16-dim D]`: mixtune against its peers in one run,
+ * [--no-f16] [--f16-rounds N] [--f16-dim D] [--no-lm-loss] [--lm-loss-rounds N]`: mixtune against its peers in one run,
  * on the same model, batch and initial values: TF.js 4.22 (WebGPU on the same adapter, and CPU), and PyTorch
  * on the CPU when the system Python has torch. Prints medians after warm-up and the ratios.
  */
 import { parseArgs } from "node:util";
 import { adapterLine, gpu } from "../src/gpu/device.ts";
 import { type FrozenComparison, frozenComparison } from "./frozen_f16.ts";
+import { formatLmLoss, type LmLossComparison, lmLossComparison } from "./lm_loss.ts";
 import { mixtuneMatmulGflops, mixtuneStep } from "./mixtune.ts";
 import { type PackedResult, packedThroughput } from "./packed.ts";
 import { peerAgreement } from "./peers/run_peers.ts";
@@ -27,6 +28,9 @@ const { values } = parseArgs({
     /** Skips the step with frozen weights in f16 beside f32. */
     "no-f16": { type: "boolean", default: false },
     "f16-rounds": { type: "string", default: "6" },
+    /** Skips the LM step with its loss fused beside whole logits. */
+    "no-lm-loss": { type: "boolean", default: false },
+    "lm-loss-rounds": { type: "string", default: "4" },
     /** Width of the workload for the f16 comparison (embedDim follows it), e.g. 256: weights 16x larger. */
     "f16-dim": { type: "string", default: String(WORKLOAD.dim) },
     "packed-k": { type: "string", default: "1,2,4,8" },
@@ -141,6 +145,12 @@ if (!values["no-f16"]) {
   );
 }
 
+let lmLoss: LmLossComparison | undefined;
+if (!values["no-lm-loss"]) {
+  lmLoss = await lmLossComparison({ rounds: Number(values["lm-loss-rounds"]), warmup: 2 });
+  log(`\n${formatLmLoss(lmLoss)}`);
+}
+
 const ourMatmul = await mixtuneMatmulGflops(MATMUL_SHAPES);
 const tfMatmul: MatmulResult[] = values["no-peers"] ? [] : await tfjsMatmulGflops("webgpu");
 log("\nmatmul (fp32)              mixtune GFLOPS   TF.js WebGPU GFLOPS   ratio");
@@ -223,6 +233,7 @@ if (values.json) {
       scaling,
       packed,
       frozenF16: frozen,
+      lmLoss,
       stepLoadAvg: stepLoad,
       loadAvg: Deno.loadavg(),
     },

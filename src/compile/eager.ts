@@ -63,7 +63,11 @@ export async function runEager(
           : "scratch" in ref
           ? scratch[ref.scratch]
           : ref.buffer;
-        entries.push({ binding: k + 1, resource: { buffer } });
+        // a part of a value (one chunk of a weight's rows), else the whole buffer
+        const part = ref.offset === undefined && ref.size === undefined
+          ? { buffer }
+          : { buffer, offset: ref.offset ?? 0, ...(ref.size === undefined ? {} : { size: ref.size }) };
+        entries.push({ binding: k + 1, resource: part });
       });
       const pass = encoder.beginComputePass();
       pass.setPipeline(pipe);

@@ -134,11 +134,11 @@ export class Program {
       const low = lowerings[i];
       if (!low) continue;
       const resolve = (ref: BindingRef): Slot => {
-        if ("in" in ref) return slots.get(n.inputs[ref.in])!;
-        if ("out" in ref) return slots.get(n)!;
+        if ("in" in ref) return part(slots.get(n.inputs[ref.in])!, ref);
+        if ("out" in ref) return part(slots.get(n)!, ref);
         if ("scratch" in ref) {
           const v = plan.scratch[i][ref.scratch];
-          return { buffer: physical[v], offset: 0, bytes: low.scratch![ref.scratch] * 4 };
+          return part({ buffer: physical[v], offset: 0, bytes: low.scratch![ref.scratch] * 4 }, ref);
         }
         return {
           buffer: ref.buffer,
@@ -238,6 +238,17 @@ export function storageParams(kernel: string, source: string): string {
     );
   }
   return source.replace(UNIFORM_PARAMS, "var<storage, read> p: Params;");
+}
+
+/** The part of `s` a binding names with `offset` and `size` (bytes), or all of it. */
+function part(s: Slot, ref: { offset?: number; size?: number }): Slot {
+  if (ref.offset === undefined && ref.size === undefined) return s;
+  const offset = ref.offset ?? 0;
+  const bytes = ref.size ?? s.bytes - offset;
+  if (offset < 0 || offset + bytes > s.bytes) {
+    throw new Error(`a binding of bytes ${offset}..${offset + bytes} lies outside its ${s.bytes}-byte value`);
+  }
+  return { ...s, offset: s.offset + offset, bytes };
 }
 
 /** Buffer sizes are rounded to 16 bytes. */

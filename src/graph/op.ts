@@ -1,11 +1,15 @@
 /** The op contract: shape rule, float64 reference, gradient rule and GPU lowering, side by side. */
 import { type Attrs, Node, type Shape } from "./node.ts";
 
-/** Where a kernel binding points: the op's inputs by index, its output, a scratch buffer, or a fixed buffer. */
+/**
+ * Where a kernel binding points: the op's inputs by index, its output, a scratch buffer, or a fixed buffer.
+ * `offset` and `size` (bytes) bind part of it, e.g. one chunk of a weight's rows; an offset must be a
+ * multiple of 256 (WebGPU's storage offset alignment) and `size` a multiple of 4.
+ */
 export type BindingRef =
-  | { in: number }
-  | { out: true }
-  | { scratch: number }
+  | { in: number; offset?: number; size?: number }
+  | { out: true; offset?: number; size?: number }
+  | { scratch: number; offset?: number; size?: number }
   | { buffer: GPUBuffer; offset?: number; size?: number };
 
 /**

@@ -1,6 +1,7 @@
 /** Builds a model's training graph from its config: params (with LoRA where placed), forward, loss, metrics. */
 import { input, type Node, param } from "../graph/node.ts";
-import { linearWithLora, type LoraPlacement } from "./_linear.ts";
+import { linearParts, linearWithLora, type LoraPlacement } from "./_linear.ts";
+import { lmLoss, unfusedLmLoss } from "./_lm_loss.ts";
 import { add, mul } from "../graph/ops/elementwise.ts";
 import { mean, sumAll } from "../graph/ops/reduce.ts";
 import { gelu, scale } from "../graph/ops/unary.ts";
@@ -45,6 +46,12 @@ export interface BuildOptions {
    * `head.weight` may be one), and the loss is per variant [K], the domain sums [K, D]. `lora` is unused.
    */
   variants?: readonly (readonly LoraPlacement[])[];
+  /**
+   * LM loss: vocabulary rows per chunk of the fused output projection and cross-entropy (default: sized to
+   * the batch's tokens, see lossChunk); 0 makes whole [tokens, vocabulary] logits instead, the unfused path
+   * kept to compare against.
+   */
+  lossChunk?: number;
 }
 
 /** A built model graph. */
@@ -166,13 +173,9 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
     if (options.loss.kind !== "lm") {
       throw new Error(`the lm backbone trains with the lm loss, not ${options.loss.kind}`);
     }
-    const logits = linear("lm_head", h);
-    const rows = softmaxCrossEntropy(reshape(logits, [B * T, vocabSize(config)]), reshape(labels, [B * T]), {
-      kind: "none",
-      scale: 1,
-      margin: 0,
-    });
-    perExample = mean(reshape(rows, [B, T]), 1);
+    perExample = fusedHead(pack, placements, params) && options.lossChunk !== 0
+      ? lmLoss(h, linearParts(params, placements, gate, dropoutSeed)("lm_head", h), labels, options.lossChunk)
+      : unfusedLmLoss(linear("lm_head", h), labels, vocabSize(config));
   }
   const weights = input("weights", [B]);
   const domains = input("domains", [B, options.domains]);
@@ -200,6 +203,19 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
     loss,
     domainLoss,
   };
+}
+
+/**
+ * Whether the LM head takes the fused loss. A packed graph whose lm_head is stacked per variant (trainable)
+ * or carries LoRA keeps the unfused product and cross-entropy, where each variant's rows meet their own head.
+ */
+function fusedHead(
+  pack: unknown,
+  placements: readonly LoraPlacement[],
+  params: Map<string, Node>,
+): boolean {
+  if (!pack) return true;
+  return !placements.some((l) => l.path === "lm_head") && params.get("lm_head.weight")!.shape.length === 2;
 }
 
 /** Per-example loss of the cosine head: logits cos(embedding, head rows), softmax or margin cross-entropy. */

@@ -68,14 +68,7 @@ export function loraLinear(
         `loraLinear: branch ${k} input ${showShape(br.input.shape)} differs from x ${showShape(x.shape)}`,
       );
     }
-    let h = linear(br.input ?? x, br.A);
-    if (br.gate) {
-      const g = br.gateComplement ? scale(br.gate, -br.scale, br.scale) : scale(br.gate, br.scale);
-      h = mul(h, reshape(g, x.shape.length === 3 ? [x.shape[0], 1, 1] : [x.shape[0], 1]));
-    } else if (br.scale !== 1) {
-      h = scale(h, br.scale);
-    }
-    return h;
+    return loraDown(x, br);
   });
   // The first branch's up projection runs inside the frozen product when the kernel allows (one dispatch);
   // each further one adds the running sum in its epilogue; the last one adds the residual too.
@@ -92,4 +85,17 @@ export function loraLinear(
     y = matmulAdd(hs[k], br.B, last && residual ? [y, residual] : [y], { transB: true });
   });
   return y;
+}
+
+/**
+ * A branch's rank-r intermediate scale * g * (x A^T) for x [batch, in] or [batch, T, in]: what its up
+ * projection B multiplies (inside `loraLinear`, or as the low-rank term of a fused loss).
+ */
+export function loraDown(x: Node, br: LoraBranch): Node {
+  const h = linear(br.input ?? x, br.A);
+  if (br.gate) {
+    const g = br.gateComplement ? scale(br.gate, -br.scale, br.scale) : scale(br.gate, br.scale);
+    return mul(h, reshape(g, x.shape.length === 3 ? [x.shape[0], 1, 1] : [x.shape[0], 1]));
+  }
+  return br.scale !== 1 ? scale(h, br.scale) : h;
 }

@@ -9,6 +9,7 @@ import "./gather.ts";
 import "./softmax.ts";
 import "./layer_norm.ts";
 import "./cross_entropy.ts";
+import "./linear_cross_entropy.ts";
 import "./normalize.ts";
 import "./matmul.ts";
 import "./dropout.ts";

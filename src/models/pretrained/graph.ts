@@ -4,18 +4,19 @@
  */
 import { input, type Node, param } from "../../graph/node.ts";
 import { add, mul } from "../../graph/ops/elementwise.ts";
-import { mean, sumAll } from "../../graph/ops/reduce.ts";
+import { sumAll } from "../../graph/ops/reduce.ts";
 import { gelu, scale, silu } from "../../graph/ops/unary.ts";
 import { gather } from "../../graph/ops/gather.ts";
-import { matmul } from "../../graph/ops/matmul.ts";
+import { linear as linearOp, matmul } from "../../graph/ops/matmul.ts";
 import { reshape } from "../../graph/ops/reshape.ts";
 import { broadcastTo, concat, slice } from "../../graph/ops/shape.ts";
 import { layerNorm } from "../../graph/ops/layer_norm.ts";
 import { rmsNorm } from "../../graph/ops/rms_norm.ts";
 import { rotary } from "../../graph/ops/rotary.ts";
 import { attention } from "../../graph/ops/attention.ts";
-import { softmaxCrossEntropy } from "../../graph/ops/cross_entropy.ts";
-import { type LinearFn, linearWithLora, type LoraPlacement } from "../_linear.ts";
+import { loraLinear } from "../../graph/ops/lora.ts";
+import { type LinearFn, linearParts, linearWithLora, type LoraPlacement } from "../_linear.ts";
+import { lmLoss, unfusedLmLoss } from "../_lm_loss.ts";
 import type { Gpt2Arch, LlamaArch, PretrainedArch, PretrainedLmArch } from "./arch.ts";
 import { checkpointTensors } from "./tensors.ts";
 
@@ -31,6 +32,8 @@ export interface PretrainedBuildOptions {
   trainable?: (name: string) => boolean;
   /** Build the training graph: LoRA dropout is active. */
   training?: boolean;
+  /** Vocabulary rows per chunk of the fused LM loss; 0: whole logits (see BuildOptions.lossChunk). */
+  lossChunk?: number;
 }
 
 /** A built causal LM graph. */
@@ -40,7 +43,7 @@ export interface PretrainedGraph {
   inputs: { x: Node; labels: Node; weights: Node; domains: Node; gate?: Node; dropoutSeed?: Node };
   /** [B, T, vocab]. */
   logits: Node;
-  /** Mean token cross-entropy of each example [B]. */
+  /** Mean token cross-entropy of each example over its counted tokens (labels of -1 are not) [B]. */
   perExample: Node;
   /** Weighted mean loss []. */
   loss: Node;
@@ -70,15 +73,22 @@ export function buildPretrained(arch: PretrainedLmArch, options: PretrainedBuild
   const linear = linearWithLora(params, lora, gate, dropoutSeed);
   const x = input("x", [B, T]);
   const labels = input("labels", [B, T]);
-  const logits = arch.family === "gpt2"
+  const hidden = arch.family === "gpt2"
     ? gpt2(arch, params, linear, x, T)
     : llama(arch, params, linear, x, B, T);
-  const rows = softmaxCrossEntropy(reshape(logits, [B * T, arch.vocab]), reshape(labels, [B * T]), {
-    kind: "none",
-    scale: 1,
-    margin: 0,
-  });
-  const perExample = mean(reshape(rows, [B, T]), 1);
+  const head = arch.family === "gpt2" || arch.tied
+    ? {
+      W: params.get(arch.family === "gpt2" ? "transformer.wte.weight" : "model.embed_tokens.weight")!,
+      branches: [],
+    }
+    : linearParts(params, lora, gate, dropoutSeed)("lm_head", hidden);
+  // generation reads the logits; the loss never does (lmLoss makes them a vocabulary chunk at a time)
+  const logits = head.branches.length > 0
+    ? loraLinear(hidden, head.W, head.b, head.branches)
+    : linearOp(hidden, head.W, head.b);
+  const perExample = options.lossChunk === 0
+    ? unfusedLmLoss(logits, labels, arch.vocab)
+    : lmLoss(hidden, head, labels, options.lossChunk);
   const weights = input("weights", [B]);
   const domains = input("domains", [B, options.domains]);
   const loss = scale(sumAll(mul(perExample, weights)), 1 / B);
@@ -107,7 +117,7 @@ function gpt2(arch: Gpt2Arch, params: Map<string, Node>, linear: LinearFn, x: No
     h = linear(`${b}.attn.c_proj`, attention(qkv, { heads: arch.heads, causal: true }), h);
     h = linear(`${b}.mlp.c_proj`, gelu(linear(`${b}.mlp.c_fc`, norm(`${b}.ln_2`, h))), h);
   }
-  return matmul(norm("transformer.ln_f", h), wte, { transB: true });
+  return norm("transformer.ln_f", h);
 }
 
 function llama(
@@ -143,6 +153,5 @@ function llama(
     const n2 = norm(`model.layers.${i}.post_attention_layernorm`, h);
     h = linear(`${m}.down_proj`, mul(silu(linear(`${m}.gate_proj`, n2)), linear(`${m}.up_proj`, n2)), h);
   }
-  const out = norm("model.norm", h);
-  return arch.tied ? matmul(out, embed, { transB: true }) : linear("lm_head", out);
+  return norm("model.norm", h);
 }

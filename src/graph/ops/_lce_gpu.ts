@@ -1,0 +1,212 @@
+/**
+ * GPU lowering of the fused linear cross-entropy: the vocabulary in chunks of `chunk` rows of the weight,
+ * each chunk's logits [N, chunk] made by the matmul kernels into one scratch buffer, folded into an online
+ * log-sum-exp (forward) or turned into their gradient and multiplied out (backward). No [N, vocab] buffer.
+ */
+import common from "../../../kernels/linear_cross_entropy.wgsl" with { type: "text" };
+import statsBody from "../../../kernels/linear_cross_entropy_stats.wgsl" with { type: "text" };
+import gradBody from "../../../kernels/linear_cross_entropy_grad.wgsl" with { type: "text" };
+import colsumBody from "../../../kernels/linear_cross_entropy_colsum.wgsl" with { type: "text" };
+import { grid, params } from "../../gpu/kernels.ts";
+import type { Shape } from "../node.ts";
+import type { BindingRef, KernelCall, Lowering } from "../op.ts";
+import { chooseBlock, matmulCall, type MatmulDims } from "./_matmul_plan.ts";
+import { rowCall, rowKernel } from "./_rows.ts";
+
+const statsSource = rowKernel(common + statsBody);
+const gradSource = rowKernel(common + gradBody);
+const colsumSource = common + colsumBody;
+const QUIET_NAN_BITS = 0x7fc00000;
+
+/** Where an op's inputs sit: hidden, weight and labels first, then the optional bias and low-rank pair. */
+export interface LceLayout {
+  hidden: number;
+  weight: number;
+  labels: number;
+  /** The forward's [N, 3] output and its gradient (backward ops only). */
+  fwd?: number;
+  g?: number;
+  bias?: number;
+  /** a [N, r] and b [V, r] of the low-rank term a b^T. */
+  a?: number;
+  b?: number;
+}
+
+/** Sizes of one application: N rows, vocabulary V, width D, low rank r (0 without), chunk rows C. */
+export interface LceSizes {
+  N: number;
+  V: number;
+  D: number;
+  r: number;
+  C: number;
+}
+
+/** One chunk of the vocabulary: ids c0 .. c0 + len - 1. */
+interface Chunk {
+  c0: number;
+  len: number;
+  first: boolean;
+  last: boolean;
+}
+
+function chunks(V: number, C: number): Chunk[] {
+  const out: Chunk[] = [];
+  for (let c0 = 0; c0 < V; c0 += C) {
+    out.push({ c0, len: Math.min(C, V - c0), first: c0 === 0, last: c0 + C >= V });
+  }
+  return out;
+}
+
+/** Rows c0.. of a [V, width] input as a binding; `half` when it is stored as f16. */
+function rowsOf(input: number, k: Chunk, width: number, half: boolean): BindingRef {
+  const bytes = half ? 2 : 4;
+  return { in: input, offset: k.c0 * width * bytes, size: k.len * width * bytes };
+}
+
+/** A matmul call with its operands bound to `bind` (A, B, C, then addends) instead of the op's own. */
+function product(
+  d: Omit<MatmulDims, "batch" | "strideA" | "strideB">,
+  bind: BindingRef[],
+  periods: number[] = [],
+  halfB = false,
+): KernelCall {
+  const dims: MatmulDims = { ...d, batch: 1, strideA: 0, strideB: 0 };
+  return { ...matmulCall(dims, chooseBlock(dims), periods, { halfB }), bind };
+}
+
+/** The calls writing chunk k's logits into scratch 0 (scratch 1 holds the low-rank term when there is one). */
+function logitCalls(at: LceLayout, s: LceSizes, k: Chunk, halfW: boolean): KernelCall[] {
+  const calls: KernelCall[] = [];
+  const addends: BindingRef[] = [];
+  const periods: number[] = [];
+  if (at.a !== undefined && at.b !== undefined) {
+    calls.push(product(
+      { M: s.N, N: k.len, K: s.r, transA: false, transB: true },
+      [{ in: at.a }, rowsOf(at.b, k, s.r, false), { scratch: 1, size: s.N * k.len * 4 }],
+    ));
+    addends.push({ scratch: 1, size: s.N * k.len * 4 });
+    periods.push(s.N * k.len);
+  }
+  if (at.bias !== undefined) {
+    addends.push({ in: at.bias, offset: k.c0 * 4, size: k.len * 4 });
+    periods.push(k.len);
+  }
+  calls.push(product(
+    { M: s.N, N: k.len, K: s.D, transA: false, transB: true },
+    [{ in: at.hidden }, rowsOf(at.weight, k, s.D, halfW), { scratch: 0, size: s.N * k.len * 4 }, ...addends],
+    periods,
+    halfW,
+  ));
+  return calls;
+}
+
+function scratchOf(s: LceSizes, extra: number[] = []): number[] {
+  return [s.N * s.C, s.r > 0 ? s.N * s.C : 1, ...extra];
+}
+
+/** Forward: per row (loss, lse, counted) [N, 3]; scratch 2 holds the running (max, sum, label logit). */
+export function forwardLowering(at: LceLayout, s: LceSizes, half: readonly boolean[]): Lowering {
+  const calls: KernelCall[] = [];
+  for (const k of chunks(s.V, s.C)) {
+    calls.push(...logitCalls(at, s, k, half[at.weight] === true));
+    const bind: BindingRef[] = [
+      { scratch: 0, size: s.N * k.len * 4 },
+      { in: at.labels },
+      { scratch: 2 },
+      { out: true },
+    ];
+    calls.push(rowCall("linear_cross_entropy", statsSource, s.N, k.len, bind, withC0(s, k)));
+  }
+  return { calls, scratch: scratchOf(s, [s.N * 3]) };
+}
+
+/** The chunk's logits turned into their gradient, in place in scratch 0. */
+function gradCall(at: LceLayout, s: LceSizes, k: Chunk): KernelCall {
+  const bind: BindingRef[] = [
+    { scratch: 0, size: s.N * k.len * 4 },
+    { in: at.labels },
+    { in: at.fwd! },
+    { in: at.g! },
+  ];
+  return rowCall("linear_cross_entropy_grad", gradSource, s.N, k.len, bind, withC0(s, k));
+}
+
+/**
+ * Backward to the left operand: d hidden = G W (or d a = G b), summed over chunks. Chunk sums alternate
+ * between the output and scratch 2 (each matmul adds the previous sum in its epilogue), arranged so the last
+ * chunk writes the output.
+ */
+export function leftLowering(
+  at: LceLayout,
+  s: LceSizes,
+  of: "weight" | "low_rank",
+  half: readonly boolean[],
+): Lowering {
+  const right = of === "weight" ? at.weight : at.b!;
+  const width = of === "weight" ? s.D : s.r;
+  const halfR = of === "weight" && half[at.weight] === true;
+  const all = chunks(s.V, s.C);
+  const calls: KernelCall[] = [];
+  const target = (i: number): BindingRef => (all.length - 1 - i) % 2 === 0 ? { out: true } : { scratch: 2 };
+  all.forEach((k, i) => {
+    calls.push(...logitCalls(at, s, k, half[at.weight] === true), gradCall(at, s, k));
+    const G = { scratch: 0, size: s.N * k.len * 4 };
+    const d = { M: s.N, N: width, K: k.len, transA: false, transB: false };
+    const prev = i === 0 ? [] : [target(i - 1)];
+    calls.push(
+      product(
+        d,
+        [G, rowsOf(right, k, width, halfR), target(i), ...prev],
+        prev.length ? [s.N * width] : [],
+        halfR,
+      ),
+    );
+  });
+  return { calls, scratch: scratchOf(s, [s.N * width]) };
+}
+
+/** Backward to the right operand: rows c0.. of d weight = G^T hidden (or d b = G^T a); the bias: column sums of G. */
+export function rightLowering(
+  at: LceLayout,
+  s: LceSizes,
+  of: "weight" | "low_rank" | "bias",
+  half: readonly boolean[],
+): Lowering {
+  const calls: KernelCall[] = [];
+  const width = of === "weight" ? s.D : of === "low_rank" ? s.r : 1;
+  for (const k of chunks(s.V, s.C)) {
+    calls.push(...logitCalls(at, s, k, half[at.weight] === true), gradCall(at, s, k));
+    const G = { scratch: 0, size: s.N * k.len * 4 };
+    const rows: BindingRef = { out: true, offset: k.c0 * width * 4, size: k.len * width * 4 };
+    if (of === "bias") {
+      calls.push({
+        kernel: "linear_cross_entropy_colsum",
+        source: colsumSource,
+        params: params([["u32", s.N], ["u32", k.len], ...withC0(s, k)]),
+        workgroups: grid(k.len, 64),
+        bind: [G, { out: true }],
+      });
+      continue;
+    }
+    const left = of === "weight" ? at.hidden : at.a!;
+    const d = { M: k.len, N: width, K: s.N, transA: true, transB: false };
+    calls.push(product(d, [G, { in: left }, rows]));
+  }
+  return { calls, scratch: scratchOf(s) };
+}
+
+/** The uniform fields after rows and len: chunk start, vocabulary, first/last flags, the NaN bits. */
+function withC0(s: LceSizes, k: Chunk): Array<["u32", number]> {
+  return [["u32", k.c0], ["u32", s.V], ["u32", k.first ? 1 : 0], ["u32", k.last ? 1 : 0], [
+    "u32",
+    QUIET_NAN_BITS,
+  ]];
+}
+
+/** Sizes of an application from its input shapes. */
+export function sizesOf(at: LceLayout, shapes: readonly Shape[], chunk: number): LceSizes {
+  const [N, D] = shapes[at.hidden];
+  const V = shapes[at.weight][0];
+  const r = at.a === undefined ? 0 : shapes[at.a][1];
+  return { N, V, D, r, C: Math.min(chunk, V) };
+}

@@ -1,0 +1,55 @@
+/**
+ * The loss of a causal LM: its output projection and the token cross-entropy fused (linearCrossEntropy),
+ * so the [tokens, vocabulary] logits are never held, then each example's mean over the tokens it counts.
+ */
+import type { Node } from "../graph/node.ts";
+import { div } from "../graph/ops/elementwise.ts";
+import { linearCrossEntropy } from "../graph/ops/linear_cross_entropy.ts";
+import { loraDown } from "../graph/ops/lora.ts";
+import { softmaxCrossEntropy } from "../graph/ops/cross_entropy.ts";
+import { mean, sum } from "../graph/ops/reduce.ts";
+import { reshape } from "../graph/ops/reshape.ts";
+import { concat } from "../graph/ops/shape.ts";
+import { relu, scale } from "../graph/ops/unary.ts";
+import type { LinearParts } from "./_linear.ts";
+
+/**
+ * Mean token cross-entropy of each example [B] for hidden states [B, T, D] under the projection `head`
+ * (weight [V, D], optional bias, LoRA branches) against next-token labels [B, T]. A label of -1
+ * (IGNORE_LABEL) marks a position without a target: it adds no loss and no gradient, and the mean divides
+ * by the number of the example's other positions (an example with none gets 0). `chunk`: vocabulary rows
+ * per chunk (default: sized to the tokens, see lossChunk).
+ */
+export function lmLoss(hidden: Node, head: LinearParts, labels: Node, chunk?: number): Node {
+  const [B, T, D] = hidden.shape;
+  const N = B * T;
+  const { W, b, branches } = head;
+  // LoRA branches add (x A^T s g) B^T: one low-rank term, branches side by side along the rank
+  const lowRank = branches.length === 0 ? undefined : {
+    a: reshape(concat(branches.map((br) => loraDown(hidden, br)), 2), [N, rank(head)]),
+    b: concat(branches.map((br) => br.B), 1),
+  };
+  const rows = linearCrossEntropy(reshape(hidden, [N, D]), W, reshape(labels, [N]), {
+    bias: b,
+    lowRank,
+    chunk,
+  });
+  const sums = sum(reshape(rows.loss, [B, T]), 1);
+  const counts = sum(reshape(rows.counted, [B, T]), 1);
+  return div(sums, scale(relu(scale(counts, 1, -1)), 1, 1)); // max(count, 1), counts being integers
+}
+
+/** Mean token cross-entropy of each example from whole logits [B, T, V] (packed graphs whose variants have their own heads, and the path the fused loss is compared with). */
+export function unfusedLmLoss(logits: Node, labels: Node, V: number): Node {
+  const [B, T] = labels.shape;
+  const rows = softmaxCrossEntropy(reshape(logits, [B * T, V]), reshape(labels, [B * T]), {
+    kind: "none",
+    scale: 1,
+    margin: 0,
+  });
+  return mean(reshape(rows, [B, T]), 1);
+}
+
+function rank(head: LinearParts): number {
+  return head.branches.reduce((a, br) => a + br.A.shape[0], 0);
+}

@@ -1,0 +1,213 @@
+import assert from "node:assert/strict";
+import { ParamStore } from "../src/compile/param_store.ts";
+import { Program } from "../src/compile/program.ts";
+import { evaluate } from "../src/graph/cpu.ts";
+import { constant, input, type Node, param, type Shape, sizeOf } from "../src/graph/node.ts";
+import { gradients } from "../src/graph/grad.ts";
+import { apply } from "../src/graph/op.ts";
+import { mul } from "../src/graph/ops/elementwise.ts";
+import { sumAll } from "../src/graph/ops/reduce.ts";
+import {
+  IGNORE_LABEL,
+  linearCrossEntropy,
+  type LinearCrossEntropyOptions,
+  lossChunk,
+} from "../src/graph/ops/linear_cross_entropy.ts";
+import { gpuVsCpu, gradCheck, randoms, relError, testDevice } from "./_harness.ts";
+
+/**
+ * Against float64: the loss to 1e-6 relative, the rounding of f32 dot products of D terms (measured 8e-8 at
+ * D = 64, 4.8e-7 at D = 768; the unfused matmul + softmaxCrossEntropy path measured 3.5e-7 at D = 512). The
+ * gradients to 5e-4 under relError's 1e-3 floor, the bound the unfused path meets on the same shapes (measured
+ * 1.8e-4 for d hidden at V = 1000: rows of softmax minus one-hot cancel).
+ */
+const LOSS_TOL = 1e-6;
+const GRAD_TOL = 5e-4;
+
+interface Case {
+  N: number;
+  V: number;
+  D: number;
+  r?: number;
+  bias?: boolean;
+  chunk: number;
+  labels: number[];
+}
+
+/** The op's inputs with random values, the loss, and the gradients of sum(loss * R) for every input. */
+function build(c: Case, seed: number) {
+  const feeds = new Map<Node, Float32Array>();
+  const fed = (name: string, shape: Shape, k: number) => {
+    const x = input(name, shape);
+    feeds.set(x, randoms(sizeOf(shape), seed + k));
+    return x;
+  };
+  const h = fed("h", [c.N, c.D], 1);
+  const W = fed("W", [c.V, c.D], 2);
+  const labels = input("labels", [c.N]);
+  feeds.set(labels, Float32Array.from(c.labels));
+  const options: LinearCrossEntropyOptions = { chunk: c.chunk };
+  if (c.bias) options.bias = fed("bias", [c.V], 3);
+  if (c.r) options.lowRank = { a: fed("a", [c.N, c.r], 4), b: fed("b", [c.V, c.r], 5) };
+  const { loss, counted } = linearCrossEntropy(h, W, labels, options);
+  const wrt = [
+    h,
+    W,
+    ...(options.bias ? [options.bias] : []),
+    ...(c.r ? [options.lowRank!.a, options.lowRank!.b] : []),
+  ];
+  const g = gradients(sumAll(mul(loss, constant(randoms(c.N, seed + 9), [c.N], "R"))), wrt);
+  return { feeds, loss, counted, grads: wrt.map((w) => g.get(w)!) };
+}
+
+async function check(device: GPUDevice, c: Case, what: string): Promise<void> {
+  const { feeds, loss, counted, grads } = build(c, 10);
+  const [eLoss, eCounted, ...eGrads] = await gpuVsCpu(device, [loss, counted, ...grads], feeds);
+  assert.ok(eLoss <= LOSS_TOL, `${what}: loss relative error ${eLoss} > ${LOSS_TOL}`);
+  assert.equal(eCounted, 0, `${what}: counted rows differ`);
+  eGrads.forEach((e, k) =>
+    assert.ok(e <= GRAD_TOL, `${what}: gradient ${k} relative error ${e} > ${GRAD_TOL}`)
+  );
+}
+
+Deno.test("linearCrossEntropy() matches float64 at vocabulary 50,257 in 13 chunks of 4,096 (last 1,105), D = 64, 5 rows", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  // labels at both ends, on both sides of a chunk boundary, in the short last chunk, and ignored
+  await check(device, {
+    N: 5,
+    V: 50257,
+    D: 64,
+    chunk: 4096,
+    labels: [0, 4095, 4096, IGNORE_LABEL, 50256],
+  }, "V 50257 D 64");
+});
+
+Deno.test("linearCrossEntropy() matches float64 at vocabulary 50,257, D = 768, 3 rows, in 7 chunks of 8,192", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  assert.equal(lossChunk(3, 50257), 50304, "3 rows take the vocabulary in one chunk");
+  await check(
+    device,
+    { N: 3, V: 50257, D: 768, chunk: 8192, labels: [49152, 17, IGNORE_LABEL] },
+    "V 50257 D 768",
+  );
+});
+
+Deno.test("linearCrossEntropy() with a bias and a low-rank term, D = 66 (scalar kernels), 37 rows in chunks of 128", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const labels = Array.from({ length: 37 }, (_, i) => i % 5 === 3 ? IGNORE_LABEL : (i * 97) % 300);
+  await check(device, { N: 37, V: 300, D: 66, r: 6, bias: true, chunk: 128, labels }, "bias + low rank");
+});
+
+Deno.test("linearCrossEntropy() reads a weight stored as f16: float64 over the rounded weight", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const [N, V, D] = [6, 700, 32];
+  const h = input("h", [N, D]);
+  const W = param("W", [V, D], false);
+  const labels = input("labels", [N]);
+  const { loss } = linearCrossEntropy(h, W, labels, { chunk: 256 });
+  const g = gradients(sumAll(mul(loss, constant(randoms(N, 3), [N], "R"))), [h]).get(h)!;
+  const values = {
+    h: randoms(N * D, 1),
+    W: randoms(V * D, 2),
+    labels: Float32Array.of(0, 699, 256, 255, 1, 512),
+  };
+  const store = new ParamStore(device, [{ name: "W", shape: [V, D], trainable: false, half: true }]);
+  store.upload(new Map([["W", values.W]]));
+  const program = await Program.compile(device, [loss, g], {
+    pinned: new Map([[W, store.slot("W")]]),
+    poison: true,
+  });
+  program.write(h, values.h);
+  program.write(labels, values.labels);
+  program.run();
+  const rounded = Float32Array.from(new Float16Array(values.W));
+  const ref = evaluate(
+    [loss, g],
+    new Map<Node, Float32Array>([[h, values.h], [W, rounded], [labels, values.labels]]),
+  );
+  const errs = [
+    relError(await program.read(loss), ref.get(loss)!),
+    relError(await program.read(g), ref.get(g)!),
+  ];
+  program.destroy();
+  store.destroy();
+  assert.ok(errs[0] <= LOSS_TOL, `loss relative error ${errs[0]}`);
+  assert.ok(errs[1] <= GRAD_TOL, `d hidden relative error ${errs[1]}`);
+});
+
+Deno.test("linearCrossEntropy() ignores label -1: loss exactly 0, not counted, a zero gradient row; a bad label gives NaN", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const [N, V, D] = [4, 300, 8];
+  const h = input("h", [N, D]);
+  const W = input("W", [V, D]);
+  const labels = input("labels", [N]);
+  const { loss, counted } = linearCrossEntropy(h, W, labels, { chunk: 128 });
+  const g = gradients(sumAll(loss), [h, W]);
+  const outputs = [loss, counted, g.get(h)!];
+  const program = await Program.compile(device, outputs, { poison: true });
+  program.write(h, randoms(N * D, 1));
+  program.write(W, randoms(V * D, 2));
+  program.write(labels, Float32Array.of(5, IGNORE_LABEL, 299, 300));
+  program.run();
+  const [l, c, dh] = await Promise.all(outputs.map((o) => program.read(o)));
+  program.destroy();
+  assert.deepEqual([...c], [1, 0, 1, 1]);
+  assert.equal(l[1], 0);
+  assert.ok(l[0] > 0 && l[2] > 0, `losses ${l}`);
+  assert.ok(Number.isNaN(l[3]), `label 300 of vocabulary 300 gave loss ${l[3]}, not NaN`);
+  assert.deepEqual([...dh.subarray(D, 2 * D)], new Array(D).fill(0), "the ignored row's gradient");
+  assert.ok(dh.subarray(0, D).some((v) => v !== 0) && dh.subarray(3 * D).every(Number.isNaN));
+  assert.throws(
+    () =>
+      evaluate(
+        [loss],
+        new Map([[h, randoms(N * D, 1)], [W, randoms(V * D, 2)], [labels, Float32Array.of(5, -1, 299, 2.5)]]),
+      ),
+    /label 2.5 of row 3 is neither a vocabulary id in \[0, 300\) nor -1/,
+  );
+});
+
+Deno.test("linear_cross_entropy gradients (hidden, weight, bias, low-rank a and b; loss and lse columns) match finite differences", () => {
+  const [N, V, D, r] = [4, 7, 3, 2];
+  const feeds = new Map<Node, Float32Array>();
+  const fed = (name: string, shape: Shape, seed: number) => {
+    const x = input(name, shape);
+    feeds.set(x, randoms(sizeOf(shape), seed, -1.5, 1.5));
+    return x;
+  };
+  const [h, W, bias, a, b] = [
+    fed("h", [N, D], 1),
+    fed("W", [V, D], 2),
+    fed("bias", [V], 3),
+    fed("a", [N, r], 4),
+    fed("b", [V, r], 5),
+  ];
+  const labels = input("labels", [N]);
+  feeds.set(labels, Float32Array.of(6, IGNORE_LABEL, 0, 3));
+  // the op's [N, 3] output itself, so sum(out * R) weighs the loss, lse and counted columns
+  const out = apply("linear_cross_entropy", [h, W, labels, bias, a, b], {
+    chunk: 128,
+    bias: true,
+    lowRank: true,
+  });
+  const err = gradCheck(out, [h, W, bias, a, b], feeds);
+  assert.ok(err <= 1e-6, `relative error ${err}`);
+});
+
+Deno.test("linearCrossEntropy() refuses a chunk that is not a multiple of 128 and shapes that do not fit", () => {
+  const h = input("h", [4, 8]);
+  const labels = input("labels", [4]);
+  assert.throws(
+    () => linearCrossEntropy(h, input("W", [300, 8]), labels, { chunk: 100 }),
+    /chunk must be a positive multiple of 128, found 100/,
+  );
+  assert.throws(
+    () => linearCrossEntropy(h, input("W", [300, 9]), labels),
+    /expects hidden \[N, D\], weight \[V, D\], labels \[N\]; hidden \[4,8\], weight \[300,9\], labels \[4\]/,
+  );
+});
