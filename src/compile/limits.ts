@@ -36,6 +36,47 @@ export const LIMIT_PROFILES: Readonly<Record<string, PlanLimits>> = {
   "webgpu-default": WEBGPU_DEFAULT_LIMITS,
 };
 
+/** GPUSupportedLimits' names (WebGPU, as Deno 2.9 reports them, and two older or newer ones). */
+const WEBGPU_LIMITS = new Set([
+  "maxTextureDimension1D",
+  "maxTextureDimension2D",
+  "maxTextureDimension3D",
+  "maxTextureArrayLayers",
+  "maxBindGroups",
+  "maxBindGroupsPlusVertexBuffers",
+  "maxBindingsPerBindGroup",
+  "maxDynamicUniformBuffersPerPipelineLayout",
+  "maxDynamicStorageBuffersPerPipelineLayout",
+  "maxSampledTexturesPerShaderStage",
+  "maxSamplersPerShaderStage",
+  "maxStorageBuffersPerShaderStage",
+  "maxStorageBuffersInVertexStage",
+  "maxStorageBuffersInFragmentStage",
+  "maxStorageTexturesPerShaderStage",
+  "maxStorageTexturesInVertexStage",
+  "maxStorageTexturesInFragmentStage",
+  "maxUniformBuffersPerShaderStage",
+  "maxUniformBufferBindingSize",
+  "maxStorageBufferBindingSize",
+  "minUniformBufferOffsetAlignment",
+  "minStorageBufferOffsetAlignment",
+  "maxVertexBuffers",
+  "maxBufferSize",
+  "maxVertexAttributes",
+  "maxVertexBufferArrayStride",
+  "maxInterStageShaderComponents",
+  "maxInterStageShaderVariables",
+  "maxColorAttachments",
+  "maxColorAttachmentBytesPerSample",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ",
+  "maxComputeWorkgroupsPerDimension",
+  "maxImmediateSize",
+]);
+
 /** Bad limits (a file's field that is not a positive integer); the message names the field. */
 export class LimitsError extends Error {
   override name = "LimitsError";
@@ -44,13 +85,13 @@ export class LimitsError extends Error {
 /**
  * Limits from a record of GPUSupportedLimits fields (numbers by name): the three a plan checks are taken,
  * each missing one is WebGPU's default; other WebGPU limit names are accepted and ignored (a whole
- * `adapter.limits` dump is a valid file).
+ * `adapter.limits` dump is a valid file), any other name is refused (a misspelt limit would go unused).
  */
 export function limitsFrom(record: Record<string, unknown>, source: string): PlanLimits {
   const out: PlanLimits = { ...WEBGPU_DEFAULT_LIMITS, source };
   for (const [key, value] of Object.entries(record)) {
     if (key === "source") continue;
-    if (!/^(max|min)[A-Z]\w*$/.test(key)) {
+    if (!WEBGPU_LIMITS.has(key)) {
       throw new LimitsError(`${key}: not a WebGPU limit (expected names such as ${LIMIT_NAMES.join(", ")})`);
     }
     if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
