@@ -38,6 +38,15 @@ export {
 export type { JobResources, SweepAxes, SweepMode, SweepSpec } from "./src/spec/sweep.ts";
 export type { SweepOptions } from "./src/dsl/pipeline.ts";
 export type { StepMemory } from "./src/compile/train_step.ts";
+export type { ForwardMemory } from "./src/compile/forward_plan.ts";
+export {
+  LIMIT_PROFILES,
+  limitsFrom,
+  limitsInUse,
+  type PlanLimits,
+  WEBGPU_DEFAULT_LIMITS,
+} from "./src/compile/limits.ts";
+export { GpuError } from "./src/gpu/errors.ts";
 export {
   type RunOptions,
   runPipeline,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { overrideError, UsageError } from "../src/cli/_flags.ts";
 import { checkProbabilities, checkStepLimits } from "../src/compile/_plan_limits.ts";
+import { WEBGPU_DEFAULT_LIMITS } from "../src/compile/limits.ts";
 import { runPipeline } from "../src/run/pipeline.ts";
 import { PipelineError } from "../src/spec/problem.ts";
 import { captureLog, loadFixture, mainOutput, removeOut, ROOT, tempOut } from "./fixtures/helpers.ts";
@@ -144,22 +145,24 @@ Deno.test("--plan of 1e12 steps answers at once; a file of 300,000 keys is refus
 });
 
 Deno.test("the plan's limits are checked and blamed on the key to change", async () => {
+  // WebGPU's default limits, so the messages do not depend on this machine's adapter
+  const plan = (f: string) => [f, "--plan", "--limits", "webgpu-default"];
   let f = await write(lm("dim: 32", "dim: 1048576"));
   await expectError(
-    [f, "--plan"],
+    plan(f),
     `${f}:3:37 model.dim: the step cannot be compiled: matmul: N = 3145728 needs more than 65535 workgroups\n`,
   );
   f = await write(lm("dim: 32", "dim: 4096"));
   await expectError(
-    [f, "--plan"],
-    `${f}:3:37 model.dim: the step needs a buffer of 776.7 MiB (trainable parameters); a GPU buffer binds ` +
-      "at most 128 MiB: use a smaller model\n",
+    plan(f),
+    `${f}:3:37 model.dim: the step needs a buffer binding of 776.7 MiB (trainable parameters); a binding is ` +
+      "at most 128 MiB (maxStorageBufferBindingSize of webgpu-default): use a smaller model\n",
   );
   f = await write(lm("batch: 8", "batch: 100000"));
   await expectError(
-    [f, "--plan"],
-    `${f}:14:5 stages.train.batch: the step needs a buffer of 3125.0 MiB (activations); a GPU buffer binds ` +
-      "at most 128 MiB: use a smaller batch or model\n",
+    plan(f),
+    `${f}:14:5 stages.train.batch: the step needs a buffer binding of 3125.0 MiB (activations); a binding is ` +
+      "at most 128 MiB (maxStorageBufferBindingSize of webgpu-default): use a smaller batch or model\n",
   );
 });
 
@@ -276,17 +279,41 @@ Deno.test("the plan's own checks name the key: probabilities that are not finite
       "use a larger temperature",
   );
   checkProbabilities("ft", 0, [0.25, 0.75]);
-  const extremes = { largestBuffer: 2 ** 27, largestHolds: "inputs", largestGroups: 65535 };
-  checkStepLimits("ft", extremes); // exactly at both limits is fine
+  const extremes = {
+    largestBinding: 2 ** 27,
+    bindingHolds: "inputs",
+    largestBuffer: 2 ** 28,
+    largestHolds: "frozen parameters",
+    largestGroups: 65535,
+  };
+  checkStepLimits("ft", extremes); // exactly at WebGPU's default limits is fine
   assert.equal(
-    problem(() => checkStepLimits("ft", { ...extremes, largestBuffer: 2 ** 27 + 1 })),
-    "stages.ft.batch: the step needs a buffer of 128.0 MiB (inputs); a GPU buffer binds at most 128 MiB: " +
-      "use a smaller batch or model",
+    problem(() => checkStepLimits("ft", { ...extremes, largestBinding: 2 ** 27 + 1 })),
+    "stages.ft.batch: the step needs a buffer binding of 128.0 MiB (inputs); a binding is at most 128 MiB " +
+      "(maxStorageBufferBindingSize of webgpu-default): use a smaller batch or model",
+  );
+  assert.equal(
+    problem(() => checkStepLimits("ft", { ...extremes, largestBuffer: 2 ** 28 + 1 })),
+    "model.dim: the step needs a buffer of 256.0 MiB (frozen parameters); a buffer is at most 256 MiB " +
+      "(maxBufferSize of webgpu-default): use a smaller model",
   );
   assert.equal(
     problem(() => checkStepLimits("ft", { ...extremes, largestGroups: 65536 })),
-    "model.dim: a kernel of the step needs 65,536 workgroups along one axis; at most 65,535 can be " +
-      "dispatched: use a smaller model",
+    "model.dim: the step has a kernel that needs 65,536 workgroups along one axis; at most 65,535 can be " +
+      "dispatched (maxComputeWorkgroupsPerDimension of webgpu-default): use a smaller model",
+  );
+  // the same step against a device that binds and allocates more
+  const big = {
+    ...WEBGPU_DEFAULT_LIMITS,
+    source: "file big.json",
+    maxBufferSize: 2 ** 31,
+    maxStorageBufferBindingSize: 2 ** 30,
+  };
+  checkStepLimits("ft", { ...extremes, largestBinding: 2 ** 30, largestBuffer: 2 ** 31 }, big);
+  assert.equal(
+    problem(() => checkStepLimits("ft", { ...extremes, largestBinding: 2 ** 30 + 1 }, big)),
+    "stages.ft.batch: the step needs a buffer binding of 1024.0 MiB (inputs); a binding is at most 1.00 GiB " +
+      "(maxStorageBufferBindingSize of file big.json): use a smaller batch or model",
   );
 });
 

@@ -1,5 +1,6 @@
 /** Plain-text tables and the human-readable plan. */
 import type { PipelinePlan } from "../compile/pipeline_plan.ts";
+import { limitsLine } from "../compile/limits.ts";
 
 /** A text table with aligned columns. */
 export function table(title: string, columns: string[], rows: unknown[][]): string {
@@ -39,6 +40,7 @@ export function formatPlan(plan: PipelinePlan): string {
       "",
     );
   }
+  out.push(`limits: ${limitsLine(plan.limits)}`, "");
   out.push(
     `stages, in run order: ${
       plan.stages.map((s) => s.name + (s.dependsOn.length ? ` <- ${s.dependsOn}` : "")).join(", ")
@@ -46,6 +48,17 @@ export function formatPlan(plan: PipelinePlan): string {
   );
   for (const s of plan.stages) {
     out.push("", `== ${s.name} (${s.kind}, ${s.hash})`);
+    if (s.forward) {
+      const m = s.forward.memory;
+      out.push(
+        `batch ${s.forward.batch}${
+          s.kind === "evaluate" ? " (the most, up to 128, that fits the limits)" : ""
+        }; ` +
+          `GPU memory planned: ${bytes(m.total)} = weights ${bytes(m.weights)} + activations ${
+            bytes(m.activations)
+          }`,
+      );
+    }
     if (s.kind !== "train") continue;
     const p = s.params!;
     out.push(

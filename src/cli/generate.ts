@@ -11,7 +11,12 @@ import { DataError } from "../data/errors.ts";
 import { loadTokenizer } from "../data/tokenizer.ts";
 import { applyAdapter } from "../models/pretrained/apply_adapter.ts";
 import { gpu } from "../gpu/device.ts";
-import { readPretrained } from "../models/pretrained/checkpoint.ts";
+import { type Pretrained, readPretrained } from "../models/pretrained/checkpoint.ts";
+import { buildPretrained } from "../models/pretrained/graph.ts";
+import type { PretrainedLmArch } from "../models/pretrained/arch.ts";
+import { fitBatch } from "../compile/forward_plan.ts";
+import { limitsInUse, limitsLine, type PlanLimits } from "../compile/limits.ts";
+import { PipelineError } from "../spec/problem.ts";
 import { PretrainedError } from "../models/pretrained/errors.ts";
 import { generate } from "../models/pretrained/generate.ts";
 import type { Sampling } from "../models/pretrained/sampling.ts";
@@ -106,11 +111,20 @@ export async function main(args: string[], write: (text: string) => void = write
     }
     throw e;
   }
+  let context: number;
+  try {
+    context = fitContext(model, await limitsInUse());
+  } catch (e) {
+    if (!(e instanceof PipelineError)) throw e;
+    console.error(`${dir}: ${e.problems[0].message}`);
+    return 2;
+  }
   try {
     const { device } = await gpu();
     const decoder = codec.decoder();
     write(prompt);
-    for await (const id of generate(device, model, codec.encode(prompt), { maxNew, sampling, seed })) {
+    const options = { maxNew, sampling, seed, context };
+    for await (const id of generate(device, model, codec.encode(prompt), options)) {
       write(decoder.push(id));
     }
     write(decoder.end() + "\n");
@@ -119,6 +133,32 @@ export async function main(args: string[], write: (text: string) => void = write
     console.error(`generation failed: ${(e as Error).message}`);
     return 1;
   }
+}
+
+/**
+ * The longest window of tokens, up to the model's positions, whose forward pass fits `limits` (its logits
+ * grow with it); a shorter one is said on stderr. Throws a PipelineError when not even one token fits.
+ */
+function fitContext(model: Pretrained, limits: PlanLimits): number {
+  const arch = model.arch as PretrainedLmArch;
+  const fit = fitBatch(
+    `generation with ${model.dir}`,
+    arch.positions,
+    limits,
+    (context) => {
+      const g = buildPretrained(arch, { batch: 1, context, domains: 1 });
+      return { model: g, outputs: [g.logits], store: false };
+    },
+    false,
+    "context",
+  );
+  if (fit.batch < arch.positions) {
+    console.error(
+      `generate: the model sees the last ${fit.batch} of ${arch.positions} positions, the most that fit ` +
+        `the device's limits (${limitsLine(limits)})`,
+    );
+  }
+  return fit.batch;
 }
 
 function writeStdout(text: string): void {

@@ -6,7 +6,7 @@
  * ```sh
  * deno run --allow-read --allow-write=runs --allow-env --allow-ffi --allow-sys jsr:@mixtune/mixtune/cli \
  *   [FILE] [--out DIR] [--steps N] [--seed N] [--set PATH=VALUE]... [--stage NAME] [--record DIR] \
- *   [--resume] [--plan] [--json]
+ *   [--resume] [--plan] [--json] [--limits NAME|FILE]
  * ```
  *
  * @module
@@ -24,6 +24,8 @@ import { consoleLogger } from "../run/log.ts";
 import { ReportFailure, runPipeline } from "../run/pipeline.ts";
 import { StageFailure } from "../run/train.ts";
 import { formatPlan, table } from "./format.ts";
+import { limitsFlag } from "./_limits.ts";
+import { deviceLimits, LIMIT_NAMES, limitsInUse, type PlanLimits } from "../compile/limits.ts";
 import { quote } from "../spec/messages.ts";
 import { loadPipelineSource, parseSetValue, withSteps } from "./load.ts";
 import { applySets } from "../spec/sweep.ts";
@@ -31,7 +33,7 @@ import { validatePipeline } from "../spec/validate.ts";
 
 const USAGE =
   `usage: deno task pipeline [FILE] [--out DIR] [--steps N] [--seed N] [--set PATH=VALUE]... [--stage NAME]
-                          [--record DIR] [--resume] [--plan] [--json]
+                          [--record DIR] [--resume] [--plan] [--json] [--limits NAME|FILE]
   FILE       a pipeline (.ts default export, .yaml or .json); default pipelines/quickstart.ts
   --out      folder for run outputs (default runs)
   --steps    run every train stage for N steps instead (a quick look)
@@ -41,7 +43,10 @@ const USAGE =
   --record   folder for run.json and report.html (default OUT/PIPELINE)
   --resume   continue interrupted stages from their last checkpoint
   --plan     validate and compile, print the plan, train nothing
-  --json     with --plan: print the plan as one JSON object`;
+  --json     with --plan: print the plan as one JSON object
+  --limits   plan against these device limits instead of this machine's adapter: webgpu-default,
+             device, or a JSON file of WebGPU limits (maxStorageBufferBindingSize, maxBufferSize,
+             maxComputeWorkgroupsPerDimension); a run on a device with less fails with exit 1`;
 
 /**
  * Runs the CLI on `args`; returns the exit code (0 done, 1 failed while running, 2 invalid pipeline or usage).
@@ -68,6 +73,7 @@ export async function main(args: string[]): Promise<number> {
         record: { type: "string" },
         plan: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
+        limits: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -87,6 +93,7 @@ export async function main(args: string[]): Promise<number> {
   const file = parsed.positionals[0] ?? "pipelines/quickstart.ts";
   let spec;
   let locations;
+  let limits: PlanLimits | undefined;
   try {
     const steps = flagNumber("steps", o.steps, COUNT);
     const seed = flagNumber("seed", o.seed, SEED);
@@ -112,6 +119,7 @@ export async function main(args: string[]): Promise<number> {
     }
     const denied = o.plan ? undefined : await writeDenied(o.out, args);
     if (denied !== undefined) throw new UsageError(denied);
+    if (o.limits !== undefined) limits = await limitsFlag(o.limits);
   } catch (e) {
     if (e instanceof PipelineError) console.error(e.format());
     else if (e instanceof UsageError) console.error(e.message);
@@ -121,7 +129,11 @@ export async function main(args: string[]): Promise<number> {
   const log = consoleLogger(o.plan && o.json);
   let plan;
   try {
-    plan = await planPipeline(spec, { tokens: tokenCacheDir(o.out), log: (l) => log.line(l) });
+    plan = await planPipeline(spec, {
+      tokens: tokenCacheDir(o.out),
+      log: (l) => log.line(l),
+      limits: limits ?? await limitsInUse(),
+    });
   } catch (e) {
     if (e instanceof PipelineError) {
       const problems = locations ? locateProblems(e.problems, locations) : e.problems;
@@ -135,6 +147,10 @@ export async function main(args: string[]): Promise<number> {
   if (o.plan) {
     console.log(o.json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
     return 0;
+  }
+  if (limits !== undefined) {
+    const beyond = await beyondDevice(limits);
+    if (beyond) console.error(`--limits ${o.limits}: ${beyond}; a stage that needs more fails with exit 1`);
   }
   const root = `${o.out}/${spec.name}`;
   // Ctrl-C: every file in the run folder is complete (atomic writes), so say where it is and how to go on
@@ -174,6 +190,17 @@ export async function main(args: string[]): Promise<number> {
   } finally {
     Deno.removeSignalListener("SIGINT", interrupted);
   }
+}
+
+/** Which of `limits` this machine's adapter does not offer, or undefined. */
+async function beyondDevice(limits: PlanLimits): Promise<string | undefined> {
+  const device = await deviceLimits();
+  if (!device) return undefined;
+  const over = LIMIT_NAMES.filter((k) => limits[k] > device[k]);
+  if (over.length === 0) return undefined;
+  return `planned for more than this device offers (${
+    over.map((k) => `${k} ${limits[k]} > ${device[k]}`).join(", ")
+  })`;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

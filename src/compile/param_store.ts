@@ -4,6 +4,7 @@
  * 256-byte boundary, as storage bindings require.
  */
 import { read } from "../gpu/readback.ts";
+import { scoped, size } from "../gpu/errors.ts";
 import { toHalves } from "./_halves.ts";
 import type { Slot } from "./program.ts";
 
@@ -69,9 +70,15 @@ export class ParamStore {
     }
     this.trainableFloats = Math.max(t, ALIGN);
     this.frozenFloats = Math.max(f, ALIGN);
-    this.theta = device.createBuffer({ size: this.trainableFloats * 4, usage: USAGE, label: "theta" });
-    this.frozen = device.createBuffer({ size: this.frozenFloats * 4, usage: USAGE, label: "frozen" });
-    if (h > 0) this.halves = device.createBuffer({ size: h * 2, usage: USAGE, label: "frozen_f16" });
+    const make = (bytes: number, label: string, what: string) =>
+      scoped(
+        device,
+        `allocating the ${what} (${size(bytes)})`,
+        () => device.createBuffer({ size: bytes, usage: USAGE, label }),
+      );
+    this.theta = make(this.trainableFloats * 4, "theta", "trainable parameters");
+    this.frozen = make(this.frozenFloats * 4, "frozen", "frozen parameters");
+    if (h > 0) this.halves = make(h * 2, "frozen_f16", "frozen f16 parameters");
   }
 
   /** Trainable parameter entries in buffer order. */
@@ -95,11 +102,20 @@ export class ParamStore {
 
   /** A new zeroed buffer laid out like the trainable one. */
   like(label: string): GPUBuffer {
-    return this.device.createBuffer({ size: this.trainableFloats * 4, usage: USAGE, label });
+    const bytes = this.trainableFloats * 4;
+    return scoped(
+      this.device,
+      `allocating ${label} (${size(bytes)})`,
+      () => this.device.createBuffer({ size: bytes, usage: USAGE, label }),
+    );
   }
 
   /** Uploads values by name; every parameter must be given, with the right size. */
   upload(values: ReadonlyMap<string, Float32Array>): void {
+    scoped(this.device, "uploading the parameters", () => this.#upload(values));
+  }
+
+  #upload(values: ReadonlyMap<string, Float32Array>): void {
     for (const e of this.entries.values()) {
       const v = values.get(e.name);
       if (!v) throw new Error(`no value for parameter ${e.name}`);

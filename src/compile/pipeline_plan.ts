@@ -9,7 +9,7 @@ import { buildModel } from "../models/graph.ts";
 import { checkPretrained } from "../models/pretrained/checkpoint.ts";
 import { pretrainedParams } from "../models/pretrained/graph.ts";
 import { hashSpec, stageHash, stageOrder } from "../spec/hash.ts";
-import type { PipelineSpec, TrainStage } from "../spec/types.ts";
+import type { EvaluateStage, ExportStage, PipelineSpec, TrainStage } from "../spec/types.ts";
 import { VERSION } from "../version.ts";
 import { checkDomainTokenizers, DomainCache, type DomainLoadOptions } from "./domains.ts";
 import { mixStrategy, stageParamCounts } from "./stage_setup.ts";
@@ -17,6 +17,13 @@ import { stageModel } from "./stage_model.ts";
 import { planStep, type StepMemory } from "./train_step.ts";
 import { checkProbabilities, checkStepLimits, planProblem } from "./_plan_limits.ts";
 import { PipelineError } from "../spec/problem.ts";
+import { type PlanLimits, WEBGPU_DEFAULT_LIMITS } from "./limits.ts";
+import { fitBatch, type ForwardMemory } from "./forward_plan.ts";
+
+/** The most examples an evaluate stage runs at once; fewer when the limits call for it. */
+export const EVALUATE_BATCH = 128;
+/** Images an export stage runs at once to check the ONNX file against WebGPU. */
+export const EXPORT_BATCH = 32;
 
 /** The plan of one stage. */
 export interface StagePlan {
@@ -39,10 +46,12 @@ export interface StagePlan {
     modules: string[];
     params: number;
   }[];
-  /** Planned GPU memory of one training step, in bytes. */
+  /** Planned GPU memory of one training step (train) or of the forward pass (evaluate, export), in bytes. */
   memoryBytes?: number;
-  /** The same memory by what it holds. */
+  /** A train stage's step memory by what it holds. */
   memory?: StepMemory;
+  /** An evaluate or export stage's forward pass: its batch and memory by what it holds. */
+  forward?: { batch: number; memory: ForwardMemory };
   /** The kernels of one step, in dispatch order. */
   kernels?: string[];
   /** The quality scores' normalisation range (quality-gated adapters). */
@@ -82,10 +91,18 @@ export interface PipelinePlan {
   hash: string;
   /** The mixtune version that planned it. */
   version: string;
+  /** The device limits every stage was planned against. */
+  limits: PlanLimits;
   /** Present for a pretrained model. */
   checkpoint?: CheckpointPlan;
   /** Every stage, in run order. */
   stages: StagePlan[];
+}
+
+/** How `planPipeline` plans: the device limits (default WebGPU's) and where corpora are tokenized. */
+export interface PlanOptions extends DomainLoadOptions {
+  /** The limits every stage is planned against (default `WEBGPU_DEFAULT_LIMITS`). */
+  limits?: PlanLimits;
 }
 
 /**
@@ -117,8 +134,9 @@ export interface PipelinePlan {
  */
 export async function planPipeline(
   spec: PipelineSpec,
-  options: DomainLoadOptions = {},
+  options: PlanOptions = {},
 ): Promise<PipelinePlan> {
+  const limits = options.limits ?? WEBGPU_DEFAULT_LIMITS;
   checkDomainTokenizers(spec);
   const domains = new DomainCache(spec, options);
   const stages: StagePlan[] = [];
@@ -130,11 +148,45 @@ export async function planPipeline(
       hash: (await stageHash(spec, step.name, VERSION)).slice(0, 8),
       dependsOn: step.dependsOn,
     };
-    if (stage.kind === "train") await domains.load(stage.mix.domains);
-    stages.push(stage.kind === "train" ? { ...base, ...planTrain(spec, step.name, stage, domains) } : base);
+    if (stage.kind === "train") {
+      await domains.load(stage.mix.domains);
+      stages.push({ ...base, ...planTrain(spec, step.name, stage, domains, limits) });
+    } else {
+      const forward = planForwardStage(spec, step.name, stage, domains, limits);
+      stages.push(forward ? { ...base, memoryBytes: forward.memory.total, forward } : base);
+    }
   }
   const checkpoint = spec.model.backbone === "pretrained" ? checkpointPlan(spec.model.pretrained) : undefined;
-  return { name: spec.name, hash: await hashSpec(spec), version: VERSION, checkpoint, stages };
+  return { name: spec.name, hash: await hashSpec(spec), version: VERSION, limits, checkpoint, stages };
+}
+
+/**
+ * An evaluate stage's batch (the largest up to EVALUATE_BATCH that fits `limits`) or an export stage's
+ * (EXPORT_BATCH, checked), with the memory of its forward pass; undefined for an export of a model without
+ * an embedding (the stage fails with its own message).
+ */
+export function planForwardStage(
+  spec: PipelineSpec,
+  name: string,
+  stage: EvaluateStage | ExportStage,
+  cache: DomainCache,
+  limits: PlanLimits,
+): { batch: number; memory: ForwardMemory } | undefined {
+  const train = spec.stages[stage.from] as TrainStage;
+  const sm = stageModel(spec, stage.from, train, cache);
+  const exporting = stage.kind === "export";
+  const at = (batch: number) => {
+    const model = buildModel(spec.model, sm.build(batch, 1));
+    const outputs = exporting
+      ? [model.embedding].filter((n) => n !== undefined)
+      : [model.perExample, ...(model.embedding ? [model.embedding] : [])];
+    return { model, outputs };
+  };
+  if (exporting && at(1).outputs.length === 0) return undefined;
+  const what = `stage ${name} (${stage.kind})`;
+  return exporting
+    ? fitBatch(what, EXPORT_BATCH, limits, at, true)
+    : fitBatch(what, EVALUATE_BATCH, limits, at);
 }
 
 function planTrain(
@@ -142,6 +194,7 @@ function planTrain(
   name: string,
   stage: TrainStage,
   cache: DomainCache,
+  limits: PlanLimits,
 ): Partial<StagePlan> {
   const sm = stageModel(spec, name, stage, cache);
   const names = stage.mix.domains;
@@ -155,7 +208,7 @@ function planTrain(
     // a shape no kernel can take (a matmul too wide to dispatch): the model's size is what to change
     throw planProblem("model.dim", `the step cannot be compiled: ${(e as Error).message.split("\n")[0]}`);
   }
-  checkStepLimits(name, step.extremes);
+  checkStepLimits(name, step.extremes, limits);
   const { memory, kernels } = step;
   const trainable = new Set([...graph.params.values()].filter((p) => p.trainable).map((p) => p.name));
   const counts = stageParamCounts(spec.model, sm.placements, trainable);

@@ -7,6 +7,7 @@ import { type BindingRef, type KernelCall, opDef } from "../graph/op.ts";
 import { planBuffers } from "./plan.ts";
 import { pipeline } from "../gpu/kernels.ts";
 import { read } from "../gpu/readback.ts";
+import { scoped, size } from "../gpu/errors.ts";
 
 /** A fixed place in GPU memory: `bytes` bytes of `buffer` from byte `offset`. */
 export interface Slot {
@@ -72,13 +73,20 @@ export class Program {
         continue;
       }
       const bytes = n.size * 4;
-      const buffer = device.createBuffer({ size: align(bytes), usage: USAGE, label: n.name });
+      const buffer = scoped(
+        device,
+        `allocating ${n.role} ${n.name} ${showShape(n.shape)} (${size(bytes)})`,
+        () => {
+          const buffer = device.createBuffer({ size: align(bytes), usage: USAGE, label: n.name });
+          if (n.role === "const") {
+            const data = n.attrs.data as Float32Array;
+            device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
+          }
+          return buffer;
+        },
+      );
       owned.push(buffer);
       leafBytes += buffer.size;
-      if (n.role === "const") {
-        const data = n.attrs.data as Float32Array;
-        device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
-      }
       slots.set(n, { buffer, offset: 0, bytes });
     }
 
@@ -90,8 +98,13 @@ export class Program {
     const half = new Set([...pinned].filter(([, s]) => s.half === true).map(([n]) => n));
     const plan = planBuffers(outputs, new Set(pinned.keys()), half);
     const { lowerings, rootOf } = plan;
-    const physical = plan.sizes.map((bytes) => {
-      const buffer = device.createBuffer({ size: align(bytes), usage: USAGE });
+    const holder = new Map<number, Node>();
+    for (const [n, v] of plan.assigned) if (!holder.has(v)) holder.set(v, n);
+    const physical = plan.sizes.map((bytes, v) => {
+      const n = holder.get(v);
+      const holds = n ? `, first holding ${n.op} ${n.name} ${showShape(n.shape)}` : ", scratch";
+      const doing = `allocating planned buffer ${v + 1} of ${plan.sizes.length} (${size(bytes)}${holds})`;
+      const buffer = scoped(device, doing, () => device.createBuffer({ size: align(bytes), usage: USAGE }));
       owned.push(buffer);
       return buffer;
     });
@@ -105,28 +118,36 @@ export class Program {
       else slots.set(n, { buffer: physical[plan.assigned.get(n)!], offset: 0, bytes: n.size * 4 });
     }
     if (options.poison) {
-      for (const b of physical) device.queue.writeBuffer(b, 0, new Float32Array(b.size / 4).fill(NaN));
-      for (const n of ops) {
-        const s = slots.get(n)!;
-        if (pinned.has(n)) device.queue.writeBuffer(s.buffer, s.offset, new Float32Array(n.size).fill(NaN));
-      }
+      scoped(device, "filling the planned buffers with NaN", () => {
+        for (const b of physical) device.queue.writeBuffer(b, 0, new Float32Array(b.size / 4).fill(NaN));
+        for (const n of ops) {
+          const s = slots.get(n)!;
+          if (pinned.has(n)) device.queue.writeBuffer(s.buffer, s.offset, new Float32Array(n.size).fill(NaN));
+        }
+      });
     }
 
     const dispatches: Dispatch[] = [];
     const record = async (call: KernelCall, label: string, resolve: (ref: BindingRef) => Slot) => {
       const pipe = await pipeline(device, call.kernel, storageParams(call.kernel, call.source), call.entry);
-      const uniform = device.createBuffer({ size: align(call.params.byteLength), usage: PARAMS_USAGE });
-      device.queue.writeBuffer(uniform, 0, call.params);
-      owned.push(uniform);
-      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
-      call.bind.forEach((ref, k) => {
-        const s = resolve(ref);
-        entries.push({
-          binding: k + 1,
-          resource: { buffer: s.buffer, offset: s.offset, size: align(s.bytes) },
+      const bound = call.bind.map(resolve);
+      const largest = Math.max(0, ...bound.map((s) => align(s.bytes)));
+      const doing = `binding the buffers of kernel ${call.kernel} for ${label} (largest binding ${
+        size(largest)
+      })`;
+      const bindGroup = scoped(device, doing, () => {
+        const uniform = device.createBuffer({ size: align(call.params.byteLength), usage: PARAMS_USAGE });
+        device.queue.writeBuffer(uniform, 0, call.params);
+        owned.push(uniform);
+        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
+        bound.forEach((s, k) => {
+          entries.push({
+            binding: k + 1,
+            resource: { buffer: s.buffer, offset: s.offset, size: align(s.bytes) },
+          });
         });
+        return device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries, label });
       });
-      const bindGroup = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries, label });
       dispatches.push({ kernel: call.kernel, label, pipeline: pipe, bindGroup, workgroups: call.workgroups });
     };
     for (let i = 0; i < ops.length; i++) {
@@ -169,7 +190,11 @@ export class Program {
     if (data.length !== node.size) {
       throw new Error(`${node.name}: got ${data.length} values for shape ${showShape(node.shape)}`);
     }
-    this.device.queue.writeBuffer(s.buffer, s.offset, data as Float32Array<ArrayBuffer>);
+    scoped(
+      this.device,
+      `writing ${node.name} ${showShape(node.shape)} (${size(data.byteLength)})`,
+      () => this.device.queue.writeBuffer(s.buffer, s.offset, data as Float32Array<ArrayBuffer>),
+    );
   }
 
   /** Where a node's value lives. */
@@ -192,9 +217,17 @@ export class Program {
 
   /** Runs the program once. */
   run(): void {
-    const encoder = this.device.createCommandEncoder();
-    this.encode(encoder);
-    this.device.queue.submit([encoder.finish()]);
+    scoped(this.device, this.doing, () => {
+      const encoder = this.device.createCommandEncoder();
+      this.encode(encoder);
+      this.device.queue.submit([encoder.finish()]);
+    });
+  }
+
+  /** What a submission of this program is, for error messages. */
+  get doing(): string {
+    return `running ${this.dispatches.length} dispatches over ${size(this.plannedBytes + this.leafBytes)} ` +
+      "of planned and input buffers";
   }
 
   /** Reads a node's value back. */

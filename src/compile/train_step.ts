@@ -15,6 +15,7 @@ import { type FrozenDtype, halfBytes, halfWeights } from "./half_weights.ts";
 import { ParamStore, read } from "./param_store.ts";
 import { planBuffers } from "./plan.ts";
 import { align, Program, type Slot } from "./program.ts";
+import { type Extremes, extremesOf, flatBuffer } from "./_extremes.ts";
 
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
@@ -98,15 +99,8 @@ function ownable(n: Node): Node {
   return n.role !== "op" || opDef(n.op).view ? copy(n) : n;
 }
 
-/** The largest single buffer and workgroup count of a step, for checks against the adapter's limits. */
-export interface StepExtremes {
-  /** Bytes of the largest buffer: a planned one, an input, the frozen or the trainable parameters. */
-  largestBuffer: number;
-  /** What that buffer holds: "activations", "inputs", "frozen parameters", "trainable parameters". */
-  largestHolds: string;
-  /** The most workgroups any kernel call dispatches along one axis. */
-  largestGroups: number;
-}
+/** The largest binding, buffer and dispatch of a step (src/compile/_extremes.ts). */
+export type StepExtremes = Extremes;
 
 /**
  * Memory and kernels of a step, from the plan alone (no device): what `--plan` prints. With `frozenDtype`
@@ -134,14 +128,13 @@ export function planStep(
   if (model.packed !== undefined) {
     kernels.push("grad_norm_packed", "grad_norm_packed_total", "adamw_packed", "accumulate_packed");
   } else kernels.push(...(clip > 0 ? ["grad_norm", "grad_norm_total"] : []), "adamw", "accumulate");
-  const candidates: [number, string][] = [
-    [Math.max(0, ...plan.sizes), "activations"],
-    [Math.max(0, ...leaves.map((n) => n.size * 4)), "inputs"],
-    [Math.max(frozen32, halves), "frozen parameters"],
-    [floats(true) * 4, "trainable parameters"],
-  ];
-  const [largestBuffer, largestHolds] = candidates.reduce((a, b) => (b[0] > a[0] ? b : a));
-  const groups = plan.lowerings.flatMap((l) => l?.calls.flatMap((c) => c.workgroups) ?? []);
+  const frozenParams = params.filter((p) => !p.trainable && !half.has(p));
+  const extremes = extremesOf(plan, leaves, [
+    // the store allocates at least one aligned block
+    { ...flatBuffer("frozen parameters", frozenParams, 4, false), bytes: frozen32 },
+    flatBuffer("frozen f16 parameters", [...half], 2, false),
+    flatBuffer("trainable parameters", params.filter((p) => p.trainable), 4, true),
+  ]);
   return {
     memory: stepMemory(
       { frozen, trainable: floats(true) * 4, frozenF16: halves },
@@ -150,7 +143,7 @@ export function planStep(
       model.packed !== undefined ? 5 : 4,
     ),
     kernels,
-    extremes: { largestBuffer, largestHolds, largestGroups: Math.max(0, ...groups) },
+    extremes,
   };
 }
 

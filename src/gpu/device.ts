@@ -1,4 +1,5 @@
 /** The WebGPU device: acquired once, with the adapter described and software adapters flagged. */
+import { watchDevice } from "./errors.ts";
 
 /** What we know of the adapter in use. */
 export interface AdapterReport {
@@ -48,22 +49,23 @@ async function acquire(): Promise<Gpu> {
   if (!adapter) throw new GpuUnavailableError(`no WebGPU adapter found; ${HOW_TO}`);
   // Adapter info must be read before requestDevice: some implementations consume the adapter.
   const report = describe(adapter);
-  const l = adapter.limits;
-  const device = await adapter.requestDevice({
-    requiredLimits: {
-      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxBufferSize: l.maxBufferSize,
-      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-      maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
-    },
-  });
-  device.lost.then((info) => {
-    if (info.reason !== "destroyed") console.error(`mixtune: WebGPU device lost: ${info.message}`);
-  });
+  // the adapter's own limits, not WebGPU's defaults: lavapipe binds 128 MiB but allocates 2 GiB
+  const device = await adapter.requestDevice({ requiredLimits: limitRecord(adapter.limits) });
+  // every error and a lost device fail the next read (src/gpu/errors.ts)
+  watchDevice(device);
   return { device, adapter: report, limits: device.limits };
+}
+
+/** Every numeric limit of `limits` by name (GPUSupportedLimits keeps them as prototype getters). */
+export function limitRecord(limits: GPUSupportedLimits): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (let o = limits; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const key of Object.getOwnPropertyNames(o)) {
+      const v = (limits as unknown as Record<string, unknown>)[key];
+      if (typeof v === "number" && !(key in out)) out[key] = v;
+    }
+  }
+  return out;
 }
 
 /** One line naming the adapter, for logs and bench output. */

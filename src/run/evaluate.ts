@@ -33,17 +33,18 @@ export interface EvaluateContext {
   domains: DomainCache;
   /** Final weights of the train stage named by `stage.from`. */
   weights: Map<string, Float32Array>;
+  /** Examples a forward pass runs at once: the plan's, fitted to the device's limits. */
+  batch: number;
 }
-
-const BATCH = 128;
 
 /** Runs the stage; returns its summary. */
 export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, unknown>> {
   const { spec, stage } = ctx;
+  const batch = ctx.batch;
   const trainName = stage.from;
   const train = spec.stages[trainName] as TrainStage;
   const sm = stageModel(spec, trainName, train, ctx.domains);
-  const graph = buildModel(spec.model, sm.build(BATCH, 1));
+  const graph = buildModel(spec.model, sm.build(batch, 1));
   const store = new ParamStore(
     ctx.device,
     [...graph.params.values()].map((p) => ({ name: p.name, shape: p.shape, trainable: p.trainable })),
@@ -65,7 +66,7 @@ export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, 
       for (const name of stage.domains ?? Object.keys(spec.domains)) {
         const d = ctx.domains.get(name);
         const gate = sm.gate && d.kind === "images" ? sm.gate.values(d, "validation") : undefined;
-        const loss = await validationLoss(forward, d, BATCH, context, Infinity, gate);
+        const loss = await validationLoss(forward, d, batch, context, Infinity, gate);
         // every example has `context` tokens, so the mean of per-example means is the mean over tokens
         const perplexity = Math.exp(loss);
         if (wantLoss) metrics[`validation_loss/${name}`] = loss;
@@ -87,7 +88,7 @@ export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, 
         if (onnx) {
           return (await ortEmbeddings(onnx, images, images.length / (d.side * d.side), { gate })).embedding;
         }
-        return await embeddings(forward, images, d.side, BATCH, gate);
+        return await embeddings(forward, images, d.side, batch, gate);
       };
       const dim = graph.embedding!.shape[1];
       const rows: (string | number | null)[][] = [];

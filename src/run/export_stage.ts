@@ -67,6 +67,8 @@ export interface ExportContext {
   dir: string;
   domains: DomainCache;
   weights: Map<string, Float32Array>;
+  /** Images a forward pass runs at once (the plan's). */
+  batch: number;
 }
 
 /** Writes `model.onnx` and checks it against WebGPU on up to 64 held-out images of the train stage's data. */
@@ -83,7 +85,7 @@ export async function runExport(ctx: ExportContext): Promise<Record<string, unkn
   const images = source.slice(0, count * pixels);
   const part = d.validation.labels.length > 0 ? "validation" : "train";
   const gate = sm.gate ? sm.gate.values(d, part).slice(0, count) : undefined;
-  const batch = 32;
+  const batch = ctx.batch;
   const graph = buildModel(ctx.spec.model, sm.build(batch, 1));
   const store = new ParamStore(ctx.device, [...graph.params.values()].map((p) => ({ ...p, shape: p.shape })));
   store.upload(ctx.weights);

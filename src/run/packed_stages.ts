@@ -5,6 +5,7 @@
  * mid-run checkpoint: a killed pack trains again from step 0 when it is run again (with or without --resume).
  */
 import { gpu } from "../gpu/device.ts";
+import { GpuError } from "../gpu/errors.ts";
 import { stageHash } from "../spec/hash.ts";
 import type { PipelineSpec } from "../spec/types.ts";
 import { VERSION } from "../version.ts";
@@ -74,6 +75,10 @@ export async function runPackedStages(
     const device = (await gpu()).device;
     try {
       await runPacked(device, todo, options.log);
+    } catch (e) {
+      if (!(e instanceof GpuError)) throw e;
+      const names = todo.map((v) => `${v.name} of ${v.spec.name}`).join(", ");
+      throw new StageFailure(`stages ${names} (train, packed): ${e.message}; no summary is written`);
     } finally {
       // a member that finished no longer needs checkpoints an earlier run of it alone may have left
       for (const v of todo) {

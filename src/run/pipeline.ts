@@ -2,8 +2,10 @@
  * Runs a pipeline's stage graph: each stage in dependency order, cached by the hash of everything it
  * depends on, writing under `<out>/<pipeline>/<stage>-<hash8>/`.
  */
-import { type PipelinePlan, planPipeline } from "../compile/pipeline_plan.ts";
+import { type PipelinePlan, planForwardStage, planPipeline } from "../compile/pipeline_plan.ts";
+import { limitsInUse, type PlanLimits } from "../compile/limits.ts";
 import { gpu } from "../gpu/device.ts";
+import { checkDevice, GpuError } from "../gpu/errors.ts";
 import { stageHash, stageOrder } from "../spec/hash.ts";
 import type { PipelineSpec, StageSpec } from "../spec/types.ts";
 import { hashSpec } from "../spec/hash.ts";
@@ -32,8 +34,10 @@ export interface RunOptions {
   stage?: string;
   /** Where progress and stage lines go (see `consoleLogger`). */
   log: Logger;
-  /** The plan to store in run.json (default: `planPipeline(spec)`, as the CLI does). */
+  /** The plan to store in run.json and run by (default: `planPipeline(spec, limits)`, as the CLI does). */
   plan?: PipelinePlan;
+  /** The device limits to plan against when no plan is given (default: the adapter's, see `limitsInUse`). */
+  limits?: PlanLimits;
   /** Folder for run.json and report.html (default `<out>/<pipeline>`); a sweep gives each variant its own. */
   record?: string;
 }
@@ -110,7 +114,19 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
   const started = performance.now();
   // a report left by an earlier run would describe results this run may not reach
   await removeFile(`${record}/report.html`);
-  const plan = options.plan ?? await planPipeline(spec, { tokens: tokenCacheDir(options.out) });
+  const plan = options.plan ??
+    await planPipeline(spec, {
+      tokens: tokenCacheDir(options.out),
+      limits: options.limits ?? await limitsInUse(),
+    });
+  // evaluate and export stages run at the batch their plan fitted to the limits
+  const forwardBatch = (name: string): number => {
+    const planned = plan.stages.find((s) => s.name === name)?.forward?.batch;
+    if (planned !== undefined) return planned;
+    const stage = spec.stages[name];
+    if (stage.kind === "train") throw new Error(`stage ${name} is a train stage`);
+    return planForwardStage(spec, name, stage, domains, plan.limits)?.batch ?? 1;
+  };
   const writeRun = () =>
     writeJson(`${record}/run.json`, {
       name: spec.name,
@@ -190,6 +206,7 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
             stage,
             domains,
             weights: weights.get(stage.from)!,
+            batch: forwardBatch(step.name),
           });
         } else {
           summary = await runExport({
@@ -200,8 +217,11 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
             dir,
             domains,
             weights: weights.get(stage.from)!,
+            batch: forwardBatch(step.name),
           });
         }
+        // an error after the stage's last read (every read checks too) still fails it
+        await checkDevice(device);
         const bad = notFiniteMetric(summary);
         if (bad) throw new StageFailure(`stage ${step.name}: ${bad}; its summary is not written in ${dir}`);
         // a resumed training stage counts the time before its checkpoint too
@@ -210,6 +230,13 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
         summary = { ...summary, wallSeconds: round(took) };
         await writeJson(done, summary);
         options.log.line(`${step.name}: done in ${round(took)} s`);
+      } catch (e) {
+        if (e instanceof GpuError) {
+          throw new StageFailure(
+            `stage ${step.name} (${stage.kind}): ${e.message}; its summary is not written`,
+          );
+        }
+        throw e;
       } finally {
         await release?.();
       }

@@ -1,0 +1,97 @@
+/**
+ * Forward programs planned without a device (evaluate and export stages, generation): their GPU memory,
+ * and the largest batch whose bindings, buffers and dispatches fit the limits.
+ */
+import { type Node, topo } from "../graph/node.ts";
+import type { ModelGraph } from "../models/graph.ts";
+import { type Extremes, extremesOf, flatBuffer } from "./_extremes.ts";
+import { overLimit, planProblem } from "./_plan_limits.ts";
+import type { PlanLimits } from "./limits.ts";
+import { planBuffers } from "./plan.ts";
+import { align } from "./program.ts";
+
+/** GPU memory of a forward program over a store of f32 parameters, in bytes. */
+export interface ForwardMemory {
+  /** The parameters (frozen and trainable, all f32). */
+  weights: number;
+  /** Planned intermediate buffers and input buffers. */
+  activations: number;
+  /** Both. */
+  total: number;
+}
+
+/**
+ * Memory and extremes of `outputs` of `model`, compiled as `Forward.compile` does (parameters in the flat
+ * buffers of a ParamStore) or, with `store` false, as `Program.compile` alone does (a buffer per parameter).
+ */
+export function planForward(
+  model: Pick<ModelGraph, "params">,
+  outputs: readonly Node[],
+  store = true,
+): { memory: ForwardMemory; extremes: Extremes } {
+  const params = [...model.params.values()];
+  const plan = planBuffers(outputs, new Set(params));
+  const leaves = topo(outputs).filter((n) => n.role === "input" || n.role === "const");
+  const flats = store
+    ? [
+      flatBuffer("frozen parameters", params.filter((p) => !p.trainable), 4, false),
+      flatBuffer("trainable parameters", params.filter((p) => p.trainable), 4, false),
+    ]
+    : params.map((p) => ({
+      holds: `parameter ${p.name}`,
+      bytes: align(p.size * 4),
+      binding: align(p.size * 4),
+    }));
+  // a store allocates at least one aligned block for each flat buffer
+  const weights = store
+    ? flats.reduce((a, f) => a + Math.max(f.bytes, 256), 0)
+    : flats.reduce((a, f) => a + f.bytes, 0);
+  const activations = plan.bytes + leaves.reduce((a, n) => a + align(n.size * 4), 0);
+  return {
+    memory: { weights, activations, total: weights + activations },
+    extremes: extremesOf(plan, leaves, flats),
+  };
+}
+
+/** A forward program at one batch size. */
+export interface ForwardAt {
+  model: Pick<ModelGraph, "params">;
+  outputs: Node[];
+  /** Parameters in a ParamStore's flat buffers (default) or a buffer each. */
+  store?: boolean;
+}
+
+/**
+ * The largest batch (or other `unit` memory grows with) in [1, `most`] whose forward (`at(batch)`) fits
+ * `limits`, with its memory (with `exact`, `most` or nothing); a forward that does not fit is a PipelineError
+ * at `model.dim` naming `what`.
+ */
+export function fitBatch(
+  what: string,
+  most: number,
+  limits: PlanLimits,
+  at: (batch: number) => ForwardAt,
+  exact = false,
+  unit = "batch",
+): { batch: number; memory: ForwardMemory } {
+  const plan = (b: number) => {
+    const f = at(b);
+    return planForward(f.model, f.outputs, f.store ?? true);
+  };
+  const top = plan(most);
+  const over = overLimit(top.extremes, limits);
+  if (!over) return { batch: most, memory: top.memory };
+  if (exact) throw planProblem("model.dim", `${what} at ${unit} ${most} ${over.text}: use a smaller model`);
+  const one = plan(1);
+  const overOne = overLimit(one.extremes, limits);
+  if (overOne) throw planProblem("model.dim", `${what} at ${unit} 1 ${overOne.text}: use a smaller model`);
+  // memory grows with the batch: the largest that fits lies in [lo, hi)
+  let lo = 1, hi = most, fit = one;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    const p = plan(mid);
+    if (overLimit(p.extremes, limits)) hi = mid;
+    else [lo, fit] = [mid, p];
+  }
+  return { batch: lo, memory: fit.memory };
+}
