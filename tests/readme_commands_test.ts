@@ -282,8 +282,14 @@ Deno.test({
   fn: async (t) => {
     if (!(await testDevice())) return;
     await Deno.remove(`${ROOT}${OUT}`, { recursive: true }).catch(() => {});
-    for (const c of COMMANDS) if (c.run) await t.step(c.readme, c.run);
-    for (const [verb, v] of Object.entries(VERBS)) if (v.run) await t.step(`deno task ${verb}`, v.run);
+    // in order, as a user would: a command that fails stops the ones after it, which may need its files
+    const steps = [
+      ...COMMANDS.map((c) => [c.readme, c.run] as const),
+      ...Object.entries(VERBS).map(([verb, v]) => [`deno task ${verb}`, v.run] as const),
+    ];
+    for (const [name, run] of steps) {
+      if (run && !(await t.step(name, run))) return;
+    }
     await Deno.remove(`${ROOT}${OUT}`, { recursive: true });
   },
 });
