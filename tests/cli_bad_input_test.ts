@@ -161,7 +161,7 @@ Deno.test("the plan's limits are checked and blamed on the key to change", async
   f = await write(lm("batch: 8", "batch: 100000"));
   await expectError(
     plan(f),
-    `${f}:14:5 stages.train.batch: the step needs a buffer binding of 3125.0 MiB (activations); a binding is ` +
+    `${f}:14:5 stages.train.batch: the step needs a buffer binding of 1562.5 MiB (activations); a binding is ` +
       "at most 128 MiB (maxStorageBufferBindingSize of webgpu-default): use a smaller batch or model\n",
   );
 });
