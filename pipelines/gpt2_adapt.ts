@@ -34,7 +34,7 @@ import {
 } from "../mod.ts";
 import { main as generate } from "../src/cli/generate.ts";
 import { consoleLogger } from "../src/run/log.ts";
-import { exists } from "../src/run/files.ts";
+import { exists } from "../src/files.ts";
 import { runPipeline } from "../src/run/pipeline.ts";
 import { HIGH, LOW, pretrainPipeline, scriptArgs, SEED, shortened } from "./gpt2_pretrain.ts";
 

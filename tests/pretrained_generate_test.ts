@@ -5,7 +5,7 @@ import { evaluate } from "../src/graph/cpu.ts";
 import type { Node } from "../src/graph/node.ts";
 import { main } from "../src/cli/generate.ts";
 import { readPretrained } from "../src/models/pretrained/checkpoint.ts";
-import { generate } from "../src/models/pretrained/generate.ts";
+import { generate } from "../src/compile/generate.ts";
 import { buildPretrained } from "../src/models/pretrained/graph.ts";
 import type { PretrainedLmArch } from "../src/models/pretrained/arch.ts";
 import { pickToken } from "../src/models/pretrained/sampling.ts";

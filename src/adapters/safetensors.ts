@@ -303,3 +303,17 @@ function swap32(bytes: Uint8Array): Uint8Array {
   }
   return out;
 }
+
+/** Named weights and shapes from a safetensors file. */
+export function readWeights(
+  bytes: Uint8Array,
+): { weights: Map<string, Float32Array>; shapes: Map<string, number[]> } {
+  const { tensors } = readSafetensors(bytes);
+  const weights = new Map<string, Float32Array>();
+  const shapes = new Map<string, number[]>();
+  for (const [name, t] of Object.entries(tensors)) {
+    weights.set(name, t.data);
+    shapes.set(name, t.shape);
+  }
+  return { weights, shapes };
+}

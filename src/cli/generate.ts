@@ -18,7 +18,7 @@ import { fitBatch } from "../compile/forward_plan.ts";
 import { limitsInUse, limitsLine, type PlanLimits } from "../compile/limits.ts";
 import { PipelineError } from "../spec/problem.ts";
 import { PretrainedError } from "../models/pretrained/errors.ts";
-import { generate } from "../models/pretrained/generate.ts";
+import { generate } from "../compile/generate.ts";
 import type { Sampling } from "../models/pretrained/sampling.ts";
 import { byteCodec, type TokenCodec, tokenizerCodec } from "../models/pretrained/tokens.ts";
 import "../graph/ops/mod.ts";

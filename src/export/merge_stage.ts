@@ -6,7 +6,7 @@ import type { ModelConfig } from "../models/config.ts";
 import { baseParams } from "../models/params.ts";
 import { readPretrained, readPretrainedConfig } from "../models/pretrained/checkpoint.ts";
 import { checkpointLayout } from "../models/pretrained/write.ts";
-import { readWeights } from "../run/checkpoint.ts";
+import { readWeights } from "../adapters/safetensors.ts";
 import { mixtuneHfConfig } from "./hf_layout.ts";
 
 /** A merged model: its `config.json` and its tensors. */

@@ -13,7 +13,7 @@ import {
 } from "./comparison.ts";
 import { renderFigures } from "./render_report.ts";
 import { isPercent } from "./_units.ts";
-import { writeAtomic } from "../run/files.ts";
+import { writeAtomic } from "../files.ts";
 
 /** `mean ± std`, with the count when fewer runs than the group's have the value. */
 export function formatStats(s: Stats, runs: number): string {

@@ -6,7 +6,7 @@ import { baseConfig, type ChartSpec, PALETTE } from "./_chart_kit.ts";
 import { type Cell, escapeHtml, formatNumber, page, table } from "./_html.ts";
 import { ReportInputError } from "./errors.ts";
 import { renderFigures } from "./render_report.ts";
-import { writeAtomic } from "../run/files.ts";
+import { writeAtomic } from "../files.ts";
 
 interface SweepJson {
   name: string;

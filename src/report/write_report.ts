@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import { loadRun } from "./load_run.ts";
 import { renderReport } from "./render_report.ts";
-import { writeAtomic } from "../run/files.ts";
+import { writeAtomic } from "../files.ts";
 
 /**
  * Reads the run folder, renders its report and writes it to `out`, by default `<runDir>/report.html`;

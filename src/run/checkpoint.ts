@@ -5,7 +5,10 @@
  */
 import { readSafetensors, type Tensor, writeSafetensors } from "../adapters/mod.ts";
 import type { SamplerState } from "../data/mod.ts";
-import { exists, parseJson } from "./files.ts";
+import { exists, parseJson } from "../files.ts";
+// read back by run folders, merges and scripts alike; it lives with the safetensors reader
+import { readWeights } from "../adapters/safetensors.ts";
+export { readWeights };
 
 /** Everything needed to continue a stage exactly. */
 export interface Checkpoint {
@@ -163,18 +166,4 @@ export function weightsFile(
     tensors[name] = { shape: [...(shapes.get(name) ?? [data.length])], data };
   }
   return writeSafetensors(tensors, { format: "mixtune" });
-}
-
-/** Named weights and shapes from a safetensors file. */
-export function readWeights(
-  bytes: Uint8Array,
-): { weights: Map<string, Float32Array>; shapes: Map<string, number[]> } {
-  const { tensors } = readSafetensors(bytes);
-  const weights = new Map<string, Float32Array>();
-  const shapes = new Map<string, number[]>();
-  for (const [name, t] of Object.entries(tensors)) {
-    weights.set(name, t.data);
-    shapes.set(name, t.shape);
-  }
-  return { weights, shapes };
 }

@@ -11,7 +11,7 @@ import type { VitConfig } from "../models/config.ts";
 import { buildModel, loraNames } from "../models/graph.ts";
 import type { ExportStage, PipelineSpec, TrainStage } from "../spec/types.ts";
 import type { DomainCache } from "../compile/domains.ts";
-import { writeAtomic } from "./files.ts";
+import { writeAtomic } from "../files.ts";
 import { stageModel } from "../compile/stage_model.ts";
 import { StageFailure } from "./train.ts";
 import { embeddings } from "./validation.ts";

@@ -16,7 +16,7 @@ import type { PipelineSpec, TrainStage } from "../spec/types.ts";
 import { trainBatch } from "./batches.ts";
 import { weightsFile } from "./checkpoint.ts";
 import type { DomainCache } from "../compile/domains.ts";
-import { appendJsonl, writeAtomic, writeJson } from "./files.ts";
+import { appendJsonl, writeAtomic, writeJson } from "../files.ts";
 import { notFiniteCause, notFiniteMetric } from "./finite.ts";
 import type { Logger } from "./log.ts";
 import { learningRate } from "./lr.ts";

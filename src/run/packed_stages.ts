@@ -12,7 +12,7 @@ import { VERSION } from "../version.ts";
 import { DomainCache, tokenCacheDir } from "../compile/domains.ts";
 import { readWeights, removeCheckpoints } from "./checkpoint.ts";
 import { claimStage } from "./claim.ts";
-import { exists, removeTemporary } from "./files.ts";
+import { exists, removeTemporary } from "../files.ts";
 import type { Logger } from "./log.ts";
 import { type PackedVariant, runPacked } from "./packed.ts";
 import { checkPack } from "./packed_compat.ts";

@@ -18,7 +18,7 @@ import { claimStage } from "./claim.ts";
 import { relative, resolve } from "node:path";
 import { runEvaluate } from "./evaluate.ts";
 import { runExport } from "./export_stage.ts";
-import { exists, parseJson, removeTemporary, writeJson } from "./files.ts";
+import { exists, parseJson, removeTemporary, writeJson } from "../files.ts";
 import { notFiniteMetric } from "./finite.ts";
 import type { Logger } from "./log.ts";
 import { runTrain, StageFailure } from "./train.ts";

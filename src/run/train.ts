@@ -21,7 +21,7 @@ import {
   weightsFile,
 } from "./checkpoint.ts";
 import type { DomainCache } from "../compile/domains.ts";
-import { appendJsonl, parseJson, writeAtomic } from "./files.ts";
+import { appendJsonl, parseJson, writeAtomic } from "../files.ts";
 import { notFiniteCause } from "./finite.ts";
 import { concatFloats } from "./_concat.ts";
 import { learningRate } from "./lr.ts";

@@ -26,7 +26,7 @@ import type { SweepFolders } from "./folders.ts";
 import type { SweepPlan } from "./plan.ts";
 import { planPacks } from "./packs.ts";
 import { planSweep } from "./plan.ts";
-import { writeAtomic } from "../run/files.ts";
+import { writeAtomic } from "../files.ts";
 
 const USAGE =
   `usage: deno task sweep FILE [--executor local|slurm] [--out DIR] [--set PATH=VALUE]... [--steps N]

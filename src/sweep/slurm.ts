@@ -9,7 +9,7 @@ import { stageResources } from "../spec/_sweep_resources.ts";
 import type { JobResources } from "../spec/sweep.ts";
 import { stageRunArgs, stageRunDone, type SweepFolders } from "./folders.ts";
 import type { SweepPlan } from "./plan.ts";
-import { writeAtomic } from "../run/files.ts";
+import { writeAtomic } from "../files.ts";
 
 /** A submitted stage run. */
 export interface SlurmJob {

@@ -1,4 +1,7 @@
-/** Run-folder file access: atomic writes (temp file + rename) and JSON Lines appends. */
+/**
+ * File access shared by run folders, reports and sweeps: atomic writes (temp file + rename), JSON, JSON Lines
+ * appends.
+ */
 
 /** Writes a file so a reader never sees it half-written. */
 export async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {

@@ -1,10 +1,10 @@
 /** Autoregressive generation with a pretrained causal LM on the GPU, one full forward pass per token. */
-import { Program } from "../../compile/program.ts";
-import { Rng } from "../../random.ts";
-import type { Node } from "../../graph/node.ts";
-import type { Pretrained } from "./checkpoint.ts";
-import { buildPretrained } from "./graph.ts";
-import { pickToken, type Sampling } from "./sampling.ts";
+import { Program } from "./program.ts";
+import { Rng } from "../random.ts";
+import type { Node } from "../graph/node.ts";
+import type { Pretrained } from "../models/pretrained/checkpoint.ts";
+import { buildPretrained } from "../models/pretrained/graph.ts";
+import { pickToken, type Sampling } from "../models/pretrained/sampling.ts";
 
 /** Options of `generate`. */
 export interface GenerateOptions {
