@@ -39,6 +39,8 @@ export interface LmWorkload {
   lr: number;
   /** Seeds the checkpoint's weights, the LoRA initial values and the batch. */
   seed: number;
+  /** Standard deviation of the checkpoint's weights; default 0.02 (GPT-2's initialisation). */
+  initStd?: number;
 }
 
 /** GPT-2 with 6 blocks of width 384 (6 heads), GPT-2's vocabulary and positions: 30.3M weights. */
@@ -97,12 +99,15 @@ export function gpt2Config(w: LmWorkload): Record<string, unknown> {
 }
 
 /**
- * Writes the checkpoint (every tensor N(0, 0.02) from its own seed, layer norm weights 1 + N(0, 0.02)) unless
+ * Writes the checkpoint (every tensor N(0, initStd^2) from its own seed, layer norm weights 1 + N(0, 0.02^2)) unless
  * an identical one is there already, and the text folder of the pipeline's domain (never read by the step).
  */
 export async function writeLmFiles(w: LmWorkload, root = BENCH_CACHE): Promise<LmFiles> {
   const config = gpt2Config(w);
-  const key = `gpt2-${w.layers}x${w.width}-v${w.vocab}-p${w.positions}-s${w.seed}`;
+  const std = w.initStd ?? 0.02;
+  const key = `gpt2-${w.layers}x${w.width}-v${w.vocab}-p${w.positions}-s${w.seed}${
+    std === 0.02 ? "" : `-std${std}`
+  }`;
   const files = {
     checkpoint: `${root}${key}`,
     start: `${root}${key}-b${w.batch}x${w.context}-r${w.rank}.start.safetensors`,
@@ -118,8 +123,8 @@ export async function writeLmFiles(w: LmWorkload, root = BENCH_CACHE): Promise<L
   if (!done) {
     const values = Object.fromEntries(tensors.map((t) => {
       const n = t.shape.reduce((a, b) => a * b, 1);
-      const data = normalArray(n, 0.02, seedFor(w.seed, t.name));
-      if (/ln_\d\.weight$|ln_f\.weight$/.test(t.name)) data.forEach((v, i) => data[i] = 1 + v);
+      const data = normalArray(n, std, seedFor(w.seed, t.name));
+      if (/ln_\d\.weight$|ln_f\.weight$/.test(t.name)) data.forEach((v, i) => data[i] = 1 + v / std * 0.02);
       return [t.name, { shape: t.shape, data }];
     }));
     await Deno.writeFile(`${files.checkpoint}/model.safetensors`, writeSafetensors(values));
