@@ -1,18 +1,36 @@
 /**
  * `deno task bench [--json] [--steps N] [--no-scaling] [--no-peers] [--no-packed] [--packed-k 1,2,4,8]
- * [--no-f16] [--f16-rounds N] [--f16-dim D] [--no-lm-loss] [--lm-loss-rounds N]`: mixtune against its peers in one run,
- * on the same model, batch and initial values: TF.js 4.22 (WebGPU on the same adapter, and CPU), and PyTorch
- * on the CPU when the system Python has torch. Prints medians after warm-up and the ratios.
+ * [--no-f16] [--f16-rounds N] [--f16-dim D] [--no-lm] [--lm-warmup N] [--lm-steps N]
+ * [--no-lm-loss] [--lm-loss-rounds N]`: mixtune against its
+ * peers in one run, on the same model, batch and initial values: TF.js 4.22 (WebGPU on the same adapter, and
+ * CPU), and PyTorch on the CPU when the system Python has torch (with the BLAS it resolved named; no ratio is
+ * printed against the reference BLAS). The ViT-tiny step, the real-shape GPT-2 workloads of bench/gpt2.ts,
+ * and matmul throughput, the models' own shapes included. Prints medians after warm-up and the ratios.
  */
 import { parseArgs } from "node:util";
 import { adapterLine, gpu } from "../src/gpu/device.ts";
 import { type FrozenComparison, frozenComparison } from "./frozen_f16.ts";
 import { formatLmLoss, type LmLossComparison, lmLossComparison } from "./lm_loss.ts";
-import { mixtuneMatmulGflops, mixtuneStep } from "./mixtune.ts";
+import { kib, load, loadNote, versus } from "./_format.ts";
+import { GPT2_30M, GPT2_SMALL, LM_MATMUL_SHAPES } from "./gpt2.ts";
+import { lmBench, type LmBenchResult } from "./lm_bench.ts";
+import { mixtuneMatmulGflops, mixtuneStep, shapeLabel } from "./mixtune.ts";
 import { type PackedResult, packedThroughput } from "./packed.ts";
 import { peerAgreement } from "./peers/run_peers.ts";
-import { MATMUL_SHAPES, type MatmulResult, tfjsMatmulGflops, tfjsPeer } from "./peers/tfjs_step.ts";
-import { torchPeer } from "./peers/torch.ts";
+import {
+  MATMUL_SHAPES,
+  type MatmulResult,
+  TFJS_VERSION,
+  tfjsMatmulGflops,
+  tfjsPeer,
+} from "./peers/tfjs_step.ts";
+import {
+  blasLine,
+  type TorchBlas,
+  torchMatmulGflops,
+  torchPeer,
+  type TorchPeerResult,
+} from "./peers/torch.ts";
 import { type PeerStepResult, WORKLOAD } from "./peers/workload.ts";
 
 const { values } = parseArgs({
@@ -37,6 +55,11 @@ const { values } = parseArgs({
     "packed-batch": { type: "string", default: String(WORKLOAD.batch) },
     /** Ranks of one extra pack (padded to the largest), e.g. 2,4,8,16: what padding costs. */
     "packed-ranks": { type: "string", default: "" },
+    /** Skips the real-shape GPT-2 workloads. */
+    "no-lm": { type: "boolean", default: false },
+    // a GPT-2 step takes seconds here: one warm-up (pipelines, first-use compilation) and a median of 3
+    "lm-warmup": { type: "string", default: "1" },
+    "lm-steps": { type: "string", default: "3" },
   },
 });
 const steps = Number(values.steps);
@@ -63,26 +86,35 @@ if (!values["no-peers"]) {
   if ("skipped" in torch) skipped.push(`torch-cpu skipped: ${torch.skipped}`);
   else peers.push(torch);
 }
+const torchRun = peers.find((p) => p.backend === "torch-cpu") as TorchPeerResult | undefined;
+const blas: TorchBlas | undefined = torchRun?.blas;
 const ms = (x: number) => x.toFixed(1).padStart(9);
-log("training step        median ms   mixtune is   params total/trainable   loss first -> last");
+log(
+  "training step        median ms   mixtune is                  params total/trainable   loss first -> last",
+);
 for (const p of [ours, ...peers]) {
-  const ratio = p === ours ? "" : `${(p.stepMsMedian / ours.stepMsMedian).toFixed(2)}x faster`;
+  const ratio = p === ours
+    ? ""
+    : versus(ours.stepMsMedian, p.stepMsMedian, p === torchRun ? blas : undefined);
   log(
-    `${p.backend.padEnd(20)} ${ms(p.stepMsMedian)}   ${ratio.padEnd(12)} ${
+    `${p.backend.padEnd(20)} ${ms(p.stepMsMedian)}   ${ratio.padEnd(27)} ${
       `${p.params.total}/${p.params.trainable}`.padEnd(22)
     }   ` +
       `${p.losses[0].toFixed(4)} -> ${p.losses.at(-1)!.toFixed(4)}`,
   );
 }
 for (const s of skipped) log(s);
-const stepLoad = [stepLoad0, Deno.loadavg()[0]];
-log(
-  `load average ${stepLoad.map((x) => x.toFixed(2)).join(" -> ")}${
-    Math.max(...stepLoad) > 1.5
-      ? " (loaded: above 1.5, the figures above are not a quiet machine's)"
-      : " (quiet)"
-  }; PyTorch with torch.set_num_threads(2)`,
-);
+const stepLoad = [stepLoad0, load()];
+log(`${loadNote(stepLoad)}`);
+if (torchRun) {
+  log(`PyTorch ${torchRun.torch} (${torchRun.python}) on ${blasLine(torchRun.blas)}`);
+  if (torchRun.blas.reference) {
+    log(
+      "  the reference BLAS is not what PyTorch users run: no ratio is printed against it " +
+        "(.ci/setup installs and selects OpenBLAS)",
+    );
+  }
+}
 log(
   `mixtune without a readback each step: ${
     ours.pipelinedMs.toFixed(1)
@@ -151,18 +183,50 @@ if (!values["no-lm-loss"]) {
   log(`\n${formatLmLoss(lmLoss)}`);
 }
 
-const ourMatmul = await mixtuneMatmulGflops(MATMUL_SHAPES);
+let lm: LmBenchResult[] = [];
+if (!values["no-lm"]) {
+  lm = await lmBench([GPT2_30M, GPT2_SMALL], {
+    warmup: Number(values["lm-warmup"]),
+    steps: Number(values["lm-steps"]),
+    peers: !values["no-peers"],
+    log,
+    progress: (s) => values.json || console.error(s),
+  });
+}
+
+const matmulLoad = [load()];
+const matmulShapes = [...MATMUL_SHAPES, ...(values["no-lm"] ? [] : LM_MATMUL_SHAPES)];
+const ourMatmul = await mixtuneMatmulGflops(matmulShapes);
+// TF.js runs the original shapes only: at its 2-5 GFLOPS the 10-20 GFLOP vocabulary products take minutes
 const tfMatmul: MatmulResult[] = values["no-peers"] ? [] : await tfjsMatmulGflops("webgpu");
-log("\nmatmul (fp32)              mixtune GFLOPS   TF.js WebGPU GFLOPS   ratio");
+const torchMatmul = values["no-peers"] ? undefined : await torchMatmulGflops(matmulShapes);
+const torchMm = torchMatmul && !("skipped" in torchMatmul) ? torchMatmul : undefined;
+matmulLoad.push(load());
+log(
+  "\nmatmul (fp32), GFLOPS          mixtune   TF.js WebGPU   PyTorch CPU   mixtune vs TF.js   mixtune vs PyTorch",
+);
 ourMatmul.forEach((r, i) => {
   const t = tfMatmul[i];
+  const p = torchMm?.results[i];
+  const what = i >= MATMUL_SHAPES.length ? `  ${LM_MATMUL_SHAPES[i - MATMUL_SHAPES.length].what}` : "";
+  const f = (x?: number) => (x === undefined ? "-" : x.toFixed(2));
+  if ("doesNotFit" in r) {
+    log(
+      `${shapeLabel(r).padEnd(28)} ${"-".padStart(9)}   ${"-".padStart(12)}   ${
+        f(p?.gflops).padStart(11)
+      }   ` +
+        `mixtune: does not fit (${r.doesNotFit})${what}`,
+    );
+    return;
+  }
   log(
-    `${`${r.m}x${r.k} @ ${r.k}x${r.n}`.padEnd(26)} ${r.gflops.toFixed(2).padStart(14)}   ` +
-      `${t ? t.gflops.toFixed(2).padStart(19) : "-".padStart(19)}   ${
-        t ? (r.gflops / t.gflops).toFixed(2) + "x" : ""
-      }`,
+    `${shapeLabel(r).padEnd(28)} ${f(r.gflops).padStart(9)}   ${f(t?.gflops).padStart(12)}   ` +
+      `${f(p?.gflops).padStart(11)}   ${(t ? versus(1 / r.gflops, 1 / t.gflops) : "").padEnd(16)}   ` +
+      `${(p ? versus(1 / r.gflops, 1 / p.gflops, torchMm!.blas) : "").padEnd(18)}${what}`,
   );
 });
+if (torchMatmul && "skipped" in torchMatmul) log(`torch-cpu matmul skipped: ${torchMatmul.skipped}`);
+log(`${loadNote(matmulLoad)}; PyTorch matmul on ${torchMm ? blasLine(torchMm.blas) : "-"}`);
 
 const packed: PackedResult[] = [];
 if (!values["no-packed"]) {
@@ -225,11 +289,15 @@ if (values.json) {
   console.log(JSON.stringify(
     {
       adapter,
+      versions: { deno: Deno.version.deno, tfjs: TFJS_VERSION, torch: torchRun?.torch ?? torchMm?.torch },
+      blas: blas ?? torchMm?.blas,
       workload: WORKLOAD,
       step: [{ ...ours, memoryBytes: ours.memory.total }, ...peers, ...(frozen ? [frozen.f16] : [])],
       skipped,
       memory: m,
-      matmul: { mixtune: ourMatmul, tfjsWebgpu: tfMatmul },
+      lm,
+      matmul: { shapes: matmulShapes, mixtune: ourMatmul, tfjsWebgpu: tfMatmul, torch: torchMm?.results },
+      matmulLoadAvg: matmulLoad,
       scaling,
       packed,
       frozenF16: frozen,
@@ -241,7 +309,7 @@ if (values.json) {
     2,
   ));
 }
-
-function kib(n: number): string {
-  return `${(n / 1024).toFixed(1)} KiB`;
+if (lm.some((r) => r.lossesAgree === false)) {
+  console.error("bench: mixtune's and PyTorch's GPT-2 losses disagree beyond the tolerance (see above)");
+  Deno.exitCode = 1;
 }

@@ -114,14 +114,46 @@ export async function mixtuneStep(
   return result;
 }
 
-/** Matmul throughput through the matmul op: `inner` products per submit, median over samples. */
-export async function mixtuneMatmulGflops(shapes: MatmulShape[]): Promise<MatmulResult[]> {
-  const { device } = await gpu();
-  const out: MatmulResult[] = [];
+/** A matmul shape the adapter cannot bind, and why. */
+export interface MatmulDoesNotFit extends MatmulShape {
+  doesNotFit: string;
+}
+
+/** `256x384 @ (50257x384)^T` for a transposed B, else `256x384 @ 384x50257`. */
+export function shapeLabel(s: MatmulShape): string {
+  return `${s.m}x${s.k} @ ${s.transB ? `(${s.n}x${s.k})^T` : `${s.k}x${s.n}`}`;
+}
+
+/**
+ * Matmul throughput through the matmul op: `inner` products per submit, median over samples. A shape with an
+ * operand larger than the adapter binds is reported as not fitting instead of being run.
+ */
+export async function mixtuneMatmulGflops(
+  shapes: MatmulShape[],
+): Promise<(MatmulResult | MatmulDoesNotFit)[]> {
+  const { device, limits } = await gpu();
+  const out: (MatmulResult | MatmulDoesNotFit)[] = [];
   for (const s of shapes) {
+    const operands: [string, number, number][] = [
+      ["A", s.m, s.k],
+      ["B", s.transB ? s.n : s.k, s.transB ? s.k : s.n],
+      ["the product", s.m, s.n],
+    ];
+    const tooBig = operands.find(([, r, c]) => r * c * 4 > limits.maxStorageBufferBindingSize);
+    if (tooBig) {
+      const [what, r, c] = tooBig;
+      const mib = (x: number) => (x / 2 ** 20).toFixed(1);
+      out.push({
+        ...s,
+        doesNotFit: `${what} [${r}, ${c}] is ${mib(r * c * 4)} MiB; the adapter binds at most ${
+          mib(limits.maxStorageBufferBindingSize)
+        } MiB`,
+      });
+      continue;
+    }
     const a = input("a", [s.m, s.k]);
-    const b = input("b", [s.k, s.n]);
-    const program = await Program.compile(device, [matmul(a, b)]);
+    const b = input("b", s.transB ? [s.n, s.k] : [s.k, s.n]);
+    const program = await Program.compile(device, [matmul(a, b, { transB: s.transB })]);
     program.write(a, Float32Array.from({ length: s.m * s.k }, (_, i) => Math.sin(i)));
     program.write(b, Float32Array.from({ length: s.k * s.n }, (_, i) => Math.cos(i)));
     const flop = 2 * s.m * s.k * s.n;

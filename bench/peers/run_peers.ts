@@ -7,7 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { type MatmulResult, tfjsMatmulGflops, tfjsPeer } from "./tfjs_step.ts";
-import { torchPeer, type TorchPeerSkipped } from "./torch.ts";
+import { blasLine, type TorchBlas, torchPeer, type TorchPeerSkipped } from "./torch.ts";
 import type { PeerStepResult } from "./workload.ts";
 
 /** Every peer's figures, the matmul throughputs and whether the peers agree. */
@@ -86,8 +86,11 @@ export function formatPeerReport(r: PeerReport): string {
     "backend       median ms    min ms   params total/trainable   loss first -> last   device",
   ];
   for (const p of r.peers) {
-    const extra = p as PeerStepResult & { torch?: string; threads?: number };
-    const device = p.adapterInfo ?? (extra.torch ? `torch ${extra.torch}, ${extra.threads} threads` : "js");
+    const extra = p as PeerStepResult & { torch?: string; threads?: number; blas?: TorchBlas };
+    const device = p.adapterInfo ??
+      (extra.torch
+        ? `torch ${extra.torch}, ${extra.threads} threads${extra.blas ? `, ${blasLine(extra.blas)}` : ""}`
+        : "js");
     const params = `${p.params.total}/${p.params.trainable}`;
     const losses = `${p.losses[0].toFixed(4)} -> ${p.losses.at(-1)!.toFixed(4)}`;
     const ms = (x: number): string => x.toFixed(1).padStart(9);

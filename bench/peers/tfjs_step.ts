@@ -13,6 +13,9 @@ import {
   WORKLOAD,
 } from "./workload.ts";
 
+/** The TF.js version the peer runs (tfjs-core's). */
+export const TFJS_VERSION: string = tf.version_core;
+
 /** A TF.js backend this peer can run on. */
 export type TfjsBackend = "webgpu" | "cpu";
 
@@ -27,11 +30,12 @@ export interface TfjsPeerOptions {
   workload?: PeerWorkload;
 }
 
-/** One matmul shape, A [m, k] @ B [k, n]. */
+/** One matmul shape, A [m, k] @ B [k, n]; with `transB` B is stored [n, k] and read transposed. */
 export interface MatmulShape {
   m: number;
   k: number;
   n: number;
+  transB?: boolean;
 }
 
 /** Measured throughput of one matmul shape. */

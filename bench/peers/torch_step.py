@@ -5,7 +5,8 @@ bench/peers/tfjs_step.ts (same forward and loss), so the losses of both peers ca
 
 Usage: python3 torch_step.py [JSON options]; options (all optional): warmup, steps, seed, threads, workload.
 Prints one JSON line:
-{backend, stepMsMedian, stepMsAll, steps, params: {total, trainable}, losses, torch, threads}.
+{backend, stepMsMedian, stepMsAll, steps, params: {total, trainable}, losses, torch, threads, blas}; blas is
+torch_blas.blas_info(): the BLAS library torch's sgemm resolved to, its version and threads.
 """
 
 import json
@@ -16,6 +17,8 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+from torch_blas import blas_info
 
 WORKLOAD = {
     "image": 28, "patch": 7, "dim": 64, "depth": 4, "heads": 4, "mlpRatio": 4, "embedDim": 64,
@@ -156,6 +159,7 @@ def main():
         "losses": losses,
         "torch": torch.__version__,
         "threads": threads,
+        "blas": blas_info(),
     }))
 
 
