@@ -264,7 +264,7 @@ const VERBS: Record<string, { run?: () => Promise<void>; why?: string }> = {
   bench: {
     run: async () => {
       const { stdout } = await sh(
-        "deno task bench --json --steps 1 --warmup 1 --no-peers --no-packed --no-f16 --no-scaling",
+        "deno task bench --json --steps 1 --warmup 1 --no-peers --no-packed --no-f16 --no-scaling --no-lm --no-lm-loss",
       );
       assert.ok(JSON.parse(stdout), stdout);
     },
