@@ -111,7 +111,10 @@ function checkSource(
   }
   // mnist digits are 28 pixels a side; image folders are read at the model's side
   const vit = model === undefined ? undefined : pretrainedVit(model);
-  if (kind === "mnist" && vit && vit.image !== MNIST_SIDE && model?.backbone === "pretrained") {
+  if (
+    kind === "mnist" && vit && vit.image !== MNIST_SIDE && !vit.preprocess?.resize &&
+    model?.backbone === "pretrained"
+  ) {
     check.add(at("kind"), messages.imageSide(`${model.pretrained}/config.json`, vit.image, kind, MNIST_SIDE));
   }
   return kind;
