@@ -96,6 +96,8 @@ Deno.test("pretrained(dir, { classes }) and YAML give one spec for a ViT; the pl
       weights: 5082,
       stored: { F32: 5082 },
       unused: ["classifier (10 classes): the pipeline's cosine head replaces it"],
+      images:
+        "28 px as read; pixels as the domain gives them, no normalisation (no preprocessor_config.json); replicated over 3 channels",
     });
     const tune = plan.stages.find((s) => s.name === "tune")!;
     assert.deepEqual(tune.adapters?.[0].modules, [QUERY, VALUE]);
@@ -124,7 +126,7 @@ Deno.test("the CLI exits 2 naming the YAML position and the file for a ViT check
       ],
       [
         `{ pretrained: ${out}/vit32, classes: 10 }`,
-        `${file}:4:23 domains.digits.source.kind: ${out}/vit32/config.json: image_size 32 differs from the 28-pixel images of "mnist"`,
+        `${file}:4:23 domains.digits.source.kind: ${out}/vit32/config.json: image_size 32 differs from the 28-pixel images of "mnist"; to resize them, add a preprocessor_config.json with "do_resize": true beside it`,
       ],
       [
         `{ pretrained: ${out}/relu, classes: 10 }`,

@@ -31,6 +31,8 @@ const CPU_TOL = 1e-10;
 
 interface VitReference {
   dtype: string;
+  /** Side of the images (the model's image_size unless they are resized). */
+  side: number;
   images: number[];
   labels: number[];
   batch: number;
@@ -68,7 +70,8 @@ async function parity(name: string): Promise<void> {
     return f;
   };
 
-  const plain = buildVit(arch, { batch: B, classifier: true });
+  const side = ref.side;
+  const plain = buildVit(arch, { batch: B, classifier: true, side });
   const outputs = [plain.features, ...(plain.logits ? [plain.logits] : [])];
   const truths = [ref.features, ...(ref.logits ? [ref.logits] : [])];
   assert.equal(outputs.length, truths.length, `${name}: classifier logits on one side only`);
@@ -81,7 +84,13 @@ async function parity(name: string): Promise<void> {
     scale: ref.lora.scale,
     gated: false,
   }));
-  const g = buildModel(config, { batch: B, domains: 1, loss: { kind: "softmax", scale: ref.scale }, lora });
+  const g = buildModel(config, {
+    batch: B,
+    domains: 1,
+    loss: { kind: "softmax", scale: ref.scale },
+    lora,
+    side,
+  });
   const head = g.params.get("head.weight")!;
   const loraFeeds = feeds(
     g.params,
@@ -163,4 +172,10 @@ Deno.test({
   name: "readPretrained() ViTModel saved bare (bf16, pooler, tanh GELU, no qkv bias) matches PyTorch",
   ignore,
   fn: () => parity("vit_model_bf16"),
+});
+Deno.test({
+  name:
+    "readPretrained() ViT of image_size 56 on 28-pixel images with preprocessor_config.json (resize, per-channel mean/std) matches PyTorch",
+  ignore,
+  fn: () => parity("vit_resized"),
 });

@@ -37,6 +37,7 @@ export function formatPlan(plan: PipelinePlan): string {
       } weights (${stored} on disk), ` +
         "loaded as float32",
       ...(c.unused ?? []).map((u) => `not used: ${u}`),
+      ...(c.images ? [`images: ${c.images}`] : []),
       "",
     );
   }

@@ -16,6 +16,7 @@ import {
   loadMnist,
   loadUdhr,
   mixQuality,
+  MNIST_SIDE,
   takeBytes,
   takeImages,
   textDomain,
@@ -24,7 +25,7 @@ import {
 } from "../data/mod.ts";
 import { packDocuments } from "../data/packing.ts";
 import { loadTokenizer, type TextTokenizer } from "../data/tokenizer.ts";
-import { imageSide, pretrainedLm, tokens } from "../models/config.ts";
+import { imageSide, pretrainedLm, pretrainedVit, tokens } from "../models/config.ts";
 import { readPretrainedConfig } from "../models/pretrained/checkpoint.ts";
 import type { Encoding } from "../data/corpus.ts";
 import { exampleDomain, takeTokens } from "../data/examples.ts";
@@ -75,6 +76,18 @@ export class DomainCache {
   }
 }
 
+/**
+ * The side of the images a pipeline's model reads: MNIST's 28 when a domain is MNIST and the model is a
+ * pretrained ViT that resizes (its preprocessor_config.json's do_resize; validation refuses any other
+ * mismatch), else the model's side. Image folders are read at this side, so every domain shares it.
+ */
+export function imageInputSide(pipeline: PipelineSpec): number {
+  const side = imageSide(pipeline.model) ?? MNIST_SIDE;
+  const mnist = Object.values(pipeline.domains).some((d) => d.source.kind === "mnist");
+  const vit = pretrainedVit(pipeline.model);
+  return mnist && vit?.preprocess?.resize ? MNIST_SIDE : side;
+}
+
 /** Applies a domain's source and transforms. Errors name the domain. */
 export async function loadDomain(
   name: string,
@@ -90,7 +103,7 @@ export async function loadDomain(
   if (src.kind === "mnist" || src.kind === "images") {
     let set: ImageSet = src.kind === "mnist"
       ? await loadMnist({ digits: src.digits })
-      : loadImageFolder(src.path, { side: imageSide(pipeline.model) ?? 28 })
+      : loadImageFolder(src.path, { side: imageInputSide(pipeline) })
         .set;
     for (const t of transforms) {
       if (t.kind === "take") set = takeImages(set, t.count, `domain "${name}"`);

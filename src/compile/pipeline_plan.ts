@@ -11,7 +11,8 @@ import { pretrainedParams } from "../models/pretrained/graph.ts";
 import { hashSpec, stageHash, stageOrder } from "../spec/hash.ts";
 import type { EvaluateStage, ExportStage, PipelineSpec, TrainStage } from "../spec/types.ts";
 import { VERSION } from "../version.ts";
-import { checkDomainTokenizers, DomainCache, type DomainLoadOptions } from "./domains.ts";
+import { checkDomainTokenizers, DomainCache, type DomainLoadOptions, imageInputSide } from "./domains.ts";
+import type { VitArch } from "../models/pretrained/arch.ts";
 import { mixStrategy, stageParamCounts } from "./stage_setup.ts";
 import { stageModel } from "./stage_model.ts";
 import { planStep, type StepMemory } from "./train_step.ts";
@@ -81,6 +82,8 @@ export interface CheckpointPlan {
   stored: Record<string, number>;
   /** Checkpoint modules the pipeline does not use, and why (a ViT's `classifier`). */
   unused?: string[];
+  /** How a ViT's images reach the patch embedding: the resize and preprocessor_config.json's normalisation. */
+  images?: string;
 }
 
 /** The whole plan. */
@@ -156,7 +159,9 @@ export async function planPipeline(
       stages.push(forward ? { ...base, memoryBytes: forward.memory.total, forward } : base);
     }
   }
-  const checkpoint = spec.model.backbone === "pretrained" ? checkpointPlan(spec.model.pretrained) : undefined;
+  const checkpoint = spec.model.backbone === "pretrained"
+    ? checkpointPlan(spec.model.pretrained, imageInputSide(spec))
+    : undefined;
   return { name: spec.name, hash: await hashSpec(spec), version: VERSION, limits, checkpoint, stages };
 }
 
@@ -258,7 +263,7 @@ function planTrain(
   };
 }
 
-function checkpointPlan(dir: string): CheckpointPlan {
+function checkpointPlan(dir: string, side: number): CheckpointPlan {
   const { arch, config, dtypes } = checkPretrained(dir);
   const stored: Record<string, number> = {};
   let weights = 0;
@@ -271,7 +276,29 @@ function checkpointPlan(dir: string): CheckpointPlan {
   const unused = arch.family === "vit" && arch.labels > 0
     ? [`classifier (${arch.labels} classes): the pipeline's cosine head replaces it`]
     : undefined;
-  return { dir, modelType: String(config.model_type), weights, stored, ...(unused ? { unused } : {}) };
+  const images = arch.family === "vit" ? imagesLine(arch, side) : undefined;
+  return {
+    dir,
+    modelType: String(config.model_type),
+    weights,
+    stored,
+    ...(unused ? { unused } : {}),
+    ...(images ? { images } : {}),
+  };
+}
+
+/** What the graph does to the domain's pixels before the patch embedding. */
+function imagesLine(arch: VitArch, side: number): string {
+  const pre = arch.preprocess;
+  const resize = side === arch.image
+    ? `${side} px as read`
+    : `${side} px resized to ${arch.image} (bilinear, preprocessor_config.json do_resize)`;
+  const norm = pre
+    ? `pixel p read as (255 p * ${
+      pre.rescale.toPrecision(6)
+    } - mean) / std per channel, mean [${pre.mean}], std [${pre.std}] (preprocessor_config.json)`
+    : "pixels as the domain gives them, no normalisation (no preprocessor_config.json)";
+  return `${resize}; ${norm}; replicated over ${arch.channels} channels`;
 }
 
 /** Start, every schedule change, and the last step. */

@@ -2,7 +2,7 @@
 import type { Placement } from "../adapters/mod.ts";
 import type { BuildOptions, LossKind } from "../models/graph.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
-import type { DomainCache } from "./domains.ts";
+import { type DomainCache, imageInputSide } from "./domains.ts";
 import { type StageGate, stageGate, stagePlacements, stageTrainable } from "./stage_setup.ts";
 
 /** What evaluation and export need to rebuild a trained model. */
@@ -29,6 +29,7 @@ export function stageModel(
     gated: p.gated,
     dropout: p.dropout,
   }));
+  const side = imageInputSide(spec);
   return {
     placements,
     gate,
@@ -39,6 +40,7 @@ export function stageModel(
       loss: stage.loss as LossKind,
       lora,
       trainable: (p: string) => trainable.has(p),
+      side,
     }),
   };
 }

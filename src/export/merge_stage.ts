@@ -19,8 +19,16 @@ export interface MergedModel {
   copies: string[];
 }
 
-/** A checkpoint folder's tokenizer files, copied next to a merged model so it tokenizes alike. */
-const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
+/**
+ * A checkpoint folder's tokenizer files and a ViT's image processor settings, copied next to a merged model
+ * so that it tokenizes, resizes and normalises alike.
+ */
+const TOKENIZER_FILES = [
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "preprocessor_config.json",
+];
 
 async function readText(path: string): Promise<string> {
   try {

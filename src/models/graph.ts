@@ -52,6 +52,8 @@ export interface BuildOptions {
    * kept to compare against.
    */
   lossChunk?: number;
+  /** Side of the images fed to a pretrained ViT when it differs from image_size (see VitBuildOptions). */
+  side?: number;
 }
 
 /** A built model graph. */

@@ -111,7 +111,10 @@ function checkSource(
   }
   // mnist digits are 28 pixels a side; image folders are read at the model's side
   const vit = model === undefined ? undefined : pretrainedVit(model);
-  if (kind === "mnist" && vit && vit.image !== MNIST_SIDE && model?.backbone === "pretrained") {
+  if (
+    kind === "mnist" && vit && vit.image !== MNIST_SIDE && !vit.preprocess?.resize &&
+    model?.backbone === "pretrained"
+  ) {
     check.add(at("kind"), messages.imageSide(`${model.pretrained}/config.json`, vit.image, kind, MNIST_SIDE));
   }
   return kind;
@@ -224,7 +227,7 @@ function checkTransforms(
         if (source !== undefined && !isImageSource(source)) {
           check.add(at("kind"), messages.imageOnly(kind, source));
         }
-        checkDownsample(check, at("downsample"), fields.downsample, model);
+        checkDownsample(check, at("downsample"), fields.downsample, source, model);
         if (kind === "degrade") {
           check.number(at("blur"), fields.blur, NON_NEGATIVE, false);
           check.number(at("noise"), fields.noise, NON_NEGATIVE, false);
@@ -237,9 +240,17 @@ function checkTransforms(
   return split;
 }
 
-function checkDownsample(check: Checker, path: string, value: unknown, model: ModelConfig | undefined): void {
+function checkDownsample(
+  check: Checker,
+  path: string,
+  value: unknown,
+  source: string | undefined,
+  model: ModelConfig | undefined,
+): void {
   const factor = check.number(path, value, { integer: true, min: 2 });
-  const side = model === undefined ? undefined : imageSide(model);
+  // MNIST stays 28 pixels when a pretrained ViT resizes it (degradations apply before the resize)
+  const resized = source === "mnist" && model !== undefined && pretrainedVit(model)?.preprocess?.resize;
+  const side = model === undefined ? undefined : resized ? MNIST_SIDE : imageSide(model);
   if (factor !== undefined && side !== undefined && side % factor !== 0) {
     check.add(path, messages.divides("the image side", side, factor));
   }

@@ -114,7 +114,9 @@ export const messages = {
   notForCheckpoint: (key: string, file: string, family: string): string =>
     `not used by a ${family} checkpoint (${file}); remove ${key}`,
   imageSide: (file: string, image: number, source: string, side: number): string =>
-    `${file}: image_size ${image} differs from the ${side}-pixel images of ${quote(source)}`,
+    `${file}: image_size ${image} differs from the ${side}-pixel images of ${
+      quote(source)
+    }; to resize them, add a preprocessor_config.json with "do_resize": true beside it`,
   byteVocab: (file: string, vocab: number): string =>
     `${file}: vocab_size ${vocab} is below 256; text domains are byte ids 0-255`,
   recognitionNeedsVit: (): string =>

@@ -122,3 +122,32 @@ export function upsample(image: Float32Array, from: number, to: number, mode: Up
   }
   return out;
 }
+
+/**
+ * The [outSize, inSize] matrix (row-major, float64) of a bilinear resize along one axis: output pixel o takes
+ * the triangle filter centred at (o + 0.5) * in / out, as wide as one input pixel when upsampling and one
+ * output pixel when downsampling, over the input pixel centres inside the image, weights normalised to sum 1.
+ * This is PIL's BILINEAR filter before its 8-bit rounding and torch's `interpolate(mode="bilinear",
+ * align_corners=False, antialias=True)`; upsampling, it is the same as `upsample(..., "bilinear")` and as
+ * torch without antialias. A 2-D resize applies it to rows and to columns.
+ */
+export function bilinearWeights(inSize: number, outSize: number): Float64Array {
+  checkSide("inSize", inSize);
+  checkSide("outSize", outSize);
+  const scale = inSize / outSize;
+  const support = Math.max(scale, 1);
+  const out = new Float64Array(outSize * inSize);
+  for (let o = 0; o < outSize; o++) {
+    const centre = (o + 0.5) * scale;
+    let total = 0;
+    const first = Math.max(0, Math.floor(centre - support)),
+      last = Math.min(inSize, Math.ceil(centre + support));
+    for (let i = first; i < last; i++) {
+      const w = Math.max(0, 1 - Math.abs(i + 0.5 - centre) / support);
+      out[o * inSize + i] = w;
+      total += w;
+    }
+    for (let i = first; i < last; i++) out[o * inSize + i] /= total;
+  }
+  return out;
+}

@@ -3,6 +3,7 @@
  * need. Settings that would change the computation in ways the graphs do not implement are refused.
  */
 import { PretrainedError } from "./errors.ts";
+import type { VitPreprocess } from "./preprocessor.ts";
 
 /** GPT-2: learned positions, pre-LayerNorm blocks, Conv1D layers stored [in, out], tied lm_head. */
 export interface Gpt2Arch {
@@ -61,6 +62,8 @@ export interface VitArch {
   labels: number;
   /** Prefix of the backbone's module paths: "vit." under ViTForImageClassification, "" for ViTModel. */
   prefix: "vit." | "";
+  /** preprocessor_config.json's resize and normalisation, when the folder has one (set by the reader). */
+  preprocess?: VitPreprocess;
 }
 
 export type PretrainedArch = Gpt2Arch | LlamaArch | VitArch;

@@ -11,6 +11,7 @@ import {
 } from "../../adapters/safetensors.ts";
 import { parseArch, type PretrainedArch } from "./arch.ts";
 import { PretrainedError } from "./errors.ts";
+import { parsePreprocessor } from "./preprocessor.ts";
 import { checkpointTensors, ignoredTensor } from "./tensors.ts";
 
 /** A checkpoint folder, read and checked. */
@@ -27,6 +28,8 @@ export interface Pretrained {
 
 const SINGLE = "model.safetensors";
 const INDEX = "model.safetensors.index.json";
+/** A ViT's image processor settings (resize, rescale, normalisation); optional. */
+const PREPROCESSOR = "preprocessor_config.json";
 
 /**
  * Reads `config.json` alone: the architecture, without loading weights (for validation and plans). Reads
@@ -35,7 +38,12 @@ const INDEX = "model.safetensors.index.json";
 export function readPretrainedConfig(dir: string): { arch: PretrainedArch; config: Record<string, unknown> } {
   const file = join(dir, "config.json");
   const config = readJson(file, dir);
-  return { arch: parseArch(config, file), config: config as Record<string, unknown> };
+  const arch = parseArch(config, file);
+  const pre = join(dir, PREPROCESSOR);
+  if (arch.family === "vit" && exists(pre)) {
+    arch.preprocess = parsePreprocessor(readJson(pre, dir), pre, arch.image, arch.channels);
+  }
+  return { arch, config: config as Record<string, unknown> };
 }
 
 /** Reads and checks a whole checkpoint folder; throws PretrainedError naming the file and the problem. */
@@ -129,6 +137,7 @@ export function checkpointFingerprint(dir: string): string {
     parts.push(`${file.slice(file.lastIndexOf("/") + 1)} ${info.size} ${info.mtime?.getTime() ?? "?"}`);
   }
   if (exists(join(dir, INDEX))) parts.push(Deno.readTextFileSync(join(dir, INDEX)));
+  if (exists(join(dir, PREPROCESSOR))) parts.push(Deno.readTextFileSync(join(dir, PREPROCESSOR)));
   return parts.join("\n");
 }
 
