@@ -216,6 +216,8 @@ export async function runPacked(
           loss: lastLoss[[...lastLoss.keys()].find((k) => !failed.has(k))!],
           samplesPerSec,
           stepsPerSec: samplesPerSec / batch / K,
+          tokensPerSample: context || undefined,
+          memoryBytes: step.memory().total,
         });
         since = now;
         sinceStep = done;

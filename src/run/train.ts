@@ -185,6 +185,8 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
         loss: lastLoss,
         samplesPerSec,
         stepsPerSec: samplesPerSec / batch,
+        tokensPerSample: context || undefined,
+        memoryBytes: step.memory().total,
       });
       since = now;
       sinceStep = done;
