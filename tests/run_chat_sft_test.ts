@@ -95,7 +95,10 @@ Deno.test({
         JSON.stringify({
           messages: [
             { role: "user", content: `What is ${i} + ${i % 7}?` },
-            { role: "assistant", content: `${i + (i % 7)}` },
+            {
+              role: "assistant",
+              content: i % 2 ? `${i + (i % 7)}` : `The sum of ${i} and ${i % 7} is ${i + (i % 7)}.`,
+            },
           ],
         }));
       await Deno.writeTextFile(`${out}/chat.jsonl`, lines.join("\n") + "\n");
@@ -172,18 +175,6 @@ Deno.test({
       assert.ok(
         Math.abs(tuned.rowMean - tuned.tokens) > 1e-4 * tuned.tokens,
         `${tuned.rowMean} ${tuned.tokens}`,
-      );
-      console.log(
-        "FIGURES",
-        JSON.stringify({
-          step1: train[0].loss,
-          want,
-          loss,
-          tokens: tuned.tokens,
-          rowMean: tuned.rowMean,
-          packing,
-          metrics,
-        }),
       );
       assert.ok(
         Math.abs(loss - tuned.tokens) <= 2e-6 * tuned.tokens,
