@@ -112,6 +112,46 @@ Deno.test("the fused LM loss skips labels of -1: each example's mean over its ot
   assert.ok(Math.abs(per[0] - mean) <= 1e-12 * mean, `mean ${per[0]} vs ${mean} over the counted tokens`);
 });
 
+Deno.test("the unfused LM loss (whole logits) skips labels of -1 as the fused one does, float64 and on the GPU", async () => {
+  const fused = buildModel(lm, { ...options, lossChunk: 256 });
+  const unfused = buildModel(lm, { ...options, lossChunk: 0 });
+  const weights = startWeights(fused, 4);
+  const labels = Float32Array.from(randoms(B * lm.context, 9, 0, 1000), Math.floor);
+  [1, 2, 6, 12].forEach((t) => labels[t] = IGNORE_LABEL);
+  labels.fill(IGNORE_LABEL, 2 * lm.context); // the last example has no target
+  const batch = { ...randomBatch(lm, B, DOMAINS, 5), labels };
+  const feedsOf = (model: ModelGraph) => {
+    const i = model.inputs;
+    return new Map<Node | string, Float32Array>(weights).set(i.x, Float32Array.from(batch.x, (v) => v * 3))
+      .set(i.labels, labels).set(i.weights, batch.weights).set(i.domains, batch.domains).set(
+        i.gate!,
+        batch.gate!,
+      );
+  };
+  const want = evaluate([fused.perExample], feedsOf(fused)).get(fused.perExample)!;
+  const step = stepGraph(unfused);
+  const ref = evaluate([step.loss, unfused.perExample, ...step.gradNodes.values()], feedsOf(unfused));
+  const got = ref.get(unfused.perExample)!;
+  assert.equal(got[2], 0, "an example without targets");
+  for (let b = 0; b < B; b++) {
+    assert.ok(
+      Math.abs(got[b] - want[b]) <= 1e-12 * Math.max(1, want[b]),
+      `example ${b}: ${got[b]} vs ${want[b]}`,
+    );
+  }
+  const device = await testDevice();
+  if (!device) return;
+  const { values, names } = await runStep(device, unfused, weights, labels);
+  assert.ok(
+    relError(values[0], ref.get(step.loss)!) <= 1e-6,
+    `loss ${values[0]} vs float64 ${ref.get(step.loss)}`,
+  );
+  [...step.gradNodes.values()].forEach((g, k) => {
+    const err = relError(values[k + 2], ref.get(g)!);
+    assert.ok(err <= 5e-4, `${names[k + 2]}: relative error ${err} against float64`);
+  });
+});
+
 Deno.test("planned activations of a GPT-2-vocabulary LM (6 x 384, 50,257 ids, 2 x 128 tokens) hold no [tokens, vocab] logits", () => {
   const config: LmConfig = {
     backbone: "lm",

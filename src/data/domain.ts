@@ -28,6 +28,18 @@ export interface TextDomain {
   validationMask?: Uint8Array;
   /** For examples: how packing went, per split. */
   packing?: { train: PackingStats; validation?: PackingStats };
+  /**
+   * For examples: the held-out examples unpacked (the validation split's, or every kept example when there
+   * is none), which generation tasks score one by one.
+   */
+  heldOut?: HeldOutExamples;
+}
+
+/** Examples back to back: example i is ids [offsets[i], offsets[i + 1]), `trained` 1 on its response tokens. */
+export interface HeldOutExamples {
+  ids: Int32Array;
+  offsets: Float64Array;
+  trained: Uint8Array;
 }
 
 /** An image domain: training images plus a held-out validation set of the same side. */

@@ -1,6 +1,6 @@
 /** Text domains from a tokenized corpus: a stream of documents, or supervised examples packed into windows. */
 import type { TokenCorpus } from "./corpus.ts";
-import type { TextDomain, TokenStream } from "./domain.ts";
+import type { HeldOutExamples, TextDomain, TokenStream } from "./domain.ts";
 import { DataError } from "./errors.ts";
 import { packExamples, type PackingMode } from "./packing.ts";
 
@@ -61,6 +61,7 @@ export function exampleDomain(name: string, corpus: TokenCorpus, options: Exampl
     validation: new Int32Array(0),
     packing: { train: train.stats },
   };
+  domain.heldOut = held > 0 ? examplesOf(corpus, n - held, n) : examplesOf(corpus, 0, n);
   if (held > 0) {
     const v = pack(n - held, n);
     domain.validation = v.ids;
@@ -68,6 +69,17 @@ export function exampleDomain(name: string, corpus: TokenCorpus, options: Exampl
     domain.packing!.validation = v.stats;
   }
   return domain;
+}
+
+/** Copies examples [first, last) of a corpus. */
+function examplesOf(corpus: TokenCorpus, first: number, last: number): HeldOutExamples {
+  const start = corpus.offsets[first];
+  const end = corpus.offsets[last];
+  return {
+    ids: Int32Array.from(corpus.ids.subarray(start, end)),
+    offsets: corpus.offsets.slice(first, last + 1).map((o) => o - start),
+    trained: corpus.trained!.slice(start, end),
+  };
 }
 
 /** The first `count` ids of a stream (a view); asking for more than there are is an error. */

@@ -3,11 +3,11 @@
  * so the [tokens, vocabulary] logits are never held, then each example's mean over the tokens it counts.
  */
 import type { Node } from "../graph/node.ts";
-import { div } from "../graph/ops/elementwise.ts";
+import { div, mul, sub } from "../graph/ops/elementwise.ts";
 import { linearCrossEntropy } from "../graph/ops/linear_cross_entropy.ts";
 import { loraDown } from "../graph/ops/lora.ts";
 import { softmaxCrossEntropy } from "../graph/ops/cross_entropy.ts";
-import { mean, sum } from "../graph/ops/reduce.ts";
+import { sum } from "../graph/ops/reduce.ts";
 import { reshape } from "../graph/ops/reshape.ts";
 import { concat } from "../graph/ops/shape.ts";
 import { relu, scale } from "../graph/ops/unary.ts";
@@ -39,15 +39,24 @@ export function lmLoss(hidden: Node, head: LinearParts, labels: Node, chunk?: nu
   return div(sums, scale(relu(scale(counts, 1, -1)), 1, 1)); // max(count, 1), counts being integers
 }
 
-/** Mean token cross-entropy of each example from whole logits [B, T, V] (packed graphs whose variants have their own heads, and the path the fused loss is compared with). */
+/**
+ * Mean token cross-entropy of each example from whole logits [B, T, V] (packed graphs whose variants have
+ * their own heads, and the path the fused loss is compared with), with lmLoss's rule for labels of -1: the
+ * cross-entropy is taken against label max(l, 0) and multiplied by the mask relu(l + 1) - relu(l) (1 for a
+ * class index, 0 for -1), and each example's sum is divided by max(its count of masked-in tokens, 1).
+ */
 export function unfusedLmLoss(logits: Node, labels: Node, V: number): Node {
   const [B, T] = labels.shape;
-  const rows = softmaxCrossEntropy(reshape(logits, [B * T, V]), reshape(labels, [B * T]), {
+  const clamped = relu(labels);
+  const counted = sub(relu(scale(labels, 1, 1)), clamped);
+  const rows = softmaxCrossEntropy(reshape(logits, [B * T, V]), reshape(clamped, [B * T]), {
     kind: "none",
     scale: 1,
     margin: 0,
   });
-  return mean(reshape(rows, [B, T]), 1);
+  const sums = sum(mul(reshape(rows, [B, T]), counted), 1);
+  const counts = sum(counted, 1);
+  return div(sums, scale(relu(scale(counts, 1, -1)), 1, 1)); // max(count, 1), counts being integers
 }
 
 function rank(head: LinearParts): number {

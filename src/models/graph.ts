@@ -64,6 +64,8 @@ export interface ModelGraph {
    * domains: one-hot [B, D]; gate: quality weight g [B] when some adapter is gated; dropoutSeed: [1]
    * ([K] when packed), a new value each step, when some adapter has dropout in a training graph. */
   inputs: { x: Node; labels: Node; weights: Node; domains: Node; gate?: Node; dropoutSeed?: Node };
+  /** Next-token logits [B, T, vocab] (pretrained causal LMs: generation reads them, the loss never does). */
+  logits?: Node;
   /** Pooled, projected embedding [B, e] (ViT only). */
   embedding?: Node;
   /** Per-example loss before weighting [B]. */
@@ -116,11 +118,11 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
       throw new Error(`a pretrained model trains with the lm loss, not ${options.loss.kind}`);
     }
     if (options.variants) throw new Error("packed variants of a pretrained model are not supported yet");
-    const { params, inputs, perExample, loss, domainLoss } = buildPretrained(pretrainedLm(config), {
+    const { params, inputs, logits, perExample, loss, domainLoss } = buildPretrained(pretrainedLm(config), {
       ...options,
       context: tokens(config),
     });
-    return { config, params, inputs, perExample, loss, domainLoss };
+    return { config, params, inputs, logits, perExample, loss, domainLoss };
   }
   const K = options.variants?.length ?? 1;
   const pack = options.variants ? packedLora(options.variants) : undefined;

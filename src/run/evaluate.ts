@@ -1,5 +1,6 @@
 /**
- * Evaluate stages: validation loss per domain, and recognition as face recognition measures it
+ * Evaluate stages: validation loss per domain (over response tokens for supervised examples), exact match of
+ * greedy responses (instruction domains), and recognition as face recognition measures it
  * (class-mean gallery of HR training images, held-out probes: rank-1 and TAR at FAR), on WebGPU or
  * onnxruntime.
  */
@@ -16,6 +17,11 @@ import { onnxInputs } from "./export_stage.ts";
 import { stageModel } from "../compile/stage_model.ts";
 import { embeddings, validationLoss } from "./validation.ts";
 import { concatFloats } from "./_concat.ts";
+import { greedyResponses } from "./greedy.ts";
+import { exactMatch, promptAndResponse, stopIds } from "../eval/exact_match.ts";
+import { byteTokenizer, loadTokenizer } from "../data/tokenizer.ts";
+import { DataError } from "../data/errors.ts";
+import type { ModelGraph } from "../models/graph.ts";
 
 /** One recognition protocol: a gallery domain's training images against probe domains' held-out images. */
 export interface RecognitionSet {
@@ -67,7 +73,7 @@ export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, 
         const d = ctx.domains.get(name);
         const gate = sm.gate && d.kind === "images" ? sm.gate.values(d, "validation") : undefined;
         const loss = await validationLoss(forward, d, batch, context, Infinity, gate);
-        // every example has `context` tokens, so the mean of per-example means is the mean over tokens
+        // the mean over the tokens scored (response tokens of supervised examples), so e^loss is perplexity
         const perplexity = Math.exp(loss);
         if (wantLoss) metrics[`validation_loss/${name}`] = loss;
         if (wantPerplexity) metrics[`perplexity/${name}`] = perplexity;
@@ -80,6 +86,13 @@ export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, 
         columns: ["domain", ...(wantLoss ? ["loss"] : []), ...(wantPerplexity ? ["perplexity"] : [])],
         rows,
       });
+    }
+    if (stage.tasks.includes("exact_match")) {
+      // logits [rows, T, vocab] are read back whole: rows are few enough to keep them near 64 MiB
+      const rows = Math.max(1, Math.min(batch, Math.floor(2 ** 24 / (context * vocabOf(graph)))));
+      tables.push(
+        await exactMatchTable(ctx, buildModel(spec.model, sm.build(rows, 1)), store, context, metrics),
+      );
     }
     if (stage.tasks.includes("recognition")) {
       const embed = async (d: ImageDomain, part: "train" | "validation") => {
@@ -127,6 +140,61 @@ export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, 
     store.destroy();
   }
   return { stage: ctx.name, from: trainName, backend: stage.backend ?? "webgpu", metrics, tables };
+}
+
+/** Task exact_match: greedy responses to each domain's first held-out examples, scored exactly. */
+async function exactMatchTable(
+  ctx: EvaluateContext,
+  graph: ModelGraph,
+  store: ParamStore,
+  context: number,
+  metrics: Record<string, number | null>,
+): Promise<{ title: string; columns: string[]; rows: (string | number | null)[][] }> {
+  const { spec, stage } = ctx;
+  const maxNew = stage.exactMatch?.maxNewTokens ?? 32;
+  const limit = stage.exactMatch?.examples ?? 64;
+  if (!graph.logits) throw new Error("exact_match: this model has no next-token logits");
+  const forward = await Forward.compile(ctx.device, store, graph, [graph.logits]);
+  const rows: (string | number)[][] = [];
+  try {
+    for (const name of stage.domains ?? Object.keys(spec.domains)) {
+      const d = ctx.domains.get(name);
+      if (d.kind !== "text" || d.heldOut === undefined) {
+        throw new DataError(
+          `exact_match: domain "${name}" holds no supervised examples (chat, Alpaca or prompt/completion records)`,
+        );
+      }
+      const src = spec.domains[name].source;
+      const tokenizer = "tokenizer" in src && src.tokenizer !== undefined
+        ? loadTokenizer(src.tokenizer)
+        : byteTokenizer;
+      const stops = stopIds(tokenizer);
+      const n = Math.min(limit, d.heldOut.offsets.length - 1);
+      const pairs = Array.from({ length: n }, (_, i) => promptAndResponse(d.heldOut!, i));
+      const generated = await greedyResponses(forward, graph.logits, pairs.map((p) => p.prompt), {
+        batch: graph.inputs.x.shape[0],
+        context,
+        vocab: graph.logits.shape[2],
+        maxNew,
+        stops,
+      });
+      const hits = pairs.filter((p, i) => exactMatch(generated[i], p.response, stops, tokenizer)).length;
+      metrics[`exact_match/${name}`] = hits / n;
+      rows.push([name, n, hits, round(hits / n)]);
+    }
+  } finally {
+    forward.destroy();
+  }
+  return {
+    title: `${ctx.name}: exact match (greedy, at most ${maxNew} new tokens)`,
+    columns: ["domain", "examples", "matched", "exact match"],
+    rows,
+  };
+}
+
+function vocabOf(graph: ModelGraph): number {
+  if (!graph.logits) throw new Error("exact_match: this model has no next-token logits");
+  return graph.logits.shape[2];
 }
 
 function round(x: number): number {

@@ -1,9 +1,14 @@
 /** Validation loss per domain and embeddings, through a forward program that reads the live weights. */
 import type { Forward } from "../compile/forward.ts";
 import { type Domain, textValidationBatches } from "../data/mod.ts";
+import { IGNORE_LABEL } from "../data/batch.ts";
 import { padRows } from "./batches.ts";
 
-/** Mean per-example loss over a domain's validation split (at most `maxBatches` batches for text). */
+/**
+ * Mean loss over a domain's validation split (at most `maxBatches` batches for text). Text: the mean over the
+ * tokens with a target (each window's mean weighted by its count of targets that are not IGNORE_LABEL), so a
+ * domain of supervised examples is scored on its response tokens alone; images: the mean per example.
+ */
 export async function validationLoss(
   forward: Forward,
   domain: Domain,
@@ -24,8 +29,12 @@ export async function validationLoss(
         labels: padRows(v.targets, v.rows, context, batch),
       });
       const [loss] = await forward.run([out]);
-      for (let r = 0; r < v.rows; r++) sum += loss[r];
-      count += v.rows;
+      for (let r = 0; r < v.rows; r++) {
+        let counted = 0;
+        for (let t = r * context; t < (r + 1) * context; t++) if (v.targets[t] !== IGNORE_LABEL) counted++;
+        sum += loss[r] * counted;
+        count += counted;
+      }
     }
   } else {
     const { images, labels } = domain.validation;
@@ -42,7 +51,9 @@ export async function validationLoss(
       count += rows;
     }
   }
-  if (count === 0) throw new Error(`domain "${domain.name}" has no validation examples`);
+  if (count === 0) {
+    throw new Error(`domain "${domain.name}" has no validation examples (or no token to score)`);
+  }
   return sum / count;
 }
 

@@ -9,11 +9,11 @@ import { joinPath } from "./problem.ts";
 
 const SHAPES = {
   train: TRAIN_KEYS,
-  evaluate: ["from", "dependsOn", "tasks", "backend", "domains", "recognition"],
+  evaluate: ["from", "dependsOn", "tasks", "backend", "domains", "recognition", "exactMatch"],
   export: ["from", "dependsOn", "format", "opset"],
 } as const;
 
-const TASKS = ["validation_loss", "perplexity", "recognition"] as const;
+const TASKS = ["validation_loss", "perplexity", "recognition", "exact_match"] as const;
 
 /** Checks `stages`: every stage, every `from`, the derived `dependsOn`, and that `from` links form no cycle. */
 export function checkStages(
@@ -132,7 +132,25 @@ function checkEvaluate(
     if (kind === "perplexity" && model !== undefined && !isCausal(model)) {
       check.add(taskPath, messages.perplexityNeedsLm());
     }
+    if (
+      kind === "exact_match" && model !== undefined && !(model.backbone === "pretrained" && isCausal(model))
+    ) {
+      check.add(taskPath, messages.exactMatchNeedsPretrainedLm(modelName(model)));
+    }
   });
+  const em = check.record(at("exactMatch"), fields.exactMatch, ["maxNewTokens", "examples"], false);
+  if (em) {
+    check.number(joinPath(at("exactMatch"), "maxNewTokens"), em.maxNewTokens, {
+      integer: true,
+      min: 1,
+      max: 4096,
+    }, false);
+    check.number(joinPath(at("exactMatch"), "examples"), em.examples, {
+      integer: true,
+      min: 1,
+      max: 1_000_000,
+    }, false);
+  }
   const backend = check.oneOf(at("backend"), fields.backend, ["webgpu", "onnxruntime"], false);
   if (backend === "onnxruntime" && model !== undefined && model.backbone !== "vit") {
     check.add(at("backend"), messages.onnxNeedsVit("the onnxruntime backend", modelName(model)));

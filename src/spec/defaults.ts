@@ -34,6 +34,9 @@ export const DEFAULTS = {
   dropout: 0,
   init: "kaiming",
   backend: "webgpu",
+  /** Task exact_match: most tokens generated per example, and examples scored per domain. */
+  exactMatchNewTokens: 32,
+  exactMatchExamples: 64,
   opset: 17,
   textField: "text",
   domainField: "domain",
@@ -116,6 +119,13 @@ function stageDefaults(stage: StageSpec, domains: Record<string, DomainSpec>): S
       domains: [...(stage.domains ?? Object.keys(domains))],
       recognition: (stage.recognition ?? []).map((r) => ({ ...r, probes: [...r.probes] })),
     };
+    // only with the task, so the hashes of other evaluate stages stay as they were
+    if (stage.tasks.includes("exact_match")) {
+      out.exactMatch = {
+        maxNewTokens: stage.exactMatch?.maxNewTokens ?? DEFAULTS.exactMatchNewTokens,
+        examples: stage.exactMatch?.examples ?? DEFAULTS.exactMatchExamples,
+      };
+    }
     return out;
   }
   if (stage.kind === "export") {

@@ -123,6 +123,8 @@ export const messages = {
     `expected "validation_loss" or "perplexity" for an lm model, found "recognition"`,
   onnxNeedsVit: (what: string, found: string): string =>
     `${what} supports the built-in vit model only, found ${found}`,
+  exactMatchNeedsPretrainedLm: (model: string): string =>
+    `expected a pretrained causal LM (with a tokenizer) for the exact_match task, found ${model}`,
   perplexityNeedsLm: (): string =>
     `expected "validation_loss" or "recognition" for a vit model, found "perplexity"`,
   multipleOf: (what: string, divisor: number, found: number): string =>

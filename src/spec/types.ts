@@ -381,7 +381,19 @@ export interface TrainStage {
 
 /** What an evaluate stage measures. */
 /** `perplexity` (causal LMs): e to the mean token cross-entropy of each domain's validation split. */
-export type EvaluateTask = "validation_loss" | "perplexity" | "recognition";
+/**
+ * `exact_match` (pretrained causal LMs, domains of supervised examples): greedy generation after each held-out
+ * example's prompt, the fraction whose text equals the reference response (see `ExactMatchOptions`).
+ */
+export type EvaluateTask = "validation_loss" | "perplexity" | "recognition" | "exact_match";
+
+/** Bounds of the `exact_match` task. */
+export interface ExactMatchOptions {
+  /** Most tokens generated per example; defaults to 32. */
+  maxNewTokens?: number;
+  /** The first this many held-out examples of each domain are scored; defaults to 64. */
+  examples?: number;
+}
 
 /**
  * Evaluates a train stage's weights. Each domain is evaluated on its validation split, or whole when it has
@@ -402,6 +414,8 @@ export interface EvaluateStage {
   domains?: string[];
   /** Recognition protocols (task "recognition"); defaults to none. */
   recognition?: RecognitionSetSpec[];
+  /** Bounds of the `exact_match` task. */
+  exactMatch?: ExactMatchOptions;
 }
 
 /**
