@@ -100,8 +100,9 @@ Deno.test("the table scripts say which sweep.json is missing and what writes it,
     assert.equal(out.code, 1, script);
     assert.match(
       stderr,
-      /^\/nonexistent(\/sweep\.json)? not found: run `deno task sweep PIPELINE` first; it writes sweep\.json\n$/,
+      /^[a-z_]+_table\.ts: \/nonexistent(\/sweep\.json)? not found: run `deno task sweep PIPELINE` first; it writes sweep\.json\n$/,
     );
+    assert.ok(stderr.startsWith(script.replace("pipelines/", "")), stderr);
   }
 });
 
