@@ -19,7 +19,7 @@ export class ScriptUsageError extends Error {
  *
  * @example
  * ```ts
- * import { scriptExitCode } from "./mod.ts";
+ * import { scriptExitCode } from "../../mod.ts";
  * const code = await scriptExitCode(() => Promise.reject(new Error("no such file")), "demo.ts");
  * console.log(code); // 1, after printing "demo.ts: no such file"
  * ```
