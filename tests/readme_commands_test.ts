@@ -217,7 +217,7 @@ const COMMANDS: { readme: string; run?: () => Promise<void>; why?: string }[] = 
       const { stdout } = await sh(
         `XDG_RUNTIME_DIR=/tmp deno run -A pipelines/cooldown_variance.ts --batches 4 --weights ${t5}/weights.safetensors`,
       );
-      assert.match(stdout, /variance/i);
+      assert.match(stdout, /\nscalarization \/ sampling: Var\(‖g‖\) ratio \S+ \(bootstrap 95%: /);
     },
   },
   {
