@@ -7,22 +7,11 @@ import { type AsyncBuffer, parquetMetadataAsync, parquetReadObjects } from "hypa
 import { DataError } from "../errors.ts";
 import { inDomain, type Located, type RecordOptions } from "./jsonl.ts";
 import { recordItem } from "./records.ts";
+import { filesAt } from "./text_folder.ts";
 
 /** The Parquet files of a path: the file itself, or a folder's `*.parquet` files sorted by name. */
 export function parquetFiles(path: string): string[] {
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(path);
-  } catch (e) {
-    throw new DataError(`cannot read (${(e as Error).message})`, { file: path });
-  }
-  if (info.isFile) return [path];
-  const files = [...Deno.readDirSync(path)]
-    .filter((e) => e.isFile && e.name.endsWith(".parquet") && !e.name.startsWith("."))
-    .map((e) => `${path}/${e.name}`)
-    .sort();
-  if (files.length === 0) throw new DataError("has no .parquet files", { file: path });
-  return files;
+  return filesAt(path, ".parquet");
 }
 
 /** Random access to an open file, as hyparquet reads it. */

@@ -24,8 +24,11 @@ export function stem(name: string): string {
   return dot > 0 ? name.slice(0, dot) : name;
 }
 
-/** The text files of a path: the file itself, or a folder's files (hidden ones skipped) by name. */
-export function textFiles(path: string): string[] {
+/**
+ * The files of a source path: the file itself, or a folder's files by name (hidden ones skipped), only those
+ * ending in `extension` when one is given; a folder with none is a DataError naming it.
+ */
+export function filesAt(path: string, extension = ""): string[] {
   let info: Deno.FileInfo;
   try {
     info = Deno.statSync(path);
@@ -33,9 +36,14 @@ export function textFiles(path: string): string[] {
     throw new DataError(`cannot read (${(e as Error).message})`, { file: path });
   }
   if (info.isFile) return [path];
-  const files = listFiles(path).map((name) => `${path}/${name}`);
-  if (files.length === 0) throw new DataError("has no text files", { file: path });
+  const files = listFiles(path).filter((name) => name.endsWith(extension)).map((name) => `${path}/${name}`);
+  if (files.length === 0) throw new DataError(`has no ${extension || "text"} files`, { file: path });
   return files;
+}
+
+/** The text files of a path: the file itself, or a folder's files (hidden ones skipped) by name. */
+export function textFiles(path: string): string[] {
+  return filesAt(path);
 }
 
 /** Pieces are cut once they are at least this long. */
