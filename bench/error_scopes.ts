@@ -9,33 +9,14 @@
  * ```
  */
 import "../src/graph/ops/mod.ts";
-import { TrainStep } from "../src/compile/train_step.ts";
+import type { TrainStep } from "../src/compile/train_step.ts";
 import { gpu, limitRecord } from "../src/gpu/device.ts";
-import { buildModel } from "../src/models/graph.ts";
-import { workloadConfig } from "./mixtune.ts";
+import { workloadStep } from "./mixtune.ts";
 import { makeInit, median, WORKLOAD } from "./peers/workload.ts";
 
-async function step(device: GPUDevice): Promise<TrainStep> {
-  const w = WORKLOAD;
-  const lora = Array.from({ length: w.depth }, (_, i) => ({
-    path: `blocks.${i}.attn.qkv`,
-    rank: w.rank,
-    scale: 1,
-    gated: false,
-  }));
-  const model = buildModel(workloadConfig(w), {
-    batch: w.batch,
-    domains: 1,
-    loss: { kind: "cosface", scale: w.cosfaceS, margin: w.cosfaceM },
-    lora,
-    trainable: (name) => name === "head.weight",
-  });
-  const s = await TrainStep.compile(device, model, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
-  const init = makeInit(1, w);
-  s.store.upload(
-    new Map([...init.params].map(([n, v]) => [/lora_[AB]$/.test(n) ? `${n}.weight` : n, v])),
-  );
-  return s;
+/** The ViT-tiny workload's step on `device`, with the peers' initial values and batch. */
+function step(device: GPUDevice): Promise<TrainStep> {
+  return workloadStep(WORKLOAD, 1, "f32", device);
 }
 
 const blocks = Number(Deno.args[0] ?? 6);

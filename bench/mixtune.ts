@@ -34,8 +34,9 @@ export async function workloadStep(
   w: PeerWorkload = WORKLOAD,
   seed = 1,
   frozenDtype: FrozenDtype = "f32",
+  device?: GPUDevice,
 ): Promise<TrainStep> {
-  const { device } = await gpu();
+  device ??= (await gpu()).device;
   const lora = Array.from({ length: w.depth }, (_, i) => ({
     path: `blocks.${i}.attn.qkv`,
     rank: w.rank,
