@@ -4,7 +4,8 @@ import { evaluate } from "../src/graph/cpu.ts";
 import { input, type Node } from "../src/graph/node.ts";
 import { gradients } from "../src/graph/grad.ts";
 import { mul } from "../src/graph/ops/elementwise.ts";
-import { gather, gatherGrad } from "../src/graph/ops/gather.ts";
+import { gather, gatherGrad, PIECE_BYTES, pieceRows } from "../src/graph/ops/gather.ts";
+import { opDef } from "../src/graph/op.ts";
 import { sumAll } from "../src/graph/ops/reduce.ts";
 import { gpuVsCpu, randoms, testDevice } from "./_harness.ts";
 
@@ -67,6 +68,53 @@ Deno.test("gather() writes zeros on the GPU and throws on the CPU for an index o
   assert.throws(() => evaluate([y], feeds), {
     name: "RangeError",
     message: "gather: index 3 at position 1 is outside the table's 3 rows",
+  });
+});
+
+Deno.test("a table larger than one binding is read and its gradient written in pieces of rows", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  // GPT-2's vocabulary, an awkward width: 149.4 MiB of f32, over WebGPU's 128 MiB binding
+  const [rows, d] = [50257, 771];
+  const piece = pieceRows(rows, d);
+  assert.ok(rows * d * 4 > PIECE_BYTES && piece < rows, `one piece of ${piece} rows`);
+  const table = input("table", [rows, d]);
+  const picks = [0, piece - 1, piece, piece + 1, rows - 1, 7, piece, 12345, 49999, piece - 1];
+  const idx = input("idx", [picks.length]);
+  const g = input("g", [picks.length, d]);
+  for (
+    const [op, shapes] of [["gather", [[rows, d], [picks.length]]], ["gather_grad", [[picks.length], [
+      picks.length,
+      d,
+    ]]]] as const
+  ) {
+    const out = op === "gather" ? [picks.length, d] : [rows, d];
+    const low = opDef(op).gpu!(shapes.map((s) => [...s]), { rows }, out, [false, false]);
+    assert.equal(low.calls.length, 2, `${op}: one call per piece`);
+    for (const c of low.calls) for (const b of c.bind) assert.ok(!("size" in b) || b.size! <= PIECE_BYTES);
+  }
+  const feeds = new Map<Node, Float32Array>([
+    [table, randoms(rows * d, 11)],
+    [idx, Float32Array.from(picks)],
+    [g, randoms(picks.length * d, 12)],
+  ]);
+  const [ey, eg] = await gpuVsCpu(device, [gather(table, idx), gatherGrad(idx, g, rows)], feeds);
+  assert.ok(ey === 0, `gather error ${ey}`);
+  assert.ok(eg <= 1e-6, `gather_grad relative error ${eg}`); // at most two terms a row (piece - 1 repeats)
+
+  // indices outside the whole table read zeros, whichever piece's call runs last
+  const y = gather(table, idx);
+  const program = await Program.compile(device, [y], { poison: true });
+  program.write(table, feeds.get(table)!);
+  const bad = [-1, rows, piece, rows + 5, 0, -3, rows - 1, piece - 1, 2 * rows, 3];
+  program.write(idx, Float32Array.from(bad));
+  program.run();
+  const got = await program.read(y);
+  program.destroy();
+  const t = feeds.get(table)!;
+  bad.forEach((v, r) => {
+    const want = v >= 0 && v < rows ? t.subarray(v * d, (v + 1) * d) : new Float32Array(d);
+    assert.deepEqual(got.subarray(r * d, (r + 1) * d), want, `index ${v} at position ${r}`);
   });
 });
 

@@ -32,20 +32,20 @@ export function planForward(
   const params = [...model.params.values()];
   const plan = planBuffers(outputs, new Set(params));
   const leaves = topo(outputs).filter((n) => n.role === "input" || n.role === "const");
+  const frozen = params.filter((p) => !p.trainable);
+  const trainable = params.filter((p) => p.trainable);
   const flats = store
     ? [
-      flatBuffer("frozen parameters", params.filter((p) => !p.trainable), 4, false),
-      flatBuffer("trainable parameters", params.filter((p) => p.trainable), 4, false),
+      flatBuffer("frozen parameters", frozen, 4, false),
+      flatBuffer("trainable parameters", trainable, 4, false),
     ]
-    : params.map((p) => ({
-      holds: `parameter ${p.name}`,
-      bytes: align(p.size * 4),
-      binding: align(p.size * 4),
-    }));
+    : params.map((p) => ({ holds: `parameter ${p.name}`, bytes: align(p.size * 4), binding: 0 }));
   // a store allocates at least one aligned block for each flat buffer
+  const stored = (ps: readonly Node[]) =>
+    Math.max(256, ps.reduce((a, p) => a + Math.ceil(p.size / 64) * 256, 0));
   const weights = store
-    ? flats.reduce((a, f) => a + Math.max(f.bytes, 256), 0)
-    : flats.reduce((a, f) => a + f.bytes, 0);
+    ? stored(frozen) + stored(trainable)
+    : params.reduce((a, p) => a + align(p.size * 4), 0);
   const activations = plan.bytes + leaves.reduce((a, n) => a + align(n.size * 4), 0);
   return {
     memory: { weights, activations, total: weights + activations },

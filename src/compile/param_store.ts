@@ -1,7 +1,9 @@
 /**
  * Parameters on the GPU: trainable ones in one flat buffer (so one AdamW dispatch updates them all), frozen
- * ones in another, and frozen ones marked `half` (matmul weights) as f16 in a third. Every tensor starts at a
- * 256-byte boundary, as storage bindings require.
+ * ones in pools of buffers, and frozen ones marked `half` (matmul weights) as f16 in pools of their own. A
+ * pool is filled up to the device's maxBufferSize (a tensor larger than that is refused by the plan), so a
+ * model larger than one buffer is stored whole. Every tensor starts at a 256-byte boundary, as storage
+ * bindings require.
  */
 import { read } from "../gpu/readback.ts";
 import { scoped, size } from "../gpu/errors.ts";
@@ -20,9 +22,11 @@ export interface ParamEntry {
   shape: readonly number[];
   size: number;
   trainable: boolean;
-  /** Stored as f16 in the `halves` buffer. */
+  /** Stored as f16 in a pool of `halves`. */
   half: boolean;
-  /** Element offset in its flat buffer. */
+  /** Its pool of `frozen` or `halves` (0 for trainable ones). */
+  pool: number;
+  /** Element offset in its buffer. */
   offset: number;
 }
 
@@ -34,15 +38,17 @@ export interface ParamInfo {
   half?: boolean;
 }
 
-/** The flat buffers and where each parameter lives in them. */
+/** The buffers and where each parameter lives in them. */
 export class ParamStore {
   readonly entries = new Map<string, ParamEntry>();
   readonly theta: GPUBuffer;
-  readonly frozen: GPUBuffer;
-  /** f16 frozen weights; absent when there are none. */
-  readonly halves?: GPUBuffer;
+  /** Pools of f32 frozen weights (at least one). */
+  readonly frozen: GPUBuffer[];
+  /** Pools of f16 frozen weights; empty when there are none. */
+  readonly halves: GPUBuffer[];
   /** Floats in the trainable buffer, padding included. */
   readonly trainableFloats: number;
+  /** Floats in the f32 frozen pools, padding included. */
   readonly frozenFloats: number;
   /**
    * The f32 arrays the f16 weights were uploaded from (the caller's, not copies: they must not change after
@@ -50,26 +56,36 @@ export class ParamStore {
    */
   private readonly kept = new Map<string, Float32Array>();
 
-  constructor(readonly device: GPUDevice, params: readonly ParamInfo[]) {
+  /** `poolBytes`: the most bytes one pool holds (default: the device's maxBufferSize). */
+  constructor(
+    readonly device: GPUDevice,
+    params: readonly ParamInfo[],
+    poolBytes = device.limits.maxBufferSize,
+  ) {
     let t = 0;
-    let f = 0;
-    let h = 0;
+    const f = new Pools(poolBytes, 4);
+    const h = new Pools(poolBytes, 2);
     for (const p of params) {
       const size = p.shape.reduce((a, b) => a * b, 1);
       const half = p.half === true;
       if (half && p.trainable) {
         throw new Error(`parameter ${p.name}: a trainable weight cannot be stored as f16`);
       }
-      const offset = p.trainable ? t : half ? h : f;
-      // halves align to 2 ALIGN elements: the same 256 bytes
-      const next = offset + Math.ceil(size / (half ? 2 * ALIGN : ALIGN)) * (half ? 2 * ALIGN : ALIGN);
-      if (p.trainable) t = next;
-      else if (half) h = next;
-      else f = next;
-      this.entries.set(p.name, { name: p.name, shape: p.shape, size, trainable: p.trainable, half, offset });
+      let pool = 0, offset = t;
+      if (p.trainable) t += Math.ceil(size / ALIGN) * ALIGN;
+      else [pool, offset] = (half ? h : f).place(size);
+      this.entries.set(p.name, {
+        name: p.name,
+        shape: p.shape,
+        size,
+        trainable: p.trainable,
+        half,
+        pool,
+        offset,
+      });
     }
     this.trainableFloats = Math.max(t, ALIGN);
-    this.frozenFloats = Math.max(f, ALIGN);
+    this.frozenFloats = Math.max(f.floats.reduce((a, b) => a + b, 0), ALIGN);
     const make = (bytes: number, label: string, what: string) =>
       scoped(
         device,
@@ -77,8 +93,13 @@ export class ParamStore {
         () => device.createBuffer({ size: bytes, usage: USAGE, label }),
       );
     this.theta = make(this.trainableFloats * 4, "theta", "trainable parameters");
-    this.frozen = make(this.frozenFloats * 4, "frozen", "frozen parameters");
-    if (h > 0) this.halves = make(h * 2, "frozen_f16", "frozen f16 parameters");
+    const frozen = f.floats.length ? f.floats : [ALIGN];
+    this.frozen = frozen.map((n, k) =>
+      make(n * 4, `frozen_${k}`, `frozen parameters, pool ${k + 1} of ${frozen.length}`)
+    );
+    this.halves = h.floats.map((n, k) =>
+      make(n * 2, `frozen_f16_${k}`, `frozen f16 parameters, pool ${k + 1} of ${h.floats.length}`)
+    );
   }
 
   /** Trainable parameter entries in buffer order. */
@@ -90,8 +111,12 @@ export class ParamStore {
   slot(name: string): Slot {
     const e = this.entries.get(name);
     if (!e) throw new Error(`no parameter named ${name}`);
-    if (e.half) return { buffer: this.halves!, offset: e.offset * 2, bytes: e.size * 2, half: true };
-    return { buffer: e.trainable ? this.theta : this.frozen, offset: e.offset * 4, bytes: e.size * 4 };
+    if (e.half) return { buffer: this.halves[e.pool], offset: e.offset * 2, bytes: e.size * 2, half: true };
+    return {
+      buffer: e.trainable ? this.theta : this.frozen[e.pool],
+      offset: e.offset * 4,
+      bytes: e.size * 4,
+    };
   }
 
   /** The same place in another buffer laid out like the trainable one (gradients, Adam moments). */
@@ -132,10 +157,9 @@ export class ParamStore {
 
   /** Reads every parameter back. */
   async download(): Promise<Map<string, Float32Array>> {
-    const [theta, frozen] = await Promise.all([
-      read(this.device, this.theta),
-      read(this.device, this.frozen),
-    ]);
+    const [theta, ...frozen] = await Promise.all(
+      [this.theta, ...this.frozen].map((b) => read(this.device, b)),
+    );
     const out = new Map<string, Float32Array>();
     for (const e of this.entries.values()) {
       if (e.half) {
@@ -144,21 +168,41 @@ export class ParamStore {
         out.set(e.name, v.slice());
         continue;
       }
-      const src = e.trainable ? theta : frozen;
+      const src = e.trainable ? theta : frozen[e.pool];
       out.set(e.name, src.slice(e.offset, e.offset + e.size));
     }
     return out;
   }
 
-  /** Bytes of the flat buffers; `frozen` counts f32 and f16 frozen weights, `frozenF16` the f16 ones. */
+  /** Bytes of the buffers; `frozen` counts f32 and f16 frozen weights, `frozenF16` the f16 ones. */
   get bytes(): { trainable: number; frozen: number; frozenF16: number } {
-    const frozenF16 = this.halves?.size ?? 0;
-    return { trainable: this.theta.size, frozen: this.frozen.size + frozenF16, frozenF16 };
+    const sum = (bs: readonly GPUBuffer[]) => bs.reduce((a, b) => a + b.size, 0);
+    const frozenF16 = sum(this.halves);
+    return { trainable: this.theta.size, frozen: sum(this.frozen) + frozenF16, frozenF16 };
   }
 
   destroy(): void {
-    this.theta.destroy();
-    this.frozen.destroy();
-    this.halves?.destroy();
+    for (const b of [this.theta, ...this.frozen, ...this.halves]) b.destroy();
+  }
+}
+
+/** Buffers filled in order up to `bytes` each; a tensor that does not fit the current one starts the next. */
+class Pools {
+  /** Elements (padding included) of each pool. */
+  readonly floats: number[] = [];
+  constructor(readonly bytes: number, readonly bytesPer: 2 | 4) {}
+
+  /** The pool and element offset of a tensor of `size` elements, aligned to 256 bytes. */
+  place(size: number): [number, number] {
+    const per = 256 / this.bytesPer;
+    const padded = Math.ceil(size / per) * per;
+    const last = this.floats.length - 1;
+    if (last >= 0 && (this.floats[last] + padded) * this.bytesPer <= this.bytes) {
+      const offset = this.floats[last];
+      this.floats[last] += padded;
+      return [last, offset];
+    }
+    this.floats.push(padded);
+    return [last + 1, 0];
   }
 }

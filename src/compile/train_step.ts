@@ -130,11 +130,10 @@ export function planStep(
   } else kernels.push(...(clip > 0 ? ["grad_norm", "grad_norm_total"] : []), "adamw", "accumulate");
   const frozenParams = params.filter((p) => !p.trainable && !half.has(p));
   const extremes = extremesOf(plan, leaves, [
-    // the store allocates at least one aligned block
-    { ...flatBuffer("frozen parameters", frozenParams, 4, false), bytes: frozen32 },
+    flatBuffer("frozen parameters", frozenParams, 4, false),
     flatBuffer("frozen f16 parameters", [...half], 2, false),
     flatBuffer("trainable parameters", params.filter((p) => p.trainable), 4, true),
-  ]);
+  ], half);
   return {
     memory: stepMemory(
       { frozen, trainable: floats(true) * 4, frozenF16: halves },

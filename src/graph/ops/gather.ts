@@ -4,21 +4,62 @@ import { grid, params } from "../../gpu/kernels.ts";
 import { type Node, ShapeError, showShape, sizeOf } from "../node.ts";
 import { apply, defineOps, type KernelCall } from "../op.ts";
 
-function call(
-  entry: "gather" | "gather_grad",
-  n: number,
-  d: number,
-  rows: number,
-  positions: number,
-): KernelCall {
-  return {
+/**
+ * Bytes of table one call binds at most: WebGPU's default maxStorageBufferBindingSize, which every adapter
+ * offers. A larger table (GPT-2's 50,257 x 768 embedding is 147 MiB in f32) is read in pieces of rows.
+ */
+export const PIECE_BYTES = 128 * 2 ** 20;
+
+/** Rows of a [rows, d] f32 table per piece: within PIECE_BYTES, a multiple of 64 so offsets align to 256 bytes. */
+export function pieceRows(rows: number, d: number): number {
+  const fit = Math.floor(PIECE_BYTES / (4 * d) / 64) * 64;
+  return Math.min(rows, Math.max(64, fit));
+}
+
+/** The pieces [first, first + rows) of a table of `rows` rows of `d` floats. */
+function pieces(rows: number, d: number): { first: number; rows: number }[] {
+  const step = pieceRows(rows, d);
+  const out = [];
+  for (let first = 0; first < rows; first += step) out.push({ first, rows: Math.min(step, rows - first) });
+  return out;
+}
+
+/** Gather over `table` rows ([rows, d] input 0), one call per piece; the first call writes every element. */
+function gatherCalls(n: number, d: number, rows: number): KernelCall[] {
+  return pieces(rows, d).map((piece, k) => ({
     kernel: "gather",
     source,
-    entry,
-    params: params([["u32", n], ["u32", d], ["u32", rows], ["u32", positions]]),
+    entry: "gather",
+    params: params([
+      ["u32", n],
+      ["u32", d],
+      ["u32", piece.rows],
+      ["u32", 0],
+      ["u32", piece.first],
+      ["u32", k === 0 ? 1 : 0],
+    ]),
     workgroups: grid(n, 256),
-    bind: entry === "gather" ? [{ in: 1 }, { in: 0 }, { out: true }] : [{ in: 0 }, { in: 1 }, { out: true }],
-  };
+    bind: [{ in: 1 }, { in: 0, offset: piece.first * d * 4, size: piece.rows * d * 4 }, { out: true }],
+  }));
+}
+
+/** The gradient of a [rows, d] table, one call per piece of its rows. */
+function gatherGradCalls(d: number, rows: number, positions: number): KernelCall[] {
+  return pieces(rows, d).map((piece) => ({
+    kernel: "gather",
+    source,
+    entry: "gather_grad",
+    params: params([
+      ["u32", piece.rows * d],
+      ["u32", d],
+      ["u32", piece.rows],
+      ["u32", positions],
+      ["u32", piece.first],
+      ["u32", 0],
+    ]),
+    workgroups: grid(piece.rows * d, 256),
+    bind: [{ in: 0 }, { in: 1 }, { out: true, offset: piece.first * d * 4, size: piece.rows * d * 4 }],
+  }));
 }
 
 /** The row an index value names; bad indices are a caller bug, so the reference throws. */
@@ -48,7 +89,7 @@ defineOps(
       return y;
     },
     grad: (n, g) => [gatherGrad(n.inputs[1], g, n.inputs[0].shape[0]), null],
-    gpu: ([[rows, d]], _attrs, out) => ({ calls: [call("gather", sizeOf(out), d, rows, 0)] }),
+    gpu: ([[rows, d]], _attrs, out) => ({ calls: gatherCalls(sizeOf(out), d, rows) }),
   },
   {
     name: "gather_grad",
@@ -71,9 +112,7 @@ defineOps(
       return y;
     },
     grad: (n, gg) => [null, gather(gg, n.inputs[0])],
-    gpu: ([idx], attrs, out) => ({
-      calls: [call("gather_grad", sizeOf(out), out[1], attrs.rows as number, sizeOf(idx))],
-    }),
+    gpu: ([idx], _attrs, out) => ({ calls: gatherGradCalls(out[1], out[0], sizeOf(idx)) }),
   },
 );
 
