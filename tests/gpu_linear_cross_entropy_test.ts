@@ -87,6 +87,8 @@ Deno.test("linearCrossEntropy() matches float64 at vocabulary 50,257, D = 768, 3
   const device = await testDevice();
   if (!device) return;
   assert.equal(lossChunk(3, 50257), 50304, "3 rows take the vocabulary in one chunk");
+  // ... unless the weight's chunk would exceed one binding: 43,648 rows of 768 f32 are 127.9 MiB
+  assert.equal(lossChunk(3, 50257, 768), 43648, "a chunk of GPT-2 small's embedding fits one binding");
   await check(
     device,
     { N: 3, V: 50257, D: 768, chunk: 8192, labels: [49152, 17, IGNORE_LABEL] },

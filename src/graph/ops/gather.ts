@@ -3,12 +3,9 @@ import source from "../../../kernels/gather.wgsl" with { type: "text" };
 import { grid, params } from "../../gpu/kernels.ts";
 import { type Node, ShapeError, showShape, sizeOf } from "../node.ts";
 import { apply, defineOps, type KernelCall } from "../op.ts";
+import { PIECE_BYTES } from "./_binding.ts";
 
-/**
- * Bytes of table one call binds at most: WebGPU's default maxStorageBufferBindingSize, which every adapter
- * offers. A larger table (GPT-2's 50,257 x 768 embedding is 147 MiB in f32) is read in pieces of rows.
- */
-export const PIECE_BYTES = 128 * 2 ** 20;
+export { PIECE_BYTES };
 
 /** Rows of a [rows, d] f32 table per piece: within PIECE_BYTES, a multiple of 64 so offsets align to 256 bytes. */
 export function pieceRows(rows: number, d: number): number {

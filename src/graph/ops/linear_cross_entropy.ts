@@ -7,6 +7,7 @@
 import { type Attrs, type Node, type Shape, ShapeError, showShape } from "../node.ts";
 import { apply, defineOps } from "../op.ts";
 import { forwardLowering, type LceLayout, leftLowering, rightLowering, sizesOf } from "./_lce_gpu.ts";
+import { PIECE_BYTES } from "./_binding.ts";
 import { reshape } from "./reshape.ts";
 import { slice } from "./shape.ts";
 
@@ -17,9 +18,13 @@ export const CHUNK_ALIGN = 128;
 /** The default chunk keeps the logits of one chunk, [N, chunk] floats, within this many bytes. */
 export const CHUNK_BYTES = 16 * 1024 * 1024;
 
-/** Vocabulary rows per chunk for N rows and vocabulary V: [N, chunk] f32 within CHUNK_BYTES, aligned. */
-export function lossChunk(N: number, V: number): number {
-  const fit = Math.floor(CHUNK_BYTES / (4 * Math.max(1, N)) / CHUNK_ALIGN) * CHUNK_ALIGN;
+/**
+ * Vocabulary rows per chunk for N rows of width D and vocabulary V: [N, chunk] f32 within CHUNK_BYTES, a
+ * chunk of the weight ([chunk, D] f32) within one binding (PIECE_BYTES), aligned.
+ */
+export function lossChunk(N: number, V: number, D = 1): number {
+  const rows = Math.min(CHUNK_BYTES / (4 * Math.max(1, N)), PIECE_BYTES / (4 * Math.max(1, D)));
+  const fit = Math.floor(rows / CHUNK_ALIGN) * CHUNK_ALIGN;
   return Math.max(CHUNK_ALIGN, Math.min(fit, Math.ceil(V / CHUNK_ALIGN) * CHUNK_ALIGN));
 }
 
@@ -267,7 +272,7 @@ export function linearCrossEntropy(
   options: LinearCrossEntropyOptions = {},
 ): LinearCrossEntropy {
   const { bias, lowRank } = options;
-  const chunk = options.chunk ?? lossChunk(hidden.shape[0], weight.shape[0]);
+  const chunk = options.chunk ?? lossChunk(hidden.shape[0], weight.shape[0], weight.shape[1]);
   const inputs = [
     hidden,
     weight,
