@@ -71,9 +71,7 @@ export function formatPlan(plan: PipelinePlan): string {
     for (const a of s.adapters ?? []) {
       out.push(
         `adapter ${a.pattern}: rank ${a.rank}, scale ${a.scale}${a.gated ? ", gated (two branches)" : ""}, ` +
-          `${a.params.toLocaleString("en-US")} params on ${a.modules.length} modules: ${
-            a.modules.join(", ")
-          }`,
+          `${a.params.toLocaleString("en-US")} params on ${a.modules.length} modules: ${some(a.modules)}`,
       );
     }
     if (s.qualityScale) {
@@ -117,4 +115,9 @@ export function formatPlan(plan: PipelinePlan): string {
     }
   }
   return out.join("\n");
+}
+
+/** A long list as its first three and last two items: a real model's 60 modules stay one readable line. */
+function some(items: readonly string[]): string {
+  return items.length <= 6 ? items.join(", ") : [...items.slice(0, 3), "...", ...items.slice(-2)].join(", ");
 }
