@@ -65,7 +65,9 @@ Deno.test({
       program.destroy();
       store.destroy();
       const e = Math.abs(loss - ref.loss) / Math.abs(ref.loss);
-      console.log(`Qwen2.5-0.5B loss ${loss}, PyTorch float64 ${ref.loss}: relative error ${e.toExponential(1)}`);
+      console.log(
+        `Qwen2.5-0.5B loss ${loss}, PyTorch float64 ${ref.loss}: relative error ${e.toExponential(1)}`,
+      );
       assert.ok(e <= TOL, `loss ${loss}, PyTorch ${ref.loss}: relative error ${e} > ${TOL}`);
     } finally {
       await Deno.remove(root, { recursive: true });

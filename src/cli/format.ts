@@ -53,7 +53,7 @@ export function formatPlan(plan: PipelinePlan): string {
       const m = s.forward.memory;
       out.push(
         `batch ${s.forward.batch}${
-          s.kind === "evaluate" ? " (the most, up to 128, that fits the limits)" : ""
+          s.forward.most === undefined ? "" : upTo(s.forward.batch, s.forward.most)
         }; ` +
           `GPU memory planned: ${bytes(m.total)} = weights ${bytes(m.weights)} + activations ${
             bytes(m.activations)
@@ -120,4 +120,12 @@ export function formatPlan(plan: PipelinePlan): string {
 /** A long list as its first three and last two items: a real model's 60 modules stay one readable line. */
 function some(items: readonly string[]): string {
   return items.length <= 6 ? items.join(", ") : [...items.slice(0, 3), "...", ...items.slice(-2)].join(", ");
+}
+
+/** How an evaluate stage's batch was chosen: the limits, 128, or the rows its data has. */
+function upTo(batch: number, most: number): string {
+  if (most >= 128) return " (the most, up to 128, that fits the limits)";
+  return batch === most
+    ? ` (every validation example of its largest domain; it fits the limits)`
+    : ` (the most that fits the limits, up to its largest domain's ${most} validation examples)`;
 }

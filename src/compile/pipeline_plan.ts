@@ -3,7 +3,7 @@
  * go, parameter counts, planned GPU memory, the step's kernels, and the data mix over the schedule.
  * Computed without a device.
  */
-import { domainSizes, type PackingStats, Sampler } from "../data/mod.ts";
+import { domainSizes, type PackingStats, Sampler, textWindows } from "../data/mod.ts";
 import { isCausal, tokens } from "../models/config.ts";
 import { buildModel } from "../models/graph.ts";
 import { checkPretrained } from "../models/pretrained/checkpoint.ts";
@@ -52,7 +52,8 @@ export interface StagePlan {
   /** A train stage's step memory by what it holds. */
   memory?: StepMemory;
   /** An evaluate or export stage's forward pass: its batch and memory by what it holds. */
-  forward?: { batch: number; memory: ForwardMemory };
+  /** `most`: the batch an evaluate stage is fitted within (128, or its largest domain's validation examples). */
+  forward?: { batch: number; memory: ForwardMemory; most?: number };
   /** The kernels of one step, in dispatch order. */
   kernels?: string[];
   /** The quality scores' normalisation range (quality-gated adapters). */
@@ -155,6 +156,7 @@ export async function planPipeline(
       await domains.load(stage.mix.domains);
       stages.push({ ...base, ...planTrain(spec, step.name, stage, domains, limits) });
     } else {
+      if (stage.kind === "evaluate") await domains.load(evaluatedDomains(spec, stage));
       const forward = planForwardStage(spec, step.name, stage, domains, limits);
       stages.push(forward ? { ...base, memoryBytes: forward.memory.total, forward } : base);
     }
@@ -165,10 +167,31 @@ export async function planPipeline(
   return { name: spec.name, hash: await hashSpec(spec), version: VERSION, limits, checkpoint, stages };
 }
 
+/** The domains an evaluate stage reads: its own list, or every domain of the pipeline. */
+export function evaluatedDomains(spec: PipelineSpec, stage: EvaluateStage): string[] {
+  return stage.domains ?? Object.keys(spec.domains);
+}
+
 /**
- * An evaluate stage's batch (the largest up to EVALUATE_BATCH that fits `limits`) or an export stage's
- * (EXPORT_BATCH, checked), with the memory of its forward pass; undefined for an export of a model without
- * an embedding (the stage fails with its own message).
+ * Validation examples of the largest evaluated domain (text: windows of the context), for `load`ed domains:
+ * no forward pass needs to hold more rows than that (padding rows cost as much as real ones).
+ */
+function validationRows(spec: PipelineSpec, stage: EvaluateStage, cache: DomainCache): number {
+  const context = isCausal(spec.model) ? tokens(spec.model) : 0;
+  return Math.max(
+    1,
+    ...evaluatedDomains(spec, stage).map((name) => {
+      const d = cache.get(name);
+      return d.kind === "text" ? textWindows(d.validation.length, context) : d.validation.labels.length;
+    }),
+  );
+}
+
+/**
+ * An evaluate stage's batch (the largest that fits `limits`, up to EVALUATE_BATCH and to the validation
+ * examples of its largest domain, which `cache` must hold) or an export stage's (EXPORT_BATCH, checked),
+ * with the memory of its forward pass; undefined for an export of a model without an embedding (the stage
+ * fails with its own message).
  */
 export function planForwardStage(
   spec: PipelineSpec,
@@ -176,7 +199,7 @@ export function planForwardStage(
   stage: EvaluateStage | ExportStage,
   cache: DomainCache,
   limits: PlanLimits,
-): { batch: number; memory: ForwardMemory } | undefined {
+): { batch: number; memory: ForwardMemory; most?: number } | undefined {
   const train = spec.stages[stage.from] as TrainStage;
   const sm = stageModel(spec, stage.from, train, cache);
   const exporting = stage.kind === "export";
@@ -189,9 +212,9 @@ export function planForwardStage(
   };
   if (exporting && at(1).outputs.length === 0) return undefined;
   const what = `stage ${name} (${stage.kind})`;
-  return exporting
-    ? fitBatch(what, EXPORT_BATCH, limits, at, true)
-    : fitBatch(what, EVALUATE_BATCH, limits, at);
+  if (exporting) return fitBatch(what, EXPORT_BATCH, limits, at, true);
+  const most = Math.min(EVALUATE_BATCH, validationRows(spec, stage as EvaluateStage, cache));
+  return { ...fitBatch(what, most, limits, at), most };
 }
 
 function planTrain(

@@ -2,7 +2,12 @@
  * Runs a pipeline's stage graph: each stage in dependency order, cached by the hash of everything it
  * depends on, writing under `<out>/<pipeline>/<stage>-<hash8>/`.
  */
-import { type PipelinePlan, planForwardStage, planPipeline } from "../compile/pipeline_plan.ts";
+import {
+  evaluatedDomains,
+  type PipelinePlan,
+  planForwardStage,
+  planPipeline,
+} from "../compile/pipeline_plan.ts";
 import { limitsInUse, type PlanLimits } from "../compile/limits.ts";
 import { gpu } from "../gpu/device.ts";
 import { checkDevice, GpuError } from "../gpu/errors.ts";
@@ -120,11 +125,12 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
       limits: options.limits ?? await limitsInUse(),
     });
   // evaluate and export stages run at the batch their plan fitted to the limits
-  const forwardBatch = (name: string): number => {
+  const forwardBatch = async (name: string): Promise<number> => {
     const planned = plan.stages.find((s) => s.name === name)?.forward?.batch;
     if (planned !== undefined) return planned;
     const stage = spec.stages[name];
     if (stage.kind === "train") throw new Error(`stage ${name} is a train stage`);
+    if (stage.kind === "evaluate") await domains.load(evaluatedDomains(spec, stage));
     return planForwardStage(spec, name, stage, domains, plan.limits)?.batch ?? 1;
   };
   const writeRun = () =>
@@ -206,7 +212,7 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
             stage,
             domains,
             weights: weights.get(stage.from)!,
-            batch: forwardBatch(step.name),
+            batch: await forwardBatch(step.name),
           });
         } else {
           summary = await runExport({
@@ -217,7 +223,7 @@ export async function runPipeline(spec: PipelineSpec, options: RunOptions): Prom
             dir,
             domains,
             weights: weights.get(stage.from)!,
-            batch: forwardBatch(step.name),
+            batch: await forwardBatch(step.name),
           });
         }
         // an error after the stage's last read (every read checks too) still fails it
