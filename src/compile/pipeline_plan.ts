@@ -16,7 +16,7 @@ import type { VitArch } from "../models/pretrained/arch.ts";
 import { mixStrategy, stageParamCounts } from "./stage_setup.ts";
 import { stageModel } from "./stage_model.ts";
 import { planStep, type StepMemory } from "./train_step.ts";
-import { checkProbabilities, checkStepLimits, planProblem } from "./_plan_limits.ts";
+import { checkProbabilities, checkStepLimits, overLimit, planProblem } from "./_plan_limits.ts";
 import { PipelineError } from "../spec/problem.ts";
 import { type PlanLimits, WEBGPU_DEFAULT_LIMITS } from "./limits.ts";
 import { fitBatch, type ForwardMemory } from "./forward_plan.ts";
@@ -51,6 +51,12 @@ export interface StagePlan {
   memoryBytes?: number;
   /** A train stage's step memory by what it holds. */
   memory?: StepMemory;
+  /**
+   * A train stage with `accumulate` > 1: its micro-batches, their examples, and the step's memory without
+   * accumulation (the whole batch at once), with why that would not fit the limits; `unaccumulated` is absent
+   * when no kernel could take the whole batch.
+   */
+  accumulation?: { microBatches: number; microBatch: number; unaccumulated?: StepMemory; overLimit?: string };
   /** An evaluate or export stage's forward pass: its batch and memory by what it holds. */
   forward?: { batch: number; memory: ForwardMemory };
   /** The kernels of one step, in dispatch order. */
@@ -203,11 +209,12 @@ function planTrain(
 ): Partial<StagePlan> {
   const sm = stageModel(spec, name, stage, cache);
   const names = stage.mix.domains;
+  const accumulate = stage.accumulate ?? 1;
   let step;
   let graph;
   try {
-    graph = buildModel(spec.model, sm.build(stage.batch, names.length, true));
-    step = planStep(graph, stage.optimizer.clip ?? 0, stage.frozenDtype ?? "f32");
+    graph = buildModel(spec.model, sm.build(stage.batch / accumulate, names.length, true));
+    step = planStep(graph, stage.optimizer.clip ?? 0, stage.frozenDtype ?? "f32", accumulate);
   } catch (e) {
     if (e instanceof PipelineError) throw e;
     // a shape no kernel can take (a matmul too wide to dispatch): the model's size is what to change
@@ -215,6 +222,23 @@ function planTrain(
   }
   checkStepLimits(name, step.extremes, limits);
   const { memory, kernels } = step;
+  let accumulation: StagePlan["accumulation"];
+  if (accumulate > 1) {
+    let plain;
+    try {
+      const whole = buildModel(spec.model, sm.build(stage.batch, names.length, true));
+      plain = planStep(whole, stage.optimizer.clip ?? 0, stage.frozenDtype ?? "f32");
+    } catch {
+      // the whole batch is past what a kernel can take; the plan says so by leaving it out
+    }
+    const over = plain && overLimit(plain.extremes, limits);
+    accumulation = {
+      microBatches: accumulate,
+      microBatch: stage.batch / accumulate,
+      ...(plain ? { unaccumulated: plain.memory } : {}),
+      ...(over ? { overLimit: over.text } : {}),
+    };
+  }
   const trainable = new Set([...graph.params.values()].filter((p) => p.trainable).map((p) => p.name));
   const counts = stageParamCounts(spec.model, sm.placements, trainable);
   const adapters = (stage.adapters ?? []).map((a, i) => {
@@ -242,6 +266,7 @@ function planTrain(
     adapters,
     memoryBytes: memory.total,
     memory,
+    ...(accumulation ? { accumulation } : {}),
     kernels,
     qualityScale: sm.gate?.scale,
     sampling: {
