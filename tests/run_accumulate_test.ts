@@ -9,7 +9,10 @@ import { bytes, formatPlan } from "../src/cli/format.ts";
 import { readSafetensors } from "../src/adapters/safetensors.ts";
 import { runPipeline } from "../src/run/pipeline.ts";
 import { PipelineError } from "../src/spec/problem.ts";
-import type { PipelineSpec } from "../src/spec/types.ts";
+import type { PipelineSpec, TrainStage } from "../src/spec/types.ts";
+import { hashSpec } from "../src/spec/hash.ts";
+import { incompatibility } from "../src/run/packed_compat.ts";
+import { adamw, jsonl, lm, lmLoss, pipeline, split, temperature, train } from "../mod.ts";
 import { validatePipeline } from "../src/spec/validate.ts";
 import { parseYaml } from "../src/spec/yaml.ts";
 import { relError, testDevice } from "./_harness.ts";
@@ -163,6 +166,49 @@ Deno.test("a stage accumulating 2 micro-batches of 2 trains as the same stage at
       // three AdamW steps from weights that agree at float32 rounding (largest seen: 2.2e-5, mlp.fc1.weight)
       assert.ok(err <= 1e-4, `${name}: relative error ${err}`);
     }
+  } finally {
+    await removeOut(dir);
+  }
+});
+
+Deno.test("train({ accumulate }) builds the spec the YAML gives, and packed runs leave an accumulating stage out", async () => {
+  const dir = await tempOut();
+  try {
+    const fromYaml = await specOf(dir, 2);
+    const stage = (accumulate?: number) =>
+      train({
+        mix: temperature(["qa"]),
+        loss: lmLoss(),
+        optimizer: adamw({ lr: 1e-2, clip: 0.5 }),
+        steps: 3,
+        batch: 4,
+        logEvery: 1,
+        ...(accumulate ? { accumulate } : {}),
+      });
+    const built = pipeline("accum").seed(2)
+      .domain("qa", jsonl(`${dir}/qa.jsonl`, { packing: "pad" }), split(0.25))
+      .model(lm({ context: 24, dim: 16, depth: 1, heads: 2, mlpRatio: 2 }))
+      .stage("plain", stage())
+      .stage("micro", stage(2))
+      .build();
+    assert.equal(await hashSpec(validatePipeline(built)), await hashSpec(fromYaml));
+    // LoRA stages that could otherwise share a pack
+    const lora = (accumulate: number) => {
+      const s = structuredClone(fromYaml);
+      const micro = s.stages.micro as TrainStage;
+      micro.adapters = [{ targets: "blocks.0.attn.qkv", rank: 2 }];
+      micro.trainable = [];
+      micro.accumulate = accumulate;
+      return s;
+    };
+    assert.equal(
+      incompatibility({ spec: lora(1), name: "micro" }, { spec: lora(1), name: "micro" }),
+      undefined,
+    );
+    assert.equal(
+      incompatibility({ spec: lora(2), name: "micro" }, { spec: lora(1), name: "micro" }),
+      "accum stages.micro: accumulates gradients over micro-batches, which packed runs do not do",
+    );
   } finally {
     await removeOut(dir);
   }
