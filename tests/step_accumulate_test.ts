@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import "../src/graph/ops/mod.ts";
-import { type Batch, stepGraph, TrainStep } from "../src/compile/train_step.ts";
+import { type Batch, planStep, stepGraph, TrainStep } from "../src/compile/train_step.ts";
 import { microBatch } from "../src/compile/micro_batches.ts";
 import { evaluate } from "../src/graph/cpu.ts";
 import type { Node } from "../src/graph/node.ts";
@@ -79,6 +79,10 @@ async function train(
     });
   }
   const kernels = step.kernels();
+  // what the plan says without a device is what was compiled
+  const planned = planStep(model, 0.05, "f32", accumulate);
+  assert.deepEqual(step.memory(), planned.memory);
+  assert.deepEqual(kernels, planned.kernels);
   step.destroy();
   return { kernels, steps };
 }
@@ -206,4 +210,51 @@ Deno.test("an accumulating step refuses a batch its micro-batches do not split, 
   step.feed(randomBatch(lm, 6, DOMAINS, 1));
   assert.throws(() => step.run(1e-3), /x: got 24 values for shape \[2,8\]/);
   step.destroy();
+});
+
+Deno.test("an accumulating step reports the exact step whose loss (in its last micro-batch) or whose weights were not finite", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const options = (batch: number): BuildOptions => ({
+    batch,
+    domains: 1,
+    loss: { kind: "cosface", scale: 8, margin: 0.2 },
+    lora: [{ path: "blocks.0.attn.qkv", rank: 2, scale: 0.5, gated: false }],
+  });
+  const model = buildModel(tinyVit, options(2));
+  const step = await TrainStep.compile(device, model, { ...ADAM, clip: 1, accumulate: 3 });
+  step.store.upload(startWeights(model, 1));
+  const batch = (s: number) => {
+    const b = randomBatch(tinyVit, 6, 1, 10 + s);
+    if (s === 3) b.x[5 * 64 + 17] = NaN; // one pixel of the last image: the third micro-batch
+    return b;
+  };
+  for (let s = 1; s <= 2; s++) {
+    step.feed(batch(s));
+    step.run(0.01);
+  }
+  const clean = await step.drainMetrics();
+  assert.deepEqual([clean.nanStep, clean.weightStep], [0, 0]);
+  assert.ok(Number.isFinite(clean.loss) && clean.loss > 0, `loss sum ${clean.loss}`);
+  for (let s = 3; s <= 4; s++) {
+    step.feed(batch(s));
+    step.run(0.01);
+  }
+  const bad = await step.drainMetrics();
+  assert.equal(bad.nanStep, 3);
+  assert.equal(bad.weightStep, 3);
+  assert.ok(Number.isNaN(bad.loss), `loss sum ${bad.loss}`);
+  step.destroy();
+
+  // an infinite learning rate at step 2: its loss was finite, the weights after it are not
+  const fresh = await TrainStep.compile(device, model, { ...ADAM, accumulate: 3 });
+  fresh.store.upload(startWeights(model, 2));
+  fresh.feed(batch(1));
+  fresh.run(0.01);
+  fresh.feed(batch(2));
+  fresh.run(Infinity);
+  const m = await fresh.drainMetrics();
+  assert.deepEqual([m.nanStep, m.weightStep], [0, 2]);
+  assert.ok(Number.isFinite(m.loss), `loss sum ${m.loss}`);
+  fresh.destroy();
 });
