@@ -190,8 +190,8 @@ Deno.test("microBatch() takes rows k B/n up to (k + 1) B/n of every input, and r
     () => microBatch(batch, 0, 4),
     /accumulate: expected a factor that divides the batch \(6\), found 4/,
   );
-  assert.throws(() => microBatch(batch, 0, 0), /found 0/);
-  assert.throws(() => microBatch(batch, 0, 1.5), /found 1.5/);
+  assert.throws(() => microBatch(batch, 0, 0), /accumulate: expected an integer >= 1, found 0/);
+  assert.throws(() => microBatch(batch, 0, 1.5), /accumulate: expected an integer >= 1, found 1.5/);
   assert.throws(() => microBatch(batch, 3, 3), /micro-batch 3 of 3 does not exist/);
 });
 
@@ -201,7 +201,7 @@ Deno.test("an accumulating step refuses a batch its micro-batches do not split, 
   const model = buildModel(lm, lmOptions(2));
   await assert.rejects(
     () => TrainStep.compile(device, model, { ...ADAM, accumulate: 0 }),
-    /accumulate: expected a factor that divides the batch \(0\), found 0/,
+    /accumulate: expected an integer >= 1, found 0/,
   );
   const step = await TrainStep.compile(device, model, { ...ADAM, accumulate: 2 });
   assert.throws(() => step.run(1e-3), /feed one first/);

@@ -10,7 +10,7 @@ import type { Batch } from "./train_step.ts";
 /** Rows `k * B / n` up to `(k + 1) * B / n` of every input of a batch of B examples (views, not copies). */
 export function microBatch(batch: Batch, k: number, n: number): Batch {
   const rows = batch.weights.length;
-  checkMicroBatches(rows, n);
+  checkMicroBatches(n, rows);
   if (!(Number.isInteger(k) && k >= 0 && k < n)) {
     throw new RangeError(`micro-batch ${k} of ${n} does not exist`);
   }
@@ -30,9 +30,12 @@ export function microBatch(batch: Batch, k: number, n: number): Batch {
   };
 }
 
-/** Throws unless `n` micro-batches split `rows` examples evenly. */
-export function checkMicroBatches(rows: number, n: number): void {
-  if (!(Number.isInteger(n) && n >= 1 && rows % n === 0)) {
+/** Throws unless `n` is a count of micro-batches and, given `rows`, splits that many examples evenly. */
+export function checkMicroBatches(n: number, rows?: number): void {
+  if (!(Number.isInteger(n) && n >= 1)) {
+    throw new RangeError(`accumulate: expected an integer >= 1, found ${n}`);
+  }
+  if (rows !== undefined && rows % n !== 0) {
     throw new RangeError(`accumulate: expected a factor that divides the batch (${rows}), found ${n}`);
   }
 }

@@ -198,7 +198,7 @@ export class TrainStep {
   static async compile(device: GPUDevice, model: ModelGraph, options: StepOptions): Promise<TrainStep> {
     const all = [...model.params.values()];
     const n = options.accumulate ?? 1;
-    checkMicroBatches(n * model.inputs.weights.shape[0], n);
+    checkMicroBatches(n);
     const { gradNodes, loss, domainLoss, outputs } = stepGraph(model, n);
     const half = halfWeights(outputs, options.frozenDtype ?? "f32");
     const store = new ParamStore(
@@ -268,7 +268,7 @@ export class TrainStep {
    */
   feed(batch: Batch): void {
     if (this.update) {
-      checkMicroBatches(batch.weights.length, this.micro);
+      checkMicroBatches(this.micro, batch.weights.length);
       this.pending = batch;
       return;
     }
