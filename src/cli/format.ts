@@ -25,17 +25,13 @@ export function bytes(n: number): string {
 
 /** What gradient accumulation saves: the step's activations with and without it. */
 function accumulationLine(a: NonNullable<StagePlan["accumulation"]>, m: StepMemory): string {
-  const head = `gradient accumulation: ${a.microBatches} micro-batches of ${a.microBatch} example${
-    a.microBatch === 1 ? "" : "s"
-  } a step`;
+  const examples = a.microBatch === 1 ? "1 example" : `${a.microBatch} examples`;
+  const head = `gradient accumulation: ${a.microBatches} micro-batches of ${examples} a step`;
   const u = a.unaccumulated;
   if (!u) return `${head}; the whole batch at once could not be planned (a kernel past its dispatch limits)`;
-  return `${head}: activations ${bytes(m.activations)}, against ${
-    bytes(u.activations)
-  } for the whole batch ` +
-    `at once (${bytes(m.total)} against ${bytes(u.total)} in all${
-      a.overLimit ? `; the whole batch ${a.overLimit}` : ""
-    })`;
+  const over = a.overLimit ? `; the whole batch ${a.overLimit}` : "";
+  return `${head}: activations ${bytes(m.activations)}, against ${bytes(u.activations)} for the whole ` +
+    `batch at once (${bytes(m.total)} against ${bytes(u.total)} in all${over})`;
 }
 
 /** The plan as a researcher reads it. */
