@@ -80,7 +80,7 @@ async function train(
   }
   const kernels = step.kernels();
   // what the plan says without a device is what was compiled
-  const planned = planStep(model, 0.05, "f32", accumulate);
+  const planned = planStep(model, 0.05, "f32", { accumulate });
   assert.deepEqual(step.memory(), planned.memory);
   assert.deepEqual(kernels, planned.kernels);
   step.destroy();

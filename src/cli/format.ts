@@ -97,6 +97,14 @@ export function formatPlan(plan: PipelinePlan): string {
         `+ activations ${bytes(m.activations)}`,
     );
     if (s.accumulation) out.push(accumulationLine(s.accumulation, s.memory!));
+    if (s.recomputation) {
+      const kept = s.recomputation.kept;
+      out.push(
+        `activation recomputation: activations ${bytes(m.activations)}, against ${
+          bytes(kept.activations)
+        } with every activation kept (${bytes(m.total)} against ${bytes(kept.total)} in all)`,
+      );
+    }
     const kinds = new Map<string, number>();
     for (const k of s.kernels ?? []) kinds.set(k, (kinds.get(k) ?? 0) + 1);
     out.push(`step: ${s.kernels!.length} dispatches: ${[...kinds].map(([k, n]) => `${k} x${n}`).join(", ")}`);

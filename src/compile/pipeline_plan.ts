@@ -15,7 +15,7 @@ import { checkDomainTokenizers, DomainCache, type DomainLoadOptions, imageInputS
 import type { VitArch } from "../models/pretrained/arch.ts";
 import { mixStrategy, stageParamCounts } from "./stage_setup.ts";
 import { stageModel } from "./stage_model.ts";
-import { planStep, type StepMemory } from "./train_step.ts";
+import { planStep, type StepMemory, type StepShape } from "./train_step.ts";
 import { checkProbabilities, checkStepLimits, overLimit, planProblem } from "./_plan_limits.ts";
 import { PipelineError } from "../spec/problem.ts";
 import { type PlanLimits, WEBGPU_DEFAULT_LIMITS } from "./limits.ts";
@@ -57,6 +57,8 @@ export interface StagePlan {
    * when no kernel could take the whole batch.
    */
   accumulation?: { microBatches: number; microBatch: number; unaccumulated?: StepMemory; overLimit?: string };
+  /** A train stage with `recompute`: the step's memory with every activation kept instead. */
+  recomputation?: { kept: StepMemory };
   /** An evaluate or export stage's forward pass: its batch and memory by what it holds. */
   forward?: { batch: number; memory: ForwardMemory };
   /** The kernels of one step, in dispatch order. */
@@ -210,24 +212,25 @@ function planTrain(
   const sm = stageModel(spec, name, stage, cache);
   const names = stage.mix.domains;
   const accumulate = stage.accumulate ?? 1;
+  const stepAt = (batch: number, shape: StepShape) => {
+    const graph = buildModel(spec.model, sm.build(batch, names.length, true));
+    return { graph, ...planStep(graph, stage.optimizer.clip ?? 0, stage.frozenDtype ?? "f32", shape) };
+  };
   let step;
-  let graph;
   try {
-    graph = buildModel(spec.model, sm.build(stage.batch / accumulate, names.length, true));
-    step = planStep(graph, stage.optimizer.clip ?? 0, stage.frozenDtype ?? "f32", accumulate);
+    step = stepAt(stage.batch / accumulate, { accumulate, recompute: stage.recompute });
   } catch (e) {
     if (e instanceof PipelineError) throw e;
     // a shape no kernel can take (a matmul too wide to dispatch): the model's size is what to change
     throw planProblem("model.dim", `the step cannot be compiled: ${(e as Error).message.split("\n")[0]}`);
   }
   checkStepLimits(name, step.extremes, limits);
-  const { memory, kernels } = step;
+  const { memory, kernels, graph } = step;
   let accumulation: StagePlan["accumulation"];
   if (accumulate > 1) {
     let plain;
     try {
-      const whole = buildModel(spec.model, sm.build(stage.batch, names.length, true));
-      plain = planStep(whole, stage.optimizer.clip ?? 0, stage.frozenDtype ?? "f32");
+      plain = stepAt(stage.batch, { recompute: stage.recompute });
     } catch {
       // the whole batch is past what a kernel can take; the plan says so by leaving it out
     }
@@ -239,6 +242,10 @@ function planTrain(
       ...(over ? { overLimit: over.text } : {}),
     };
   }
+  // the same micro-batch with every activation kept from the forward pass to the backward
+  const recomputation = stage.recompute
+    ? { kept: stepAt(stage.batch / accumulate, { accumulate }).memory }
+    : undefined;
   const trainable = new Set([...graph.params.values()].filter((p) => p.trainable).map((p) => p.name));
   const counts = stageParamCounts(spec.model, sm.placements, trainable);
   const adapters = (stage.adapters ?? []).map((a, i) => {
@@ -267,6 +274,7 @@ function planTrain(
     memoryBytes: memory.total,
     memory,
     ...(accumulation ? { accumulation } : {}),
+    ...(recomputation ? { recomputation } : {}),
     kernels,
     qualityScale: sm.gate?.scale,
     sampling: {

@@ -7,6 +7,7 @@ import { copy } from "../graph/ops/shape.ts";
 import { sumAll } from "../graph/ops/reduce.ts";
 import { scale } from "../graph/ops/unary.ts";
 import { gradients } from "../graph/grad.ts";
+import { recomputed } from "../graph/recompute.ts";
 import { type Node, sizeOf, topo } from "../graph/node.ts";
 import { opDef } from "../graph/op.ts";
 import { grid, params } from "../gpu/kernels.ts";
@@ -40,13 +41,22 @@ export type StepOptions = Omit<AdamwOptions, "theta" | "grad" | "m" | "v" | "mas
   decay?: (name: string, shape: readonly number[]) => boolean;
   /** "f16" keeps the frozen matmul weights in f16 (see `halfWeights`); default "f32". */
   frozenDtype?: FrozenDtype;
+} & StepShape;
+
+/** How a step computes the whole batch's gradients: by micro-batches, with activations recomputed. */
+export interface StepShape {
   /**
    * Micro-batches a step (gradient accumulation; default 1): the model is built for one micro-batch of
    * batch / accumulate examples, `feed` takes the whole batch, and `run` adds the micro-batches' gradients
    * before one optimiser step.
    */
   accumulate?: number;
-};
+  /**
+   * Recompute activations (src/graph/recompute.ts): the backward pass makes the values between two
+   * checkpoints of the forward again instead of keeping them, for the same results with less memory.
+   */
+  recompute?: boolean;
+}
 
 /**
  * A compiled step's GPU bytes by kind: `perTrainable` buffers the size of the trainable weights (weights,
@@ -88,11 +98,12 @@ export interface StepMemory {
  * the parameter's slot of the flat gradient buffer, and the outputs to compile. With `accumulate` micro-batches
  * the model is one micro-batch's and its loss, a mean over the micro-batch, is divided by `accumulate`: that
  * loss and its gradients are the micro-batch's share of the whole batch's, and their sums over the
- * micro-batches are the whole batch's (the domain losses are sums already).
+ * micro-batches are the whole batch's (the domain losses are sums already). With `recompute` the gradient
+ * rules read recomputed copies of the forward's values between checkpoints.
  */
 export function stepGraph(
   model: ModelGraph,
-  accumulate = 1,
+  { accumulate = 1, recompute = false }: StepShape = {},
 ): { gradNodes: Map<Node, Node>; loss: Node; domainLoss: Node; outputs: Node[] } {
   const trainable = [...model.params.values()].filter((p) => p.trainable);
   if (trainable.length === 0) throw new Error("nothing to train: no parameter is trainable");
@@ -100,7 +111,8 @@ export function stepGraph(
   const share = accumulate > 1 ? scale(model.loss, 1 / accumulate) : model.loss;
   // Packed variants have a loss each; their sum differentiates each variant's weights by its own loss.
   const root = share.size === 1 ? share : sumAll(share);
-  for (const [p, g] of gradients(root, trainable)) {
+  const again = recompute ? recomputed([root, model.domainLoss], model.inputs.x) : undefined;
+  for (const [p, g] of gradients(root, trainable, again)) {
     // The gradient of another parameter cannot own this slot too.
     gradNodes.set(p, [...gradNodes.values()].includes(g) ? copy(g) : ownable(g));
   }
@@ -125,9 +137,10 @@ export function planStep(
   model: ModelGraph,
   clip: number,
   frozenDtype: FrozenDtype = "f32",
-  accumulate = 1,
+  shape: StepShape = {},
 ): { memory: StepMemory; kernels: string[]; extremes: StepExtremes } {
-  const { outputs } = stepGraph(model, accumulate);
+  const accumulate = shape.accumulate ?? 1;
+  const { outputs } = stepGraph(model, shape);
   const params = [...model.params.values()];
   const pinned = new Set<Node>([...params, ...outputs]);
   const half = halfWeights(outputs, frozenDtype);
@@ -199,7 +212,7 @@ export class TrainStep {
     const all = [...model.params.values()];
     const n = options.accumulate ?? 1;
     checkMicroBatches(n);
-    const { gradNodes, loss, domainLoss, outputs } = stepGraph(model, n);
+    const { gradNodes, loss, domainLoss, outputs } = stepGraph(model, options);
     const half = halfWeights(outputs, options.frozenDtype ?? "f32");
     const store = new ParamStore(
       device,

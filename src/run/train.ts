@@ -85,6 +85,7 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
     seed: spec.seed,
     frozenDtype: stage.frozenDtype,
     accumulate,
+    recompute: stage.recompute,
   });
   const evalGraph = buildModel(model, build);
   const evalForward = await Forward.compile(device, step.store, evalGraph, [evalGraph.perExample]);

@@ -22,6 +22,7 @@ export const TRAIN_KEYS = [
   "steps",
   "batch",
   "accumulate",
+  "recompute",
   "evalEvery",
   "logEvery",
   "checkpointEvery",
@@ -70,6 +71,7 @@ export function checkTrain(
   if (batch !== undefined && accumulate !== undefined && batch % accumulate !== 0) {
     check.add(at("accumulate"), messages.divides("batch", batch, accumulate));
   }
+  if (fields.recompute !== undefined) check.boolean(at("recompute"), fields.recompute);
   for (const key of ["evalEvery", "logEvery", "checkpointEvery"]) {
     check.number(at(key), fields[key], COUNT, false);
   }

@@ -179,6 +179,7 @@ function trainDefaults(
   if (stage.frozenDtype === "f16") out.frozenDtype = "f16";
   // likewise only past 1: micro-batches sum in another order, so the results differ at float32 rounding
   if ((stage.accumulate ?? 1) > 1) out.accumulate = stage.accumulate;
+  if (stage.recompute === true) out.recompute = true;
   return out;
 }
 

@@ -370,6 +370,12 @@ export interface TrainStage {
    * and gradients are those of the whole batch (to float32 rounding). Must divide `batch`; defaults to 1.
    */
   accumulate?: number;
+  /**
+   * Activation recomputation: the backward pass recomputes the forward's values between checkpoints (the
+   * residual stream after each attention and MLP) instead of keeping them from the forward pass, for the same
+   * loss and gradients with less activation memory and about one more forward pass of compute. Default false.
+   */
+  recompute?: boolean;
   /** Steps between validation passes; defaults to `steps` (once, at the end). */
   evalEvery?: number;
   /** Steps between metric log lines; defaults to 10. */
