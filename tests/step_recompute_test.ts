@@ -10,7 +10,8 @@ import { recomputed } from "../src/graph/recompute.ts";
 import type { LmConfig, ModelConfig } from "../src/models/config.ts";
 import { buildModel, type BuildOptions } from "../src/models/graph.ts";
 import { randomBatch, startWeights, tinyVit } from "./step_fixture.ts";
-import { testDevice } from "./_harness.ts";
+import { randoms, testDevice } from "./_harness.ts";
+import { TINY_GPT2, TINY_LLAMA, writeTinyCheckpoint } from "./fixtures/tiny_checkpoint.ts";
 
 const lm: LmConfig = { backbone: "lm", context: 8, dim: 16, depth: 2, heads: 2, mlpRatio: 2, vocab: 1000 };
 const ADAM = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, clip: 0.5 };
@@ -56,7 +57,12 @@ async function stepOutputs(
   const model = buildModel(config, options);
   const { outputs } = stepGraph(model, { recompute });
   const program = await Program.compile(device, outputs, { poison: true });
-  for (const [name, v] of startWeights(model, 3)) program.write(model.params.get(name)!, v);
+  // the built-in models' init, random values for a pretrained graph's own weights and for LoRA's B
+  const start = config.backbone === "pretrained" ? new Map<string, Float32Array>() : startWeights(model, 3);
+  let seed = 100;
+  for (const [name, p] of model.params) {
+    program.write(p, start.get(name) ?? randoms(p.size, ++seed, -0.3, 0.3));
+  }
   const b = randomBatch(config, options.batch, options.domains, 5);
   const i = model.inputs;
   program.write(i.x, b.x);
@@ -144,4 +150,44 @@ Deno.test("a TrainStep that recomputes (and accumulates) trains to the same bits
   assert.equal(again.loss, plain.loss);
   assert.deepEqual(again.domainLoss, plain.domainLoss);
   for (const [name, v] of plain.weights) assert.deepEqual(again.weights.get(name), v, name);
+});
+
+Deno.test("recomputation gives the same bits on pretrained GPT-2 and Llama graphs (two blocks, LoRA on attention)", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const dir = await Deno.makeTempDir({ prefix: "mixtune_recompute_" });
+  try {
+    const cases = [
+      { name: "gpt2", config: { ...TINY_GPT2, n_layer: 2 }, target: "transformer.h.*.attn.c_attn" },
+      {
+        name: "llama",
+        config: { ...TINY_LLAMA, num_hidden_layers: 2 },
+        target: "model.layers.*.self_attn.v_proj",
+      },
+    ];
+    for (const [k, c] of cases.entries()) {
+      await writeTinyCheckpoint(`${dir}/${k}`, c.config);
+      const model: ModelConfig = { backbone: "pretrained", pretrained: `${dir}/${k}`, context: 8 };
+      const options: BuildOptions = {
+        batch: 2,
+        domains: 1,
+        loss: { kind: "lm" },
+        lora: [0, 1].map((b) => ({
+          path: c.target.replace("*", String(b)),
+          rank: 2,
+          scale: 1,
+          gated: false,
+          dropout: 0.1,
+        })),
+        training: true,
+      };
+      const plain = await stepOutputs(device, model, options, false);
+      const again = await stepOutputs(device, model, options, true);
+      assert.ok(again.ops > plain.ops, `${c.name}: ${again.ops} ops against ${plain.ops}`);
+      again.values.forEach((v, j) => assert.deepEqual(v, plain.values[j], `${c.name} output ${j}`));
+      assert.ok(plain.values.every((v) => v.every(Number.isFinite)), `${c.name}: finite outputs`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
