@@ -65,6 +65,8 @@ Deno.test("recompute is true or false (stages.<name>.recompute), shown in the pl
     const plan = await planPipeline(spec);
     const [plain, again] = plan.stages;
     assert.deepEqual(again.recomputation!.kept, plain.memory);
+    assert.equal(again.recomputation!.keptDispatches, plain.kernels!.length);
+    assert.ok(again.kernels!.length > plain.kernels!.length);
     assert.equal(plain.recomputation, undefined);
     assert.ok(again.memory!.activations < plain.memory!.activations, JSON.stringify(again.memory));
     const line = formatPlan(plan).split("\n").find((l) => l.startsWith("activation recomputation"));
@@ -74,7 +76,7 @@ Deno.test("recompute is true or false (stages.<name>.recompute), shown in the pl
         bytes(plain.memory!.activations)
       } with every activation kept (${bytes(again.memory!.total)} against ${
         bytes(plain.memory!.total)
-      } in all)`,
+      } in all); ${again.kernels!.length} dispatches against ${plain.kernels!.length}`,
     );
     const packable = structuredClone(spec);
     for (const s of Object.values(packable.stages) as TrainStage[]) {

@@ -102,7 +102,8 @@ export function formatPlan(plan: PipelinePlan): string {
       out.push(
         `activation recomputation: activations ${bytes(m.activations)}, against ${
           bytes(kept.activations)
-        } with every activation kept (${bytes(m.total)} against ${bytes(kept.total)} in all)`,
+        } with every activation kept (${bytes(m.total)} against ${bytes(kept.total)} in all); ` +
+          `${s.kernels!.length} dispatches against ${s.recomputation.keptDispatches}`,
       );
     }
     const kinds = new Map<string, number>();

@@ -57,8 +57,8 @@ export interface StagePlan {
    * when no kernel could take the whole batch.
    */
   accumulation?: { microBatches: number; microBatch: number; unaccumulated?: StepMemory; overLimit?: string };
-  /** A train stage with `recompute`: the step's memory with every activation kept instead. */
-  recomputation?: { kept: StepMemory };
+  /** A train stage with `recompute`: the step's memory and dispatches with every activation kept instead. */
+  recomputation?: { kept: StepMemory; keptDispatches: number };
   /** An evaluate or export stage's forward pass: its batch and memory by what it holds. */
   forward?: { batch: number; memory: ForwardMemory };
   /** The kernels of one step, in dispatch order. */
@@ -243,9 +243,8 @@ function planTrain(
     };
   }
   // the same micro-batch with every activation kept from the forward pass to the backward
-  const recomputation = stage.recompute
-    ? { kept: stepAt(stage.batch / accumulate, { accumulate }).memory }
-    : undefined;
+  const kept = stage.recompute ? stepAt(stage.batch / accumulate, { accumulate }) : undefined;
+  const recomputation = kept && { kept: kept.memory, keptDispatches: kept.kernels.length };
   const trainable = new Set([...graph.params.values()].filter((p) => p.trainable).map((p) => p.name));
   const counts = stageParamCounts(spec.model, sm.placements, trainable);
   const adapters = (stage.adapters ?? []).map((a, i) => {

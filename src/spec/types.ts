@@ -373,7 +373,7 @@ export interface TrainStage {
   /**
    * Activation recomputation: the backward pass recomputes the forward's values between checkpoints (the
    * residual stream after each attention and MLP) instead of keeping them from the forward pass, for the same
-   * loss and gradients with less activation memory and about one more forward pass of compute. Default false.
+   * loss and gradients with less activation memory; those forward ops run twice. Default false.
    */
   recompute?: boolean;
   /** Steps between validation passes; defaults to `steps` (once, at the end). */
