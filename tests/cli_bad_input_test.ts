@@ -162,7 +162,8 @@ Deno.test("the plan's limits are checked and blamed on the key to change", async
   await expectError(
     plan(f),
     `${f}:14:5 stages.train.batch: the step needs a buffer binding of 1562.5 MiB (activations); a binding is ` +
-      "at most 128 MiB (maxStorageBufferBindingSize of webgpu-default): use a smaller batch or model\n",
+      "at most 128 MiB (maxStorageBufferBindingSize of webgpu-default): use a smaller batch or model, or " +
+      "micro-batches (accumulate)\n",
   );
 });
 
@@ -290,7 +291,8 @@ Deno.test("the plan's own checks name the key: probabilities that are not finite
   assert.equal(
     problem(() => checkStepLimits("ft", { ...extremes, largestBinding: 2 ** 27 + 1 })),
     "stages.ft.batch: the step needs a buffer binding of 128.0 MiB (inputs); a binding is at most 128 MiB " +
-      "(maxStorageBufferBindingSize of webgpu-default): use a smaller batch or model",
+      "(maxStorageBufferBindingSize of webgpu-default): use a smaller batch or model, or micro-batches " +
+      "(accumulate)",
   );
   assert.equal(
     problem(() => checkStepLimits("ft", { ...extremes, largestBuffer: 2 ** 28 + 1 })),
@@ -313,7 +315,8 @@ Deno.test("the plan's own checks name the key: probabilities that are not finite
   assert.equal(
     problem(() => checkStepLimits("ft", { ...extremes, largestBinding: 2 ** 30 + 1 }, big)),
     "stages.ft.batch: the step needs a buffer binding of 1024.0 MiB (inputs); a binding is at most 1.00 GiB " +
-      "(maxStorageBufferBindingSize of file big.json): use a smaller batch or model",
+      "(maxStorageBufferBindingSize of file big.json): use a smaller batch or model, or micro-batches " +
+      "(accumulate)",
   );
 });
 

@@ -1,5 +1,6 @@
 /** Plain-text tables and the human-readable plan. */
-import type { PipelinePlan } from "../compile/pipeline_plan.ts";
+import type { PipelinePlan, StagePlan } from "../compile/pipeline_plan.ts";
+import type { StepMemory } from "../compile/train_step.ts";
 import { limitsLine } from "../compile/limits.ts";
 
 /** A text table with aligned columns. */
@@ -20,6 +21,17 @@ function cell(v: unknown): string {
 /** Bytes as KiB / MiB. */
 export function bytes(n: number): string {
   return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
+}
+
+/** What gradient accumulation saves: the step's activations with and without it. */
+function accumulationLine(a: NonNullable<StagePlan["accumulation"]>, m: StepMemory): string {
+  const examples = a.microBatch === 1 ? "1 example" : `${a.microBatch} examples`;
+  const head = `gradient accumulation: ${a.microBatches} micro-batches of ${examples} a step`;
+  const u = a.unaccumulated;
+  if (!u) return `${head}; the whole batch at once could not be planned (a kernel past its dispatch limits)`;
+  const over = a.overLimit ? `; the whole batch ${a.overLimit}` : "";
+  return `${head}: activations ${bytes(m.activations)}, against ${bytes(u.activations)} for the whole ` +
+    `batch at once (${bytes(m.total)} against ${bytes(u.total)} in all${over})`;
 }
 
 /** The plan as a researcher reads it. */
@@ -84,6 +96,16 @@ export function formatPlan(plan: PipelinePlan): string {
       } + trainable state ${bytes(m.trainableState)} ` +
         `+ activations ${bytes(m.activations)}`,
     );
+    if (s.accumulation) out.push(accumulationLine(s.accumulation, s.memory!));
+    if (s.recomputation) {
+      const kept = s.recomputation.kept;
+      out.push(
+        `activation recomputation: activations ${bytes(m.activations)}, against ${
+          bytes(kept.activations)
+        } with every activation kept (${bytes(m.total)} against ${bytes(kept.total)} in all); ` +
+          `${s.kernels!.length} dispatches against ${s.recomputation.keptDispatches}`,
+      );
+    }
     const kinds = new Map<string, number>();
     for (const k of s.kernels ?? []) kinds.set(k, (kinds.get(k) ?? 0) + 1);
     out.push(`step: ${s.kernels!.length} dispatches: ${[...kinds].map(([k, n]) => `${k} x${n}`).join(", ")}`);

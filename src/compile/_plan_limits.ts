@@ -54,7 +54,9 @@ export function checkStepLimits(
   if (!over) return;
   const batchy = over.holds === "activations" || over.holds === "inputs";
   const path = batchy ? `stages.${stage}.batch` : "model.dim";
-  throw planProblem(path, `the step ${over.text}: use a smaller ${batchy ? "batch or model" : "model"}`);
+  // micro-batches shrink each activation; recomputation keeps fewer of them, none smaller
+  const use = batchy ? "use a smaller batch or model, or micro-batches (accumulate)" : "use a smaller model";
+  throw planProblem(path, `the step ${over.text}: ${use}`);
 }
 
 /** Throws unless every probability of the mix is finite (a temperature near 0 can make them NaN). */

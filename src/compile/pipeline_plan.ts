@@ -15,8 +15,8 @@ import { checkDomainTokenizers, DomainCache, type DomainLoadOptions, imageInputS
 import type { VitArch } from "../models/pretrained/arch.ts";
 import { mixStrategy, stageParamCounts } from "./stage_setup.ts";
 import { stageModel } from "./stage_model.ts";
-import { planStep, type StepMemory } from "./train_step.ts";
-import { checkProbabilities, checkStepLimits, planProblem } from "./_plan_limits.ts";
+import { planStep, type StepMemory, type StepShape } from "./train_step.ts";
+import { checkProbabilities, checkStepLimits, overLimit, planProblem } from "./_plan_limits.ts";
 import { PipelineError } from "../spec/problem.ts";
 import { type PlanLimits, WEBGPU_DEFAULT_LIMITS } from "./limits.ts";
 import { fitBatch, type ForwardMemory } from "./forward_plan.ts";
@@ -51,6 +51,14 @@ export interface StagePlan {
   memoryBytes?: number;
   /** A train stage's step memory by what it holds. */
   memory?: StepMemory;
+  /**
+   * A train stage with `accumulate` > 1: its micro-batches, their examples, and the step's memory without
+   * accumulation (the whole batch at once), with why that would not fit the limits; `unaccumulated` is absent
+   * when no kernel could take the whole batch.
+   */
+  accumulation?: { microBatches: number; microBatch: number; unaccumulated?: StepMemory; overLimit?: string };
+  /** A train stage with `recompute`: the step's memory and dispatches with every activation kept instead. */
+  recomputation?: { kept: StepMemory; keptDispatches: number };
   /** An evaluate or export stage's forward pass: its batch and memory by what it holds. */
   /** `most`: the batch an evaluate stage is fitted within (128, or its largest domain's validation examples). */
   forward?: { batch: number; memory: ForwardMemory; most?: number };
@@ -226,18 +234,40 @@ function planTrain(
 ): Partial<StagePlan> {
   const sm = stageModel(spec, name, stage, cache);
   const names = stage.mix.domains;
+  const accumulate = stage.accumulate ?? 1;
+  const stepAt = (batch: number, shape: StepShape) => {
+    const graph = buildModel(spec.model, sm.build(batch, names.length, true));
+    return { graph, ...planStep(graph, stage.optimizer.clip ?? 0, stage.frozenDtype ?? "f32", shape) };
+  };
   let step;
-  let graph;
   try {
-    graph = buildModel(spec.model, sm.build(stage.batch, names.length, true));
-    step = planStep(graph, stage.optimizer.clip ?? 0, stage.frozenDtype ?? "f32");
+    step = stepAt(stage.batch / accumulate, { accumulate, recompute: stage.recompute });
   } catch (e) {
     if (e instanceof PipelineError) throw e;
     // a shape no kernel can take (a matmul too wide to dispatch): the model's size is what to change
     throw planProblem("model.dim", `the step cannot be compiled: ${(e as Error).message.split("\n")[0]}`);
   }
   checkStepLimits(name, step.extremes, limits);
-  const { memory, kernels } = step;
+  const { memory, kernels, graph } = step;
+  let accumulation: StagePlan["accumulation"];
+  if (accumulate > 1) {
+    let plain;
+    try {
+      plain = stepAt(stage.batch, { recompute: stage.recompute });
+    } catch {
+      // the whole batch is past what a kernel can take; the plan says so by leaving it out
+    }
+    const over = plain && overLimit(plain.extremes, limits);
+    accumulation = {
+      microBatches: accumulate,
+      microBatch: stage.batch / accumulate,
+      ...(plain ? { unaccumulated: plain.memory } : {}),
+      ...(over ? { overLimit: over.text } : {}),
+    };
+  }
+  // the same micro-batch with every activation kept from the forward pass to the backward
+  const kept = stage.recompute ? stepAt(stage.batch / accumulate, { accumulate }) : undefined;
+  const recomputation = kept && { kept: kept.memory, keptDispatches: kept.kernels.length };
   const trainable = new Set([...graph.params.values()].filter((p) => p.trainable).map((p) => p.name));
   const counts = stageParamCounts(spec.model, sm.placements, trainable);
   const adapters = (stage.adapters ?? []).map((a, i) => {
@@ -265,6 +295,8 @@ function planTrain(
     adapters,
     memoryBytes: memory.total,
     memory,
+    ...(accumulation ? { accumulation } : {}),
+    ...(recomputation ? { recomputation } : {}),
     kernels,
     qualityScale: sm.gate?.scale,
     sampling: {

@@ -5,7 +5,9 @@
 import accumulateSource from "../../kernels/accumulate.wgsl" with { type: "text" };
 import { copy } from "../graph/ops/shape.ts";
 import { sumAll } from "../graph/ops/reduce.ts";
+import { scale } from "../graph/ops/unary.ts";
 import { gradients } from "../graph/grad.ts";
+import { recomputed } from "../graph/recompute.ts";
 import { type Node, sizeOf, topo } from "../graph/node.ts";
 import { opDef } from "../graph/op.ts";
 import { grid, params } from "../gpu/kernels.ts";
@@ -13,8 +15,10 @@ import type { ModelGraph } from "../models/graph.ts";
 import { adamwCalls, type AdamwOptions, writeOptimizerState } from "./optimizer.ts";
 import { type FrozenDtype, halfBytes, halfWeights } from "./half_weights.ts";
 import { ParamStore, read } from "./param_store.ts";
+import { checkMicroBatches, gradAccumulateCall, microBatch } from "./micro_batches.ts";
 import { planBuffers } from "./plan.ts";
 import { align, Program, type Slot } from "./program.ts";
+import { scoped } from "../gpu/errors.ts";
 import { type Extremes, extremesOf, flatBuffer } from "./_extremes.ts";
 
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -37,11 +41,27 @@ export type StepOptions = Omit<AdamwOptions, "theta" | "grad" | "m" | "v" | "mas
   decay?: (name: string, shape: readonly number[]) => boolean;
   /** "f16" keeps the frozen matmul weights in f16 (see `halfWeights`); default "f32". */
   frozenDtype?: FrozenDtype;
-};
+} & StepShape;
+
+/** How a step computes the whole batch's gradients: by micro-batches, with activations recomputed. */
+export interface StepShape {
+  /**
+   * Micro-batches a step (gradient accumulation; default 1): the model is built for one micro-batch of
+   * batch / accumulate examples, `feed` takes the whole batch, and `run` adds the micro-batches' gradients
+   * before one optimiser step.
+   */
+  accumulate?: number;
+  /**
+   * Recompute activations (src/graph/recompute.ts): the backward pass makes the values between two
+   * checkpoints of the forward again instead of keeping them, for the same results with less memory.
+   */
+  recompute?: boolean;
+}
 
 /**
  * A compiled step's GPU bytes by kind: `perTrainable` buffers the size of the trainable weights (weights,
- * gradients, Adam m and v; a packed step adds each element's variant index).
+ * gradients, Adam m and v; a packed step adds each element's variant index, an accumulating step the
+ * micro-batch's gradients).
  */
 export function stepMemory(
   bytes: { frozen: number; trainable: number; frozenF16?: number },
@@ -65,7 +85,7 @@ export interface StepMemory {
   frozen: number;
   /** Of `frozen`, the weights kept in f16 (`frozenDtype: "f16"`); absent when none are. */
   frozenF16?: number;
-  /** Trainable weights, their gradients and both Adam moments. */
+  /** Trainable weights, their gradients and both Adam moments (and a micro-batch's gradients). */
   trainableState: number;
   /** Planned intermediate buffers and input buffers. */
   activations: number;
@@ -75,21 +95,28 @@ export interface StepMemory {
 
 /**
  * The graph of a step: gradients of the loss for every trainable parameter, each in a node that can own
- * the parameter's slot of the flat gradient buffer, and the outputs to compile.
+ * the parameter's slot of the flat gradient buffer, and the outputs to compile. With `accumulate` micro-batches
+ * the model is one micro-batch's and its loss, a mean over the micro-batch, is divided by `accumulate`: that
+ * loss and its gradients are the micro-batch's share of the whole batch's, and their sums over the
+ * micro-batches are the whole batch's (the domain losses are sums already). With `recompute` the gradient
+ * rules read recomputed copies of the forward's values between checkpoints.
  */
 export function stepGraph(
   model: ModelGraph,
+  { accumulate = 1, recompute = false }: StepShape = {},
 ): { gradNodes: Map<Node, Node>; loss: Node; domainLoss: Node; outputs: Node[] } {
   const trainable = [...model.params.values()].filter((p) => p.trainable);
   if (trainable.length === 0) throw new Error("nothing to train: no parameter is trainable");
   const gradNodes = new Map<Node, Node>();
+  const share = accumulate > 1 ? scale(model.loss, 1 / accumulate) : model.loss;
   // Packed variants have a loss each; their sum differentiates each variant's weights by its own loss.
-  const root = model.loss.size === 1 ? model.loss : sumAll(model.loss);
-  for (const [p, g] of gradients(root, trainable)) {
+  const root = share.size === 1 ? share : sumAll(share);
+  const again = recompute ? recomputed([root, model.domainLoss], model.inputs.x) : undefined;
+  for (const [p, g] of gradients(root, trainable, again)) {
     // The gradient of another parameter cannot own this slot too.
     gradNodes.set(p, [...gradNodes.values()].includes(g) ? copy(g) : ownable(g));
   }
-  const loss = ownable(model.loss);
+  const loss = ownable(share);
   const domainLoss = ownable(model.domainLoss);
   return { gradNodes, loss, domainLoss, outputs: [loss, domainLoss, ...gradNodes.values()] };
 }
@@ -104,14 +131,16 @@ export type StepExtremes = Extremes;
 
 /**
  * Memory and kernels of a step, from the plan alone (no device): what `--plan` prints. With `frozenDtype`
- * "f16" the frozen matmul weights count 2 bytes each.
+ * "f16" the frozen matmul weights count 2 bytes each; with `accumulate` > 1, `model` is one micro-batch's.
  */
 export function planStep(
   model: ModelGraph,
   clip: number,
   frozenDtype: FrozenDtype = "f32",
+  shape: StepShape = {},
 ): { memory: StepMemory; kernels: string[]; extremes: StepExtremes } {
-  const { outputs } = stepGraph(model);
+  const accumulate = shape.accumulate ?? 1;
+  const { outputs } = stepGraph(model, shape);
   const params = [...model.params.values()];
   const pinned = new Set<Node>([...params, ...outputs]);
   const half = halfWeights(outputs, frozenDtype);
@@ -127,7 +156,11 @@ export function planStep(
   const kernels = plan.lowerings.flatMap((l) => l?.calls.map((c) => c.kernel) ?? []);
   if (model.packed !== undefined) {
     kernels.push("grad_norm_packed", "grad_norm_packed_total", "adamw_packed", "accumulate_packed");
-  } else kernels.push(...(clip > 0 ? ["grad_norm", "grad_norm_total"] : []), "adamw", "accumulate");
+  } else {
+    // an accumulating step's micro-batch program adds its gradients and metrics; the update runs once after
+    if (accumulate > 1) kernels.push("grad_accumulate", "accumulate");
+    kernels.push(...(clip > 0 ? ["grad_norm", "grad_norm_total"] : []), "adamw", "accumulate");
+  }
   const frozenParams = params.filter((p) => !p.trainable && !half.has(p));
   const extremes = extremesOf(plan, leaves, [
     flatBuffer("frozen parameters", frozenParams, 4, false),
@@ -138,8 +171,9 @@ export function planStep(
     memory: stepMemory(
       { frozen, trainable: floats(true) * 4, frozenF16: halves },
       { plannedBytes: plan.bytes, leafBytes },
-      // packed steps keep each trainable element's variant (u32) beside its weight, gradient and moments
-      model.packed !== undefined ? 5 : 4,
+      // packed steps keep each trainable element's variant (u32) beside its weight, gradient and moments,
+      // accumulating steps a micro-batch's gradient
+      model.packed !== undefined || accumulate > 1 ? 5 : 4,
     ),
     kernels,
     extremes,
@@ -151,7 +185,10 @@ export class TrainStep {
   private constructor(
     readonly model: ModelGraph,
     readonly store: ParamStore,
+    /** The forward and backward (of one micro-batch when accumulating), then the update when not. */
     readonly program: Program,
+    /** The optimiser update of an accumulating step, run after its micro-batches. */
+    private readonly update: Program | undefined,
     private readonly buffers: {
       grad: GPUBuffer;
       m: GPUBuffer;
@@ -159,16 +196,23 @@ export class TrainStep {
       mask: GPUBuffer;
       state: GPUBuffer;
       acc: GPUBuffer;
+      micro?: GPUBuffer;
+      zeros?: GPUBuffer;
     },
     private readonly options: StepOptions,
     /** Adam steps taken so far. */
     public steps: number,
   ) {}
 
+  /** The batch an accumulating step runs next (see `feed`). */
+  private pending: Batch | undefined;
+
   /** Compiles the step for `model`; the store is created here and can be shared with evaluation. */
   static async compile(device: GPUDevice, model: ModelGraph, options: StepOptions): Promise<TrainStep> {
     const all = [...model.params.values()];
-    const { gradNodes, loss, domainLoss, outputs } = stepGraph(model);
+    const n = options.accumulate ?? 1;
+    checkMicroBatches(n);
+    const { gradNodes, loss, domainLoss, outputs } = stepGraph(model, options);
     const half = halfWeights(outputs, options.frozenDtype ?? "f32");
     const store = new ParamStore(
       device,
@@ -185,9 +229,11 @@ export class TrainStep {
     }
     device.queue.writeBuffer(mask, 0, maskData);
 
+    // an accumulating step's backward writes each micro-batch's gradients beside the step's sum
+    const micro = n > 1 ? store.like("grad_micro") : undefined;
     const pinned = new Map<Node, Slot>();
     for (const p of all) pinned.set(p, store.slot(p.name));
-    for (const [p, g] of gradNodes) pinned.set(g, store.slotIn(grad, p.name));
+    for (const [p, g] of gradNodes) pinned.set(g, store.slotIn(micro ?? grad, p.name));
     const D = sizeOf(model.domainLoss.shape);
     const metricsFloats = 64 + D;
     const metrics = device.createBuffer({ size: align16(metricsFloats * 4), usage: USAGE, label: "metrics" });
@@ -204,22 +250,45 @@ export class TrainStep {
       mask,
       n: store.trainableFloats,
     });
-    const accumulate = {
+    const accumulate = (x: GPUBuffer) => ({
       kernel: "accumulate",
       source: accumulateSource,
       params: params([["u32", metricsFloats]]),
       workgroups: grid(metricsFloats, 64),
-      bind: [{ buffer: metrics }, { buffer: acc }, { buffer: opt.state }],
-    };
+      bind: [{ buffer: x }, { buffer: acc }, { buffer: opt.state }],
+    });
+    const buffers = { grad, m, v, mask, state: opt.state, acc };
+    if (!micro) {
+      const program = await Program.compile(device, outputs, {
+        pinned,
+        after: [...opt.calls, accumulate(metrics)],
+      });
+      return new TrainStep(model, store, program, undefined, buffers, options, 0);
+    }
     const program = await Program.compile(device, outputs, {
       pinned,
-      after: [...opt.calls, accumulate],
+      after: [gradAccumulateCall(micro, grad, store.trainableFloats), accumulate(metrics)],
     });
-    return new TrainStep(model, store, program, { grad, m, v, mask, state: opt.state, acc }, options, 0);
+    // the update's `accumulate` adds nothing; it turns adamw's flag for non-finite weights into this step's number
+    const zeros = device.createBuffer({ size: metrics.size, usage: USAGE, label: "metrics_zero" });
+    const update = await Program.compile(device, [], { after: [...opt.calls, accumulate(zeros)] });
+    return new TrainStep(model, store, program, update, { ...buffers, micro, zeros }, options, 0);
   }
 
-  /** Writes one batch into the input buffers. */
+  /**
+   * Writes one batch into the input buffers; an accumulating step keeps the whole batch (not a copy) and writes
+   * each micro-batch as `run` reaches it.
+   */
   feed(batch: Batch): void {
+    if (this.update) {
+      checkMicroBatches(this.micro, batch.weights.length);
+      this.pending = batch;
+      return;
+    }
+    this.write(batch);
+  }
+
+  private write(batch: Batch): void {
     const i = this.model.inputs;
     this.program.write(i.x, batch.x);
     this.program.write(i.labels, batch.labels);
@@ -234,13 +303,53 @@ export class TrainStep {
   /** Runs one step at learning rate `lr`; nothing is read back. */
   run(lr: number): void {
     this.steps++;
-    const ds = this.model.inputs.dropoutSeed;
-    if (ds) {
-      this.program.write(ds, new Float32Array([((this.options.seed ?? 0) * 7919 + this.steps) % 16777216]));
-    }
     const { beta1, beta2 } = this.options;
     writeOptimizerState(this.store.device, this.buffers.state, { lr, step: this.steps, beta1, beta2 });
-    this.program.run();
+    if (!this.update) {
+      this.writeSeed(0);
+      this.program.run();
+      return;
+    }
+    if (!this.pending) throw new Error("an accumulating step runs the batch given to feed: feed one first");
+    const device = this.store.device;
+    for (let k = 0; k < this.micro; k++) {
+      // queue order: micro-batch k's inputs are written after micro-batch k - 1 has read its own
+      this.write(microBatch(this.pending, k, this.micro));
+      this.writeSeed(k);
+      scoped(device, `micro-batch ${k + 1} of ${this.micro}: ${this.program.doing}`, () => {
+        const encoder = device.createCommandEncoder();
+        if (k === 0) encoder.clearBuffer(this.buffers.grad);
+        this.program.encode(encoder);
+        device.queue.submit([encoder.finish()]);
+      });
+    }
+    this.update.run();
+  }
+
+  /** Micro-batch k's LoRA dropout seed: one per step and micro-batch, so no two share masks. */
+  private writeSeed(k: number): void {
+    const ds = this.model.inputs.dropoutSeed;
+    if (!ds) return;
+    const stepSeed = (this.options.seed ?? 0) * 7919 + this.steps;
+    this.program.write(ds, new Float32Array([(stepSeed * this.micro + k) % 16777216]));
+  }
+
+  /** Micro-batches a step. */
+  private get micro(): number {
+    return this.options.accumulate ?? 1;
+  }
+
+  /**
+   * The gradients the last step's update read, by trainable parameter: the sums over its micro-batches when
+   * accumulating (clipping scales them inside the update, not here).
+   */
+  async gradients(): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for (const e of this.store.trainable()) {
+      const s = this.store.slotIn(this.buffers.grad, e.name);
+      out.set(e.name, (await read(this.store.device, s.buffer, s.offset, s.bytes)).slice(0, e.size));
+    }
+    return out;
   }
 
   /**
@@ -291,16 +400,17 @@ export class TrainStep {
 
   /** GPU bytes by kind, from the buffer plan. */
   memory(): StepMemory {
-    return stepMemory(this.store.bytes, this.program, 4);
+    return stepMemory(this.store.bytes, this.program, this.update ? 5 : 4);
   }
 
-  /** Kernel names of the step in dispatch order. */
+  /** Kernel names of the step in dispatch order (an accumulating step's micro-batch program, then its update). */
   kernels(): string[] {
-    return this.program.kernels();
+    return [...this.program.kernels(), ...(this.update?.kernels() ?? [])];
   }
 
   destroy(): void {
     this.program.destroy();
+    this.update?.destroy();
     for (const b of Object.values(this.buffers)) b.destroy();
     this.store.destroy();
   }

@@ -2,13 +2,19 @@
 import { apply, opDef } from "./op.ts";
 import { type Node, topo } from "./node.ts";
 import { layerNormDxPlus } from "./ops/layer_norm.ts";
+import { Recomputation } from "./recompute.ts";
 import { matmulAdd } from "./ops/matmul.ts";
 
 /**
  * Gradients of the scalar `loss` with respect to each of `wrt`, as new graph nodes. Only nodes on a path
- * from `wrt` to `loss` are differentiated, so frozen weights cost nothing.
+ * from `wrt` to `loss` are differentiated, so frozen weights cost nothing. The gradient rules read copies of
+ * the nodes in `recompute` (see recompute.ts), made when the backward pass reaches them, not the forward's.
  */
-export function gradients(loss: Node, wrt: readonly Node[]): Map<Node, Node> {
+export function gradients(
+  loss: Node,
+  wrt: readonly Node[],
+  recompute: ReadonlySet<Node> = new Set(),
+): Map<Node, Node> {
   if (loss.size !== 1) throw new Error(`gradients: loss must be a scalar, found shape [${loss.shape}]`);
   const order = topo([loss]);
   const targets = new Set(wrt);
@@ -16,6 +22,7 @@ export function gradients(loss: Node, wrt: readonly Node[]): Map<Node, Node> {
   for (const n of order) {
     if (targets.has(n) || n.inputs.some((i) => needs.has(i))) needs.add(n);
   }
+  const again = new Recomputation(recompute);
   const grads = new Map<Node, Node>();
   grads.set(loss, apply("fill", [], { shape: loss.shape, value: 1 }));
   for (let k = order.length - 1; k >= 0; k--) {
@@ -24,7 +31,8 @@ export function gradients(loss: Node, wrt: readonly Node[]): Map<Node, Node> {
     if (!g || n.role !== "op" || !n.inputs.some((i) => needs.has(i))) continue;
     const rule = opDef(n.op).grad;
     if (!rule) throw new Error(`op ${n.op} has no gradient rule`);
-    const gs = rule(n, g);
+    // a copy has the same inputs in the same places, so its gradients are those of n's inputs
+    const gs = rule(again.of(n), g);
     n.inputs.forEach((input, i) => {
       const gi = gs[i];
       if (!gi || !needs.has(input)) return;

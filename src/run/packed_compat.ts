@@ -77,6 +77,8 @@ function packable(r: StageRef): string | undefined {
   if (!(s.adapters?.length)) return "has no adapters";
   if ((s.checkpointEvery ?? s.steps) < s.steps) return "checkpoints mid-run, which packed runs do not do";
   if (s.frozenDtype === "f16") return "keeps frozen weights in f16, which packed runs do not do";
+  if ((s.accumulate ?? 1) > 1) return "accumulates gradients over micro-batches, which packed runs do not do";
+  if (s.recompute === true) return "recomputes activations, which packed runs do not do";
   return undefined;
 }
 

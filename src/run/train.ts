@@ -69,8 +69,11 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
   const sizes = domainSizes(domains, context || undefined);
   const { placements, gate, build: options } = stageModel(spec, ctx.name, stage, ctx.domains);
   const gates: GateTable = gate ? domains.map((d) => gate.values(d, "train")) : undefined;
-  const build = options(batch, names.length, false);
-  const graph = buildModel(model, options(batch, names.length, true));
+  // with gradient accumulation the step (and validation) run a micro-batch at a time
+  const accumulate = stage.accumulate ?? 1;
+  const micro = batch / accumulate;
+  const build = options(micro, names.length, false);
+  const graph = buildModel(model, options(micro, names.length, true));
   const o = stage.optimizer;
   const [beta1, beta2] = o.betas ?? [0.9, 0.999];
   const step = await TrainStep.compile(device, graph, {
@@ -81,6 +84,8 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
     clip: o.clip,
     seed: spec.seed,
     frozenDtype: stage.frozenDtype,
+    accumulate,
+    recompute: stage.recompute,
   });
   const evalGraph = buildModel(model, build);
   const evalForward = await Forward.compile(device, step.store, evalGraph, [evalGraph.perExample]);
@@ -136,13 +141,14 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
   const evalEvery = stage.evalEvery ?? steps;
   const checkpointEvery = stage.checkpointEvery ?? steps;
   const validationDomains = (stage.validation?.domains ?? names).map((n) => ctx.domains.get(n));
-  const validationBatches = stage.validation?.batches ?? 4;
+  // the same windows as `batches` batches of `batch` examples, a micro-batch at a time
+  const validationBatches = (stage.validation?.batches ?? 4) * accumulate;
   let since = performance.now();
   const validate = async (at: number) => {
     const v: Record<string, number> = {};
     for (const d of validationDomains) {
       const g = gate && d.kind === "images" ? gate.values(d, "validation") : undefined;
-      v[d.name] = await validationLoss(evalForward, d, batch, context, validationBatches, g);
+      v[d.name] = await validationLoss(evalForward, d, micro, context, validationBatches, g);
     }
     lastVal = v;
     await appendJsonl(metricsPath, { type: "eval", step: at, validationLoss: v });

@@ -21,6 +21,8 @@ export const TRAIN_KEYS = [
   "optimizer",
   "steps",
   "batch",
+  "accumulate",
+  "recompute",
   "evalEvery",
   "logEvery",
   "checkpointEvery",
@@ -64,7 +66,12 @@ export function checkTrain(
   checkLoss(check, at("loss"), fields.loss, model);
   const steps = check.number(at("steps"), fields.steps, COUNT);
   checkOptimizer(check, at("optimizer"), fields.optimizer, steps);
-  check.number(at("batch"), fields.batch, COUNT);
+  const batch = check.number(at("batch"), fields.batch, COUNT);
+  const accumulate = check.number(at("accumulate"), fields.accumulate, COUNT, false);
+  if (batch !== undefined && accumulate !== undefined && batch % accumulate !== 0) {
+    check.add(at("accumulate"), messages.divides("batch", batch, accumulate));
+  }
+  if (fields.recompute !== undefined) check.boolean(at("recompute"), fields.recompute);
   for (const key of ["evalEvery", "logEvery", "checkpointEvery"]) {
     check.number(at(key), fields[key], COUNT, false);
   }

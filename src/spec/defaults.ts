@@ -177,6 +177,9 @@ function trainDefaults(
   if (stage.gate !== undefined) out.gate = structuredClone(stage.gate);
   // only when set to f16, so specs (and stage hashes) from before the setting existed stay the same
   if (stage.frozenDtype === "f16") out.frozenDtype = "f16";
+  // likewise only past 1: micro-batches sum in another order, so the results differ at float32 rounding
+  if ((stage.accumulate ?? 1) > 1) out.accumulate = stage.accumulate;
+  if (stage.recompute === true) out.recompute = true;
   return out;
 }
 

@@ -364,6 +364,18 @@ export interface TrainStage {
   steps: number;
   /** Examples a step. */
   batch: number;
+  /**
+   * Gradient accumulation: the step's `batch` examples run as this many micro-batches of `batch / accumulate`,
+   * their gradients summed before one optimiser step, so activations take one micro-batch's memory. The loss
+   * and gradients are those of the whole batch (to float32 rounding). Must divide `batch`; defaults to 1.
+   */
+  accumulate?: number;
+  /**
+   * Activation recomputation: the backward pass recomputes the forward's values between checkpoints (the
+   * residual stream after each attention and MLP) instead of keeping them from the forward pass, for the same
+   * loss and gradients with less activation memory; those forward ops run twice. Default false.
+   */
+  recompute?: boolean;
   /** Steps between validation passes; defaults to `steps` (once, at the end). */
   evalEvery?: number;
   /** Steps between metric log lines; defaults to 10. */
