@@ -3,7 +3,8 @@
  * alternating rounds (which goes first alternates too), so load changes fall on both alike.
  */
 import process from "node:process";
-import type { FrozenDtype } from "../src/compile/half_weights.ts";
+/** The two sides compared. */
+type FrozenDtype = "f32" | "f16";
 import type { StepMemory, TrainStep } from "../src/compile/train_step.ts";
 import { gpu } from "../src/gpu/device.ts";
 import { workloadStep } from "./mixtune.ts";

@@ -111,7 +111,7 @@ Deno.test("an f16 weight read by an op that cannot unpack it is refused when the
   const store = new ParamStore(device, [{ ...W, half: true }]);
   await assert.rejects(
     () => Program.compile(device, [add(W, input("x", [4, 4]))], { pinned: new Map([[W, store.slot("W")]]) }),
-    { message: "add add: input 0 (W) is stored as f16, which this op cannot read" },
+    { message: "add add: input 0 (W) is stored in 16 bits, which this op cannot read" },
   );
   store.destroy();
 });

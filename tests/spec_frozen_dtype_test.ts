@@ -39,7 +39,7 @@ Deno.test("frozenDtype: f16 or f32 in YAML; anything else names its line, column
     assert.ok(e instanceof PipelineError);
     assert.equal(
       e.format(),
-      'f16.yaml:17:5 stages.ft.frozenDtype: expected one of "f32", "f16", found "half"',
+      'f16.yaml:17:5 stages.ft.frozenDtype: expected one of "f32", "f16", "bf16", "stored", found "half"',
     );
     return true;
   });
@@ -97,7 +97,7 @@ Deno.test("--plan counts an f16 stage's frozen matmul weights at 2 bytes; a bad 
     const lines = r.stdout.split("\n").filter((l) => l.startsWith("GPU memory planned:"));
     assert.equal(lines.length, 2);
     assert.ok(
-      lines[1].includes(`= frozen ${bytes(ft.frozen)} (${bytes(ft.frozenF16!)} of it f16 weights) + `),
+      lines[1].includes(`= frozen ${bytes(ft.frozen)} (${bytes(ft.frozenF16!)} of it 16-bit weights) + `),
       lines[1],
     );
     assert.ok(!lines[0].includes("f16"), lines[0]);
@@ -106,7 +106,7 @@ Deno.test("--plan counts an f16 stage's frozen matmul weights at 2 bytes; a bad 
     assert.equal(e.stdout, "");
     assert.equal(
       e.stderr,
-      `${bad.file}:63:5 stages.finetune.frozenDtype: expected one of "f32", "f16", found "half"\n`,
+      `${bad.file}:63:5 stages.finetune.frozenDtype: expected one of "f32", "f16", "bf16", "stored", found "half"\n`,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

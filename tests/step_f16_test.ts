@@ -27,7 +27,7 @@ function frozenLinears(model: ModelGraph): string[] {
 
 Deno.test("planStep() with frozenDtype f16 halves exactly the frozen linear weights' bytes", () => {
   const model = buildModel(tinyVit, lora);
-  const half = [...halfWeights(stepGraph(model).outputs)].map((p) => p.name).sort();
+  const half = [...halfWeights(stepGraph(model).outputs).keys()].map((p) => p.name).sort();
   assert.deepEqual(half, frozenLinears(model));
   const f32Bytes = half.reduce((a, n) => a + 4 * model.params.get(n)!.size, 0);
   const a = planStep(model, 1).memory;

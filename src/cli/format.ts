@@ -92,7 +92,7 @@ export function formatPlan(plan: PipelinePlan): string {
     const m = s.memory!;
     out.push(
       `GPU memory planned: ${bytes(m.total)} = frozen ${bytes(m.frozen)}${
-        m.frozenF16 ? ` (${bytes(m.frozenF16)} of it f16 weights)` : ""
+        m.frozenF16 ? ` (${bytes(m.frozenF16)} of it 16-bit weights)` : ""
       } + trainable state ${bytes(m.trainableState)} ` +
         `+ activations ${bytes(m.activations)}`,
     );

@@ -34,13 +34,13 @@ export interface FlatBuffer {
 
 /**
  * The extremes of a program planned as `plan` with `leaves` (inputs, consts) and parameter store buffers
- * `flats`; `half` holds the leaves stored as f16 (2 bytes an element).
+ * `flats`; `half` holds the leaves stored in 16 bits (2 bytes an element).
  */
 export function extremesOf(
   plan: BufferPlan,
   leaves: readonly Node[],
   flats: readonly FlatBuffer[],
-  half: ReadonlySet<Node> = new Set(),
+  half: ReadonlyMap<Node, unknown> = new Map(),
 ): Extremes {
   const bindings: [number, string][] = [[0, "activations"]];
   const bytesOf = (n: Node) => n.size * (half.has(plan.rootOf(n)) ? 2 : 4);

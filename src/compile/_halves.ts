@@ -20,3 +20,23 @@ export function toHalves(name: string, values: Float32Array): Uint16Array<ArrayB
   }
   return new Uint16Array(halves.buffer);
 }
+
+/**
+ * `values` rounded to bf16 (the upper 16 bits of an f32, rounded to nearest even; exact for weights read from
+ * a bf16 checkpoint), padded to whole 32-bit words. Throws, naming the parameter and the first offending
+ * element, for a value that is not finite or rounds past bf16's largest finite value.
+ */
+export function toBfloat16(name: string, values: Float32Array): Uint16Array<ArrayBuffer> {
+  const bits = new Uint32Array(Float32Array.from(values).buffer);
+  const out = new Uint16Array(values.length + (values.length % 2));
+  for (let i = 0; i < values.length; i++) {
+    const b = bits[i];
+    const rounded = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+    if (!Number.isFinite(values[i]) || (rounded & 0x7f80) === 0x7f80) {
+      const what = Number.isFinite(values[i]) ? "beyond bf16's range" : "not finite";
+      throw new RangeError(`parameter ${name}: element ${i} is ${values[i]}, ${what}`);
+    }
+    out[i] = rounded;
+  }
+  return out;
+}

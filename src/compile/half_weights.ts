@@ -1,17 +1,35 @@
-/** Which frozen weights a step may keep in f16: those only ever read as the weight operand of matmuls. */
+/** Which frozen weights a step may keep in 16 bits: those only ever read as the weight operand of matmuls. */
 import { type Node, topo } from "../graph/node.ts";
-import { opDef } from "../graph/op.ts";
+import { type Half, opDef } from "../graph/op.ts";
+import type { StoredDtype } from "../adapters/safetensors.ts";
 
-/** How a step stores its frozen weights: all f32, or its frozen matmul weights in f16. */
-export type FrozenDtype = "f32" | "f16";
+/**
+ * How a step stores its frozen matmul weights: f32, f16, bf16, or each as its checkpoint stores it
+ * ("stored": bf16 stays bf16, f16 stays f16, exactly; the default for pretrained models).
+ */
+export type FrozenDtype = "f32" | "f16" | "bf16" | "stored";
+
+/** Each checkpoint tensor's stored element type, by parameter name (for "stored"). */
+export type StoredDtypes = ReadonlyMap<string, StoredDtype>;
 
 /**
  * The frozen 2-D weights of the graph of `outputs` that every consumer reads through an input it can take
- * as f16 (`halfInputs`: the weight of a matmul, i.e. the linear, attention and MLP projections). Embeddings
- * read by gather, norms, biases and anything trainable stay f32; empty unless `dtype` is "f16".
+ * in 16 bits (`halfInputs`: the weight of a matmul, i.e. the linear, attention and MLP projections, and of
+ * the fused LM loss), with the format each is kept in. Embeddings read by gather, norms, biases and anything
+ * trainable stay f32; empty for "f32", and for "stored" holds the weights stored in 16 bits.
  */
-export function halfWeights(outputs: readonly Node[], dtype: FrozenDtype = "f16"): Set<Node> {
-  if (dtype !== "f16") return new Set();
+export function halfWeights(
+  outputs: readonly Node[],
+  dtype: FrozenDtype = "f16",
+  stored: StoredDtypes = new Map(),
+): Map<Node, Exclude<Half, false>> {
+  const kind = (p: Node): Half => {
+    if (dtype === "f16" || dtype === "bf16") return dtype;
+    if (dtype === "f32") return false;
+    const d = stored.get(p.name);
+    return d === "BF16" ? "bf16" : d === "F16" ? "f16" : false;
+  };
+  if (dtype === "f32") return new Map();
   const order = topo(outputs);
   const ok = new Map<Node, boolean>();
   for (const n of order) if (n.role === "param" && !n.trainable && n.shape.length === 2) ok.set(n, true);
@@ -23,10 +41,15 @@ export function halfWeights(outputs: readonly Node[], dtype: FrozenDtype = "f16"
     });
   }
   for (const o of outputs) if (ok.has(o)) ok.set(o, false);
-  return new Set([...ok].filter(([, v]) => v).map(([n]) => n));
+  const out = new Map<Node, Exclude<Half, false>>();
+  for (const [n, v] of ok) {
+    const k = kind(n);
+    if (v && k) out.set(n, k);
+  }
+  return out;
 }
 
-/** Bytes the store gives an f16 weight of `size` elements: rounded up to 256, like every tensor. */
+/** Bytes the store gives a 16-bit weight of `size` elements: rounded up to 256, like every tensor. */
 export function halfBytes(size: number): number {
   return Math.ceil(size / 128) * 256;
 }

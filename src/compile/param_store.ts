@@ -1,13 +1,15 @@
 /**
  * Parameters on the GPU: trainable ones in one flat buffer (so one AdamW dispatch updates them all), frozen
- * ones in pools of buffers, and frozen ones marked `half` (matmul weights) as f16 in pools of their own. A
+ * ones in pools of buffers, and frozen ones marked `half` (matmul weights) in 16 bits (f16 or bf16) in pools
+ * of their own. A
  * pool is filled up to the device's maxBufferSize (a tensor larger than that is refused by the plan), so a
  * model larger than one buffer is stored whole. Every tensor starts at a 256-byte boundary, as storage
  * bindings require.
  */
 import { read } from "../gpu/readback.ts";
 import { scoped, size } from "../gpu/errors.ts";
-import { toHalves } from "./_halves.ts";
+import { toBfloat16, toHalves } from "./_halves.ts";
+import type { Half } from "../graph/op.ts";
 import type { Slot } from "./program.ts";
 
 export { read };
@@ -22,20 +24,20 @@ export interface ParamEntry {
   shape: readonly number[];
   size: number;
   trainable: boolean;
-  /** Stored as f16 in a pool of `halves`. */
-  half: boolean;
+  /** Stored in 16 bits, as f16 or bf16, in a pool of `halves`; false for f32. */
+  half: Half;
   /** Its pool of `frozen` or `halves` (0 for trainable ones). */
   pool: number;
   /** Element offset in its buffer. */
   offset: number;
 }
 
-/** A parameter the store holds; `half` (frozen ones only) stores it as f16. */
+/** A parameter the store holds; `half` (frozen ones only) stores it in 16 bits (true: f16). */
 export interface ParamInfo {
   name: string;
   shape: readonly number[];
   trainable: boolean;
-  half?: boolean;
+  half?: boolean | Half;
 }
 
 /** The buffers and where each parameter lives in them. */
@@ -67,9 +69,9 @@ export class ParamStore {
     const h = new Pools(poolBytes, 2);
     for (const p of params) {
       const size = p.shape.reduce((a, b) => a * b, 1);
-      const half = p.half === true;
+      const half: Half = p.half === true ? "f16" : p.half || false;
       if (half && p.trainable) {
-        throw new Error(`parameter ${p.name}: a trainable weight cannot be stored as f16`);
+        throw new Error(`parameter ${p.name}: a trainable weight cannot be stored in 16 bits`);
       }
       let pool = 0, offset = t;
       if (p.trainable) t += Math.ceil(size / ALIGN) * ALIGN;
@@ -111,7 +113,7 @@ export class ParamStore {
   slot(name: string): Slot {
     const e = this.entries.get(name);
     if (!e) throw new Error(`no parameter named ${name}`);
-    if (e.half) return { buffer: this.halves[e.pool], offset: e.offset * 2, bytes: e.size * 2, half: true };
+    if (e.half) return { buffer: this.halves[e.pool], offset: e.offset * 2, bytes: e.size * 2, half: e.half };
     return {
       buffer: e.trainable ? this.theta : this.frozen[e.pool],
       offset: e.offset * 4,
@@ -149,7 +151,11 @@ export class ParamStore {
       }
       const s = this.slot(e.name);
       if (e.half) {
-        this.device.queue.writeBuffer(s.buffer, s.offset, toHalves(e.name, v));
+        this.device.queue.writeBuffer(
+          s.buffer,
+          s.offset,
+          (e.half === "bf16" ? toBfloat16 : toHalves)(e.name, v),
+        );
         this.kept.set(e.name, v);
       } else this.device.queue.writeBuffer(s.buffer, s.offset, v as Float32Array<ArrayBuffer>);
     }

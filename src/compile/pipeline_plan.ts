@@ -13,7 +13,7 @@ import type { EvaluateStage, ExportStage, PipelineSpec, TrainStage } from "../sp
 import { VERSION } from "../version.ts";
 import { checkDomainTokenizers, DomainCache, type DomainLoadOptions, imageInputSide } from "./domains.ts";
 import type { VitArch } from "../models/pretrained/arch.ts";
-import { mixStrategy, stageParamCounts } from "./stage_setup.ts";
+import { mixStrategy, stageFrozen, stageParamCounts } from "./stage_setup.ts";
 import { stageModel } from "./stage_model.ts";
 import { planStep, type StepMemory, type StepShape } from "./train_step.ts";
 import { checkProbabilities, checkStepLimits, overLimit, planProblem } from "./_plan_limits.ts";
@@ -235,9 +235,13 @@ function planTrain(
   const sm = stageModel(spec, name, stage, cache);
   const names = stage.mix.domains;
   const accumulate = stage.accumulate ?? 1;
+  const frozen = stageFrozen(stage, spec.model);
   const stepAt = (batch: number, shape: StepShape) => {
     const graph = buildModel(spec.model, sm.build(batch, names.length, true));
-    return { graph, ...planStep(graph, stage.optimizer.clip ?? 0, stage.frozenDtype ?? "f32", shape) };
+    return {
+      graph,
+      ...planStep(graph, stage.optimizer.clip ?? 0, frozen.frozenDtype, shape, frozen.stored),
+    };
   };
   let step;
   try {

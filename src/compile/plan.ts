@@ -3,7 +3,7 @@
  * each value. A buffer is reused (best fit) once every value in it is dead, so memory follows liveness.
  */
 import { type Node, topo } from "../graph/node.ts";
-import { type Lowering, opDef } from "../graph/op.ts";
+import { type Half, type Lowering, opDef } from "../graph/op.ts";
 
 /** Where every value of a graph lives. */
 export interface BufferPlan {
@@ -25,12 +25,13 @@ export interface BufferPlan {
 
 /**
  * Plans the buffers of `outputs`; nodes in `pinned` live in fixed places and are never reused. Leaves in
- * `half` are stored as f16: only inputs an op lists in `halfInputs` may be one (else this throws).
+ * `half` are stored in 16 bits (f16 or bf16): only inputs an op lists in `halfInputs` may be one (else this
+ * throws).
  */
 export function planBuffers(
   outputs: readonly Node[],
   pinned: ReadonlySet<Node>,
-  half: ReadonlySet<Node> = new Set(),
+  half: ReadonlyMap<Node, Half> = new Map(),
 ): BufferPlan {
   const ops = topo(outputs).filter((n) => n.role === "op");
   const root = new Map<Node, Node>();
@@ -52,11 +53,13 @@ export function planBuffers(
   };
   const lowerings = ops.map((n) => {
     const def = opDef(n.op);
-    const halves = n.inputs.map((x) => half.has(x));
+    const halves = n.inputs.map((x): Half => half.get(x) ?? false);
     halves.forEach((h, k) => {
       if (h && !(def.halfInputs ?? []).includes(k)) {
         throw new Error(
-          `${n.op} ${n.name}: input ${k} (${n.inputs[k].name}) is stored as f16, which this op cannot read`,
+          `${n.op} ${n.name}: input ${k} (${
+            n.inputs[k].name
+          }) is stored in 16 bits, which this op cannot read`,
         );
       }
     });

@@ -3,7 +3,7 @@
  * Built once, replayed with new inputs: one encoder, one compute pass, one submit per run.
  */
 import { type Node, showShape, topo } from "../graph/node.ts";
-import { type BindingRef, type KernelCall, opDef } from "../graph/op.ts";
+import { type BindingRef, type Half, type KernelCall, opDef } from "../graph/op.ts";
 import { planBuffers } from "./plan.ts";
 import { pipeline } from "../gpu/kernels.ts";
 import { read } from "../gpu/readback.ts";
@@ -14,8 +14,8 @@ export interface Slot {
   buffer: GPUBuffer;
   offset: number;
   bytes: number;
-  /** Stored as f16 (a frozen matmul weight); read only by kernels that unpack it. */
-  half?: boolean;
+  /** Stored in 16 bits (a frozen matmul weight, f16 or bf16); read only by kernels that unpack it. */
+  half?: Exclude<Half, false>;
 }
 
 /** One recorded dispatch. */
@@ -95,7 +95,8 @@ export class Program {
         throw new Error(`${n.op} ${n.name}: a view has no kernel to write a fixed slot; pin a copy of it`);
       }
     }
-    const half = new Set([...pinned].filter(([, s]) => s.half === true).map(([n]) => n));
+    const half = new Map<Node, Half>();
+    for (const [n, s] of pinned) if (s.half) half.set(n, s.half);
     const plan = planBuffers(outputs, new Set(pinned.keys()), half);
     const { lowerings, rootOf } = plan;
     const holder = new Map<number, Node>();
@@ -238,7 +239,7 @@ export class Program {
 
   private f32Slot(node: Node): Slot {
     const s = this.slot(node);
-    if (s.half) throw new Error(`${node.name}: stored as f16; write and read it through its ParamStore`);
+    if (s.half) throw new Error(`${node.name}: stored in 16 bits; write and read it through its ParamStore`);
     return s;
   }
 

@@ -22,6 +22,8 @@ import {
   type TemperatureSchedule,
 } from "../data/mod.ts";
 import { linearModules, type ModelConfig } from "../models/config.ts";
+import { checkPretrained } from "../models/pretrained/checkpoint.ts";
+import type { FrozenDtype, StoredDtypes } from "./half_weights.ts";
 import { baseParams } from "../models/params.ts";
 import type { AdapterSpec, GateSpec, MixSpec, TrainStage } from "../spec/types.ts";
 import type { DomainCache } from "./domains.ts";
@@ -162,4 +164,20 @@ export function stageGate(gate: GateSpec, domains: DomainCache): StageGate {
       return gateValues(map, normalizeQualities(raw(d, part), scale));
     },
   };
+}
+
+/**
+ * How a train stage keeps its frozen matmul weights: its `frozenDtype`, by default ("stored") as a pretrained
+ * checkpoint stores them, with the checkpoint's stored element types read from its headers.
+ */
+export function stageFrozen(
+  stage: TrainStage,
+  model: ModelConfig,
+): { frozenDtype: FrozenDtype; stored?: StoredDtypes } {
+  const pretrained = model.backbone === "pretrained";
+  const frozenDtype = stage.frozenDtype ?? (pretrained ? "stored" : "f32");
+  if (frozenDtype !== "stored") return { frozenDtype };
+  return pretrained
+    ? { frozenDtype, stored: checkPretrained(model.pretrained).dtypes }
+    : { frozenDtype: "f32" };
 }

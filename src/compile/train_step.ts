@@ -13,7 +13,7 @@ import { opDef } from "../graph/op.ts";
 import { grid, params } from "../gpu/kernels.ts";
 import type { ModelGraph } from "../models/graph.ts";
 import { adamwCalls, type AdamwOptions, writeOptimizerState } from "./optimizer.ts";
-import { type FrozenDtype, halfBytes, halfWeights } from "./half_weights.ts";
+import { type FrozenDtype, halfBytes, halfWeights, type StoredDtypes } from "./half_weights.ts";
 import { ParamStore, read } from "./param_store.ts";
 import { checkMicroBatches, gradAccumulateCall, microBatch } from "./micro_batches.ts";
 import { planBuffers } from "./plan.ts";
@@ -39,8 +39,10 @@ export type StepOptions = Omit<AdamwOptions, "theta" | "grad" | "m" | "v" | "mas
   seed?: number;
   /** Whether weight decay applies to a trainable parameter (default: matrices yes, vectors no). */
   decay?: (name: string, shape: readonly number[]) => boolean;
-  /** "f16" keeps the frozen matmul weights in f16 (see `halfWeights`); default "f32". */
+  /** How the frozen matmul weights are kept (see `halfWeights`); default "f32". */
   frozenDtype?: FrozenDtype;
+  /** The checkpoint's stored element types, for frozenDtype "stored". */
+  stored?: StoredDtypes;
 } & StepShape;
 
 /** How a step computes the whole batch's gradients: by micro-batches, with activations recomputed. */
@@ -138,19 +140,20 @@ export function planStep(
   clip: number,
   frozenDtype: FrozenDtype = "f32",
   shape: StepShape = {},
+  stored?: StoredDtypes,
 ): { memory: StepMemory; kernels: string[]; extremes: StepExtremes } {
   const accumulate = shape.accumulate ?? 1;
   const { outputs } = stepGraph(model, shape);
   const params = [...model.params.values()];
   const pinned = new Set<Node>([...params, ...outputs]);
-  const half = halfWeights(outputs, frozenDtype);
+  const half = halfWeights(outputs, frozenDtype, stored);
   const plan = planBuffers(outputs, pinned, half);
   const floats = (trainable: boolean) =>
     params.filter((p) => p.trainable === trainable && !half.has(p))
       .reduce((a, p) => a + Math.ceil(p.size / 64) * 64, 0);
   const leaves = topo(outputs).filter((n) => n.role === "input" || n.role === "const");
   const leafBytes = leaves.reduce((a, n) => a + align(n.size * 4), 0);
-  const halves = [...half].reduce((a, p) => a + halfBytes(p.size), 0);
+  const halves = [...half.keys()].reduce((a, p) => a + halfBytes(p.size), 0);
   const frozen32 = Math.max(floats(false), 64) * 4; // the store always allocates at least one aligned block
   const frozen = frozen32 + halves;
   const kernels = plan.lowerings.flatMap((l) => l?.calls.map((c) => c.kernel) ?? []);
@@ -164,7 +167,7 @@ export function planStep(
   const frozenParams = params.filter((p) => !p.trainable && !half.has(p));
   const extremes = extremesOf(plan, leaves, [
     flatBuffer("frozen parameters", frozenParams, 4, false),
-    flatBuffer("frozen f16 parameters", [...half], 2, false),
+    flatBuffer("frozen 16-bit parameters", [...half.keys()], 2, false),
     flatBuffer("trainable parameters", params.filter((p) => p.trainable), 4, true),
   ], half);
   return {
@@ -213,10 +216,10 @@ export class TrainStep {
     const n = options.accumulate ?? 1;
     checkMicroBatches(n);
     const { gradNodes, loss, domainLoss, outputs } = stepGraph(model, options);
-    const half = halfWeights(outputs, options.frozenDtype ?? "f32");
+    const half = halfWeights(outputs, options.frozenDtype ?? "f32", options.stored);
     const store = new ParamStore(
       device,
-      all.map((p) => ({ name: p.name, shape: p.shape, trainable: p.trainable, half: half.has(p) })),
+      all.map((p) => ({ name: p.name, shape: p.shape, trainable: p.trainable, half: half.get(p) ?? false })),
     );
     const grad = store.like("grad");
     const m = store.like("adam_m");

@@ -12,6 +12,9 @@ export type BindingRef =
   | { scratch: number; offset?: number; size?: number }
   | { buffer: GPUBuffer; offset?: number; size?: number };
 
+/** How an input is stored: f32 (false), or 16 bits a value, as f16 or bf16 (frozen weights). */
+export type Half = false | "f16" | "bf16";
+
 /**
  * One compute dispatch. Binding 0 is the uniform `params`; bindings 1.. follow `bind` in order.
  * Kernels must take sizes from `params`, never from arrayLength: planned buffers may be larger.
@@ -45,10 +48,10 @@ export interface OpDef {
   /** Gradients for each input given the output's gradient `g`; null where an input gets none. */
   grad?(node: Node, g: Node): (Node | null)[];
   /**
-   * Kernel calls computing the output; absent for views. `half[k]` says input k is stored as f16 (only
-   * inputs listed in `halfInputs` can be).
+   * Kernel calls computing the output; absent for views. `half[k]` says input k is stored in 16 bits, as
+   * f16 or bf16 (only inputs listed in `halfInputs` can be).
    */
-  gpu?(shapes: readonly Shape[], attrs: Attrs, out: Shape, half?: readonly boolean[]): Lowering;
+  gpu?(shapes: readonly Shape[], attrs: Attrs, out: Shape, half?: readonly Half[]): Lowering;
   /** Inputs whose kernels can read them stored as f16 (frozen matmul weights); none when absent. */
   halfInputs?: readonly number[];
   /** Views (reshape) share their input's storage: no kernel, no copy. */

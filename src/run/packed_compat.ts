@@ -76,7 +76,10 @@ function packable(r: StageRef): string | undefined {
   if (extra.length) return `trains base parameters ${extra.join(", ")}: a pack shares a frozen backbone`;
   if (!(s.adapters?.length)) return "has no adapters";
   if ((s.checkpointEvery ?? s.steps) < s.steps) return "checkpoints mid-run, which packed runs do not do";
-  if (s.frozenDtype === "f16") return "keeps frozen weights in f16, which packed runs do not do";
+  if (s.frozenDtype !== undefined && s.frozenDtype !== "f32") {
+    const as = s.frozenDtype === "stored" ? "as stored" : `in ${s.frozenDtype}`;
+    return `keeps frozen weights ${as}, which packed runs do not do`;
+  }
   if ((s.accumulate ?? 1) > 1) return "accumulates gradients over micro-batches, which packed runs do not do";
   if (s.recompute === true) return "recomputes activations, which packed runs do not do";
   return undefined;

@@ -26,7 +26,7 @@ import { notFiniteCause } from "./finite.ts";
 import { concatFloats } from "./_concat.ts";
 import { learningRate } from "./lr.ts";
 import type { Logger } from "./log.ts";
-import { mixStrategy, placementSpec, stageTrainable } from "../compile/stage_setup.ts";
+import { mixStrategy, placementSpec, stageFrozen, stageTrainable } from "../compile/stage_setup.ts";
 import { stageModel } from "../compile/stage_model.ts";
 import { validationLoss } from "./validation.ts";
 
@@ -83,7 +83,7 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
     weightDecay: o.weightDecay ?? 0,
     clip: o.clip,
     seed: spec.seed,
-    frozenDtype: stage.frozenDtype,
+    ...stageFrozen(stage, model),
     accumulate,
     recompute: stage.recompute,
   });

@@ -76,7 +76,7 @@ export function checkTrain(
     check.number(at(key), fields[key], COUNT, false);
   }
   checkValidation(check, at("validation"), fields.validation, data);
-  check.oneOf(at("frozenDtype"), fields.frozenDtype, ["f32", "f16"], false);
+  check.oneOf(at("frozenDtype"), fields.frozenDtype, ["f32", "f16", "bf16", "stored"], false);
 }
 
 /**

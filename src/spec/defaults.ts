@@ -65,8 +65,19 @@ export function withDefaults(spec: PipelineSpec): PipelineSpec {
   const domains: Record<string, DomainSpec> = {};
   for (const [name, domain] of Object.entries(spec.domains)) domains[name] = domainDefaults(domain);
   const stages: Record<string, StageSpec> = {};
+  const model = withBackbone(spec.model);
   for (const [name, stage] of Object.entries(spec.stages)) stages[name] = stageDefaults(stage, domains);
-  return { name: spec.name, seed: spec.seed, domains, model: withBackbone(spec.model), stages };
+  // a stage's frozenDtype is kept only when it differs from the model's default ("stored" for pretrained
+  // models, "f32" otherwise), so specs (and stage hashes) from before the setting existed stay the same
+  const frozenDefault = model.backbone === "pretrained" ? "stored" : "f32";
+  for (const [name, stage] of Object.entries(spec.stages)) {
+    const out = stages[name];
+    if (stage.kind !== "train" || out.kind !== "train") continue;
+    if (stage.frozenDtype !== undefined && stage.frozenDtype !== frozenDefault) {
+      out.frozenDtype = stage.frozenDtype;
+    }
+  }
+  return { name: spec.name, seed: spec.seed, domains, model, stages };
 }
 
 function domainDefaults(domain: DomainSpec): DomainSpec {
@@ -175,8 +186,6 @@ function trainDefaults(
     },
   };
   if (stage.gate !== undefined) out.gate = structuredClone(stage.gate);
-  // only when set to f16, so specs (and stage hashes) from before the setting existed stay the same
-  if (stage.frozenDtype === "f16") out.frozenDtype = "f16";
   // likewise only past 1: micro-batches sum in another order, so the results differ at float32 rounding
   if ((stage.accumulate ?? 1) > 1) out.accumulate = stage.accumulate;
   if (stage.recompute === true) out.recompute = true;

@@ -385,10 +385,12 @@ export interface TrainStage {
   /** Where validation loss is measured; defaults to the mix domains that have a split. */
   validation?: ValidationSpec;
   /**
-   * How the step stores the frozen matmul weights (linear, attention and MLP projections): "f16" halves
-   * their memory (compute stays f32); defaults to "f32". Trained weights are always f32.
+   * How the step stores the frozen matmul weights (linear, attention and MLP projections, the LM head):
+   * "f16" or "bf16" halve their memory (compute stays f32); "stored" keeps each as its checkpoint stores it
+   * (a bf16 checkpoint stays bf16 on the GPU, exactly). Defaults to "stored" for pretrained models, "f32"
+   * otherwise. Trained weights are always f32.
    */
-  frozenDtype?: "f32" | "f16";
+  frozenDtype?: "f32" | "f16" | "bf16" | "stored";
 }
 
 /** What an evaluate stage measures. */

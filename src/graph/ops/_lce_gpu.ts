@@ -9,7 +9,7 @@ import gradBody from "../../../kernels/linear_cross_entropy_grad.wgsl" with { ty
 import colsumBody from "../../../kernels/linear_cross_entropy_colsum.wgsl" with { type: "text" };
 import { grid, params } from "../../gpu/kernels.ts";
 import type { Shape } from "../node.ts";
-import type { BindingRef, KernelCall, Lowering } from "../op.ts";
+import type { BindingRef, Half, KernelCall, Lowering } from "../op.ts";
 import { chooseBlock, matmulCall, type MatmulDims } from "./_matmul_plan.ts";
 import { rowCall, rowKernel } from "./_rows.ts";
 
@@ -57,8 +57,8 @@ function chunks(V: number, C: number): Chunk[] {
   return out;
 }
 
-/** Rows c0.. of a [V, width] input as a binding; `half` when it is stored as f16. */
-function rowsOf(input: number, k: Chunk, width: number, half: boolean): BindingRef {
+/** Rows c0.. of a [V, width] input as a binding; `half` when it is stored in 16 bits. */
+function rowsOf(input: number, k: Chunk, width: number, half: Half): BindingRef {
   const bytes = half ? 2 : 4;
   return { in: input, offset: k.c0 * width * bytes, size: k.len * width * bytes };
 }
@@ -68,14 +68,14 @@ function product(
   d: Omit<MatmulDims, "batch" | "strideA" | "strideB">,
   bind: BindingRef[],
   periods: number[] = [],
-  halfB = false,
+  halfB: Half = false,
 ): KernelCall {
   const dims: MatmulDims = { ...d, batch: 1, strideA: 0, strideB: 0 };
   return { ...matmulCall(dims, chooseBlock(dims), periods, { halfB }), bind };
 }
 
 /** The calls writing chunk k's logits into scratch 0 (scratch 1 holds the low-rank term when there is one). */
-function logitCalls(at: LceLayout, s: LceSizes, k: Chunk, halfW: boolean): KernelCall[] {
+function logitCalls(at: LceLayout, s: LceSizes, k: Chunk, halfW: Half): KernelCall[] {
   const calls: KernelCall[] = [];
   const addends: BindingRef[] = [];
   const periods: number[] = [];
@@ -105,10 +105,10 @@ function scratchOf(s: LceSizes, extra: number[] = []): number[] {
 }
 
 /** Forward: per row (loss, lse, counted) [N, 3]; scratch 2 holds the running (max, sum, label logit). */
-export function forwardLowering(at: LceLayout, s: LceSizes, half: readonly boolean[]): Lowering {
+export function forwardLowering(at: LceLayout, s: LceSizes, half: readonly Half[]): Lowering {
   const calls: KernelCall[] = [];
   for (const k of chunks(s.V, s.C)) {
-    calls.push(...logitCalls(at, s, k, half[at.weight] === true));
+    calls.push(...logitCalls(at, s, k, half[at.weight] ?? false));
     const bind: BindingRef[] = [
       { scratch: 0, size: s.N * k.len * 4 },
       { in: at.labels },
@@ -140,16 +140,16 @@ export function leftLowering(
   at: LceLayout,
   s: LceSizes,
   of: "weight" | "low_rank",
-  half: readonly boolean[],
+  half: readonly Half[],
 ): Lowering {
   const right = of === "weight" ? at.weight : at.b!;
   const width = of === "weight" ? s.D : s.r;
-  const halfR = of === "weight" && half[at.weight] === true;
+  const halfR = of === "weight" && (half[at.weight] ?? false);
   const all = chunks(s.V, s.C);
   const calls: KernelCall[] = [];
   const target = (i: number): BindingRef => (all.length - 1 - i) % 2 === 0 ? { out: true } : { scratch: 2 };
   all.forEach((k, i) => {
-    calls.push(...logitCalls(at, s, k, half[at.weight] === true), gradCall(at, s, k));
+    calls.push(...logitCalls(at, s, k, half[at.weight] ?? false), gradCall(at, s, k));
     const G = { scratch: 0, size: s.N * k.len * 4 };
     const d = { M: s.N, N: width, K: k.len, transA: false, transB: false };
     const prev = i === 0 ? [] : [target(i - 1)];
@@ -170,12 +170,12 @@ export function rightLowering(
   at: LceLayout,
   s: LceSizes,
   of: "weight" | "low_rank" | "bias",
-  half: readonly boolean[],
+  half: readonly Half[],
 ): Lowering {
   const calls: KernelCall[] = [];
   const width = of === "weight" ? s.D : of === "low_rank" ? s.r : 1;
   for (const k of chunks(s.V, s.C)) {
-    calls.push(...logitCalls(at, s, k, half[at.weight] === true), gradCall(at, s, k));
+    calls.push(...logitCalls(at, s, k, half[at.weight] ?? false), gradCall(at, s, k));
     const G = { scratch: 0, size: s.N * k.len * 4 };
     const rows: BindingRef = { out: true, offset: k.c0 * width * 4, size: k.len * width * 4 };
     if (of === "bias") {

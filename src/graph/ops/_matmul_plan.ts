@@ -4,7 +4,7 @@ import scalarSource from "../../../kernels/matmul_scalar.wgsl" with { type: "tex
 import geluGradSource from "../../../kernels/_gelu_grad.wgsl" with { type: "text" };
 import { params } from "../../gpu/kernels.ts";
 import { type Shape, ShapeError, showShape, sizeOf } from "../node.ts";
-import type { KernelCall } from "../op.ts";
+import type { Half, KernelCall } from "../op.ts";
 import { withSecondProduct } from "./_matmul_second.ts";
 
 /** One matmul as the kernels see it: `batch` products of op(A) [M, K] and op(B) [K, N]. */
@@ -108,7 +108,7 @@ export function matmulCall(
   d: MatmulDims,
   block: MatmulBlock,
   periods: readonly number[] = [],
-  opts: { epi?: MatmulEpilogue; K2?: number; halfB?: boolean } = {},
+  opts: { epi?: MatmulEpilogue; K2?: number; halfB?: Half } = {},
 ): KernelCall {
   const { epi = "add", K2 } = opts;
   const vec = vectorizable(d);
@@ -165,7 +165,7 @@ function specialise(
   transA: boolean,
   transB: boolean,
   addends = 0,
-  opts: { epi?: MatmulEpilogue; K2?: number; halfB?: boolean } = {},
+  opts: { epi?: MatmulEpilogue; K2?: number; halfB?: Half } = {},
 ): string {
   const { epi = "add", K2, halfB = false } = opts;
   const key = [source === vecSource, block.gm, block.gn, block.wg, transA, transB, addends, epi, K2, halfB]
@@ -227,16 +227,20 @@ function epilogue(vec: boolean, count: number, epi: MatmulEpilogue): (s: string)
 }
 
 /**
- * With `half`, B's binding becomes packed halves and `fn bAt` unpacks them. unpack2x16float (core WGSL) over
- * `enable f16;` with f16 arrays: on lavapipe it measured as fast as f32 loads or faster, where f16 arrays
- * were up to 2x slower on some shapes (bench/NOTES.md), and it needs no device feature. The scalar twin
- * picks its half with `select`: indexing the unpacked vec2 made the patch embedding's matmul ~1.5x slower.
+ * With `half`, B's binding becomes packed 16-bit values and `fn bAt` unpacks them. f16: unpack2x16float
+ * (core WGSL) over `enable f16;` with f16 arrays: on lavapipe it measured as fast as f32 loads or faster,
+ * where f16 arrays were up to 2x slower on some shapes (bench/NOTES.md), and it needs no device feature.
+ * bf16: the upper half of an f32, so a shift or a mask is the exact value. The scalar twin picks its half
+ * with `select`: indexing the unpacked vec2 made the patch embedding's matmul ~1.5x slower.
  */
-function halfWeights(vec: boolean, half: boolean): (s: string) => string {
+function halfWeights(vec: boolean, half: Half): (s: string) => string {
   const binding = `var<storage, read> b: array<${vec ? "vec4f" : "f32"}>;`;
+  const pair = half === "bf16"
+    ? "fn pair(w: u32) -> vec2f { return vec2f(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u)); } "
+    : "fn pair(w: u32) -> vec2f { return unpack2x16float(w); } ";
   const load = vec
-    ? "fn bAt(i: u32) -> vec4f { return vec4f(unpack2x16float(b[i].x), unpack2x16float(b[i].y)); }"
-    : "fn bAt(i: u32) -> f32 { let v = unpack2x16float(b[i / 2u]); return select(v.y, v.x, i % 2u == 0u); }";
+    ? `${pair}fn bAt(i: u32) -> vec4f { return vec4f(pair(b[i].x), pair(b[i].y)); }`
+    : `${pair}fn bAt(i: u32) -> f32 { let v = pair(b[i / 2u]); return select(v.y, v.x, i % 2u == 0u); }`;
   return (s) => {
     const line = /^fn bAt\(.*$/m;
     if (!line.test(s) || !s.includes(binding)) {

@@ -30,7 +30,7 @@ defineOps({
     const d = foldBatch(matmulDims(a, b, attrs.transA === true, attrs.transB === true).dims);
     // `block` pins a kernel variant (tests and the tuning bench); normally the cost model picks one.
     const block = (attrs.block as MatmulBlock | undefined) ?? chooseBlock(d);
-    return { calls: [matmulCall(d, block, [], { halfB: half?.[1] === true })] };
+    return { calls: [matmulCall(d, block, [], { halfB: half?.[1] ?? false })] };
   },
   halfInputs: [1],
 });
@@ -61,7 +61,7 @@ defineOps({
     if (sizeOf(out) === 0) return { calls: [] };
     const d = foldBatch(matmulDims(a, b, attrs.transA === true, attrs.transB === true).dims);
     const periods = addends.map((c) => addendPeriod(c, out));
-    return { calls: [matmulCall(d, chooseBlock(d), periods, { halfB: half?.[1] === true })] };
+    return { calls: [matmulCall(d, chooseBlock(d), periods, { halfB: half?.[1] ?? false })] };
   },
   halfInputs: [1],
 });
@@ -115,7 +115,7 @@ defineOps({
     const periods = addends.map((c) => addendPeriod(c, out));
     // `block` pins a kernel variant (tests); normally the cost model picks one.
     const block = (attrs.block as MatmulBlock | undefined) ?? chooseBlock(d);
-    return { calls: [matmulCall(d, block, periods, { K2: d2.K, halfB: half?.[1] === true })] };
+    return { calls: [matmulCall(d, block, periods, { K2: d2.K, halfB: half?.[1] ?? false })] };
   },
   halfInputs: [1],
 });
@@ -181,7 +181,7 @@ defineOps({
     if (sizeOf(out) === 0) return { calls: [] };
     const d = foldBatch(matmulDims(a, b, attrs.transA === true, attrs.transB === true).dims);
     return {
-      calls: [matmulCall(d, chooseBlock(d), [sizeOf(out)], { epi: "gelu_grad", halfB: half?.[1] === true })],
+      calls: [matmulCall(d, chooseBlock(d), [sizeOf(out)], { epi: "gelu_grad", halfB: half?.[1] ?? false })],
     };
   },
   halfInputs: [1],
