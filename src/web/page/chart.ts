@@ -12,7 +12,7 @@ const H = 200;
 const PAD = { left: 52, right: 10, top: 10, bottom: 24 };
 
 function fmt(v: number): string {
-  return Math.abs(v) >= 100 || v === 0 ? v.toFixed(0) : v.toPrecision(3);
+  return Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3);
 }
 
 /** The chart's SVG markup for `series` (an empty frame when there are no points yet). */
