@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+// @ts-types="./_puppeteer.d.ts"
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { unzipSync } from "fflate";
 import { readSafetensors } from "../src/adapters/safetensors.ts";
@@ -107,7 +108,7 @@ async function state(page: Page): Promise<PageState> {
 
 async function fill(page: Page, fields: Record<string, string>): Promise<void> {
   for (const [id, value] of Object.entries(fields)) {
-    await page.$eval(`#${id}`, (e, v) => (e as unknown as { value: string }).value = v, value);
+    await page.$eval(`#${id}`, (e, v) => e.value = v, value);
   }
 }
 
@@ -217,6 +218,23 @@ Deno.test({
           }
           await fill(page, { steps: String(STEPS), stage: "finetune" });
           const started = performance.now();
+          await page.click("#run");
+          // Stop as soon as it runs: the pretrain stage stops at its first metrics line (step 10), and Go on
+          // continues from there; the losses must be those of the run that never stopped
+          await page.waitForFunction(
+            () => (globalThis as unknown as { mixtune: PageState }).mixtune.state === "running",
+            { timeout: 300_000, polling: 200 },
+          );
+          await page.click("#stop");
+          await page.waitForFunction(
+            () => (globalThis as unknown as { mixtune: PageState }).mixtune.state !== "running",
+            { timeout: 540_000, polling: 500 },
+          );
+          const stopped = await state(page);
+          assert.equal(stopped.state, "stopped", stopped.message);
+          assert.equal(stopped.message, "stopped after step 10 of pretrain");
+          assert.deepEqual(stopped.lines.pretrain.map((l) => l.step), [10]);
+          assert.equal(await page.$eval("#run", (e) => e.textContent), "Go on");
           await page.click("#run");
           await page.waitForFunction(
             () =>

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The page: pick a shipped pipeline or paste YAML, check it (the CLI's file:line:column messages), see its
  * plan against this browser's WebGPU limits, train its stages on the browser's GPU with live charts, stop
@@ -44,14 +43,33 @@ interface PageState {
 const page: PageState = { state: "idle", message: "", lines: {}, seconds: {} };
 (globalThis as unknown as { mixtune: PageState }).mixtune = page;
 
-const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
-const yamlBox = $<HTMLTextAreaElement>("yaml");
-const fileBox = $<HTMLInputElement>("file");
-const stepsBox = $<HTMLInputElement>("steps");
-const stageBox = $<HTMLInputElement>("stage");
-const picker = $<HTMLSelectElement>("pipeline");
-const runButton = $<HTMLButtonElement>("run");
-const stopButton = $<HTMLButtonElement>("stop");
+/**
+ * The few element properties the page uses. Typed here rather than with TypeScript's DOM library, which
+ * would change the globals of every module that `deno check` checks with this one.
+ */
+interface Element {
+  textContent: string | null;
+  innerHTML: string;
+  value: string;
+  disabled: boolean;
+  dataset: Record<string, string | undefined>;
+  addEventListener(type: string, listener: () => void): void;
+}
+const document = (globalThis as unknown as { document: { getElementById(id: string): Element | null } })
+  .document;
+
+function $(id: string): Element {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`the page has no element #${id}`);
+  return el;
+}
+const yamlBox = $("yaml");
+const fileBox = $("file");
+const stepsBox = $("steps");
+const stageBox = $("stage");
+const picker = $("pipeline");
+const runButton = $("run");
+const stopButton = $("stop");
 
 function setState(state: PageState["state"], message: string): void {
   page.state = state;
@@ -132,6 +150,8 @@ function trainOrder(spec: PipelineSpec): string[] {
   return order.filter((n) => need.has(n));
 }
 
+// a stop while a stage compiles reaches it once it exists
+let stopRequested = false;
 let session: {
   spec: PipelineSpec;
   order: string[];
@@ -220,6 +240,7 @@ async function run(): Promise<void> {
     setState("failed", "no WebGPU adapter in this browser: the plan is all it can show");
     return;
   }
+  stopRequested = false;
   setState("running", "running");
   try {
     for (const name of session.order) {
@@ -228,6 +249,7 @@ async function run(): Promise<void> {
         const from = session.spec.stages[name].from;
         const start = typeof from === "string" ? session.results.get(from)?.weights : undefined;
         session.current = await PageStage.compile(device.device, session.spec, name, session.domains, start);
+        if (stopRequested) session.current.stop();
       }
       const started = performance.now();
       const result = await session.current.run((l) => record(name, l));
@@ -269,7 +291,10 @@ async function offerDownloads(spec: PipelineSpec, results: Map<string, StageResu
 picker.addEventListener("change", () => void pick());
 $("check").addEventListener("click", () => void plan());
 runButton.addEventListener("click", () => void run());
-stopButton.addEventListener("click", () => session?.current?.stop());
+stopButton.addEventListener("click", () => {
+  stopRequested = true;
+  session?.current?.stop();
+});
 setState("idle", "");
 await showDevice();
 await loadShipped();

@@ -113,7 +113,7 @@ export class PageStage {
     return this.#next;
   }
 
-  /** Asks a running `run` to return after the step in progress. */
+  /** Asks `run` to return at the next metrics line before the last step (a stop before `run` counts too). */
   stop(): void {
     this.#stop = true;
   }
@@ -132,7 +132,6 @@ export class PageStage {
     const evalEvery = stage.evalEvery ?? stage.steps;
     const validation = (stage.validation?.domains ?? names).map((n) => this.domains.get(n));
     const gate = this.setup.gate;
-    this.#stop = false;
     const started = performance.now();
     let since = started;
     for (let s = this.#next; s < stage.steps; s++) {
@@ -187,6 +186,7 @@ export class PageStage {
       }
       // a stop waits for the metric line in progress, so a resumed run logs the same lines
       if (this.#stop && done % logEvery === 0 && done < stage.steps) {
+        this.#stop = false;
         this.#seconds += (performance.now() - started) / 1000;
         return undefined;
       }
