@@ -201,6 +201,36 @@ Deno.test({
           const body = (plan: string) => plan.trimEnd().split("\n").filter((l) => !l.startsWith("limits:"));
           assert.deepEqual(body(planned), body(new TextDecoder().decode(stdout)));
           assert.match(planned, /^vi +\d/m);
+
+          // a pipeline too large for the adapter is refused by the plan, as the CLI refuses it with those limits
+          if (s.limits) {
+            const quickstart = await Deno.readTextFile(`${ROOT}pipelines/quickstart.yaml`);
+            const large = quickstart.replace("steps: 150\n    batch: 32", "steps: 150\n    batch: 400000");
+            assert.notEqual(large, quickstart);
+            await Deno.writeTextFile(`${tmp}/large.yaml`, large);
+            const run = await cli(["large.yaml", "--plan", "--limits", "limits.json"], tmp);
+            assert.equal(run.code, 2, run.stderr);
+            await page.evaluate(() =>
+              (globalThis as unknown as { mixtune: PageState }).mixtune.state = "idle"
+            );
+            await fill(page, { yaml: large, file: "large.yaml" });
+            await page.click("#check");
+            await page.waitForFunction(() => {
+              const s = (globalThis as unknown as { mixtune: PageState }).mixtune.state;
+              return s === "invalid" || s === "planned";
+            }, { timeout: 300_000, polling: 500 });
+            const refused = await state(page);
+            assert.equal(refused.state, "invalid");
+            // the message names where the limits came from: the CLI's file, the page's adapter
+            assert.equal(
+              refused.message,
+              run.stderr.trimEnd().replace("file limits.json", String(s.limits.source)),
+            );
+            assert.match(
+              refused.message,
+              /^large\.yaml:\d+:\d+ stages\.pretrain\.batch: .*maxStorageBufferBindingSize/,
+            );
+          }
           await page.close();
         },
       );
