@@ -68,7 +68,16 @@ export async function main(args: string[]): Promise<number> {
   const app = built.files.find((f) => f.path === "app.js")!.bytes;
   console.log(`built ${built.files.length} files in ${dir}: app.js ${kb(app)}, ${kb(built.bytes)} in all`);
   if (o.build !== undefined) return 0;
-  const server = serveFolder(dir, port, (url) => console.log(`mixtune in the browser: ${url}`));
+  const server = serveFolder(
+    dir,
+    port,
+    (url) => console.log(`mixtune in the browser: ${url} (Ctrl-C stops)`),
+  );
+  // the build folder is temporary: Ctrl-C removes it
+  Deno.addSignalListener("SIGINT", () => {
+    Deno.removeSync(dir, { recursive: true });
+    Deno.exit(0);
+  });
   await server.finished;
   return 0;
 }
