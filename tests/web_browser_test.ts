@@ -320,6 +320,29 @@ Deno.test({
             });
           }
 
+          // summary.json, as the page offers it for download: each stage's final numbers are the Deno run's
+          const summary = JSON.parse(
+            await page.evaluate(async () => {
+              const link = [...(globalThis as unknown as {
+                document: { querySelectorAll(s: string): Iterable<{ download: string; href: string }> };
+              }).document.querySelectorAll("#downloads a")].find((a) => a.download === "summary.json")!;
+              return await (await fetch(link.href)).text();
+            }),
+          ) as { pipeline: string; stages: { stage: string; metrics: Record<string, number> }[] };
+          assert.equal(summary.pipeline, "quickstart");
+          assert.deepEqual(summary.stages.map((x) => x.stage), ["pretrain", "finetune"]);
+          for (const mine of summary.stages) {
+            const dir = await stageDir(`${out}/quickstart`, mine.stage);
+            const deno = JSON.parse(await Deno.readTextFile(`${dir}/summary.json`)).metrics as Record<
+              string,
+              number
+            >;
+            assert.deepEqual(Object.keys(mine.metrics).sort(), Object.keys(deno).sort());
+            for (const [k, v] of Object.entries(deno)) {
+              close(mine.metrics[k], v, `${mine.stage} summary ${k}`);
+            }
+          }
+
           // the adapter zip, as the page offers it for download
           const b64 = await page.evaluate(async (href) => {
             const bytes = new Uint8Array(await (await fetch(href)).arrayBuffer());
