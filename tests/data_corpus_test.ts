@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { encode as gpt2Encode } from "gpt-3-encoder";
 import { parquetWriteBuffer } from "hyparquet-writer";
-import { buildCorpus, type CorpusSource } from "../src/data/load_corpus.ts";
+import { buildCorpus, type CorpusSource } from "../src/data/sources/load_corpus.ts";
 import type { Encoding } from "../src/data/corpus.ts";
 import { DataError } from "../src/data/errors.ts";
 import { loadTokenizer, tokenizerFromJson } from "../src/data/tokenizer.ts";

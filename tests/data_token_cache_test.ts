@@ -1,6 +1,6 @@
 /** The token cache: built once, reused by content hash, and rebuilt (never trusted) when damaged. */
 import assert from "node:assert/strict";
-import { loadCorpus, type LoadCorpusOptions } from "../src/data/load_corpus.ts";
+import { loadCorpus, type LoadCorpusOptions } from "../src/data/sources/load_corpus.ts";
 import { Progress } from "../src/data/progress.ts";
 import { tokenizerFromJson } from "../src/data/tokenizer.ts";
 import { gpt2TokenizerJson } from "./fixtures/real_tokenizers.ts";

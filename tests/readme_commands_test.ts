@@ -200,6 +200,22 @@ const COMMANDS: { readme: string; run?: () => Promise<void>; why?: string }[] = 
     why: "tests/consumer_test.ts runs the pipeline and report tasks `init` wrote, in the project it made",
   },
   {
+    readme: "deno task web",
+    why: "it serves until stopped; tests/web_browser_test.ts serves the same build and drives it in Chromium",
+  },
+  {
+    readme: "deno task web --build site",
+    run: async () => {
+      await sh(`deno task web --build ${OUT}/site`);
+      await assertFiles(`${OUT}/site`, [
+        "index.html",
+        "app.js",
+        "pipelines/index.json",
+        "pipelines/quickstart.yaml",
+      ]);
+    },
+  },
+  {
     readme: "deno task sweep pipelines/cooldown.ts --jobs 2",
     run: async () => {
       await sh(`deno task sweep pipelines/cooldown.ts --jobs 2 --steps 4 --out ${OUT}`);
@@ -284,6 +300,7 @@ const VERBS: Record<string, { run?: () => Promise<void>; why?: string }> = {
       await assertFiles(`${OUT}/merged`, ["config.json", "model.safetensors"]);
     },
   },
+  web: { why: "`deno task web --build site` above" },
   bench: {
     run: async () => {
       const { stdout } = await sh(

@@ -5,6 +5,7 @@
  * adapters with the same weights, so the blend leaves them as they are.
  */
 
+import { files } from "../host/files.ts";
 import type { AdapterWeights } from "./init.ts";
 import { loadPeft, type PeftAdapter, PeftError, savePeft } from "./peft.ts";
 import type { LoraScale, Placement } from "./placement.ts";
@@ -56,16 +57,16 @@ export async function saveAdapterFolder(dir: string, folder: AdapterFolder): Pro
     shared: placements.filter((p) => !p.gated).map((p) => p.path),
     ...gate,
   };
-  await Deno.writeTextFile(`${dir}/${GATE_FILE}`, JSON.stringify(settings, null, 2) + "\n");
+  await files().writeTextFile(`${dir}/${GATE_FILE}`, JSON.stringify(settings, null, 2) + "\n");
 }
 
 /** Reads a folder written by `saveAdapterFolder`, or any PEFT LoRA adapter folder. */
 export async function loadAdapterFolder(dir: string): Promise<AdapterFolder> {
   let text: string | undefined;
   try {
-    text = await Deno.readTextFile(`${dir}/${GATE_FILE}`);
+    text = await files().readTextFile(`${dir}/${GATE_FILE}`);
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    if (!files().notFound(e)) throw e;
   }
   if (text === undefined) return await loadPeft(dir);
   let settings: Record<string, unknown>;

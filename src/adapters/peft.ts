@@ -10,6 +10,7 @@
  * The config holds only keys PEFT's `LoraConfig` knows. Gated pairs are two such adapters (adapter_folder.ts).
  */
 
+import { files as host } from "../host/files.ts";
 import type { AdapterWeights } from "./init.ts";
 import type { LoraScale, Placement } from "./placement.ts";
 import { readSafetensors, SafetensorsError, type Tensor, writeSafetensors } from "./safetensors.ts";
@@ -262,9 +263,9 @@ export function decodePeft(files: PeftFiles): PeftAdapter {
 /** Writes `adapter_config.json` and `adapter_model.safetensors` into `dir` (created if missing). */
 export async function savePeft(dir: string, adapter: PeftAdapter): Promise<void> {
   const files = encodePeft(adapter);
-  await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(`${dir}/${PEFT_CONFIG_FILE}`, files.config);
-  await Deno.writeFile(`${dir}/${PEFT_MODEL_FILE}`, files.model);
+  await host().mkdir(dir);
+  await host().writeTextFile(`${dir}/${PEFT_CONFIG_FILE}`, files.config);
+  await host().writeFile(`${dir}/${PEFT_MODEL_FILE}`, files.model);
 }
 
 /** Reads a PEFT LoRA adapter folder. */
@@ -273,12 +274,12 @@ export async function loadPeft(dir: string): Promise<PeftAdapter> {
     try {
       return await f(`${dir}/${file}`);
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) throw new PeftError(`${dir}/${file}: no such file`);
+      if (host().notFound(e)) throw new PeftError(`${dir}/${file}: no such file`);
       throw e;
     }
   };
-  const config = await read(PEFT_CONFIG_FILE, Deno.readTextFile);
-  const model = await read(PEFT_MODEL_FILE, Deno.readFile);
+  const config = await read(PEFT_CONFIG_FILE, (p) => host().readTextFile(p));
+  const model = await read(PEFT_MODEL_FILE, (p) => host().readFile(p));
   try {
     return decodePeft({ config, model });
   } catch (e) {

@@ -76,25 +76,7 @@ function fileError(file: string, message: string): PipelineError {
   return new PipelineError([{ path: "(file)", message }], file);
 }
 
-/** The spec with every train stage cut to `steps` steps (for a quick look), cadences capped to match. */
-export function withSteps(spec: PipelineSpec, steps: number): PipelineSpec {
-  const stages = Object.fromEntries(
-    Object.entries(spec.stages).map(([name, s]) => {
-      if (s.kind !== "train") return [name, s];
-      const cap = (n: number | undefined) => Math.min(n ?? steps, steps);
-      const optimizer = { ...s.optimizer, warmup: Math.min(s.optimizer.warmup ?? 0, Math.floor(steps / 10)) };
-      return [name, {
-        ...s,
-        steps,
-        optimizer,
-        evalEvery: cap(s.evalEvery),
-        logEvery: cap(s.logEvery),
-        checkpointEvery: cap(s.checkpointEvery),
-      }];
-    }),
-  );
-  return { ...spec, stages };
-}
+export { withSteps } from "../spec/with_steps.ts";
 
 /** A `--set` value read as YAML (`5e-4`, `[a, b]`, `{ kind: cosine }`); text that is not YAML stays text. */
 export function parseSetValue(text: string): unknown {

@@ -29,7 +29,7 @@ import { imageSide, pretrainedLm, pretrainedVit, tokens } from "../models/config
 import { readPretrainedConfig } from "../models/pretrained/checkpoint.ts";
 import type { Encoding } from "../data/corpus.ts";
 import { exampleDomain, takeTokens } from "../data/examples.ts";
-import { loadCorpus } from "../data/load_corpus.ts";
+import { loadCorpus } from "../data/sources/load_corpus.ts";
 import type { RecordOptions } from "../data/sources/jsonl.ts";
 
 /** Where file-backed domains keep their token streams, and where loading reports progress. */

@@ -32,5 +32,5 @@ export * from "./packing.ts";
 export * from "./chat_template.ts";
 export * from "./corpus.ts";
 export * from "./examples.ts";
-export * from "./load_corpus.ts";
-export * from "./token_cache.ts";
+export * from "./sources/load_corpus.ts";
+export * from "./sources/token_cache.ts";

@@ -4,6 +4,7 @@
  * and Mistral). Encoding adds no special tokens: documents are joined with the end-of-document id by
  * `packDocuments`, so a tokenizer's own BOS/EOS templates do not apply.
  */
+import { files } from "../host/files.ts";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { DataError } from "./errors.ts";
 
@@ -107,10 +108,10 @@ function chatTemplateOf(value: unknown, where: string): string | undefined {
 function readJson(path: string, required: boolean): Json | undefined {
   let text: string;
   try {
-    text = Deno.readTextFileSync(path);
+    text = files().readTextFileSync(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound && !required) return undefined;
-    if (e instanceof Deno.errors.NotFound) throw new DataError("no such file", { file: path });
+    if (files().notFound(e) && !required) return undefined;
+    if (files().notFound(e)) throw new DataError("no such file", { file: path });
     throw e;
   }
   try {

@@ -35,7 +35,9 @@ export function gpu(): Promise<Gpu> {
 
 function describe(adapter: GPUAdapter): AdapterReport {
   const info = adapter.info;
-  const description = info.description || info.device || "unknown adapter";
+  // a browser may leave description and device empty (privacy) but name the vendor and architecture
+  const description = info.description || info.device ||
+    [info.vendor, info.architecture].filter((x) => x).join(" ") || "unknown adapter";
   const software = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
     /llvmpipe|lavapipe|swiftshader|warp|software/i.test(description);
   return { description, vendor: info.vendor, architecture: info.architecture, software };

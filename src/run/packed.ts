@@ -23,7 +23,8 @@ import { learningRate } from "./lr.ts";
 import { checkPack, variantBuilds } from "./packed_compat.ts";
 import { mixStrategy } from "../compile/stage_setup.ts";
 import { stageModel } from "../compile/stage_model.ts";
-import { initialWeights, saveAdapters, StageFailure, type TrainContext, type TrainResult } from "./train.ts";
+import { saveAdapters, StageFailure, type TrainContext, type TrainResult } from "./train.ts";
+import { initialWeights } from "../compile/stage_weights.ts";
 import { validationLoss } from "./validation.ts";
 
 /** One variant of a pack: train stage `name` of `spec`, written into `dir`. */

@@ -2,14 +2,12 @@
  * Runs one training stage: replays the compiled step over sampled batches, logs metrics, validates,
  * checkpoints, and resumes exactly from the last checkpoint.
  */
-import { peftBase } from "../adapters/base_model.ts";
-import { gateHistogram, initAdapters, type Placement, saveAdapterFolder } from "../adapters/mod.ts";
+import { gateHistogram, type Placement, saveAdapterFolder } from "../adapters/mod.ts";
 import { Forward } from "../compile/forward.ts";
 import { TrainStep } from "../compile/train_step.ts";
 import { domainSizes, Sampler } from "../data/mod.ts";
 import { isCausal, pretrainedVit, tokens } from "../models/config.ts";
-import { buildModel, loraNames } from "../models/graph.ts";
-import { baseParams, initParams } from "../models/params.ts";
+import { buildModel } from "../models/graph.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
 import { type GateTable, trainBatch } from "./batches.ts";
 import {
@@ -26,7 +24,8 @@ import { notFiniteCause } from "./finite.ts";
 import { concatFloats } from "./_concat.ts";
 import { learningRate } from "./lr.ts";
 import type { Logger } from "./log.ts";
-import { mixStrategy, placementSpec, stageFrozen, stageTrainable } from "../compile/stage_setup.ts";
+import { mixStrategy, stageFrozen } from "../compile/stage_setup.ts";
+import { initialWeights, stageAdapterFolder } from "../compile/stage_weights.ts";
 import { stageModel } from "../compile/stage_model.ts";
 import { validationLoss } from "./validation.ts";
 
@@ -283,28 +282,6 @@ async function notFinite(
   return new StageFailure(`stage ${stage}: ${what}; ${where}`);
 }
 
-/** Starting values: the `from` stage's weights (or the seeded init) and the seeded adapters. */
-export function initialWeights(
-  ctx: TrainContext,
-  placements: readonly Placement[],
-  names: Iterable<string>,
-): Map<string, Float32Array> {
-  const base = initParams(ctx.spec.model, ctx.spec.seed);
-  const values = new Map<string, Float32Array>();
-  for (const [name, v] of base) values.set(name, ctx.start?.get(name) ?? v);
-  initAdapters(placements, ctx.spec.seed).forEach((w, i) => {
-    const p = placements[i];
-    const branches = p.gated ? (["hq", "lq"] as const) : [undefined];
-    branches.forEach((branch, b) => {
-      const n = loraNames(p.path, branch);
-      values.set(n.A, ctx.startLora?.get(n.A) ?? w.branches[b].a);
-      values.set(n.B, ctx.startLora?.get(n.B) ?? w.branches[b].b);
-    });
-  });
-  for (const name of names) if (!values.has(name)) throw new Error(`no initial value for parameter ${name}`);
-  return values;
-}
-
 async function checkpoint(
   ctx: TrainContext,
   step: TrainStep,
@@ -331,39 +308,11 @@ export async function saveAdapters(
   weights: Map<string, Float32Array>,
   scale: unknown,
 ): Promise<void> {
-  const adapterWeights = placements.map((p) => {
-    const branches = (p.gated ? (["hq", "lq"] as const) : [undefined]).map((b) => {
-      const n = loraNames(p.path, b);
-      return { a: weights.get(n.A)!, b: weights.get(n.B)! };
-    });
-    return { path: p.path, branches };
-  });
-  const specs = (ctx.stage.adapters ?? []).map(placementSpec);
-  const scales = Object.fromEntries(placements.map((p) => [p.path, specs[p.adapter].scale ?? 1]));
-  // weights the stage trained outright go with the adapter, so base + adapter is the trained model
-  const trained = stageTrainable(ctx.name, ctx.stage, ctx.spec.model);
-  const params = baseParams(ctx.spec.model);
-  const modulesToSave = [...new Set(params.filter((p) => trained.has(p.name)).map((p) => p.module))];
-  const modules = Object.fromEntries(
-    params.filter((p) => modulesToSave.includes(p.module)).map((
-      p,
-    ) => [p.name, { shape: p.shape, data: weights.get(p.name)! }]),
-  );
   // written beside and renamed into place, so a killed run never leaves a half-written adapter/
   const dir = `${ctx.dir}/adapter`;
   const tmp = `${dir}.tmp-${Deno.pid}`;
   await Deno.remove(tmp, { recursive: true }).catch(ignoreNotFound);
-  await saveAdapterFolder(tmp, {
-    placements,
-    weights: adapterWeights,
-    scales,
-    modulesToSave,
-    modules,
-    ...peftBase(ctx.spec.model),
-    gate: placements.some((p) => p.gated)
-      ? { stage: ctx.name, gate: ctx.stage.gate ?? null, qualityScale: scale ?? null }
-      : undefined,
-  });
+  await saveAdapterFolder(tmp, stageAdapterFolder(ctx.spec, ctx.name, ctx.stage, placements, weights, scale));
   await Deno.remove(dir, { recursive: true }).catch(ignoreNotFound);
   await Deno.rename(tmp, dir);
 }

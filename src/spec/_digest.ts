@@ -1,4 +1,5 @@
 /** SHA-256 over named files, for hashes of what a stage reads from disk. */
+import { files as host } from "../host/files.ts";
 import { PipelineError } from "./problem.ts";
 
 /**
@@ -13,9 +14,9 @@ export async function filesDigest(
   for (const f of files) {
     let bytes: Uint8Array;
     try {
-      bytes = await Deno.readFile(f.file);
+      bytes = await host().readFile(f.file);
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      if (!host().notFound(e)) throw e;
       if (f.optional) continue;
       throw new PipelineError([{ path, message: `${f.file}: no such file` }]);
     }

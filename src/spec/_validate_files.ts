@@ -1,5 +1,6 @@
 /** The files and folders that domains read: checked at validation, so a typo is a spec error with its line. */
 
+import { type FileInfo, files } from "../host/files.ts";
 import type { Checker } from "./_checker.ts";
 import { messages } from "./messages.ts";
 import { joinPath } from "./problem.ts";
@@ -25,13 +26,13 @@ export function checkDataFiles(check: Checker, domains: unknown): void {
 }
 
 function pathProblem(path: string, wants: "file" | "folder" | "file or folder"): string | undefined {
-  let info: Deno.FileInfo;
+  let info: FileInfo;
   try {
-    info = Deno.statSync(path);
+    info = files().statSync(path);
   } catch (e) {
-    const reason = e instanceof Deno.errors.NotFound
-      ? `not found from ${Deno.cwd()}`
-      : e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied
+    const reason = files().notFound(e)
+      ? `not found from ${files().cwd()}`
+      : files().denied(e)
       ? "no permission to read it"
       : (e as Error).name;
     return messages.missingPath(wants, path, reason);

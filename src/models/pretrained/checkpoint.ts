@@ -3,6 +3,7 @@
  * `model.safetensors.index.json`. Weights come back float32 in mixtune's layout, under their Hugging Face
  * names; every problem names the file it is in.
  */
+import { files, type SyncFile } from "../../host/files.ts";
 import {
   readSafetensors,
   readSafetensorsHeader,
@@ -131,13 +132,13 @@ interface Shard {
  * and modification time (as make does: rewriting a file changes it, reading the weights is not needed).
  */
 export function checkpointFingerprint(dir: string): string {
-  const parts = [Deno.readTextFileSync(join(dir, "config.json"))];
+  const parts = [files().readTextFileSync(join(dir, "config.json"))];
   for (const [file] of shardFiles(dir)) {
-    const info = Deno.statSync(file);
+    const info = files().statSync(file);
     parts.push(`${file.slice(file.lastIndexOf("/") + 1)} ${info.size} ${info.mtime?.getTime() ?? "?"}`);
   }
-  if (exists(join(dir, INDEX))) parts.push(Deno.readTextFileSync(join(dir, INDEX)));
-  if (exists(join(dir, PREPROCESSOR))) parts.push(Deno.readTextFileSync(join(dir, PREPROCESSOR)));
+  if (exists(join(dir, INDEX))) parts.push(files().readTextFileSync(join(dir, INDEX)));
+  if (exists(join(dir, PREPROCESSOR))) parts.push(files().readTextFileSync(join(dir, PREPROCESSOR)));
   return parts.join("\n");
 }
 
@@ -180,24 +181,23 @@ function readShard(file: string): Shard {
 }
 
 function readShardHeader(file: string): Shard {
-  let f: Deno.FsFile;
+  let f: SyncFile;
   try {
-    f = Deno.openSync(file);
+    f = files().openSync(file);
   } catch (e) {
     throw new PretrainedError(
       file,
-      e instanceof Deno.errors.NotFound ? "file not found" : `cannot read: ${(e as Error).message}`,
+      files().notFound(e) ? "file not found" : `cannot read: ${(e as Error).message}`,
     );
   }
   try {
-    const size = f.statSync().size;
+    const size = f.size();
     const read = (n: number) => {
       const buf = new Uint8Array(n);
       let got = 0;
-      f.seekSync(0, Deno.SeekMode.Start);
       while (got < n) {
-        const k = f.readSync(buf.subarray(got));
-        if (k === null || k === 0) break;
+        const k = f.readAt(buf.subarray(got), got);
+        if (k === 0) break;
         got += k;
       }
       return buf.subarray(0, got);
@@ -219,11 +219,11 @@ function readShardHeader(file: string): Shard {
 
 function readBytes(file: string): Uint8Array {
   try {
-    return Deno.readFileSync(file);
+    return files().readFileSync(file);
   } catch (e) {
     throw new PretrainedError(
       file,
-      e instanceof Deno.errors.NotFound ? "file not found" : `cannot read: ${(e as Error).message}`,
+      files().notFound(e) ? "file not found" : `cannot read: ${(e as Error).message}`,
     );
   }
 }
@@ -259,9 +259,9 @@ function prefixed(arch: PretrainedArch, names: string[]): [string, string][] {
 function readJson(file: string, dir: string): unknown {
   let text: string;
   try {
-    text = Deno.readTextFileSync(file);
+    text = files().readTextFileSync(file);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
+    if (files().notFound(e)) {
       if (!exists(dir)) throw new PretrainedError(dir, "checkpoint folder not found");
       throw new PretrainedError(file, "file not found");
     }
@@ -276,10 +276,10 @@ function readJson(file: string, dir: string): unknown {
 
 function exists(path: string): boolean {
   try {
-    Deno.statSync(path);
+    files().statSync(path);
     return true;
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
+    if (files().notFound(e)) return false;
     throw e;
   }
 }

@@ -1,4 +1,5 @@
 /** Writes weights back in the Hugging Face layout, as readPretrained() and Hugging Face's loaders read them. */
+import { files } from "../../host/files.ts";
 import { type Tensor, writeSafetensors } from "../../adapters/safetensors.ts";
 import { parseArch, type PretrainedArch } from "./arch.ts";
 import { checkpointTensors } from "./tensors.ts";
@@ -29,9 +30,9 @@ export async function writePretrained(
 ): Promise<void> {
   const arch = parseArch(config, `${dir}/config.json`);
   const bytes = writeSafetensors(checkpointLayout(arch, weights), { format: "pt" });
-  await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config, null, 2) + "\n");
-  await Deno.writeFile(`${dir}/model.safetensors`, bytes);
+  await files().mkdir(dir);
+  await files().writeTextFile(`${dir}/config.json`, JSON.stringify(config, null, 2) + "\n");
+  await files().writeFile(`${dir}/model.safetensors`, bytes);
 }
 
 /** [cols, rows] (mixtune's [out, in]) to [rows, cols] (Conv1D's [in, out]). */

