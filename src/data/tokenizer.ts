@@ -5,6 +5,7 @@
  * `packDocuments`, so a tokenizer's own BOS/EOS templates do not apply.
  */
 import { Tokenizer } from "@huggingface/tokenizers";
+import { fasterBpeLookups } from "./_bpe_lookups.ts";
 import { DataError } from "./errors.ts";
 
 /** Text to token ids and back. */
@@ -62,6 +63,7 @@ export function tokenizerFromJson(
   } catch (e) {
     throw new DataError(`cannot build the tokenizer: ${(e as Error).message}`, { file: where });
   }
+  fasterBpeLookups(t);
   const vocab = t.get_vocab(true);
   let vocabSize = 0;
   for (const id of vocab.values()) vocabSize = Math.max(vocabSize, id + 1);
