@@ -1,23 +1,28 @@
 /**
- * The data and the starting checkpoint of pipelines/sft_mix.ts, generated deterministically (the same bytes
- * on every run and machine):
+ * The data and the chat model of pipelines/sft_mix.ts, under `<out>/sft_mix_data/` (the same bytes on every
+ * run and machine, apart from the pretrained weights, which are as deterministic as WebGPU runs are):
  *
- * - `tokenizer.json`: a byte-level BPE with no merges (the 256 byte symbols of GPT-2's byte-level alphabet,
- *   ids 0-255) and three special tokens, `<|endoftext|>` (256), `<|im_start|>` (257), `<|im_end|>` (258);
- *   `tokenizer_config.json`: Qwen2's ChatML chat template (without Qwen2-Instruct's default system turn).
- * - `base/`: a Qwen2-shaped checkpoint (2 layers of width 64, 4 heads over 2 kv heads, SwiGLU 128, tied
- *   embeddings, 64 positions, 259 ids: 90,880 weights) with GPT-2-style initialisation (N(0, 0.02), norms 1,
- *   biases 0) and the tokenizer files; the pipeline pretrains it before tuning.
- * - `pretrain.txt`: the base model's text: French and Russian words and numbers, one a line (no task in it).
  * - three chat tasks of very different sizes (training examples 100 : 10 : 1), each with 100 held-out
  *   examples at the end of its file, scored by exact match:
  *   `add.jsonl` (6,400 + 100): "37+58" -> "95", operands 0-99;
- *   `reverse.jsonl` (640 + 100): a French word of 3-6 letters a-z -> the word reversed;
- *   `translit.jsonl` (64 + 100): a Russian word of 3-6 letters -> its Latin transliteration (a fixed table:
- *   a "translation" between the two word lists' scripts that a rule decides).
+ *   `reverse.jsonl` (640 + 100): a French word of 3-5 letters a-z (`dictionary-fr`) -> the word reversed;
+ *   `translit.jsonl` (64 + 100): a Russian word of 3-4 letters (`dictionary-ru`) -> its Latin
+ *   transliteration by a fixed table (a "translation" between the two lists' scripts that a rule decides).
+ * - `init/`: a Qwen2-shaped checkpoint (2 layers of width 32, 2 heads over 1 kv head, SwiGLU 96, tied
+ *   embeddings, 32 positions, 292 ids: 34,208 weights) with GPT-2-style initialisation (N(0, 0.02), norms
+ *   1, biases 0); its `tokenizer.json` is a byte-level BPE whose only merges make each Russian letter one id
+ *   (ids 0-255 the bytes, 256-288 the letters) with `<|endoftext|>`, `<|im_start|>`, `<|im_end|>` (289-291),
+ *   and its `tokenizer_config.json` holds Qwen2's ChatML template (without Qwen2-Instruct's default system
+ *   turn).
+ * - `pretrain.txt`: the base model's text: French and Russian words the tasks do not use and numbers, half
+ *   of them alone on a line, half echoed back in a ChatML conversation (the chat format and copying; no
+ *   task).
+ * - `base/`: `init/` with every weight pretrained on `pretrain.txt` (400 steps of 16 windows, the pipeline
+ *   `sft_mix_base` in `<out>/sft_mix_base/`), written in the Hugging Face layout with the tokenizer files.
  *
- * `deno run -A pipelines/sft_mix_data.ts [--out runs]` writes `<out>/sft_mix_data/`. A file already holding
- * exactly these bytes is left alone: the checkpoint's modification time is part of the stages' cache key.
+ * `XDG_RUNTIME_DIR=/tmp deno run -A pipelines/sft_mix_data.ts [--out runs] [--steps N]` (`--steps`: a quick
+ * try, pretraining N steps). A file already holding exactly the bytes to write is left alone: the
+ * checkpoint's modification time is part of the sweep stages' cache key.
  *
  * @module
  */
@@ -35,6 +40,7 @@ import {
   train,
   validatePipeline,
 } from "../mod.ts";
+import { withSteps } from "../src/cli/load.ts";
 import { writeHfCheckpoint } from "../src/export/hf_layout.ts";
 import { mergeStage } from "../src/export/merge_stage.ts";
 import { consoleLogger } from "../src/run/log.ts";
@@ -260,25 +266,27 @@ async function writeIfChanged(path: string, bytes: Uint8Array): Promise<boolean>
   return true;
 }
 
-/** Pretrains every weight of `init/` on `pretrain.txt` (a pipeline of one stage, reused when done). */
-export function basePipeline(dir: string, steps = PRETRAIN_STEPS): PipelineSpec {
-  return validatePipeline(
-    pipeline("sft_mix_base")
-      .seed(SEED)
-      .domain("text", { kind: "text", path: `${dir}/pretrain.txt`, tokenizer: `${dir}/init` })
-      .model(pretrained(`${dir}/init`, { context: 32 }))
-      .stage(
-        "pretrain",
-        train({
-          mix: temperature(["text"]),
-          loss: lmLoss(),
-          optimizer: adamw({ lr: 3e-3, warmup: 20, decay: "cosine" }),
-          steps,
-          batch: 16,
-        }),
-      )
-      .build(),
-  );
+/**
+ * Pretrains every weight of `init/` on `pretrain.txt` (a pipeline of one stage, reused when done); `steps`
+ * cuts it short as `--steps` does (a quick try).
+ */
+export function basePipeline(dir: string, steps?: number): PipelineSpec {
+  const spec = pipeline("sft_mix_base")
+    .seed(SEED)
+    .domain("text", { kind: "text", path: `${dir}/pretrain.txt`, tokenizer: `${dir}/init` })
+    .model(pretrained(`${dir}/init`, { context: 32 }))
+    .stage(
+      "pretrain",
+      train({
+        mix: temperature(["text"]),
+        loss: lmLoss(),
+        optimizer: adamw({ lr: 3e-3, warmup: 20, decay: "cosine" }),
+        steps: PRETRAIN_STEPS,
+        batch: 16,
+      }),
+    )
+    .build();
+  return validatePipeline(steps === undefined ? spec : withSteps(spec, steps));
 }
 
 if (import.meta.main) {
@@ -287,8 +295,8 @@ if (import.meta.main) {
       args: Deno.args,
       options: { out: { type: "string", default: "runs" }, steps: { type: "string" } },
     });
-    const steps = values.steps === undefined ? PRETRAIN_STEPS : Number(values.steps);
-    if (!Number.isSafeInteger(steps) || steps < 1) {
+    const steps = values.steps === undefined ? undefined : Number(values.steps);
+    if (steps !== undefined && (!Number.isSafeInteger(steps) || steps < 1)) {
       throw new ScriptUsageError(`--steps: expected a whole number of at least 1, found ${values.steps}`);
     }
     const dir = `${values.out}/sft_mix_data`;

@@ -281,15 +281,9 @@ const COMMANDS: { readme: string; run?: () => Promise<void>; why?: string }[] = 
     readme: "deno task sweep pipelines/sft_mix.ts --jobs 2",
     // the pipeline reads runs/sft_mix_data; here the data the command above wrote in the test's folder
     run: async () => {
-      const data = `${OUT}/sft_mix_data`;
-      const sets = [
-        `model.pretrained=${data}/base`,
-        ...["add", "reverse", "translit"].flatMap((t) => [
-          `domains.${t}.source.path=${data}/${t}.jsonl`,
-          `domains.${t}.source.tokenizer=${data}/base`,
-        ]),
-      ].map((s) => `--set ${s}`).join(" ");
-      await sh(`deno task sweep pipelines/sft_mix.ts --jobs 2 --steps 4 ${sets} --out ${OUT}`);
+      await sh(
+        `SFT_MIX_DATA=${OUT}/sft_mix_data deno task sweep pipelines/sft_mix.ts --jobs 2 --steps 4 --out ${OUT}`,
+      );
       await assertFiles(`${OUT}/sft_mix`, ["sweep.json", "sweep.md", "sweep.html"]);
     },
   },
