@@ -1,7 +1,8 @@
 /**
  * Every command the README shows, run end to end as a new user would run it, in the README's order: the
- * default example, the GPT-2 pair and `generate`, the sweeps and their table scripts, `cooldown_variance.ts`,
- * and each verb of the Commands block (`report`, `merge`, `bench`). The commands are read from the README
+ * default example, the corpus loading bench (on 2 MB), the GPT-2 pair and `generate`, the sweeps and their
+ * table scripts (the instruction-tuning sweep after its data script, whose base is then pretrained 4 steps),
+ * `cooldown_variance.ts`, and each verb of the Commands block (`report`, `merge`, `bench`). The commands are read from the README
  * itself: a command added there without an entry here fails the test, as does an entry whose command is
  * gone. Outputs go to `runs/readme-test/` (the README's `runs/` is replaced by it); sweeps run with
  * `--steps 4` (the full ones take 10 to 30 minutes), the default example and the GPT-2 pair at the README's
@@ -154,6 +155,18 @@ const COMMANDS: { readme: string; run?: () => Promise<void>; why?: string }[] = 
   },
   { readme: "bash .ci/setup && deno task test", why: "the command this test runs inside" },
   {
+    readme: "XDG_RUNTIME_DIR=/tmp deno run -A bench/corpus_load.ts",
+    // 2 MB instead of 210: the same two loads, each in its own process, and the tokenizer comparison
+    run: async () => {
+      const { stdout } = await sh(
+        `XDG_RUNTIME_DIR=/tmp deno run -A bench/corpus_load.ts --mb 2 --compare-mb 0.2 --out ${OUT}/corpus_bench`,
+      );
+      assert.match(stdout, /\nfirst load : [\d.]+ s .*, tokenized\n/, stdout);
+      assert.match(stdout, /\nsecond load: [\d.]+ s .*, from the token cache\n/, stdout);
+      assert.match(stdout, /ids identical/, stdout);
+    },
+  },
+  {
     readme: "XDG_RUNTIME_DIR=/tmp deno run -A pipelines/gpt2_pretrain.ts",
     run: async () => {
       const { stdout } = await sh(`XDG_RUNTIME_DIR=/tmp deno run -A pipelines/gpt2_pretrain.ts --out ${OUT}`);
@@ -257,6 +270,47 @@ const COMMANDS: { readme: string; run?: () => Promise<void>; why?: string }[] = 
         `deno run --allow-read pipelines/cooldown_overfit_table.ts ${OUT}/cooldown_overfit/sweep.json`,
       );
       assertSameShape(stdout, "run's curve:", "method");
+    },
+  },
+  {
+    readme: "XDG_RUNTIME_DIR=/tmp deno run -A pipelines/sft_mix_data.ts",
+    run: async () => {
+      const { stdout } = await sh(
+        `XDG_RUNTIME_DIR=/tmp deno run -A pipelines/sft_mix_data.ts --steps 4 --out ${OUT}`,
+      );
+      assert.match(stdout, /sft_mix_data\/base: the pretrained chat model/, stdout);
+      await assertFiles(`${OUT}/sft_mix_data`, [
+        "add.jsonl",
+        "reverse.jsonl",
+        "translit.jsonl",
+        "pretrain.txt",
+      ]);
+      await assertFiles(`${OUT}/sft_mix_data/base`, [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+      ]);
+    },
+  },
+  {
+    readme: "deno task sweep pipelines/sft_mix.ts --jobs 2",
+    // the pipeline reads runs/sft_mix_data; here the data the command above wrote in the test's folder
+    run: async () => {
+      await sh(
+        `SFT_MIX_DATA=${OUT}/sft_mix_data deno task sweep pipelines/sft_mix.ts --jobs 2 --steps 4 --out ${OUT}`,
+      );
+      await assertFiles(`${OUT}/sft_mix`, ["sweep.json", "sweep.md", "sweep.html"]);
+    },
+  },
+  {
+    readme: "deno run --allow-read pipelines/sft_mix_table.ts",
+    run: async () => {
+      const { stdout } = await sh(
+        `deno run --allow-read pipelines/sft_mix_table.ts ${OUT}/sft_mix/sweep.json`,
+      );
+      assertSameShape(stdout, "Exact match on the 100 held-out examples of each task", "exact match %");
+      assertSameShape(stdout, "Response loss of the same examples", "response loss (nats per token)");
     },
   },
   {

@@ -6,6 +6,7 @@
  */
 import { files } from "../host/files.ts";
 import { Tokenizer } from "@huggingface/tokenizers";
+import { fasterBpeLookups } from "./_bpe_lookups.ts";
 import { DataError } from "./errors.ts";
 
 /** Text to token ids and back. */
@@ -63,6 +64,7 @@ export function tokenizerFromJson(
   } catch (e) {
     throw new DataError(`cannot build the tokenizer: ${(e as Error).message}`, { file: where });
   }
+  fasterBpeLookups(t);
   const vocab = t.get_vocab(true);
   let vocabSize = 0;
   for (const id of vocab.values()) vocabSize = Math.max(vocabSize, id + 1);
