@@ -1,9 +1,8 @@
 /**
  * Parameters on the GPU: trainable ones in one flat buffer (so one AdamW dispatch updates them all), frozen
  * ones in pools of buffers, and frozen ones marked `half` (matmul weights) in 16 bits (f16 or bf16) in pools
- * of their own. A
- * pool is filled up to the device's maxBufferSize (a tensor larger than that is refused by the plan), so a
- * model larger than one buffer is stored whole. Every tensor starts at a 256-byte boundary, as storage
+ * of their own. A pool is filled up to the device's maxBufferSize (a tensor larger than that is refused by the
+ * plan), so a model larger than one buffer is stored whole. Every tensor starts at a 256-byte boundary, as storage
  * bindings require.
  */
 import { read } from "../gpu/readback.ts";
@@ -46,14 +45,12 @@ export class ParamStore {
   readonly theta: GPUBuffer;
   /** Pools of f32 frozen weights (at least one). */
   readonly frozen: GPUBuffer[];
-  /** Pools of f16 frozen weights; empty when there are none. */
+  /** Pools of 16-bit (f16 or bf16) frozen weights; empty when there are none. */
   readonly halves: GPUBuffer[];
   /** Floats in the trainable buffer, padding included. */
   readonly trainableFloats: number;
-  /** Floats in the f32 frozen pools, padding included. */
-  readonly frozenFloats: number;
   /**
-   * The f32 arrays the f16 weights were uploaded from (the caller's, not copies: they must not change after
+   * The f32 arrays the 16-bit weights were uploaded from (the caller's, not copies: they must not change after
    * upload). Frozen weights never change, so `download` returns these, not their f16 rounding.
    */
   private readonly kept = new Map<string, Float32Array>();
@@ -87,7 +84,6 @@ export class ParamStore {
       });
     }
     this.trainableFloats = Math.max(t, ALIGN);
-    this.frozenFloats = Math.max(f.floats.reduce((a, b) => a + b, 0), ALIGN);
     const make = (bytes: number, label: string, what: string) =>
       scoped(
         device,
@@ -100,7 +96,7 @@ export class ParamStore {
       make(n * 4, `frozen_${k}`, `frozen parameters, pool ${k + 1} of ${frozen.length}`)
     );
     this.halves = h.floats.map((n, k) =>
-      make(n * 2, `frozen_f16_${k}`, `frozen f16 parameters, pool ${k + 1} of ${h.floats.length}`)
+      make(n * 2, `frozen_16bit_${k}`, `frozen 16-bit parameters, pool ${k + 1} of ${h.floats.length}`)
     );
   }
 
@@ -180,7 +176,7 @@ export class ParamStore {
     return out;
   }
 
-  /** Bytes of the buffers; `frozen` counts f32 and f16 frozen weights, `frozenF16` the f16 ones. */
+  /** Bytes of the buffers; `frozen` counts every frozen weight, `frozenF16` the 16-bit (f16 or bf16) ones. */
   get bytes(): { trainable: number; frozen: number; frozenF16: number } {
     const sum = (bs: readonly GPUBuffer[]) => bs.reduce((a, b) => a + b.size, 0);
     const frozenF16 = sum(this.halves);

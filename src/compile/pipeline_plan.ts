@@ -59,8 +59,10 @@ export interface StagePlan {
   accumulation?: { microBatches: number; microBatch: number; unaccumulated?: StepMemory; overLimit?: string };
   /** A train stage with `recompute`: the step's memory and dispatches with every activation kept instead. */
   recomputation?: { kept: StepMemory; keptDispatches: number };
-  /** An evaluate or export stage's forward pass: its batch and memory by what it holds. */
-  /** `most`: the batch an evaluate stage is fitted within (128, or its largest domain's validation examples). */
+  /**
+   * An evaluate or export stage's forward pass: its batch and memory by what it holds; `most`, the batch an
+   * evaluate stage is fitted within (128, or its largest domain's validation examples).
+   */
   forward?: { batch: number; memory: ForwardMemory; most?: number };
   /** The kernels of one step, in dispatch order. */
   kernels?: string[];

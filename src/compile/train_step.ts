@@ -85,7 +85,7 @@ export function stepMemory(
 export interface StepMemory {
   /** Frozen weights. */
   frozen: number;
-  /** Of `frozen`, the weights kept in f16 (`frozenDtype: "f16"`); absent when none are. */
+  /** Of `frozen`, the weights kept in 16 bits (f16 or bf16, see `frozenDtype`); absent when none are. */
   frozenF16?: number;
   /** Trainable weights, their gradients and both Adam moments (and a micro-batch's gradients). */
   trainableState: number;
