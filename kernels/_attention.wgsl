@@ -38,6 +38,10 @@ fn at_out(b: u32, t: u32, h: u32) -> u32 { return (b * p.T + t) * dv() + h * DHV
 // Keys query t sees: all, or 0..t when causal.
 fn seen(t: u32) -> u32 { return select(p.T, t + 1u, p.causal != 0u); }
 
+// First key query t of example b sees: 0, or with per-token positions (examples packed in one window, each
+// attending to itself only) the start of t's example, t - position(t). The segmented variants rewrite it.
+fn key_start(b: u32, t: u32) -> u32 { return 0u; }
+
 // scale * q . k for the q in registers and key j.
 fn score(q: array<V, DHV>, b: u32, j: u32, h: u32) -> f32 {
   let k = at(b, j, 1u, h);

@@ -1,5 +1,5 @@
 // Forward: out[b, t, head h] = softmax_j(scale q_t . k_j) v_j, one pass over the keys with an online softmax
-// (running max m and sum l; the accumulated sum of v is rescaled whenever m grows).
+// (running max m and sum l; the accumulated sum of v is rescaled whenever m grows), over keys key_start..t.
 @group(0) @binding(2) var<storage, read_write> out: array<V>;
 
 @compute @workgroup_size(WG)
@@ -13,7 +13,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var acc: array<V, DHV>;
   var m = -BIG;
   var l = 0.0;
-  for (var j = 0u; j < seen(x.t); j++) {
+  for (var j = key_start(x.b, x.t); j < seen(x.t); j++) {
     let s = score(q, x.b, j, x.h);
     let mj = max(m, s);
     let r = exp(m - mj);

@@ -14,6 +14,7 @@ fn grad_q(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   if (lane >= p.lanes) { return; }
   let x = coords(lane);
   let n = seen(x.t);
+  let f = key_start(x.b, x.t);
   var q: array<V, DHV>;
   var gi: array<V, DHV>;
   let qa = at(x.b, x.t, 0u, x.h);
@@ -25,7 +26,7 @@ fn grad_q(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   // Row statistics, as the forward pass had them.
   var m = -BIG;
   var l = 0.0;
-  for (var j = 0u; j < n; j++) {
+  for (var j = f; j < n; j++) {
     let s = score(q, x.b, j, x.h);
     let mj = max(m, s);
     l = l * exp(m - mj) + exp(s - mj);
@@ -34,7 +35,7 @@ fn grad_q(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   // Row i of this (example, head)'s [T, T] block.
   let row = lane * p.T;
   var rowsum = 0.0;
-  for (var j = 0u; j < n; j++) {
+  for (var j = f; j < n; j++) {
     let pij = exp(score(q, x.b, j, x.h) - m) / l;
     let v = at(x.b, j, 2u, x.h);
     var dp = 0.0;
@@ -44,7 +45,7 @@ fn grad_q(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
     rowsum += pij * dp;
   }
   var dq: array<V, DHV>;
-  for (var j = 0u; j < n; j++) {
+  for (var j = f; j < n; j++) {
     let ds = prob[row + j] * (dscore[row + j] - rowsum);
     dscore[row + j] = ds;
     let k = at(x.b, j, 1u, x.h);
@@ -61,8 +62,9 @@ fn grad_kv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let j = x.t;
   var dk: array<V, DHV>;
   var dvj: array<V, DHV>;
-  // Queries that see key j: all, or j.. when causal.
+  // Queries that see key j: all, or j.. when causal, and of those only j's example's when segmented.
   for (var i = select(0u, j, p.causal != 0u); i < p.T; i++) {
+    if (key_start(x.b, i) > j) { continue; }
     let at_ij = (x.bh * p.T + i) * p.T + j;
     let pij = prob[at_ij];
     let ds = dscore[at_ij];

@@ -127,11 +127,12 @@ export function formatPlan(plan: PipelinePlan): string {
     const supervised = sm.domains.filter((d) => d.packing !== undefined);
     if (supervised.length > 0) {
       out.push(table(
-        "supervised examples (training split; the loss counts response tokens only; no example crosses a window)",
-        ["domain", "examples", "trained tokens", "tokens", "packing efficiency", "truncated", "dropped"],
+        "supervised examples (training split; the loss counts response tokens only; no example crosses a " +
+          "window; isolate: positions restart and attention stays within each example)",
+        ["domain", "packing", "examples", "trained tokens", "tokens", "packing efficiency", "truncated", "dropped"],
         supervised.map((d) => {
           const p = d.packing!;
-          return [d.name, p.examples, p.trainedTokens, p.tokens, p.efficiency, p.truncated, p.dropped];
+          return [d.name, d.packingMode ?? "pack", p.examples, p.trainedTokens, p.tokens, p.efficiency, p.truncated, p.dropped];
         }),
       ));
     }

@@ -4,6 +4,7 @@ import type { ModelGraph } from "../models/graph.ts";
 import type { ParamStore } from "./param_store.ts";
 import { Program, type Slot } from "./program.ts";
 import type { Batch } from "./train_step.ts";
+import { positionsFor } from "./positions.ts";
 
 /** Forward-only program over a model graph built for evaluation. */
 export class Forward {
@@ -32,6 +33,7 @@ export class Forward {
     put(i.weights, batch.weights);
     put(i.domains, batch.domains);
     put(i.gate, batch.gate);
+    if (i.positions) put(i.positions, positionsFor(i.positions, batch.positions));
   }
 
   /** Runs and reads the given outputs. */

@@ -27,6 +27,7 @@ export function microBatch(batch: Batch, k: number, n: number): Batch {
     weights: part(batch.weights),
     domains: part(batch.domains),
     ...(batch.gate ? { gate: part(batch.gate) } : {}),
+    ...(batch.positions ? { positions: part(batch.positions) } : {}),
   };
 }
 

@@ -5,6 +5,8 @@
  */
 import accumulateSource from "../../kernels/accumulate_packed.wgsl" with { type: "text" };
 import type { Node } from "../graph/node.ts";
+import { plainPositions } from "../data/packing.ts";
+import { positionsFor } from "./positions.ts";
 import { grid, params } from "../gpu/kernels.ts";
 import type { ModelGraph } from "../models/graph.ts";
 import { packedAdamwCalls, type VariantStep, writePackedState } from "./packed_optimizer.ts";
@@ -52,12 +54,14 @@ export function packBatches(batches: readonly Batch[]): Batch {
     return out;
   };
   const gated = batches.every((b) => b.gate);
+  const placed = batches.some((b) => b.positions);
   return {
     x: cat((b) => b.x),
     labels: cat((b) => b.labels),
     weights: cat((b) => b.weights),
     domains: cat((b) => b.domains),
     gate: gated ? cat((b) => b.gate!) : undefined,
+    ...(placed ? { positions: cat((b) => b.positions ?? plainPositions(b.weights.length, b.x.length / b.weights.length)) } : {}),
   };
 }
 
@@ -152,6 +156,7 @@ export class PackedTrainStep {
     this.program.write(i.labels, batch.labels);
     this.program.write(i.weights, batch.weights);
     this.program.write(i.domains, batch.domains);
+    if (i.positions) this.program.write(i.positions, positionsFor(i.positions, batch.positions));
     if (i.gate) {
       if (!batch.gate) throw new Error("this model has gated adapters: the batch needs gate values");
       this.program.write(i.gate, batch.gate);

@@ -3,7 +3,7 @@
  * go, parameter counts, planned GPU memory, the step's kernels, and the data mix over the schedule.
  * Computed without a device.
  */
-import { domainSizes, type PackingStats, Sampler, textWindows } from "../data/mod.ts";
+import { domainSizes, type PackingMode, type PackingStats, Sampler, textWindows } from "../data/mod.ts";
 import { isCausal, tokens } from "../models/config.ts";
 import { buildModel } from "../models/graph.ts";
 import { checkPretrained } from "../models/pretrained/checkpoint.ts";
@@ -76,6 +76,8 @@ export interface StagePlan {
       expectedEpochs: number;
       /** Supervised examples: examples, trained (response) tokens and packing efficiency of the training split. */
       packing?: PackingStats;
+      /** Supervised examples: how they are laid into windows. */
+      packingMode?: PackingMode;
     }[];
     schedule: { step: number; temperature: number | null; probabilities: Record<string, number> }[];
   };
@@ -309,7 +311,14 @@ function planTrain(
       domains: names.map((d, i) => {
         const domain = cache.get(d);
         const packing = domain.kind === "text" ? domain.packing?.train : undefined;
-        return { name: d, size: sizes[i], expectedEpochs: epochs[i], ...(packing ? { packing } : {}) };
+        const packingMode = domain.kind === "text" ? domain.packing?.mode : undefined;
+        return {
+          name: d,
+          size: sizes[i],
+          expectedEpochs: epochs[i],
+          ...(packing ? { packing } : {}),
+          ...(packingMode ? { packingMode } : {}),
+        };
       }),
       schedule: scheduleSteps(stage).map((s) => {
         const p = sampler.probabilitiesAt(s);

@@ -12,6 +12,14 @@ export interface StageModel {
   build: (batch: number, domains: number, training?: boolean) => BuildOptions;
 }
 
+/**
+ * Whether some domain packs its examples with `packing: isolate`: the pipeline's language-model graphs then
+ * read per-token positions (its other windows get 0..T-1, which computes what a graph without them does).
+ */
+export function isolatesExamples(spec: PipelineSpec): boolean {
+  return Object.values(spec.domains).some((d) => "packing" in d.source && d.source.packing === "isolate");
+}
+
 /** The model of train stage `name`. */
 export function stageModel(
   spec: PipelineSpec,
@@ -30,6 +38,7 @@ export function stageModel(
     dropout: p.dropout,
   }));
   const side = imageInputSide(spec);
+  const positions = isolatesExamples(spec);
   return {
     placements,
     gate,
@@ -41,6 +50,7 @@ export function stageModel(
       lora,
       trainable: (p: string) => trainable.has(p),
       side,
+      ...(positions ? { positions } : {}),
     }),
   };
 }

@@ -3,6 +3,7 @@
  * dispatches over planned buffers, replayed every step with new data. Metrics are summed on the GPU.
  */
 import accumulateSource from "../../kernels/accumulate.wgsl" with { type: "text" };
+import { positionsFor } from "./positions.ts";
 import { copy } from "../graph/ops/shape.ts";
 import { sumAll } from "../graph/ops/reduce.ts";
 import { scale } from "../graph/ops/unary.ts";
@@ -31,6 +32,8 @@ export interface Batch {
   /** One-hot domain of each example [B, D]. */
   domains: Float32Array;
   gate?: Float32Array;
+  /** Per-token positions [B, T] (isolated examples); a graph that reads them gets 0..T-1 without. */
+  positions?: Float32Array;
 }
 
 /** Optimiser settings of a step. */
@@ -297,6 +300,7 @@ export class TrainStep {
     this.program.write(i.labels, batch.labels);
     this.program.write(i.weights, batch.weights);
     this.program.write(i.domains, batch.domains);
+    if (i.positions) this.program.write(i.positions, positionsFor(i.positions, batch.positions));
     if (i.gate) {
       if (!batch.gate) throw new Error("this model has gated adapters: the batch needs gate values");
       this.program.write(i.gate, batch.gate);

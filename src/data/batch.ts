@@ -2,17 +2,22 @@
 
 import { type ImageDomain, type TextDomain, textWindows, type TokenStream } from "./domain.ts";
 import { DataError } from "./errors.ts";
+import { segmentPositions } from "./packing.ts";
 import type { Draw } from "./sampler.ts";
 
 /** Target of a position the loss does not count (a prompt token of a supervised example, or padding). */
 export const IGNORE_LABEL = -1;
 
-/** A language-modelling batch: ids as floats, both [batch, context]; masked targets are IGNORE_LABEL. */
+/**
+ * A language-modelling batch: ids as floats, both [batch, context]; masked targets are IGNORE_LABEL. When some
+ * domain isolates its examples, `positions` [batch, context] too (0..context-1 in other domains' rows).
+ */
 export interface TextBatch {
   tokens: Float32Array;
   targets: Float32Array;
   domain: Int32Array;
   weight: Float32Array;
+  positions?: Float32Array;
 }
 
 /** An image batch: pixels [batch, side * side], labels [batch] (as floats), domain ids and loss weights. */
@@ -45,11 +50,24 @@ function fillWindow(
   }
 }
 
+/** Positions of window `index` into row `row`: restarting at each segment with `starts`, else 0..context-1. */
+function fillPositions(
+  starts: Uint8Array | undefined,
+  index: number,
+  context: number,
+  row: number,
+  positions: Float32Array,
+): void {
+  if (starts) segmentPositions(starts, index, context, positions, row * context);
+  else for (let t = 0; t < context; t++) positions[row * context + t] = t;
+}
+
 /** The text batch for `draw`: row b is window draw.index[b] of the training stream of domain draw.domain[b]. */
 export function textBatch(domains: readonly TextDomain[], draw: Draw, context: number): TextBatch {
   const batch = draw.domain.length;
   const tokens = new Float32Array(batch * context);
   const targets = new Float32Array(batch * context);
+  const positions = domains.some((d) => d.trainStarts) ? new Float32Array(batch * context) : undefined;
   const windows = domains.map((d) => textWindows(d.train.length, context));
   for (let b = 0; b < batch; b++) {
     const d = draw.domain[b];
@@ -61,20 +79,24 @@ export function textBatch(domains: readonly TextDomain[], draw: Draw, context: n
       );
     }
     fillWindow(domains[d].train, domains[d].trainMask, index, context, b, tokens, targets);
+    if (positions) fillPositions(domains[d].trainStarts, index, context, b, positions);
   }
-  return { tokens, targets, domain: draw.domain.slice(), weight: draw.weight.slice() };
+  const out: TextBatch = { tokens, targets, domain: draw.domain.slice(), weight: draw.weight.slice() };
+  if (positions) out.positions = positions;
+  return out;
 }
 
 /**
  * Validation windows of a byte stream, in order, as batches of at most `batch` rows (the last may be short);
- * targets whose `mask` is 0 are IGNORE_LABEL.
+ * targets whose `mask` is 0 are IGNORE_LABEL. With `starts` (isolated examples) each batch has their positions.
  */
 export function* textValidationBatches(
   bytes: TokenStream,
   context: number,
   batch: number,
   mask?: Uint8Array,
-): Generator<{ tokens: Float32Array; targets: Float32Array; rows: number }> {
+  starts?: Uint8Array,
+): Generator<{ tokens: Float32Array; targets: Float32Array; rows: number; positions?: Float32Array }> {
   const windows = textWindows(bytes.length, context);
   if (windows === 0) {
     throw new DataError(
@@ -86,7 +108,13 @@ export function* textValidationBatches(
     const tokens = new Float32Array(rows * context);
     const targets = new Float32Array(rows * context);
     for (let r = 0; r < rows; r++) fillWindow(bytes, mask, first + r, context, r, tokens, targets);
-    yield { tokens, targets, rows };
+    if (!starts) {
+      yield { tokens, targets, rows };
+      continue;
+    }
+    const positions = new Float32Array(rows * context);
+    for (let r = 0; r < rows; r++) fillPositions(starts, first + r, context, r, positions);
+    yield { tokens, targets, rows, positions };
   }
 }
 

@@ -1,7 +1,7 @@
 /** Domains: the named data sets a pipeline mixes, either byte streams or labelled images. */
 
 import { DataError } from "./errors.ts";
-import type { PackingStats } from "./packing.ts";
+import type { PackingMode, PackingStats } from "./packing.ts";
 
 /** Labelled square grayscale images: `images` is [n, side * side] in [0, 1], `labels` is [n]. */
 export interface ImageSet {
@@ -26,8 +26,15 @@ export interface TextDomain {
   trainMask?: Uint8Array;
   /** The same for `validation`. */
   validationMask?: Uint8Array;
-  /** For examples: how packing went, per split. */
-  packing?: { train: PackingStats; validation?: PackingStats };
+  /**
+   * Examples packed with `packing: isolate`: 1 where a segment of `train` starts (each example, and the ids
+   * after it); a window's positions restart at 0 there and its attention stays within a segment.
+   */
+  trainStarts?: Uint8Array;
+  /** The same for `validation`. */
+  validationStarts?: Uint8Array;
+  /** For examples: how packing went, per split, and the mode. */
+  packing?: { train: PackingStats; validation?: PackingStats; mode?: PackingMode };
   /**
    * For examples: the held-out examples unpacked (the validation split's, or every kept example when there
    * is none), which generation tasks score one by one.

@@ -59,13 +59,15 @@ export function exampleDomain(name: string, corpus: TokenCorpus, options: Exampl
     train: train.ids,
     trainMask: train.trained,
     validation: new Int32Array(0),
-    packing: { train: train.stats },
+    packing: { train: train.stats, mode: options.packing },
   };
+  if (train.starts) domain.trainStarts = train.starts;
   domain.heldOut = held > 0 ? examplesOf(corpus, n - held, n) : examplesOf(corpus, 0, n);
   if (held > 0) {
     const v = pack(n - held, n);
     domain.validation = v.ids;
     domain.validationMask = v.trained;
+    if (v.starts) domain.validationStarts = v.starts;
     domain.packing!.validation = v.stats;
   }
   return domain;

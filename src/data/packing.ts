@@ -74,8 +74,12 @@ export function tokenDomain(name: string, ids: TokenStream, validationFraction =
   return { name, kind: "text", train: ids.subarray(0, cut), validation: ids.subarray(cut) };
 }
 
-/** How supervised examples are laid into windows. */
-export type PackingMode = "pack" | "pad";
+/**
+ * How supervised examples are laid into windows: several whole examples per window ("pack"), one per window
+ * ("pad"), or packed as "pack" does with each example's positions restarting at 0 and its attention kept
+ * within itself ("isolate": a block-diagonal causal mask, so an example is computed as if it were alone).
+ */
+export type PackingMode = "pack" | "pad" | "isolate";
 
 /** What packing examples gave: counted by the plan. */
 export interface PackingStats {
@@ -97,15 +101,19 @@ export interface PackingStats {
 export interface PackedExamples {
   ids: Int32Array | Uint8Array;
   trained: Uint8Array;
+  /** "isolate" only: 1 where a segment starts (an example's first id, and the id after each example). */
+  starts?: Uint8Array;
   stats: PackingStats;
 }
 
 /**
  * Lays examples [first, last) of a corpus into windows of context + 1 ids (window j covers
  * [j * context, j * context + context], as `textWindows` counts them) so that no example crosses a window:
- * "pack" puts as many whole examples in a window as fit, in order; "pad" one example per window. The rest
- * of a window is padding (`pad` id, never trained). An example's first id is never trained, so the loss never
- * predicts one example from the one before it. Longer examples are cut to one window.
+ * "pack" (and "isolate") puts as many whole examples in a window as fit, in order; "pad" one example per
+ * window. The rest of a window is padding (`pad` id, never trained). An example's first id is never trained, so
+ * the loss never predicts one example from the one before it. Longer examples are cut to one window.
+ * "isolate" also marks where segments start (see `segmentPositions`): each example, and each run of ids
+ * after one (padding, or the next example), so padding never joins an example.
  */
 export function packExamples(
   ids: Int32Array | Uint8Array,
@@ -161,6 +169,7 @@ export function packExamples(
   const out = ids instanceof Uint8Array ? new Uint8Array(total) : new Int32Array(total);
   out.fill(pad);
   const mask = new Uint8Array(total);
+  const segments = mode === "isolate" ? new Uint8Array(total) : undefined;
   let used = 0;
   for (let k = 0; k < lengths.length; k++) {
     const from = starts[2 * k];
@@ -169,10 +178,41 @@ export function packExamples(
     mask.set(trained.subarray(from, from + lengths[k]), at);
     mask[at] = 0;
     used += lengths[k];
+    if (segments) {
+      segments[at] = 1;
+      if (at + lengths[k] < total) segments[at + lengths[k]] = 1;
+    }
   }
   for (let i = 0; i < total; i++) stats.trainedTokens += mask[i];
   stats.examples = lengths.length;
   stats.tokens = total;
   stats.efficiency = used / total;
-  return { ids: out, trained: mask, stats };
+  return { ids: out, trained: mask, ...(segments ? { starts: segments } : {}), stats };
+}
+
+/**
+ * Per-token positions of window `index` (ids [index * context, index * context + context)) of a stream whose
+ * segments start where `starts` is 1: 0 at a segment's first id and at the window's first id, counting up
+ * within a segment. Written into `out` from `at`.
+ */
+export function segmentPositions(
+  starts: Uint8Array,
+  index: number,
+  context: number,
+  out: Float32Array,
+  at: number,
+): void {
+  const s = index * context;
+  let p = 0;
+  for (let t = 0; t < context; t++) {
+    p = t === 0 || starts[s + t] ? 0 : p + 1;
+    out[at + t] = p;
+  }
+}
+
+/** Positions 0..T-1 in each of `rows` rows: what a window holding one sequence has. */
+export function plainPositions(rows: number, T: number): Float32Array {
+  const out = new Float32Array(rows * T);
+  for (let r = 0; r < rows; r++) for (let t = 0; t < T; t++) out[r * T + t] = t;
+  return out;
 }

@@ -54,6 +54,12 @@ export interface BuildOptions {
   lossChunk?: number;
   /** Side of the images fed to a pretrained ViT when it differs from image_size (see VitBuildOptions). */
   side?: number;
+  /**
+   * Language models: take per-token positions [B, T] as an input (examples packed into a window with positions
+   * restarting at 0 at each): position embeddings and rotary angles read them, and attention stays within an
+   * example (block-diagonal causal mask). A feed without them writes 0..T-1 in every row (see plainPositions).
+   */
+  positions?: boolean;
 }
 
 /** A built model graph. */
@@ -62,8 +68,17 @@ export interface ModelGraph {
   params: Map<string, Node>;
   /** x: images [B, side^2] or bytes [B, T]; labels: class [B] or next bytes [B, T]; weights: loss weight [B];
    * domains: one-hot [B, D]; gate: quality weight g [B] when some adapter is gated; dropoutSeed: [1]
-   * ([K] when packed), a new value each step, when some adapter has dropout in a training graph. */
-  inputs: { x: Node; labels: Node; weights: Node; domains: Node; gate?: Node; dropoutSeed?: Node };
+   * ([K] when packed), a new value each step, when some adapter has dropout in a training graph; positions:
+   * per-token positions [B, T] of a language model built with `positions`. */
+  inputs: {
+    x: Node;
+    labels: Node;
+    weights: Node;
+    domains: Node;
+    gate?: Node;
+    dropoutSeed?: Node;
+    positions?: Node;
+  };
   /** Next-token logits [B, T, vocab] (pretrained causal LMs: generation reads them, the loss never does). */
   logits?: Node;
   /** Pooled, projected embedding [B, e] (ViT only). */
@@ -147,6 +162,7 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
   let h: Node;
   let x: Node;
   let labels: Node;
+  let positions: Node | undefined;
   if (config.backbone === "vit") {
     const g = config.image / config.patch;
     const P = config.patch;
@@ -157,12 +173,14 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
   } else {
     x = input("x", [B, T]);
     labels = input("labels", [B, T]);
-    h = add(gather(params.get("embed")!, x), params.get("pos_embed")!);
+    positions = options.positions ? input("positions", [B, T]) : undefined;
+    const pe = params.get("pos_embed")!;
+    h = add(gather(params.get("embed")!, x), positions ? gather(pe, positions) : pe);
   }
   const causal = config.backbone === "lm";
   for (let i = 0; i < config.depth; i++) {
     const qkv = linear(`blocks.${i}.attn.qkv`, norm(`blocks.${i}.ln1`, h));
-    h = linear(`blocks.${i}.attn.proj`, attention(qkv, { heads: config.heads, causal }), h);
+    h = linear(`blocks.${i}.attn.proj`, attention(qkv, { heads: config.heads, causal, positions }), h);
     const mid = gelu(linear(`blocks.${i}.mlp.fc1`, norm(`blocks.${i}.ln2`, h)));
     h = linear(`blocks.${i}.mlp.fc2`, mid, h);
   }
@@ -188,7 +206,7 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
     return {
       config,
       params,
-      inputs: { x, labels, weights, domains, gate, dropoutSeed },
+      inputs: { x, labels, weights, domains, gate, dropoutSeed, ...(positions ? { positions } : {}) },
       embedding,
       perExample,
       ...losses,
@@ -201,7 +219,7 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
   return {
     config,
     params,
-    inputs: { x, labels, weights, domains, gate, dropoutSeed },
+    inputs: { x, labels, weights, domains, gate, dropoutSeed, ...(positions ? { positions } : {}) },
     embedding,
     perExample,
     loss,

@@ -25,7 +25,9 @@ export function trainBatch(domains: readonly Domain[], draw: Draw, context: numb
   }
   if (domains[0].kind === "text") {
     const t = textBatch(domains as TextDomain[], draw, context);
-    return { x: t.tokens, labels: t.targets, weights: t.weight, domains: onehot, gate };
+    const out: Batch = { x: t.tokens, labels: t.targets, weights: t.weight, domains: onehot, gate };
+    if (t.positions) out.positions = t.positions;
+    return out;
   }
   const i = imageBatch(domains as ImageDomain[], draw);
   return { x: i.images, labels: i.labels, weights: i.weight, domains: onehot, gate };

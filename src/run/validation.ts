@@ -22,11 +22,20 @@ export async function validationLoss(
   let count = 0;
   if (domain.kind === "text") {
     let k = 0;
-    for (const v of textValidationBatches(domain.validation, context, batch, domain.validationMask)) {
+    const windows = textValidationBatches(
+      domain.validation,
+      context,
+      batch,
+      domain.validationMask,
+      domain.validationStarts,
+    );
+    for (const v of windows) {
       if (k++ >= maxBatches) break;
       forward.feed({
         x: padRows(v.tokens, v.rows, context, batch),
         labels: padRows(v.targets, v.rows, context, batch),
+        // padding rows at position 0 throughout: each token alone, never a NaN
+        ...(v.positions ? { positions: padRows(v.positions, v.rows, context, batch) } : {}),
       });
       const [loss] = await forward.run([out]);
       for (let r = 0; r < v.rows; r++) {

@@ -98,7 +98,7 @@ function checkSource(
   if (kind === "mnist") checkDigits(check, at("digits"), fields.digits);
   if (!isImageSource(kind)) check.string(at("tokenizer"), fields.tokenizer, false);
   if (kind === "jsonl" || kind === "parquet") {
-    if (fields.packing !== undefined) check.oneOf(at("packing"), fields.packing, ["pack", "pad"]);
+    if (fields.packing !== undefined) check.oneOf(at("packing"), fields.packing, ["pack", "pad", "isolate"]);
     check.string(at("textField"), fields.textField, false);
     const domainField = check.string(at("domainField"), fields.domainField, false);
     check.string(at("domain"), fields.domain, false);

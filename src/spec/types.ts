@@ -67,8 +67,12 @@ export interface TextSource {
   tokenizer?: string;
 }
 
-/** How supervised examples share windows: whole examples packed several to a window, or one each. */
-export type PackingMode = "pack" | "pad";
+/**
+ * How supervised examples share windows: whole examples packed several to a window ("pack"), one each
+ * ("pad"), or packed as "pack" does with each example computed as if alone ("isolate": its positions restart
+ * at 0 and its attention never reaches the examples before it, a block-diagonal causal mask).
+ */
+export type PackingMode = "pack" | "pad" | "isolate";
 
 /**
  * A JSON Lines file (`.jsonl`, or gzipped `.jsonl.gz`) read as a stream. Each record is a document (`text`,
@@ -88,7 +92,7 @@ export interface JsonlSource {
   domain?: string;
   /** A model folder whose `tokenizer.json` tokenizes the text (and whose chat template renders chats); default bytes. */
   tokenizer?: string;
-  /** Supervised examples only: "pack" (default) or "pad". */
+  /** Supervised examples only: "pack" (default), "pad" or "isolate". */
   packing?: PackingMode;
 }
 
@@ -109,7 +113,7 @@ export interface ParquetSource {
   domain?: string;
   /** A model folder whose `tokenizer.json` tokenizes the text (and whose chat template renders chats); default bytes. */
   tokenizer?: string;
-  /** Supervised examples only: "pack" (default) or "pad". */
+  /** Supervised examples only: "pack" (default), "pad" or "isolate". */
   packing?: PackingMode;
 }
 

@@ -1,7 +1,9 @@
 /**
  * Multi-head self-attention from a fused qkv projection as one fused op (`attention_core`) with a fused
  * backward (`attention_core_grad`): q, k and v are read in place from qkv, so no head split, transpose,
- * slice or scores tensor is materialised (bench/NOTES.md, lever 4).
+ * slice or scores tensor is materialised (bench/NOTES.md, lever 4). With per-token positions (examples packed
+ * into one window, positions restarting at 0 at each) a causal query t sees keys t - position(t)..t only: the
+ * block-diagonal causal mask of its own example.
  */
 import prefix from "../../../kernels/_attention.wgsl" with { type: "text" };
 import forwardBody from "../../../kernels/attention.wgsl" with { type: "text" };
@@ -16,6 +18,11 @@ export interface AttentionOptions {
   heads: number;
   /** Each token attends to itself and earlier tokens only (language models). */
   causal: boolean;
+  /**
+   * Per-token positions [B, T] (causal only): query t sees keys t - positions[t]..t, so a window of examples
+   * whose positions restart at 0 at each gets a block-diagonal causal mask. Unset: every earlier key.
+   */
+  positions?: Node;
 }
 
 /** [B, T, d, dh] of qkv [B, T, 3d] split into `heads`; throws ShapeError when they do not fit. */
@@ -33,18 +40,45 @@ function dims(qkv: Shape, heads: number): [number, number, number, number] {
   return [B, T, d, d / heads];
 }
 
+/** Throws unless per-token positions `pos` fit qkv [B, T, 3d] as [B, T] under a causal mask. */
+function checkPositions(qkv: Shape, pos: Shape | undefined, attrs: Attrs, op: string): void {
+  if (pos === undefined) return;
+  if (!attrs.causal) throw new ShapeError(`${op}: per-token positions need causal attention`);
+  if (pos.join() !== qkv.slice(0, 2).join()) {
+    throw new ShapeError(
+      `${op}: positions ${showShape(pos)} do not match [B, T] = [${qkv[0]}, ${qkv[1]}] of qkv ${showShape(qkv)}`,
+    );
+  }
+}
+
+/** The first key query t of example b sees: 0, or t - positions[b, t] (clamped to [0, t]) when given. */
+function keyStart(pos: Float64Array | undefined, T: number, b: number, t: number): number {
+  if (pos === undefined) return 0;
+  const p = Math.trunc(pos[b * T + t]);
+  return t - (p >= 0 ? Math.min(p, t) : 0);
+}
+
 /**
- * float64 softmax rows of one (example, head): P[t][j] over the keys t sees, with q, k, v readers.
- * Shared by the forward and backward references.
+ * float64 softmax rows of one (example, head): P[t][j] over the keys t sees (0 for the keys of another example
+ * when positions are given), with q, k, v readers. Shared by the forward and backward references.
  */
-function headRows(qkv: Float64Array, qkvShape: Shape, attrs: Attrs, b: number, h: number) {
+function headRows(
+  qkv: Float64Array,
+  qkvShape: Shape,
+  attrs: Attrs,
+  b: number,
+  h: number,
+  pos?: Float64Array,
+) {
   const [, T, d, dh] = dims(qkvShape, attrs.heads as number);
   const at = (t: number, part: number, c: number) => qkv[(b * T + t) * 3 * d + part * d + h * dh + c];
   const scale = 1 / Math.sqrt(dh);
   const P: number[][] = [];
   for (let t = 0; t < T; t++) {
     const keys = attrs.causal ? t + 1 : T;
+    const first = keyStart(pos, T, b, t);
     const s = Array.from({ length: keys }, (_, j) => {
+      if (j < first) return -Infinity;
       let dot = 0;
       for (let c = 0; c < dh; c++) dot += at(t, 0, c) * at(j, 1, c);
       return dot * scale;
@@ -72,12 +106,15 @@ type Kind = "attention" | "attention_grad" | "attention_head" | "attention_head_
 
 const specialised = new Map<string, string>();
 
-/** The kernel text with its element type and head width set: vec4s when dh divides by 4, else floats. */
-function kernelSource(kind: Kind, dh: number, T: number): string {
+/**
+ * The kernel text with its element type and head width set: vec4s when dh divides by 4, else floats. With
+ * `positions` (the binding number of a per-token positions input) `key_start` reads them.
+ */
+function kernelSource(kind: Kind, dh: number, T: number, positions?: number): string {
   const vec = dh % 4 === 0;
   const dhv = vec ? dh / 4 : dh;
   const head = kind === "attention_head" || kind === "attention_head_grad";
-  const key = `${kind}:${dh}:${head ? T : ""}`;
+  const key = `${kind}:${dh}:${head ? T : ""}:${positions ?? ""}`;
   let text = specialised.get(key);
   if (text === undefined) {
     const lines: [RegExp, string][] = [
@@ -85,13 +122,21 @@ function kernelSource(kind: Kind, dh: number, T: number): string {
       [/^const DHV = .*;$/m, `const DHV = ${dhv}u;`],
       [/^fn vdot\(.*$/m, `fn vdot(a: V, b: V) -> f32 { return ${vec ? "dot(a, b)" : "a * b"}; }`],
     ];
+    if (positions !== undefined) {
+      lines.push([
+        /^fn key_start\(.*$/m,
+        `@group(0) @binding(${positions}) var<storage, read> pos: array<f32>;\n` +
+        "fn key_start(b: u32, t: u32) -> u32 { return t - min(u32(pos[b * p.T + t]), t); }",
+      ]);
+    }
+    const segmented = positions !== undefined;
     const body = kind === "attention"
       ? forwardBody
       : kind === "attention_grad"
       ? gradBody
       : kind === "attention_head"
-      ? headForward(T, dhv)
-      : headGrad(T, dhv);
+      ? headForward(T, dhv, segmented)
+      : headGrad(T, dhv, segmented);
     text = lines.reduce((s, [line, value]) => {
       if (!line.test(s)) throw new Error(`attention kernel lacks a line matching ${line}`);
       return s.replace(line, value);
@@ -101,14 +146,25 @@ function kernelSource(kind: Kind, dh: number, T: number): string {
   return text;
 }
 
-/** A call over one lane per (example, head, token), or per (example, head) for the head-lane kernels. */
-function laneCall(kind: Kind, entry: string, qkv: Shape, attrs: Attrs, bind: KernelCall["bind"]): KernelCall {
+/**
+ * A call over one lane per (example, head, token), or per (example, head) for the head-lane kernels; `positions`
+ * is the op input holding per-token positions, bound after `bind`.
+ */
+function laneCall(
+  kind: Kind,
+  entry: string,
+  qkv: Shape,
+  attrs: Attrs,
+  bind: KernelCall["bind"],
+  positions?: number,
+): KernelCall {
   const [B, T, , dh] = dims(qkv, attrs.heads as number);
   const head = kind === "attention_head" || kind === "attention_head_grad";
   const lanes = B * (attrs.heads as number) * (head ? 1 : T);
+  const all = positions === undefined ? bind : [...bind, { in: positions }];
   return {
     kernel: kind,
-    source: kernelSource(kind, dh, T),
+    source: kernelSource(kind, dh, T, positions === undefined ? undefined : all.length),
     entry,
     params: params([
       ["u32", lanes],
@@ -118,23 +174,24 @@ function laneCall(kind: Kind, entry: string, qkv: Shape, attrs: Attrs, bind: Ker
       ["u32", attrs.causal ? 1 : 0],
     ]),
     workgroups: grid(lanes, head ? 8 : 64),
-    bind,
+    bind: all,
   };
 }
 
 defineOps(
   {
     name: "attention_core",
-    shape: ([qkv], attrs) => {
+    shape: ([qkv, pos], attrs) => {
       const [B, T, d] = dims(qkv, attrs.heads as number);
+      checkPositions(qkv, pos, attrs, "attention");
       return [B, T, d];
     },
-    cpu: ([qkv], [s], attrs) => {
+    cpu: ([qkv, pos], [s], attrs) => {
       const [B, T, d, dh] = dims(s, attrs.heads as number);
       const out = new Float64Array(B * T * d);
       for (let b = 0; b < B; b++) {
         for (let h = 0; h < (attrs.heads as number); h++) {
-          const { P, at } = headRows(qkv, s, attrs, b, h);
+          const { P, at } = headRows(qkv, s, attrs, b, h, pos);
           for (let t = 0; t < T; t++) {
             for (let c = 0; c < dh; c++) {
               let acc = 0;
@@ -146,17 +203,19 @@ defineOps(
       }
       return out;
     },
-    grad: (n, g) => [apply("attention_core_grad", [n.inputs[0], g], n.attrs)],
-    gpu: ([qkv], attrs) => {
+    grad: (n, g) => [apply("attention_core_grad", [n.inputs[0], g, ...n.inputs.slice(1)], n.attrs), null],
+    gpu: ([qkv, pos], attrs) => {
       const [, T, , dh] = dims(qkv, attrs.heads as number);
       const kind = headLanes(T, dh) ? "attention_head" : "attention";
-      return { calls: [laneCall(kind, "main", qkv, attrs, [{ in: 0 }, { out: true }])] };
+      const positions = pos === undefined ? undefined : 1;
+      return { calls: [laneCall(kind, "main", qkv, attrs, [{ in: 0 }, { out: true }], positions)] };
     },
   },
   {
     name: "attention_core_grad",
-    shape: ([qkv, g], attrs) => {
+    shape: ([qkv, g, pos], attrs) => {
       const [B, T, d] = dims(qkv, attrs.heads as number);
+      checkPositions(qkv, pos, attrs, "attention_core_grad");
       if (g.join() !== [B, T, d].join()) {
         throw new ShapeError(
           `attention_core_grad: gradient ${
@@ -166,14 +225,14 @@ defineOps(
       }
       return qkv;
     },
-    cpu: ([qkv, g], [s], attrs) => {
+    cpu: ([qkv, g, pos], [s], attrs) => {
       const [B, T, d, dh] = dims(s, attrs.heads as number);
       const out = new Float64Array(qkv.length);
       const put = (b: number, t: number, part: number, h: number, c: number, v: number) =>
         out[(b * T + t) * 3 * d + part * d + h * dh + c] += v;
       for (let b = 0; b < B; b++) {
         for (let h = 0; h < (attrs.heads as number); h++) {
-          const { P, at, scale } = headRows(qkv, s, attrs, b, h);
+          const { P, at, scale } = headRows(qkv, s, attrs, b, h, pos);
           const gAt = (t: number, c: number) => g[(b * T + t) * d + h * dh + c];
           for (let i = 0; i < T; i++) {
             // dP_ij = g_i . v_j; dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij)
@@ -196,18 +255,19 @@ defineOps(
       }
       return out;
     },
-    gpu: ([qkv], attrs) => {
+    gpu: ([qkv, , pos], attrs) => {
       const [B, T, , dh] = dims(qkv, attrs.heads as number);
+      const positions = pos === undefined ? undefined : 2;
       if (headLanes(T, dh)) {
         const bind = [{ in: 0 }, { in: 1 }, { out: true }] as const;
-        return { calls: [laneCall("attention_head_grad", "main", qkv, attrs, bind)] };
+        return { calls: [laneCall("attention_head_grad", "main", qkv, attrs, bind, positions)] };
       }
       const blocks = B * (attrs.heads as number) * T * T;
       const bind = [{ in: 0 }, { in: 1 }, { out: true }, { scratch: 0 }, { scratch: 1 }] as const;
       return {
         calls: [
-          laneCall("attention_grad", "grad_q", qkv, attrs, bind),
-          laneCall("attention_grad", "grad_kv", qkv, attrs, bind),
+          laneCall("attention_grad", "grad_q", qkv, attrs, bind, positions),
+          laneCall("attention_grad", "grad_kv", qkv, attrs, bind, positions),
         ],
         scratch: [blocks, blocks],
       };
@@ -220,12 +280,13 @@ defineOps(
  * uses columns j*dh..(j+1)*dh of each, dh = d / heads) -> [B, T, d], heads merged back in column order.
  */
 export function attention(qkv: Node, options: AttentionOptions): Node {
-  const { heads, causal } = options;
+  const { heads, causal, positions } = options;
   dims(qkv.shape, heads);
-  return apply("attention_core", [qkv], { heads, causal });
+  return apply("attention_core", positions ? [qkv, positions] : [qkv], { heads, causal });
 }
 
 /** Backward of `attention` given qkv and the output gradient `g` [B, T, d] -> dqkv [B, T, 3d]. */
 export function attentionGrad(qkv: Node, g: Node, options: AttentionOptions): Node {
-  return apply("attention_core_grad", [qkv, g], { heads: options.heads, causal: options.causal });
+  const inputs = options.positions ? [qkv, g, options.positions] : [qkv, g];
+  return apply("attention_core_grad", inputs, { heads: options.heads, causal: options.causal });
 }

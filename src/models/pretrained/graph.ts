@@ -12,7 +12,7 @@ import { reshape } from "../../graph/ops/reshape.ts";
 import { broadcastTo, concat, slice } from "../../graph/ops/shape.ts";
 import { layerNorm } from "../../graph/ops/layer_norm.ts";
 import { rmsNorm } from "../../graph/ops/rms_norm.ts";
-import { rotary } from "../../graph/ops/rotary.ts";
+import { rotary, rotaryAngles } from "../../graph/ops/rotary.ts";
 import { attention } from "../../graph/ops/attention.ts";
 import { loraLinear } from "../../graph/ops/lora.ts";
 import { type LinearFn, linearParts, linearWithLora, type LoraPlacement } from "../_linear.ts";
@@ -34,13 +34,23 @@ export interface PretrainedBuildOptions {
   training?: boolean;
   /** Vocabulary rows per chunk of the fused LM loss; 0: whole logits (see BuildOptions.lossChunk). */
   lossChunk?: number;
+  /** Take per-token positions [B, T] as an input (see BuildOptions.positions). */
+  positions?: boolean;
 }
 
 /** A built causal LM graph. */
 export interface PretrainedGraph {
   params: Map<string, Node>;
-  /** x: token ids [B, T]; labels: next ids [B, T]; weights [B]; domains one-hot [B, D]. */
-  inputs: { x: Node; labels: Node; weights: Node; domains: Node; gate?: Node; dropoutSeed?: Node };
+  /** x: token ids [B, T]; labels: next ids [B, T]; weights [B]; domains one-hot [B, D]; positions [B, T]. */
+  inputs: {
+    x: Node;
+    labels: Node;
+    weights: Node;
+    domains: Node;
+    gate?: Node;
+    dropoutSeed?: Node;
+    positions?: Node;
+  };
   /** [B, T, vocab]. */
   logits: Node;
   /** Mean token cross-entropy of each example over its counted tokens (labels of -1 are not) [B]. */
@@ -73,9 +83,10 @@ export function buildPretrained(arch: PretrainedLmArch, options: PretrainedBuild
   const linear = linearWithLora(params, lora, gate, dropoutSeed);
   const x = input("x", [B, T]);
   const labels = input("labels", [B, T]);
+  const positions = options.positions ? input("positions", [B, T]) : undefined;
   const hidden = arch.family === "gpt2"
-    ? gpt2(arch, params, linear, x, T)
-    : llama(arch, params, linear, x, B, T);
+    ? gpt2(arch, params, linear, x, T, positions)
+    : llama(arch, params, linear, x, B, T, positions);
   const head = arch.family === "gpt2" || arch.tied
     ? {
       W: params.get(arch.family === "gpt2" ? "transformer.wte.weight" : "model.embed_tokens.weight")!,
@@ -97,7 +108,7 @@ export function buildPretrained(arch: PretrainedLmArch, options: PretrainedBuild
   ]);
   return {
     params,
-    inputs: { x, labels, weights, domains, gate, dropoutSeed },
+    inputs: { x, labels, weights, domains, gate, dropoutSeed, ...(positions ? { positions } : {}) },
     logits,
     perExample,
     loss,
@@ -105,16 +116,25 @@ export function buildPretrained(arch: PretrainedLmArch, options: PretrainedBuild
   };
 }
 
-function gpt2(arch: Gpt2Arch, params: Map<string, Node>, linear: LinearFn, x: Node, T: number): Node {
+/** GPT-2's hidden states; `positions` [B, T] select the rows of wpe per token (else rows 0..T-1). */
+function gpt2(
+  arch: Gpt2Arch,
+  params: Map<string, Node>,
+  linear: LinearFn,
+  x: Node,
+  T: number,
+  positions?: Node,
+): Node {
   const p = (name: string) => params.get(name)!;
   const norm = (path: string, v: Node) => layerNorm(v, p(`${path}.weight`), p(`${path}.bias`), arch.eps);
   const wte = p("transformer.wte.weight");
   const wpe = p("transformer.wpe.weight");
-  let h = add(gather(wte, x), T < arch.positions ? slice(wpe, 0, 0, T) : wpe);
+  const pe = positions ? gather(wpe, positions) : T < arch.positions ? slice(wpe, 0, 0, T) : wpe;
+  let h = add(gather(wte, x), pe);
   for (let i = 0; i < arch.depth; i++) {
     const b = `transformer.h.${i}`;
     const qkv = linear(`${b}.attn.c_attn`, norm(`${b}.ln_1`, h));
-    h = linear(`${b}.attn.c_proj`, attention(qkv, { heads: arch.heads, causal: true }), h);
+    h = linear(`${b}.attn.c_proj`, attention(qkv, { heads: arch.heads, causal: true, positions }), h);
     h = linear(`${b}.mlp.c_proj`, gelu(linear(`${b}.mlp.c_fc`, norm(`${b}.ln_2`, h))), h);
   }
   return norm("transformer.ln_f", h);
@@ -127,6 +147,7 @@ function llama(
   x: Node,
   B: number,
   T: number,
+  positions?: Node,
 ): Node {
   const p = (name: string) => params.get(name)!;
   const norm = (path: string, v: Node) => rmsNorm(v, p(`${path}.weight`), arch.eps);
@@ -142,14 +163,16 @@ function llama(
       ]);
   const embed = p("model.embed_tokens.weight");
   let h = gather(embed, x);
+  // per-token positions: one pair of gathered angle tables for every layer
+  const angles = positions ? rotaryAngles(B, T, dh, arch.ropeTheta, positions) : undefined;
   for (let i = 0; i < arch.depth; i++) {
     const a = `model.layers.${i}.self_attn`, m = `model.layers.${i}.mlp`;
     const n = norm(`model.layers.${i}.input_layernorm`, h);
-    const q = rotary(reshape(linear(`${a}.q_proj`, n), [B, T, H, dh]), arch.ropeTheta);
-    const k = rotary(reshape(linear(`${a}.k_proj`, n), [B, T, K, dh]), arch.ropeTheta);
+    const q = rotary(reshape(linear(`${a}.q_proj`, n), [B, T, H, dh]), arch.ropeTheta, angles);
+    const k = rotary(reshape(linear(`${a}.k_proj`, n), [B, T, K, dh]), arch.ropeTheta, angles);
     const v = reshape(linear(`${a}.v_proj`, n), [B, T, K, dh]);
     const qkv = concat([reshape(q, [B, T, H * dh]), repeat(k), repeat(v)], 2);
-    h = linear(`${a}.o_proj`, attention(qkv, { heads: H, causal: true }), h);
+    h = linear(`${a}.o_proj`, attention(qkv, { heads: H, causal: true, positions }), h);
     const n2 = norm(`model.layers.${i}.post_attention_layernorm`, h);
     h = linear(`${m}.down_proj`, mul(silu(linear(`${m}.gate_proj`, n2)), linear(`${m}.up_proj`, n2)), h);
   }
