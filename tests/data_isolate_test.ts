@@ -19,7 +19,10 @@ Deno.test("isolate lays examples out as pack does and marks each example's start
   // ids: 100 101 102 -7 | 103 104 105 -7 | 106 107 108 109 110 | 113 114 -7 -7 (example 2 ends on the id
   // window 3 shares; example 3 follows it)
   assert.deepEqual([...iso.starts!], [1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 1, 0]);
-  assert.equal(packExamples(ids, offsets, trained, { first: 0, last: 2 }, context, "pad", 0).starts, undefined);
+  assert.equal(
+    packExamples(ids, offsets, trained, { first: 0, last: 2 }, context, "pad", 0).starts,
+    undefined,
+  );
 });
 
 Deno.test("positions restart at each segment and at each window's first id", () => {
@@ -45,8 +48,18 @@ Deno.test("training and validation batches carry positions when a domain isolate
     validationMask: iso.trained,
     validationStarts: iso.starts,
   };
-  const plain: TextDomain = { name: "plain", kind: "text", train: pack.ids, trainMask: pack.trained, validation: pack.ids };
-  const draw = { domain: Int32Array.from([0, 1, 0]), index: Int32Array.from([3, 3, 0]), weight: new Float32Array(3) };
+  const plain: TextDomain = {
+    name: "plain",
+    kind: "text",
+    train: pack.ids,
+    trainMask: pack.trained,
+    validation: pack.ids,
+  };
+  const draw = {
+    domain: Int32Array.from([0, 1, 0]),
+    index: Int32Array.from([3, 3, 0]),
+    weight: new Float32Array(3),
+  };
   const batch = textBatch([isolated, plain], draw, context);
   assert.deepEqual([...batch.positions!], [0, 0, 1, 0, 0, 1, 2, 3, 0, 1, 2, 0]);
   // the same draw without an isolated domain has no positions, and the same ids and targets

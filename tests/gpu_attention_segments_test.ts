@@ -12,12 +12,18 @@ import { Program } from "../src/compile/program.ts";
 import { evaluate } from "../src/graph/cpu.ts";
 import { gpuVsCpu, gradCheck, randoms, relError, testDevice } from "./_harness.ts";
 
-/** Relative error bound against float64 (softmax sums and dot products in float32). */
-const TOL = 1e-4;
+/**
+ * Relative error bound against float64 (relError: relative, floored at 1e-3 of the largest value). Float32 dot
+ * products over dh = 99 leave up to 7.7e-7 absolute on outputs of scale 2 (case 5, the same with or without
+ * the mask), which the floor turns into 1.5e-4 on an output of 0.0048.
+ */
+const TOL = 2e-4;
 
 /** Positions [B, T] from segment lengths per row (each row's lengths sum to T): 0, 1, .. within a segment. */
 function positionsOf(rows: number[][]): Float32Array {
-  return Float32Array.from(rows.flatMap((lengths) => lengths.flatMap((n) => Array.from({ length: n }, (_, i) => i))));
+  return Float32Array.from(
+    rows.flatMap((lengths) => lengths.flatMap((n) => Array.from({ length: n }, (_, i) => i))),
+  );
 }
 
 function fed(feeds: Map<Node, Float32Array>, name: string, shape: Shape, data: Float32Array): Node {
@@ -62,14 +68,14 @@ Deno.test("segmented attention_core and its gradient match float64 (head and tok
     errs.forEach((e, k) => assert.ok(e <= TOL, `case ${i} output ${k}: relative error ${e} > ${TOL}`));
 
     // the mask is real: every token after a segment's start differs from what plain causal attention gives
-    const plain = evaluate([attention(qkv, { heads, causal: true })], feeds);
+    const free = attention(qkv, { heads, causal: true });
     const masked = evaluate([y], feeds).get(y)!;
-    const unmasked = [...plain.values()][0];
+    const unmasked = evaluate([free], feeds).get(free)!;
     const pos = feeds.get(positions)!;
     for (let t = 0; t < B * T; t++) {
-      const row = masked.subarray(t * d, (t + 1) * d), free = unmasked.subarray(t * d, (t + 1) * d);
+      const row = masked.subarray(t * d, (t + 1) * d), whole = unmasked.subarray(t * d, (t + 1) * d);
       const starts = pos[t] !== t % T; // this token's example starts after the row's first token
-      assert.equal(row.some((v, c) => v !== free[c]), starts, `case ${i}, token ${t}`);
+      assert.equal(row.some((v, c) => v !== whole[c]), starts, `case ${i}, token ${t}`);
     }
   }
 });
@@ -129,7 +135,8 @@ Deno.test("rotary at per-token positions matches pairwise rotation in float64 an
   const x = fed(feeds, "x", [B, T, H, dh], randoms(B * T * H * dh, 3, -2, 2));
   const positions = fed(feeds, "positions", [B, T], positionsOf(rows));
   const y = rotary(x, theta, rotaryAngles(B, T, dh, theta, positions));
-  // independent reference: pair (i, i + dh/2) of token t rotated by angle position(t) * theta^(-2i/dh)
+  // independent reference: pair (i, i + dh/2) of token t rotated by angle position(t) * theta^(-2i/dh), its
+  // cos and sin rounded to float32 as the op's tables store them
   const xs = feeds.get(x)!, pos = feeds.get(positions)!;
   const want = new Float64Array(xs.length);
   for (let b = 0; b < B; b++) {
@@ -139,15 +146,17 @@ Deno.test("rotary at per-token positions matches pairwise rotation in float64 an
         for (let i = 0; i < dh / 2; i++) {
           const a = pos[b * T + t] * theta ** (-(2 * i) / dh);
           const x1 = xs[base + i], x2 = xs[base + i + dh / 2];
-          want[base + i] = x1 * Math.cos(a) - x2 * Math.sin(a);
-          want[base + i + dh / 2] = x2 * Math.cos(a) + x1 * Math.sin(a);
+          const c = Math.fround(Math.cos(a)), z = Math.fround(Math.sin(a));
+          want[base + i] = x1 * c - x2 * z;
+          want[base + i + dh / 2] = x2 * c + x1 * z;
         }
       }
     }
   }
   const cpu = evaluate([y], feeds).get(y)!;
-  assert.ok(relError(cpu, want) <= 1e-6, `float64 interpreter: ${relError(cpu, want)}`);
+  assert.ok(relError(cpu, want) <= 1e-12, `float64 interpreter: ${relError(cpu, want)}`);
   if (!device) return;
+  // two float32 products of magnitude up to 2 summed: ~5e-7 absolute, up to 1.7e-4 under the 1e-3 floor
   const [err] = await gpuVsCpu(device, [y], feeds);
-  assert.ok(err <= 1e-5, `GPU: relative error ${err}`);
+  assert.ok(err <= 1e-4, `GPU: relative error ${err}`);
 });

@@ -18,7 +18,12 @@ import { captureLog, cli, metricsWithoutTiming, removeOut, stagePath, tempOut } 
 function examples(): string {
   const lines: string[] = [];
   for (let i = 0; i < 40; i++) {
-    lines.push(JSON.stringify({ prompt: "q".repeat(1 + (i * 7) % 5) + `${i}?`, completion: " " + "ab".repeat(1 + i % 3) }));
+    lines.push(
+      JSON.stringify({
+        prompt: "q".repeat(1 + (i * 7) % 5) + `${i}?`,
+        completion: " " + "ab".repeat(1 + i % 3),
+      }),
+    );
   }
   return lines.join("\n") + "\n";
 }
@@ -46,7 +51,7 @@ function yaml(dir: string, packing: string, extra = false): string {
   ].join("\n");
 }
 
-async function specOf(dir: string, packing: string, extra = false): Promise<PipelineSpec> {
+function specOf(dir: string, packing: string, extra = false): PipelineSpec {
   return validatePipeline(parseYaml(yaml(dir, packing, extra), "p.yaml").value);
 }
 
@@ -74,7 +79,7 @@ Deno.test("the plan shows the packing mode and efficiency of an isolated domain"
   const dir = await tempOut();
   try {
     await Deno.writeTextFile(`${dir}/qa.jsonl`, examples());
-    const plan = await planPipeline(await specOf(dir, "isolate"));
+    const plan = await planPipeline(specOf(dir, "isolate"));
     const d = plan.stages[0].sampling!.domains[0];
     assert.equal(d.packingMode, "isolate");
     const p = d.packing!;
@@ -85,10 +90,16 @@ Deno.test("the plan shows the packing mode and efficiency of an isolated domain"
     const row = printed.slice(header).find((l) => /^\s*qa\s/.test(l) || l.startsWith("qa "));
     assert.ok(row, printed.slice(header).join("\n"));
     const cells = row.trim().split(/\s+/);
-    assert.deepEqual(cells.slice(0, 5), ["qa", "isolate", String(p.examples), String(p.trainedTokens), String(p.tokens)]);
+    assert.deepEqual(cells.slice(0, 5), [
+      "qa",
+      "isolate",
+      String(p.examples),
+      String(p.trainedTokens),
+      String(p.tokens),
+    ]);
     assert.equal(Number(cells[5]), Number(p.efficiency.toFixed(4)));
     // the same data packed plainly: the same windows and efficiency, the mode "pack"
-    const pack = (await planPipeline(await specOf(dir, "pack"))).stages[0].sampling!.domains[0];
+    const pack = (await planPipeline(specOf(dir, "pack"))).stages[0].sampling!.domains[0];
     assert.deepEqual([pack.packingMode, pack.packing], ["pack", p]);
   } finally {
     await removeOut(dir);
@@ -102,12 +113,19 @@ Deno.test("a stage trains on isolated examples; pack in a graph with positions t
   try {
     await Deno.writeTextFile(`${dir}/qa.jsonl`, examples());
     const losses = async (packing: string, extra = false) => {
-      const spec = await specOf(dir, packing, extra);
+      const spec = specOf(dir, packing, extra);
       const out = `${dir}/${packing}${extra ? "-extra" : ""}`;
       await runPipeline(spec, { out, log: captureLog() });
       const metrics = await metricsWithoutTiming(`${await stagePath(out, spec, "tune")}/metrics.jsonl`);
-      assert.deepEqual(metrics.map((m) => `${m.type} ${m.step}`), ["train 1", "train 2", "train 3", "eval 3"]);
-      return metrics.map((m) => m.type === "train" ? m.loss as number : (m.validationLoss as Record<string, number>).qa);
+      assert.deepEqual(metrics.map((m) => `${m.type} ${m.step}`), [
+        "train 1",
+        "train 2",
+        "train 3",
+        "eval 3",
+      ]);
+      return metrics.map((m) =>
+        m.type === "train" ? m.loss as number : (m.validationLoss as Record<string, number>).qa
+      );
     };
     const isolated = await losses("isolate");
     const packed = await losses("pack");
@@ -117,7 +135,9 @@ Deno.test("a stage trains on isolated examples; pack in a graph with positions t
     assert.notEqual(isolated[0], packed[0]);
     // positions 0..T-1 fed to a graph that reads them: the same bits as the plain graph
     assert.deepEqual(withPositions, packed);
-    console.log(`step-1 loss: isolate ${isolated[0]}, pack ${packed[0]}; validation ${isolated[3]} / ${packed[3]}`);
+    console.log(
+      `step-1 loss: isolate ${isolated[0]}, pack ${packed[0]}; validation ${isolated[3]} / ${packed[3]}`,
+    );
   } finally {
     await removeOut(dir);
   }

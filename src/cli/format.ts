@@ -129,10 +129,28 @@ export function formatPlan(plan: PipelinePlan): string {
       out.push(table(
         "supervised examples (training split; the loss counts response tokens only; no example crosses a " +
           "window; isolate: positions restart and attention stays within each example)",
-        ["domain", "packing", "examples", "trained tokens", "tokens", "packing efficiency", "truncated", "dropped"],
+        [
+          "domain",
+          "packing",
+          "examples",
+          "trained tokens",
+          "tokens",
+          "packing efficiency",
+          "truncated",
+          "dropped",
+        ],
         supervised.map((d) => {
           const p = d.packing!;
-          return [d.name, d.packingMode ?? "pack", p.examples, p.trainedTokens, p.tokens, p.efficiency, p.truncated, p.dropped];
+          return [
+            d.name,
+            d.packingMode ?? "pack",
+            p.examples,
+            p.trainedTokens,
+            p.tokens,
+            p.efficiency,
+            p.truncated,
+            p.dropped,
+          ];
         }),
       ));
     }

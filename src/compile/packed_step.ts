@@ -54,14 +54,17 @@ export function packBatches(batches: readonly Batch[]): Batch {
     return out;
   };
   const gated = batches.every((b) => b.gate);
+  // rows without positions of their own read 0..T-1
   const placed = batches.some((b) => b.positions);
+  const positions = (b: Batch) =>
+    b.positions ?? plainPositions(b.weights.length, b.x.length / b.weights.length);
   return {
     x: cat((b) => b.x),
     labels: cat((b) => b.labels),
     weights: cat((b) => b.weights),
     domains: cat((b) => b.domains),
     gate: gated ? cat((b) => b.gate!) : undefined,
-    ...(placed ? { positions: cat((b) => b.positions ?? plainPositions(b.weights.length, b.x.length / b.weights.length)) } : {}),
+    ...(placed ? { positions: cat(positions) } : {}),
   };
 }
 

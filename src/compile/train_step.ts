@@ -3,7 +3,6 @@
  * dispatches over planned buffers, replayed every step with new data. Metrics are summed on the GPU.
  */
 import accumulateSource from "../../kernels/accumulate.wgsl" with { type: "text" };
-import { positionsFor } from "./positions.ts";
 import { copy } from "../graph/ops/shape.ts";
 import { sumAll } from "../graph/ops/reduce.ts";
 import { scale } from "../graph/ops/unary.ts";
@@ -18,6 +17,7 @@ import { type FrozenDtype, halfBytes, halfWeights, type StoredDtypes } from "./h
 import { ParamStore, read } from "./param_store.ts";
 import { checkMicroBatches, gradAccumulateCall, microBatch } from "./micro_batches.ts";
 import { planBuffers } from "./plan.ts";
+import { positionsFor } from "./positions.ts";
 import { align, Program, type Slot } from "./program.ts";
 import { scoped } from "../gpu/errors.ts";
 import { type Extremes, extremesOf, flatBuffer } from "./_extremes.ts";

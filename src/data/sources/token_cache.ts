@@ -4,8 +4,10 @@
  * run and sweep variant that reads the same data through the same tokenizer loads it instead of
  * tokenizing again. A file that is short, has the wrong key, or whose checksum does not match is rebuilt.
  *
- * Layout: "MXTOKEN1", header length (u32 LE), JSON header, ids (u8 or i32 LE), offsets (f64 LE),
- * trained flags (u8, examples only), each section padded to 8 bytes, then the SHA-256 of all before it.
+ * Layout: "MXTOKEN1", header length (u32 LE), JSON header, ids (u8 for bytes; u16 LE when every id is below
+ * 65,536, i32 LE otherwise), offsets (f64 LE), trained flags (u8, examples only), each section padded to 8
+ * bytes, then the SHA-256 of all before it. The file is read in slices straight into the corpus's arrays
+ * (16-bit ids widened to i32 as they arrive), so loading holds the corpus and one slice, not the file too.
  */
 import { createHash } from "node:crypto";
 import type { TokenCorpus } from "../corpus.ts";
@@ -17,7 +19,7 @@ const SLICE = 1 << 22;
 interface Header {
   version: number;
   key: string;
-  idBytes: 1 | 4;
+  idBytes: 1 | 2 | 4;
   tokens: number;
   offsets: number;
   trained: boolean;
@@ -57,21 +59,15 @@ function sections(h: Header): { ids: number; offsets: number; trained: number; e
   return { start, ids, offsets, trained, end };
 }
 
-/** A file's bytes read into one buffer of its size (Deno.readFile may hold a second copy while it reads). */
-async function readWhole(path: string): Promise<Uint8Array> {
-  const file = await Deno.open(path);
-  try {
-    const out = new Uint8Array((await file.stat()).size);
-    let at = 0;
-    while (at < out.length) {
-      const n = await file.read(out.subarray(at, Math.min(out.length, at + (1 << 24))));
-      if (n === null) break;
-      at += n;
-    }
-    return out.subarray(0, at);
-  } finally {
-    file.close();
+/** Fills `buffer` from `file` unless it ends first; returns the bytes read. */
+async function readFull(file: Deno.FsFile, buffer: Uint8Array): Promise<number> {
+  let at = 0;
+  while (at < buffer.length) {
+    const n = await file.read(buffer.subarray(at));
+    if (n === null) break;
+    at += n;
   }
+  return at;
 }
 
 /** Why a cache file cannot be trusted, or its corpus. */
@@ -79,41 +75,79 @@ export type CacheRead = { corpus: TokenCorpus } | { problem: string };
 
 /** Reads and verifies a cache file; `undefined` when there is none. */
 export async function readTokenCache(path: string, key: string): Promise<CacheRead | undefined> {
-  let bytes: Uint8Array;
+  let file: Deno.FsFile;
   try {
-    bytes = await readWhole(path);
+    file = await Deno.open(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
     return { problem: `cannot read it (${(e as Error).message})` };
   }
-  if (bytes.length < MAGIC.length + 4 + 32 || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) {
+  try {
+    return await readOpen(file, key);
+  } catch (e) {
+    return { problem: `cannot read it (${(e as Error).message})` };
+  } finally {
+    file.close();
+  }
+}
+
+async function readOpen(file: Deno.FsFile, key: string): Promise<CacheRead> {
+  const size = (await file.stat()).size;
+  const slice = new Uint8Array(SLICE);
+  let n = await readFull(file, slice);
+  if (n < MAGIC.length + 4 + 32 || new TextDecoder().decode(slice.subarray(0, 8)) !== MAGIC) {
     return { problem: "it is not a token cache file" };
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = view.getUint32(8, true);
+  const headerLength = new DataView(slice.buffer).getUint32(8, true);
   let header: Header;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength)));
+    if (12 + headerLength > n) throw new RangeError("header past the first slice");
+    header = JSON.parse(new TextDecoder().decode(slice.subarray(12, 12 + headerLength)));
   } catch {
     return { problem: "its header is damaged" };
   }
   if (header.version !== VERSION || header.key !== key) return { problem: "its header names other data" };
+  if (![1, 2, 4].includes(header.idBytes)) return { problem: "its header is damaged" };
   const at = sections(header);
-  if (bytes.length !== at.end + 32) {
-    return { problem: `it has ${bytes.length} bytes where its header says ${at.end + 32} (truncated?)` };
+  if (size !== at.end + 32) {
+    return { problem: `it has ${size} bytes where its header says ${at.end + 32} (truncated?)` };
   }
+  const ids = header.idBytes === 1 ? new Uint8Array(header.tokens) : new Int32Array(header.tokens);
+  const offsets = new Float64Array(header.offsets);
+  const trained = header.trained ? new Uint8Array(header.tokens) : undefined;
+  const raw = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  // the byte ranges of the file that fill each array as they are (ids of 16 bits are widened below)
+  const plain: [number, Uint8Array][] = [[at.offsets, raw(offsets)]];
+  if (header.idBytes !== 2) plain.push([at.ids, raw(ids)]);
+  if (trained) plain.push([at.trained, trained]);
+  const wide = header.idBytes === 2 ? ids as Int32Array : undefined;
   const hash = createHash("sha256");
-  // in slices: hashing a view may copy it, and the whole file is the size of the token stream
-  for (let i = 0; i < at.end; i += SLICE) hash.update(bytes.subarray(i, Math.min(at.end, i + SLICE)));
-  const digest = hash.digest();
-  if (!digest.equals(bytes.subarray(at.end))) return { problem: "its checksum does not match its contents" };
-  const buf = bytes.buffer;
-  const base = bytes.byteOffset;
-  const ids = header.idBytes === 1
-    ? new Uint8Array(buf, base + at.ids, header.tokens)
-    : new Int32Array(buf, base + at.ids, header.tokens);
-  const corpus: TokenCorpus = { ids, offsets: new Float64Array(buf, base + at.offsets, header.offsets) };
-  if (header.trained) corpus.trained = new Uint8Array(buf, base + at.trained, header.tokens);
+  const digest = new Uint8Array(32);
+  let pos = 0; // file offset of slice[0]
+  while (n > 0) {
+    const hashed = Math.max(0, Math.min(n, at.end - pos));
+    if (hashed > 0) hash.update(slice.subarray(0, hashed));
+    for (const [start, dest] of plain) {
+      const from = Math.max(pos, start), to = Math.min(pos + n, start + dest.length);
+      if (from < to) dest.set(slice.subarray(from - pos, to - pos), from - start);
+    }
+    if (wide) {
+      // slices are even-sized and the section starts on 8 bytes: no id is split between slices
+      const from = Math.max(pos, at.ids), to = Math.min(pos + n, at.ids + 2 * wide.length);
+      if (from < to) {
+        const half = new Uint16Array(slice.buffer, from - pos, (to - from) / 2);
+        wide.set(half, (from - at.ids) / 2);
+      }
+    }
+    const tail = Math.max(pos, at.end);
+    if (tail < pos + n) digest.set(slice.subarray(tail - pos, n), tail - at.end);
+    pos += n;
+    n = pos < size ? await readFull(file, slice) : 0;
+  }
+  if (pos !== size) return { problem: `it has ${pos} bytes where it had ${size} (changed while read?)` };
+  if (!hash.digest().equals(digest)) return { problem: "its checksum does not match its contents" };
+  const corpus: TokenCorpus = { ids, offsets };
+  if (trained) corpus.trained = trained;
   return { corpus };
 }
 
@@ -122,7 +156,7 @@ export async function writeTokenCache(path: string, key: string, corpus: TokenCo
   const header: Header = {
     version: VERSION,
     key,
-    idBytes: corpus.ids instanceof Uint8Array ? 1 : 4,
+    idBytes: corpus.ids instanceof Uint8Array ? 1 : below65536(corpus.ids) ? 2 : 4,
     tokens: corpus.ids.length,
     offsets: corpus.offsets.length,
     trained: corpus.trained !== undefined,
@@ -134,11 +168,12 @@ export async function writeTokenCache(path: string, key: string, corpus: TokenCo
   new DataView(head.buffer).setUint32(8, headerBytes.length, true);
   head.set(headerBytes, 12);
   const asBytes = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  const parts: [number, Uint8Array][] = [[0, head], [at.ids, asBytes(corpus.ids)], [
-    at.offsets,
-    asBytes(corpus.offsets),
-  ]];
-  if (corpus.trained) parts.push([at.trained, corpus.trained]);
+  const parts: [number, Iterable<Uint8Array>][] = [
+    [0, [head]],
+    [at.ids, header.idBytes === 2 ? narrowed(corpus.ids as Int32Array) : [asBytes(corpus.ids)]],
+    [at.offsets, [asBytes(corpus.offsets)]],
+  ];
+  if (corpus.trained) parts.push([at.trained, [corpus.trained]]);
   const dir = path.slice(0, path.lastIndexOf("/"));
   if (dir) await Deno.mkdir(dir, { recursive: true });
   const tmp = `${path}.tmp-${Deno.pid}`;
@@ -151,9 +186,9 @@ export async function writeTokenCache(path: string, key: string, corpus: TokenCo
     written += b.length;
   };
   try {
-    for (const [offset, bytes] of parts) {
+    for (const [offset, pieces] of parts) {
       if (offset > written) await write(new Uint8Array(offset - written));
-      await write(bytes);
+      for (const bytes of pieces) await write(bytes);
     }
     if (at.end > written) await write(new Uint8Array(at.end - written));
     const digest = hash.digest();
@@ -162,4 +197,18 @@ export async function writeTokenCache(path: string, key: string, corpus: TokenCo
     file.close();
   }
   await Deno.rename(tmp, path);
+}
+
+/** Whether every id fits 16 bits (a vocabulary under 65,536). */
+function below65536(ids: Int32Array): boolean {
+  for (let i = 0; i < ids.length; i++) if (ids[i] < 0 || ids[i] > 65535) return false;
+  return true;
+}
+
+/** Ids (each in [0, 65536)) as u16 LE bytes, a slice at a time, so the stream is never copied whole. */
+function* narrowed(ids: Int32Array): Generator<Uint8Array> {
+  for (let i = 0; i < ids.length; i += SLICE / 2) {
+    const half = Uint16Array.from(ids.subarray(i, Math.min(ids.length, i + SLICE / 2)));
+    yield new Uint8Array(half.buffer);
+  }
 }

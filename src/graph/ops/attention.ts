@@ -46,7 +46,9 @@ function checkPositions(qkv: Shape, pos: Shape | undefined, attrs: Attrs, op: st
   if (!attrs.causal) throw new ShapeError(`${op}: per-token positions need causal attention`);
   if (pos.join() !== qkv.slice(0, 2).join()) {
     throw new ShapeError(
-      `${op}: positions ${showShape(pos)} do not match [B, T] = [${qkv[0]}, ${qkv[1]}] of qkv ${showShape(qkv)}`,
+      `${op}: positions ${showShape(pos)} do not match [B, T] = [${qkv[0]}, ${qkv[1]}] of qkv ${
+        showShape(qkv)
+      }`,
     );
   }
 }

@@ -36,9 +36,17 @@ export interface RotaryAngles {
  * cos and sin of the rotary angles for [B, T] tokens with head width dh: by index (constants), or gathered per
  * token from `positions` [B, T] (integers in [0, T)). One pair serves every layer's q and k.
  */
-export function rotaryAngles(B: number, T: number, dh: number, theta: number, positions?: Node): RotaryAngles {
+export function rotaryAngles(
+  B: number,
+  T: number,
+  dh: number,
+  theta: number,
+  positions?: Node,
+): RotaryAngles {
   if (positions && positions.shape.join() !== [B, T].join()) {
-    throw new ShapeError(`rotary: positions ${showShape(positions.shape)} do not match [B, T] = [${B}, ${T}]`);
+    throw new ShapeError(
+      `rotary: positions ${showShape(positions.shape)} do not match [B, T] = [${B}, ${T}]`,
+    );
   }
   const { cos, sin } = rotaryTables(T, dh, theta);
   const table = (values: Float32Array, name: string): Node =>
