@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import { gradients } from "../src/graph/grad.ts";
 import { Program } from "../src/compile/program.ts";
+import { microBatch } from "../src/compile/micro_batches.ts";
+import { packBatches } from "../src/compile/packed_step.ts";
 import { buildModel, type ModelGraph } from "../src/models/graph.ts";
 import type { ModelConfig } from "../src/models/config.ts";
 import { parseArch } from "../src/models/pretrained/arch.ts";
@@ -240,4 +242,20 @@ Deno.test("isolated examples packed in one window have the losses and gradients 
     const off = Math.abs(crossed.perExample[0] - aloneB.perExample[1]) / aloneB.perExample[1];
     assert.ok(off > 1e-3, `${c.name}: packing without isolation changed B's loss by only ${off}`);
   }
+});
+
+Deno.test("micro-batches and packed variants carry positions; a batch without them gets 0..T-1 beside one with", () => {
+  const T = 3;
+  const batch = (rows: number, positions?: number[]) => ({
+    x: new Float32Array(rows * T),
+    labels: new Float32Array(rows * T),
+    weights: new Float32Array(rows).fill(1),
+    domains: new Float32Array(rows),
+    ...(positions ? { positions: Float32Array.from(positions) } : {}),
+  });
+  const isolated = batch(2, [0, 0, 1, 0, 1, 0]);
+  assert.deepEqual([...microBatch(isolated, 1, 2).positions!], [0, 1, 0]);
+  assert.equal(microBatch(batch(2), 0, 2).positions, undefined);
+  assert.deepEqual([...packBatches([isolated, batch(2)]).positions!], [0, 0, 1, 0, 1, 0, 0, 1, 2, 0, 1, 2]);
+  assert.equal(packBatches([batch(1), batch(1)]).positions, undefined);
 });
