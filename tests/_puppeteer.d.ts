@@ -12,11 +12,23 @@ export interface PageElement {
   value: string;
 }
 
+/** An element found with `$`. */
+export interface ElementHandle {
+  /** Sets an `<input type="file">`'s files to these paths, as if the reader picked them. */
+  uploadFile(...paths: string[]): Promise<void>;
+}
+
 export interface Page {
   goto(url: string): Promise<unknown>;
+  reload(): Promise<unknown>;
+  $(selector: string): Promise<ElementHandle | null>;
   on(event: "pageerror", listener: (error: unknown) => void): unknown;
   waitForSelector(selector: string, options?: WaitOptions): Promise<unknown>;
-  waitForFunction(predicate: () => boolean, options?: WaitOptions): Promise<unknown>;
+  waitForFunction<A = undefined>(
+    predicate: (arg: A) => boolean,
+    options?: WaitOptions,
+    arg?: A,
+  ): Promise<unknown>;
   click(selector: string): Promise<void>;
   $eval<R, A = undefined>(
     selector: string,

@@ -8,6 +8,21 @@ import { fileURLToPath } from "node:url";
 
 const CORE = ["dsl", "spec", "compile", "graph", "models", "adapters", "data", "gpu"];
 const EDGES = ["data/sources/"];
+/**
+ * Files outside those folders that a page runs too: the training loop the CLI and the page share, and the
+ * streaming readers the page reads the reader's own files with.
+ */
+const SHARED = [
+  "run/train_loop.ts",
+  "run/batches.ts",
+  "run/validation.ts",
+  "run/lr.ts",
+  "run/finite.ts",
+  "data/sources/_stream.ts",
+  "data/sources/jsonl.ts",
+  "data/sources/records.ts",
+  "data/sources/text_folder.ts",
+];
 const SRC = fileURLToPath(new URL("../src/", import.meta.url));
 const USE = /\bDeno\s*(\.|\[|\?\.)/;
 
@@ -48,4 +63,9 @@ Deno.test("no Deno. under src/{dsl,spec,compile,graph,models,adapters,data,gpu} 
   }
   assert.ok(scanned > 100, `only ${scanned} core files found under ${SRC}`);
   assert.deepEqual(found, [], `the core must reach files through src/host/files.ts:\n${found.join("\n")}`);
+});
+
+Deno.test("no Deno. in the training loop and the file readers the page shares with the CLI", () => {
+  const found = SHARED.flatMap((file) => uses(file, Deno.readTextFileSync(SRC + file)));
+  assert.deepEqual(found, [], `the page runs these files:\n${found.join("\n")}`);
 });

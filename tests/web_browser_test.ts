@@ -60,6 +60,8 @@ interface PageState {
   message: string;
   lines: Record<string, Line[]>;
   seconds: Record<string, number>;
+  resumed: Record<string, number>;
+  ownFiles: string[];
   adapter?: string;
   limits?: Record<string, number | string>;
 }
@@ -96,10 +98,40 @@ async function open(browser: Browser, url: string): Promise<Page> {
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   await page.goto(url);
+  await ready(page, errors);
+  return page;
+}
+
+async function ready(page: Page, errors: string[] = []): Promise<void> {
   await page.waitForSelector("#ready[data-ready=true]", { timeout: 120_000 }).catch((e) => {
     throw new Error(`the page did not get ready (${errors.join("; ") || (e as Error).message})`);
   });
-  return page;
+}
+
+/** Waits until the page's state is none of `busy`; returns it. */
+async function settled(page: Page, busy: string[], timeout = 540_000): Promise<PageState> {
+  await page.waitForFunction(
+    (b: string[]) => !b.includes((globalThis as unknown as { mixtune: PageState }).mixtune.state),
+    { timeout, polling: 200 },
+    busy,
+  );
+  return await state(page);
+}
+
+/** Compares the page's metric lines of a stage with the Deno run's metrics.jsonl (same steps, 1e-6). */
+function sameLines(stage: string, mine: Line[], deno: Line[]): void {
+  assert.deepEqual(mine.map((l) => [l.type, l.step]), deno.map((l) => [l.type, l.step]), stage);
+  deno.forEach((d, i) => {
+    const p = mine[i];
+    if (d.type === "train") {
+      close(p.loss!, d.loss!, `${stage} step ${d.step} loss`);
+      for (const [k, v] of Object.entries(d.domainLoss!)) close(p.domainLoss![k], v, `${stage} ${k} loss`);
+    } else {
+      for (const [k, v] of Object.entries(d.validationLoss!)) {
+        close(p.validationLoss![k], v, `${stage} step ${d.step} validation ${k}`);
+      }
+    }
+  });
 }
 
 async function state(page: Page): Promise<PageState> {
@@ -235,6 +267,98 @@ Deno.test({
         },
       );
 
+      await t.step("the reader's own JSONL and text files: the CLI's plan and losses", async () => {
+        // a byte-level LM over a JSONL file and a text file, both written here and picked in the page
+        const words = ["mix", "tune", "adapter", "rank", "loss", "step", "batch", "domain", "window", "seed"];
+        const sentence = (i: number) =>
+          Array.from({ length: 6 + (i % 5) }, (_, k) => words[(i * 7 + k * 3) % words.length]).join(" ");
+        const records = Array.from(
+          { length: 300 },
+          (_, i) => JSON.stringify({ text: `${i}: ${sentence(i)}.` }),
+        );
+        await Deno.writeTextFile(`${tmp}/mine.jsonl`, records.join("\n") + "\n");
+        const notes = Array.from({ length: 400 }, (_, i) => sentence(i * 13 + 1)).join("\n") + "\n";
+        await Deno.writeTextFile(`${tmp}/notes.txt`, notes);
+        const yaml = `name: own
+seed: 3
+domains:
+  mine: { source: { kind: jsonl, path: mine.jsonl }, transforms: [{ kind: split, validation: 0.1 }] }
+  notes: { source: { kind: text, path: notes.txt }, transforms: [{ kind: split, validation: 0.1 }] }
+model: { backbone: lm, context: 32, dim: 32, depth: 1, heads: 2, mlpRatio: 4 }
+stages:
+  t2:
+    kind: train
+    mix: { domains: [mine, notes], strategy: temperature, temperature: 2 }
+    loss: { kind: lm }
+    optimizer: { kind: adamw, lr: 3.0e-3, warmup: 2 }
+    steps: 4
+    batch: 16
+    logEvery: 2
+    validation: { batches: 2 }
+`;
+        await Deno.writeTextFile(`${tmp}/own.yaml`, yaml);
+        const page = await open(browser, url);
+        await fill(page, { yaml, file: "own.yaml", steps: "", stage: "" });
+        // before the files are added, the plan names the missing one as validation does
+        await page.click("#check");
+        const missing = await settled(page, ["idle"], 120_000);
+        assert.equal(missing.state, "invalid");
+        assert.match(missing.message, /^own\.yaml:4:\d+ domains\.mine\.source\.path: /);
+        const input = await page.$("#add-files");
+        assert.ok(input, "the page has no #add-files input");
+        await input.uploadFile(`${tmp}/mine.jsonl`, `${tmp}/notes.txt`);
+        await page.waitForFunction(
+          () => (globalThis as unknown as { mixtune: PageState }).mixtune.ownFiles.length === 2,
+          { timeout: 60_000, polling: 100 },
+        );
+        assert.deepEqual((await state(page)).ownFiles, ["mine.jsonl", "notes.txt"]);
+        await page.click("#check");
+        await page.waitForFunction(
+          () => (globalThis as unknown as { mixtune: PageState }).mixtune.state === "planned",
+          { timeout: 120_000, polling: 200 },
+        );
+        const planned = await page.$eval("#plan", (e) => e.textContent ?? "");
+        const s0 = await state(page);
+        const { source: _, ...limits } = s0.limits ?? { source: "" };
+        await Deno.writeTextFile(`${tmp}/own_limits.json`, JSON.stringify(limits));
+        const cliPlan = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            CLI,
+            "own.yaml",
+            "--plan",
+            "--limits",
+            s0.limits ? "own_limits.json" : "webgpu-default",
+          ],
+          cwd: tmp,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert.equal(cliPlan.code, 0, new TextDecoder().decode(cliPlan.stderr));
+        const body = (plan: string) => plan.trimEnd().split("\n").filter((l) => !l.startsWith("limits:"));
+        assert.deepEqual(body(planned), body(new TextDecoder().decode(cliPlan.stdout)));
+        assert.match(planned, /^mine +\d/m);
+        if (!s0.limits) {
+          console.warn("web browser own-files run skipped: no WebGPU adapter");
+          await page.close();
+          return;
+        }
+        await page.click("#run");
+        const s = await settled(page, ["planned", "running"]);
+        assert.equal(s.state, "done", s.message);
+        const out = `${tmp}/own_runs`;
+        const run = await cli(["own.yaml", "--out", out], tmp);
+        assert.equal(run.code, 0, run.stderr);
+        const deno = await jsonl(`${await stageDir(`${out}/own`, "t2")}/metrics.jsonl`);
+        sameLines("t2", s.lines.t2, deno);
+        console.log(
+          `own files, t2 step 4: loss Deno ${deno.find((l) => l.step === 4 && l.type === "train")?.loss}, ` +
+            `page ${s.lines.t2.find((l) => l.step === 4 && l.type === "train")?.loss}`,
+        );
+        await page.close();
+      });
+
       await t.step(
         `the quickstart's pretrain and finetune, ${STEPS} steps each: Deno's losses and adapter`,
         async () => {
@@ -250,35 +374,51 @@ Deno.test({
           const started = performance.now();
           await page.click("#run");
           // Stop as soon as it runs: the pretrain stage stops at its first metrics line (step 10), and Go on
-          // continues from there; the losses must be those of the run that never stopped
+          // continues from there in the same tab; the losses must be those of the run that never stopped
           await page.waitForFunction(
             () => (globalThis as unknown as { mixtune: PageState }).mixtune.state === "running",
             { timeout: 300_000, polling: 200 },
           );
           await page.click("#stop");
-          await page.waitForFunction(
-            () => (globalThis as unknown as { mixtune: PageState }).mixtune.state !== "running",
-            { timeout: 540_000, polling: 500 },
-          );
-          const stopped = await state(page);
+          const stopped = await settled(page, ["running"]);
           assert.equal(stopped.state, "stopped", stopped.message);
           assert.equal(stopped.message, "stopped after step 10 of pretrain");
           assert.deepEqual(stopped.lines.pretrain.map((l) => l.step), [10]);
           assert.equal(await page.$eval("#run", (e) => e.textContent), "Go on");
           await page.click("#run");
+          // then stop the finetune stage at its first metrics line, as soon as it is compiled
           await page.waitForFunction(
-            () =>
-              ["done", "failed", "invalid"].includes(
-                (globalThis as unknown as { mixtune: PageState }).mixtune.state,
-              ),
-            { timeout: 540_000, polling: 500 },
+            () => (globalThis as unknown as { mixtune: PageState }).mixtune.lines.finetune !== undefined,
+            { timeout: 540_000, polling: 100 },
           );
+          await page.click("#stop");
+          const stoppedAgain = await settled(page, ["running"]);
+          assert.equal(stoppedAgain.state, "stopped", stoppedAgain.message);
+          assert.equal(stoppedAgain.message, "stopped after step 10 of finetune");
+          assert.deepEqual(stoppedAgain.lines.finetune.map((l) => l.step), [10]);
+
+          // a reload: the page keeps the finished pretrain stage and finetune's checkpoint at step 10 in
+          // IndexedDB, and Run goes on from there
+          await page.reload();
+          await ready(page);
+          assert.equal((await state(page)).state, "idle");
+          await fill(page, { steps: String(STEPS), stage: "finetune" });
+          await page.click("#run");
+          const s = await settled(page, ["idle", "planned", "running"]);
           const wall = (performance.now() - started) / 1000;
-          const s = await state(page);
           assert.equal(s.state, "done", s.message);
+          assert.deepEqual(s.resumed, { pretrain: STEPS, finetune: 10 });
+          assert.match(
+            s.message,
+            /from this browser's saved stages: pretrain at step 20, finetune at step 10/,
+          );
           console.log(
-            `page on ${device.split("\n")[0]}: ${wall.toFixed(1)} s from Run to done; training loops: ` +
-              Object.entries(s.seconds).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(", "),
+            `page on ${device.split("\n")[0]}: ${
+              wall.toFixed(1)
+            } s from Run to done (two stops, one reload); ` +
+              `training loops: ` + Object.entries(s.seconds).map(([k, v]) =>
+                `${k} ${v.toFixed(1)} s`
+              ).join(", "),
           );
 
           const out = `${tmp}/runs`;
@@ -298,24 +438,10 @@ Deno.test({
           for (const stage of ["pretrain", "finetune"]) {
             const dir = await stageDir(`${out}/quickstart`, stage);
             const deno = await jsonl(`${dir}/metrics.jsonl`);
-            const mine = s.lines[stage];
-            assert.deepEqual(mine.map((l) => [l.type, l.step]), deno.map((l) => [l.type, l.step]), stage);
-            deno.forEach((d, i) => {
-              const p = mine[i];
-              if (d.type === "train") {
-                close(p.loss!, d.loss!, `${stage} step ${d.step} loss`);
-                for (const [k, v] of Object.entries(d.domainLoss!)) {
-                  close(p.domainLoss![k], v, `${stage} ${k} loss`);
-                }
-              } else {
-                for (const [k, v] of Object.entries(d.validationLoss!)) {
-                  close(p.validationLoss![k], v, `${stage} step ${d.step} validation ${k}`);
-                }
-              }
-            });
+            sameLines(stage, s.lines[stage], deno);
             deno.forEach((d, i) => {
               if (d.type === "train") {
-                console.log(`${stage} step ${d.step} loss: Deno ${d.loss}, page ${mine[i].loss}`);
+                console.log(`${stage} step ${d.step} loss: Deno ${d.loss}, page ${s.lines[stage][i].loss}`);
               }
             });
           }
@@ -342,6 +468,19 @@ Deno.test({
               close(mine.metrics[k], v, `${mine.stage} summary ${k}`);
             }
           }
+
+          // report.html, as the CLI's report renders it: both stages' sections, charts and tables
+          const report = await page.evaluate(async () => {
+            const link = [...(globalThis as unknown as {
+              document: { querySelectorAll(s: string): Iterable<{ download: string; href: string }> };
+            }).document.querySelectorAll("#downloads a")].find((a) => a.download === "report.html");
+            return link ? await (await fetch(link.href)).text() : "";
+          });
+          assert.match(report, /<section class="stage" id="stage-pretrain">/);
+          assert.match(report, /<section class="stage" id="stage-finetune">/);
+          assert.match(report, /<svg/);
+          assert.match(report, /finetune: final validation loss per domain/);
+          console.log(`report.html from the page: ${report.length} characters`);
 
           // the adapter zip, as the page offers it for download
           const b64 = await page.evaluate(async (href) => {

@@ -11,6 +11,23 @@ type ArrayOf<K extends GrowableKind> = K extends "u8" ? Uint8Array : K extends "
 const BYTES: Record<GrowableKind, number> = { u8: 1, i32: 4, f64: 8 };
 /** Address space reserved per list; only what is used is backed by memory. */
 const MAX_BYTES = 2 ** 36;
+/**
+ * Where a host refuses that much (V8 in Chromium caps a resizable buffer's maximum below 64 GiB): 4 GiB, more
+ * than a browser tab holds, and few enough reservations that many lists fit V8's sandbox.
+ */
+const HOST_MAX_BYTES = 2 ** 32;
+let maxBytes = MAX_BYTES;
+
+/** A resizable buffer of `bytes`, reserving the most the host allows. */
+function resizable(bytes: number): ArrayBuffer {
+  try {
+    return new ArrayBuffer(bytes, { maxByteLength: maxBytes });
+  } catch (e) {
+    if (!(e instanceof RangeError) || maxBytes === HOST_MAX_BYTES) throw e;
+    maxBytes = HOST_MAX_BYTES;
+    return new ArrayBuffer(bytes, { maxByteLength: maxBytes });
+  }
+}
 
 /** An append-only list of numbers backed by one resizable buffer. */
 export class Growable<K extends GrowableKind> {
@@ -19,7 +36,7 @@ export class Growable<K extends GrowableKind> {
   #length = 0;
 
   constructor(readonly kind: K, capacity = 1 << 16) {
-    this.#buffer = new ArrayBuffer(capacity * BYTES[kind], { maxByteLength: MAX_BYTES });
+    this.#buffer = resizable(capacity * BYTES[kind]);
     this.#view = this.#make();
   }
 
@@ -41,8 +58,9 @@ export class Growable<K extends GrowableKind> {
   #reserve(extra: number): void {
     const need = this.#length + extra;
     if (need <= this.#view.length) return;
-    const bytes = Math.min(MAX_BYTES, Math.max(need, Math.ceil(this.#view.length * 1.5)) * BYTES[this.kind]);
-    if (need * BYTES[this.kind] > MAX_BYTES) {
+    const max = this.#buffer.maxByteLength;
+    const bytes = Math.min(max, Math.max(need, Math.ceil(this.#view.length * 1.5)) * BYTES[this.kind]);
+    if (need * BYTES[this.kind] > max) {
       throw new RangeError(`a token stream of ${need} values is too long`);
     }
     this.#buffer.resize(bytes);

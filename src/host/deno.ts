@@ -14,6 +14,7 @@ export function denoFiles(): Files {
     stat: (p) => Deno.stat(p),
     statSync: (p) => Deno.statSync(p),
     readDir: (p) => Deno.readDir(p),
+    readDirSync: (p) => [...Deno.readDirSync(p)],
     openSync: (p) => {
       const f = Deno.openSync(p);
       return {

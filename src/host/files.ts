@@ -40,6 +40,7 @@ export interface Files {
   stat(path: string): Promise<FileInfo>;
   statSync(path: string): FileInfo;
   readDir(path: string): AsyncIterable<DirEntry>;
+  readDirSync(path: string): DirEntry[];
   openSync(path: string): SyncFile;
   /** The folder relative paths start from. */
   cwd(): string;
@@ -69,6 +70,7 @@ const noFiles: Files = (() => {
     stat: (p) => Promise.reject(new NoFilesError(`${p}: this host has no file system`)),
     statSync: fail,
     readDir: fail,
+    readDirSync: fail,
     openSync: fail,
     cwd: () => "/",
     notFound: (e) => e instanceof NoFilesError,

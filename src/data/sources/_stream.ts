@@ -2,6 +2,7 @@
  * Streaming reads of data files: raw chunks (gunzipped for `.gz`) and UTF-8 lines with their numbers. A file is
  * never held whole; a line is held only while it is parsed.
  */
+import { files, type SyncFile } from "../../host/files.ts";
 import { DataError } from "../errors.ts";
 
 const NEWLINE = 0x0a;
@@ -17,44 +18,48 @@ export async function* readChunks(
   path: string,
   onRead?: (bytes: number) => void,
 ): AsyncGenerator<Uint8Array> {
-  let file: Deno.FsFile;
+  // through the host's files (src/host/files.ts): Deno's, or the files a page was given
+  let file: SyncFile;
   try {
-    file = await Deno.open(path);
+    file = files().openSync(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new DataError("no such file", { file: path });
+    if (files().notFound(e)) throw new DataError("no such file", { file: path });
     throw new DataError(`cannot open (${(e as Error).message})`, { file: path });
   }
-  if (isGzip(path)) {
-    const counted = onRead
-      ? file.readable.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform(chunk, out) {
-            onRead(chunk.length);
-            out.enqueue(chunk);
-          },
-        }),
-      )
-      : file.readable;
-    const stream = (counted as ReadableStream<BufferSource>).pipeThrough(new DecompressionStream("gzip"));
+  try {
+    if (!isGzip(path)) {
+      yield* rawChunks(file, onRead);
+      return;
+    }
+    const chunks = rawChunks(file, onRead);
+    const raw = new ReadableStream<Uint8Array<ArrayBuffer>>({
+      pull(out) {
+        const next = chunks.next();
+        if (next.done) out.close();
+        else out.enqueue(next.value);
+      },
+    });
     try {
-      for await (const chunk of stream) yield chunk;
+      for await (const chunk of raw.pipeThrough(new DecompressionStream("gzip"))) yield chunk;
     } catch (e) {
       if (e instanceof DataError) throw e;
       throw new DataError(`is not a valid gzip file (${(e as Error).message})`, { file: path });
     }
-    return;
-  }
-  try {
-    const buffer = new Uint8Array(CHUNK);
-    while (true) {
-      const n = await file.read(buffer);
-      if (n === null) break;
-      onRead?.(n);
-      // a copy: the caller may keep the chunk while the next one is read
-      yield buffer.slice(0, n);
-    }
   } finally {
     file.close();
+  }
+}
+
+/** The file's bytes in chunks of up to CHUNK, each a new array (the caller may keep it). */
+function* rawChunks(file: SyncFile, onRead?: (bytes: number) => void): Generator<Uint8Array<ArrayBuffer>> {
+  let position = 0;
+  while (true) {
+    const buffer = new Uint8Array(CHUNK);
+    const n = file.readAt(buffer, position);
+    if (n === 0) break;
+    position += n;
+    onRead?.(n);
+    yield n === CHUNK ? buffer : buffer.slice(0, n);
   }
 }
 

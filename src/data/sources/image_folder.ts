@@ -1,6 +1,7 @@
 /** A folder of images with one sub-folder per class (PNG or JPEG), as grayscale images of one side. */
 
 import type { ImageSet } from "../domain.ts";
+import { files as hostFiles } from "../../host/files.ts";
 import { DataError } from "../errors.ts";
 import { areaResize } from "../transforms/resize.ts";
 import { decodeImage } from "./_image_decode.ts";
@@ -31,7 +32,7 @@ export function loadImageFolder(dir: string, options: ImageFolderOptions): Image
   }
   let classes: string[];
   try {
-    classes = [...Deno.readDirSync(dir)].filter((e) => e.isDirectory && !e.name.startsWith("."))
+    classes = hostFiles().readDirSync(dir).filter((e) => e.isDirectory && !e.name.startsWith("."))
       .map((e) => e.name).sort();
   } catch (e) {
     throw new DataError(`cannot read folder (${(e as Error).message})`, { file: dir });

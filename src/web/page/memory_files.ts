@@ -1,6 +1,8 @@
 /**
  * The page's files: a folder tree in memory. The core's writers (the adapter folder, for one) write here,
- * and the page zips what they wrote for download; reading a path never written is "not found".
+ * and the page zips what they wrote for download; the reader's own files (picked or dropped) are added
+ * here for the data sources to read by their names; reading a path never added is "not found". Paths are
+ * relative to the root: `data.jsonl`, `./data.jsonl` and `/data.jsonl` name the same file.
  */
 import type { DirEntry, FileInfo, Files, SyncFile } from "../../host/files.ts";
 
@@ -13,14 +15,20 @@ export class MemoryFiles implements Files {
   readonly files = new Map<string, Uint8Array>();
 
   #get(path: string): Uint8Array {
-    const bytes = this.files.get(path);
-    if (!bytes) throw new NotFound(`${path}: not found (the page has only the files it wrote)`);
+    const bytes = this.files.get(normal(path));
+    if (!bytes) throw notFound(path);
     return bytes;
+  }
+
+  /** Whether a file is at `path`. */
+  has(path: string): boolean {
+    return this.files.has(normal(path));
   }
 
   /** The files under `dir`, by their path relative to it. */
   under(dir: string): Map<string, Uint8Array> {
-    const prefix = dir.endsWith("/") ? dir : `${dir}/`;
+    const d = normal(dir);
+    const prefix = d === "" ? "" : `${d}/`;
     return new Map(
       [...this.files].filter(([p]) => p.startsWith(prefix)).map(([p, b]) => [p.slice(prefix.length), b]),
     );
@@ -39,7 +47,7 @@ export class MemoryFiles implements Files {
     return new TextDecoder().decode(this.#get(path));
   }
   writeFile(path: string, data: Uint8Array): Promise<void> {
-    this.files.set(path, data.slice());
+    this.files.set(normal(path), data.slice());
     return Promise.resolve();
   }
   writeTextFile(path: string, text: string): Promise<void> {
@@ -52,18 +60,23 @@ export class MemoryFiles implements Files {
     return Promise.resolve().then(() => this.statSync(path));
   }
   statSync(path: string): FileInfo {
-    const bytes = this.files.get(path);
+    const bytes = this.files.get(normal(path));
     if (bytes) return { isFile: true, isDirectory: false, size: bytes.length, mtime: null };
     if (this.under(path).size > 0) return { isFile: false, isDirectory: true, size: 0, mtime: null };
-    throw new NotFound(`${path}: not found (the page has only the files it wrote)`);
+    throw notFound(path);
   }
   async *readDir(path: string): AsyncIterable<DirEntry> {
+    for (const e of this.readDirSync(path)) yield e;
+  }
+  readDirSync(path: string): DirEntry[] {
+    if (this.files.has(normal(path))) throw new Error(`${path}: not a folder`);
     const names = new Map<string, boolean>();
     for (const rest of this.under(path).keys()) {
       const cut = rest.indexOf("/");
       names.set(cut < 0 ? rest : rest.slice(0, cut), cut < 0);
     }
-    for (const [name, isFile] of names) yield { name, isFile, isDirectory: !isFile };
+    if (names.size === 0 && normal(path) !== "") throw notFound(path);
+    return [...names].map(([name, isFile]) => ({ name, isFile, isDirectory: !isFile }));
   }
   openSync(path: string): SyncFile {
     const bytes = this.#get(path);
@@ -86,4 +99,13 @@ export class MemoryFiles implements Files {
   denied(): boolean {
     return false;
   }
+}
+
+/** A path as the key of the map: no leading `/` or `./`, no empty or `.` parts. */
+function normal(path: string): string {
+  return path.split("/").filter((p) => p !== "" && p !== ".").join("/");
+}
+
+function notFound(path: string): NotFound {
+  return new NotFound(`${path}: not found among the page's files (add your own with Add files)`);
 }
