@@ -8,6 +8,23 @@ import { planBuffers } from "./plan.ts";
 import { pipeline } from "../gpu/kernels.ts";
 import { read } from "../gpu/readback.ts";
 import { scoped, size } from "../gpu/errors.ts";
+import {
+  copyToTexture,
+  operandTexture,
+  textureBytes,
+  textureReads,
+  textureRows,
+} from "../gpu/operand_textures.ts";
+
+/** A call whose pipeline is made and bindings resolved, waiting for its bind group. */
+interface Pending {
+  call: KernelCall;
+  label: string;
+  pipe: GPUComputePipeline;
+  bound: Slot[];
+  /** Indices into `bound` read from textures. */
+  textured: Set<number>;
+}
 
 /** A fixed place in GPU memory: `bytes` bytes of `buffer` from byte `offset`. */
 export interface Slot {
@@ -26,6 +43,14 @@ export interface Dispatch {
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   workgroups: readonly [number, number, number];
+  /** Operands copied into textures before the dispatch (src/gpu/operand_textures.ts). */
+  copies: readonly TextureCopy[];
+}
+
+/** A binding's bytes copied into a scratch texture. */
+interface TextureCopy {
+  from: Slot;
+  texture: GPUTexture;
 }
 
 /** How to compile a program. */
@@ -36,6 +61,8 @@ export interface ProgramOptions {
   after?: readonly KernelCall[];
   /** Fill every planned buffer with NaN once, so a kernel that skips an element is caught. */
   poison?: boolean;
+  /** Read the operands of calls that offer it from textures; the device's setting when absent. */
+  textures?: boolean;
 }
 
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -50,7 +77,9 @@ export class Program {
     readonly plannedBytes: number,
     /** Bytes of leaf buffers this program created (inputs, consts, unpinned params). */
     readonly leafBytes: number,
-    private readonly owned: readonly GPUBuffer[],
+    /** Bytes of the scratch textures operands are copied into (0 when the program reads none). */
+    readonly textureBytes: number,
+    private readonly owned: readonly (GPUBuffer | GPUTexture)[],
   ) {}
 
   /** Compiles `outputs` and everything they depend on. */
@@ -62,7 +91,7 @@ export class Program {
     const pinned = options.pinned ?? new Map<Node, Slot>();
     const order = topo(outputs);
     const slots = new Map<Node, Slot>();
-    const owned: GPUBuffer[] = [];
+    const owned: (GPUBuffer | GPUTexture)[] = [];
     let leafBytes = 0;
 
     for (const n of order) {
@@ -128,28 +157,16 @@ export class Program {
       });
     }
 
-    const dispatches: Dispatch[] = [];
+    const useTextures = options.textures ?? textureReads(device);
+    const pending: Pending[] = [];
     const record = async (call: KernelCall, label: string, resolve: (ref: BindingRef) => Slot) => {
-      const pipe = await pipeline(device, call.kernel, storageParams(call.kernel, call.source), call.entry);
       const bound = call.bind.map(resolve);
-      const largest = Math.max(0, ...bound.map((s) => align(s.bytes)));
-      const doing = `binding the buffers of kernel ${call.kernel} for ${label} (largest binding ${
-        size(largest)
-      })`;
-      const bindGroup = scoped(device, doing, () => {
-        const uniform = device.createBuffer({ size: align(call.params.byteLength), usage: PARAMS_USAGE });
-        device.queue.writeBuffer(uniform, 0, call.params);
-        owned.push(uniform);
-        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
-        bound.forEach((s, k) => {
-          entries.push({
-            binding: k + 1,
-            resource: { buffer: s.buffer, offset: s.offset, size: align(s.bytes) },
-          });
-        });
-        return device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries, label });
-      });
-      dispatches.push({ kernel: call.kernel, label, pipeline: pipe, bindGroup, workgroups: call.workgroups });
+      // an operand taller than the device's largest texture is read from its buffer
+      const fits = (k: number) => textureRows(align(bound[k].bytes)) <= device.limits.maxTextureDimension2D;
+      const textured = useTextures && call.textured?.bind.every(fits) ? call.textured : undefined;
+      const source = storageParams(call.kernel, textured?.source ?? call.source);
+      const pipe = await pipeline(device, call.kernel, source, call.entry);
+      pending.push({ call, label, pipe, bound, textured: new Set(textured?.bind ?? []) });
     };
     for (let i = 0; i < ops.length; i++) {
       const n = ops[i];
@@ -182,7 +199,44 @@ export class Program {
         };
       });
     }
-    return new Program(device, dispatches, slots, plannedBytes, leafBytes, owned);
+    // one scratch texture per binding position, as large as the largest operand bound there
+    const rows = new Map<number, number>();
+    for (const p of pending) {
+      for (const k of p.textured) {
+        rows.set(k, Math.max(rows.get(k) ?? 0, textureRows(align(p.bound[k].bytes))));
+      }
+    }
+    const textures = new Map<number, GPUTexture>();
+    let texBytes = 0;
+    for (const [k, r] of rows) {
+      const doing = `allocating the operand texture of binding ${k + 1} (${size(textureBytes(r))})`;
+      const t = scoped(device, doing, () => operandTexture(device, r, `operand ${k + 1}`));
+      owned.push(t);
+      textures.set(k, t);
+      texBytes += textureBytes(r);
+    }
+    const dispatches = pending.map(({ call, label, pipe, bound, textured }): Dispatch => {
+      const largest = Math.max(0, ...bound.map((s) => align(s.bytes)));
+      const doing = `binding the buffers of kernel ${call.kernel} for ${label} (largest binding ${
+        size(largest)
+      })`;
+      const bindGroup = scoped(device, doing, () => {
+        const uniform = device.createBuffer({ size: align(call.params.byteLength), usage: PARAMS_USAGE });
+        device.queue.writeBuffer(uniform, 0, call.params);
+        owned.push(uniform);
+        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
+        bound.forEach((s, k) => {
+          const resource = textured.has(k)
+            ? textures.get(k)!.createView()
+            : { buffer: s.buffer, offset: s.offset, size: align(s.bytes) };
+          entries.push({ binding: k + 1, resource });
+        });
+        return device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries, label });
+      });
+      const copies = [...textured].map((k) => ({ from: bound[k], texture: textures.get(k)! }));
+      return { kernel: call.kernel, label, pipeline: pipe, bindGroup, workgroups: call.workgroups, copies };
+    });
+    return new Program(device, dispatches, slots, plannedBytes, leafBytes, texBytes, owned);
   }
 
   /** Writes a leaf's value (an input each step, or a weight once). */
@@ -205,15 +259,23 @@ export class Program {
     return s;
   }
 
-  /** Records every dispatch into `encoder`, in one compute pass. */
+  /** Records every dispatch into `encoder`: one compute pass, split where operands are copied to textures. */
   encode(encoder: GPUCommandEncoder): void {
-    const pass = encoder.beginComputePass();
+    let pass: GPUComputePassEncoder | undefined;
     for (const d of this.dispatches) {
+      if (d.copies.length > 0) {
+        pass?.end();
+        pass = undefined;
+        for (const c of d.copies) {
+          copyToTexture(encoder, c.from.buffer, c.from.offset, align(c.from.bytes), c.texture);
+        }
+      }
+      pass ??= encoder.beginComputePass();
       pass.setPipeline(d.pipeline);
       pass.setBindGroup(0, d.bindGroup);
       pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
     }
-    pass.end();
+    pass?.end();
   }
 
   /** Runs the program once. */
@@ -227,8 +289,10 @@ export class Program {
 
   /** What a submission of this program is, for error messages. */
   get doing(): string {
-    return `running ${this.dispatches.length} dispatches over ${size(this.plannedBytes + this.leafBytes)} ` +
-      "of planned and input buffers";
+    return `running ${this.dispatches.length} dispatches over ${
+      size(this.plannedBytes + this.leafBytes + this.textureBytes)
+    } ` +
+      "of planned buffers, inputs and operand textures";
   }
 
   /** Reads a node's value back. */
@@ -248,7 +312,7 @@ export class Program {
     return this.dispatches.map((d) => d.kernel);
   }
 
-  /** Frees the buffers this program created (pinned buffers belong to the caller). */
+  /** Frees the buffers and textures this program created (pinned buffers belong to the caller). */
   destroy(): void {
     for (const b of this.owned) b.destroy();
   }

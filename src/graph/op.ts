@@ -29,6 +29,11 @@ export interface KernelCall {
   params: ArrayBuffer;
   workgroups: readonly [number, number, number];
   bind: readonly BindingRef[];
+  /**
+   * The same kernel reading the bindings `bind` (indices into `bind`) from rgba32float textures instead of
+   * storage buffers (see src/gpu/operand_textures.ts); a program uses it on adapters where that is faster.
+   */
+  textured?: { source: string; bind: readonly number[] };
 }
 
 /** The GPU form of one op application. */

@@ -6,6 +6,7 @@ import { params } from "../../gpu/kernels.ts";
 import { type Shape, ShapeError, showShape, sizeOf } from "../node.ts";
 import type { Half, KernelCall } from "../op.ts";
 import { withSecondProduct } from "./_matmul_second.ts";
+import { texturedSource } from "../../gpu/operand_textures.ts";
 
 /** One matmul as the kernels see it: `batch` products of op(A) [M, K] and op(B) [K, N]. */
 export interface MatmulDims {
@@ -130,9 +131,15 @@ export function matmulCall(
   if (tilesN > MAX_GROUPS) throw new Error(`matmul: N = ${d.N} needs more than ${MAX_GROUPS} workgroups`);
   const slices = tilesM * d.batch;
   const y = Math.min(slices, MAX_GROUPS);
+  const source = specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB, periods.length, opts);
+  // A and B (bindings 0 and 1) from textures; a 16-bit B stays a storage buffer of packed halves
+  const texturedNames = opts.halfB ? ["a"] : ["a", "b"];
   return {
     kernel: vec ? "matmul" : "matmul_scalar",
-    source: specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB, periods.length, opts),
+    source,
+    textured: vec
+      ? { source: textured(source, texturedNames), bind: texturedNames.map((_, k) => k) }
+      : undefined,
     params: params([
       ["u32", d.M],
       ["u32", d.N],
@@ -157,6 +164,18 @@ export function matmulCall(
 }
 
 const specialised = new Map<string, string>();
+const texturedCache = new Map<string, string>();
+
+/** `source` with `names` read from textures (cached by source, so pipelines are shared). */
+function textured(source: string, names: string[]): string {
+  const key = `${names.join()}\n${source}`;
+  let text = texturedCache.get(key);
+  if (text === undefined) {
+    text = texturedSource(source, names);
+    texturedCache.set(key, text);
+  }
+  return text;
+}
 
 /** The kernel source with its const lines set for this variant (cached, so pipelines are shared). */
 function specialise(

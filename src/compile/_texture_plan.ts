@@ -1,0 +1,26 @@
+/** Bytes of the scratch textures a program on a texture-reading device copies matmul operands into. */
+import type { Half } from "../graph/op.ts";
+import type { Node } from "../graph/node.ts";
+import { textureBytes, textureRows } from "../gpu/operand_textures.ts";
+import type { BufferPlan } from "./plan.ts";
+
+/** One texture per binding position, as tall as the largest operand bound there (as Program.compile makes them). */
+export function operandTextureBytes(plan: BufferPlan, half: ReadonlyMap<Node, Half>): number {
+  const rows = new Map<number, number>();
+  plan.ops.forEach((n, i) => {
+    const low = plan.lowerings[i];
+    for (const call of low?.calls ?? []) {
+      for (const k of call.textured?.bind ?? []) {
+        const ref = call.bind[k];
+        let bytes = 0;
+        if ("size" in ref && ref.size !== undefined) bytes = ref.size;
+        else if ("in" in ref) bytes = n.inputs[ref.in].size * (half.get(n.inputs[ref.in]) ? 2 : 4);
+        else if ("out" in ref) bytes = n.size * 4;
+        else if ("scratch" in ref) bytes = low!.scratch![ref.scratch] * 4;
+        else bytes = ref.buffer.size - (ref.offset ?? 0);
+        rows.set(k, Math.max(rows.get(k) ?? 0, textureRows(Math.ceil(bytes / 16) * 16)));
+      }
+    }
+  });
+  return [...rows.values()].reduce((a, r) => a + textureBytes(r), 0);
+}
