@@ -10,6 +10,7 @@ import { read } from "../gpu/readback.ts";
 import { scoped, size } from "../gpu/errors.ts";
 import {
   copyToTexture,
+  type OperandFormat,
   operandTexture,
   textureBytes,
   textureReads,
@@ -22,8 +23,8 @@ interface Pending {
   label: string;
   pipe: GPUComputePipeline;
   bound: Slot[];
-  /** Indices into `bound` read from textures. */
-  textured: Set<number>;
+  /** Indices into `bound` read from textures, with their formats. */
+  textured: Map<number, OperandFormat>;
 }
 
 /** A fixed place in GPU memory: `bytes` bytes of `buffer` from byte `offset`. */
@@ -166,7 +167,8 @@ export class Program {
       const textured = useTextures && call.textured?.bind.every(fits) ? call.textured : undefined;
       const source = storageParams(call.kernel, textured?.source ?? call.source);
       const pipe = await pipeline(device, call.kernel, source, call.entry);
-      pending.push({ call, label, pipe, bound, textured: new Set(textured?.bind ?? []) });
+      const formats = new Map(textured?.bind.map((k, j) => [k, textured.formats[j]]));
+      pending.push({ call, label, pipe, bound, textured: formats });
     };
     for (let i = 0; i < ops.length; i++) {
       const n = ops[i];
@@ -199,21 +201,26 @@ export class Program {
         };
       });
     }
-    // one scratch texture per binding position, as large as the largest operand bound there
-    const rows = new Map<number, number>();
+    // one scratch texture per binding position and format, as tall as the largest operand bound there
+    const key = (k: number, f: OperandFormat) => `${k} ${f}`;
+    const rows = new Map<string, { k: number; format: OperandFormat; rows: number }>();
     for (const p of pending) {
-      for (const k of p.textured) {
-        rows.set(k, Math.max(rows.get(k) ?? 0, textureRows(align(p.bound[k].bytes))));
+      for (const [k, format] of p.textured) {
+        const r = textureRows(align(p.bound[k].bytes));
+        const e = rows.get(key(k, format));
+        if (!e || e.rows < r) rows.set(key(k, format), { k, format, rows: r });
       }
     }
-    const textures = new Map<number, GPUTexture>();
+    const textures = new Map<string, GPUTexture>();
     let texBytes = 0;
-    for (const [k, r] of rows) {
-      const doing = `allocating the operand texture of binding ${k + 1} (${size(textureBytes(r))})`;
-      const t = scoped(device, doing, () => operandTexture(device, r, `operand ${k + 1}`));
+    for (const [name, e] of rows) {
+      const doing = `allocating the ${e.format} operand texture of binding ${e.k + 1} (${
+        size(textureBytes(e.rows))
+      })`;
+      const t = scoped(device, doing, () => operandTexture(device, e.format, e.rows, `operand ${name}`));
       owned.push(t);
-      textures.set(k, t);
-      texBytes += textureBytes(r);
+      textures.set(name, t);
+      texBytes += textureBytes(e.rows);
     }
     const dispatches = pending.map(({ call, label, pipe, bound, textured }): Dispatch => {
       const largest = Math.max(0, ...bound.map((s) => align(s.bytes)));
@@ -226,14 +233,15 @@ export class Program {
         owned.push(uniform);
         const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
         bound.forEach((s, k) => {
-          const resource = textured.has(k)
-            ? textures.get(k)!.createView()
+          const format = textured.get(k);
+          const resource = format
+            ? textures.get(key(k, format))!.createView()
             : { buffer: s.buffer, offset: s.offset, size: align(s.bytes) };
           entries.push({ binding: k + 1, resource });
         });
         return device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries, label });
       });
-      const copies = [...textured].map((k) => ({ from: bound[k], texture: textures.get(k)! }));
+      const copies = [...textured].map(([k, f]) => ({ from: bound[k], texture: textures.get(key(k, f))! }));
       return { kernel: call.kernel, label, pipeline: pipe, bindGroup, workgroups: call.workgroups, copies };
     });
     return new Program(device, dispatches, slots, plannedBytes, leafBytes, texBytes, owned);

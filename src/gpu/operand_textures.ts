@@ -6,9 +6,20 @@
  * before the dispatch: the value stays in its planned buffer, the texture is a scratch copy.
  */
 
-/** Texels a texture row holds: vec4 index i lives at (i % WIDTH, i / WIDTH). */
-export const TEXTURE_WIDTH = 2048;
-const ROW_BYTES = TEXTURE_WIDTH * 16;
+/** How an operand is held: vec4s in rgba32float texels, or floats in r32float ones. */
+export type OperandFormat = "rgba32float" | "r32float";
+
+/** Bytes of one texture row: element i of a flat operand lives at (i % width, i / width). */
+const ROW_BYTES = 32768;
+
+/** Texels a texture row of `format` holds. */
+export function textureWidth(format: OperandFormat): number {
+  return ROW_BYTES / texelBytes(format);
+}
+
+function texelBytes(format: OperandFormat): number {
+  return format === "rgba32float" ? 16 : 4;
+}
 
 const enabled = new WeakMap<GPUDevice, boolean>();
 
@@ -38,10 +49,15 @@ export function textureBytes(rows: number): number {
 }
 
 /** A scratch texture of `rows` rows. */
-export function operandTexture(device: GPUDevice, rows: number, label: string): GPUTexture {
+export function operandTexture(
+  device: GPUDevice,
+  format: OperandFormat,
+  rows: number,
+  label: string,
+): GPUTexture {
   return device.createTexture({
-    size: [TEXTURE_WIDTH, rows],
-    format: "rgba32float",
+    size: [textureWidth(format), rows],
+    format,
     usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
     label,
   });
@@ -55,13 +71,14 @@ export function copyToTexture(
   bytes: number,
   texture: GPUTexture,
 ): void {
+  const texel = texelBytes(texture.format as OperandFormat);
   const rows = Math.floor(bytes / ROW_BYTES);
-  const rest = (bytes - rows * ROW_BYTES) / 16;
+  const rest = (bytes - rows * ROW_BYTES) / texel;
   if (rows > 0) {
     encoder.copyBufferToTexture(
       { buffer, offset, bytesPerRow: ROW_BYTES, rowsPerImage: rows },
       { texture },
-      [TEXTURE_WIDTH, rows, 1],
+      [ROW_BYTES / texel, rows, 1],
     );
   }
   if (rest > 0) {
@@ -74,25 +91,40 @@ export function copyToTexture(
 }
 
 /**
- * `source` with the vec4 arrays named in `names` (declared `var<storage, read> NAME: array<vec4f>;`) read
- * from textures: the declaration becomes a texture_2d<f32> and every `NAME[i]` a textureLoad.
+ * `source` with the arrays named in `names` (declared `var<storage, read> NAME: array<T>;`, T vec4f, f32, or
+ * an alias of one) read from textures: the declaration becomes a texture_2d<f32> and every `NAME[i]` a
+ * textureLoad. Returns the rewritten source and each operand's texture format.
  */
-export function texturedSource(source: string, names: readonly string[]): string {
-  const log = Math.log2(TEXTURE_WIDTH);
+export function texturedSource(
+  source: string,
+  names: readonly string[],
+): { source: string; formats: OperandFormat[] } {
   let out = source;
+  const formats: OperandFormat[] = [];
   for (const name of names) {
-    const decl = new RegExp(`var<storage, read> ${name}: array<vec4f>;`);
-    if (!decl.test(out)) throw new Error(`kernel lacks "var<storage, read> ${name}: array<vec4f>;"`);
+    const decl = new RegExp(`var<storage, read> ${name}: array<(\\w+)>;`);
+    const found = decl.exec(out);
+    if (!found) throw new Error(`kernel lacks "var<storage, read> ${name}: array<...>;"`);
+    const alias = new RegExp(`^alias ${found[1]} = (\\w+);$`, "m").exec(out)?.[1];
+    const type = alias ?? found[1];
+    if (type !== "vec4f" && type !== "f32") {
+      throw new Error(`kernel's ${name} holds ${type}, not vec4f or f32`);
+    }
+    const format: OperandFormat = type === "vec4f" ? "rgba32float" : "r32float";
+    const width = textureWidth(format);
     const at = `${name}_at`;
+    const texel = `textureLoad(${name}, vec2u(i & ${width - 1}u, i >> ${Math.log2(width)}u), 0)`;
     out = out.replace(
       decl,
-      `var ${name}: texture_2d<f32>;\nfn ${at}(i: u32) -> vec4f { ` +
-        `return textureLoad(${name}, vec2u(i & ${TEXTURE_WIDTH - 1}u, i >> ${log}u), 0); }`,
+      `var ${name}: texture_2d<f32>;\nfn ${at}(i: u32) -> ${type} { return ${
+        type === "f32" ? `${texel}.x` : texel
+      }; }`,
     );
     out = out.replace(new RegExp(`\\b${name}\\[([^\\[\\]]+)\\]`, "g"), `${at}($1)`);
     if (new RegExp(`\\b${name}\\[`).test(out)) {
       throw new Error(`kernel indexes ${name} in a form not rewritten`);
     }
+    formats.push(format);
   }
-  return out;
+  return { source: out, formats };
 }

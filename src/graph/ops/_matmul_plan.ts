@@ -6,7 +6,7 @@ import { params } from "../../gpu/kernels.ts";
 import { type Shape, ShapeError, showShape, sizeOf } from "../node.ts";
 import type { Half, KernelCall } from "../op.ts";
 import { withSecondProduct } from "./_matmul_second.ts";
-import { texturedSource } from "../../gpu/operand_textures.ts";
+import { type OperandFormat, texturedSource } from "../../gpu/operand_textures.ts";
 
 /** One matmul as the kernels see it: `batch` products of op(A) [M, K] and op(B) [K, N]. */
 export interface MatmulDims {
@@ -133,13 +133,11 @@ export function matmulCall(
   const y = Math.min(slices, MAX_GROUPS);
   const source = specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB, periods.length, opts);
   // A and B (bindings 0 and 1) from textures; a 16-bit B stays a storage buffer of packed halves
-  const texturedNames = opts.halfB ? ["a"] : ["a", "b"];
+  const names = opts.halfB ? ["a"] : ["a", "b"];
   return {
     kernel: vec ? "matmul" : "matmul_scalar",
     source,
-    textured: vec
-      ? { source: textured(source, texturedNames), bind: texturedNames.map((_, k) => k) }
-      : undefined,
+    textured: { ...textured(source, names), bind: names.map((_, k) => k) },
     params: params([
       ["u32", d.M],
       ["u32", d.N],
@@ -164,10 +162,10 @@ export function matmulCall(
 }
 
 const specialised = new Map<string, string>();
-const texturedCache = new Map<string, string>();
+const texturedCache = new Map<string, { source: string; formats: OperandFormat[] }>();
 
 /** `source` with `names` read from textures (cached by source, so pipelines are shared). */
-function textured(source: string, names: string[]): string {
+function textured(source: string, names: string[]): { source: string; formats: OperandFormat[] } {
   const key = `${names.join()}\n${source}`;
   let text = texturedCache.get(key);
   if (text === undefined) {

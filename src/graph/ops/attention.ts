@@ -3,6 +3,7 @@
  * backward (`attention_core_grad`): q, k and v are read in place from qkv, so no head split, transpose,
  * slice or scores tensor is materialised (bench/NOTES.md, lever 4).
  */
+import { type OperandFormat, texturedSource } from "../../gpu/operand_textures.ts";
 import prefix from "../../../kernels/_attention.wgsl" with { type: "text" };
 import forwardBody from "../../../kernels/attention.wgsl" with { type: "text" };
 import gradBody from "../../../kernels/attention_grad.wgsl" with { type: "text" };
@@ -71,6 +72,18 @@ function headLanes(T: number, dh: number): boolean {
 type Kind = "attention" | "attention_grad" | "attention_head" | "attention_head_grad";
 
 const specialised = new Map<string, string>();
+const texturedCache = new Map<string, { source: string; formats: OperandFormat[] }>();
+
+/** `source` with `names` read from textures (cached, so pipelines are shared). */
+function textured(source: string, names: string[]): { source: string; formats: OperandFormat[] } {
+  const key = `${names.join()}\n${source}`;
+  let out = texturedCache.get(key);
+  if (out === undefined) {
+    out = texturedSource(source, names);
+    texturedCache.set(key, out);
+  }
+  return out;
+}
 
 /** The kernel text with its element type and head width set: vec4s when dh divides by 4, else floats. */
 function kernelSource(kind: Kind, dh: number, T: number): string {
@@ -106,9 +119,13 @@ function laneCall(kind: Kind, entry: string, qkv: Shape, attrs: Attrs, bind: Ker
   const [B, T, , dh] = dims(qkv, attrs.heads as number);
   const head = kind === "attention_head" || kind === "attention_head_grad";
   const lanes = B * (attrs.heads as number) * (head ? 1 : T);
+  const source = kernelSource(kind, dh, T);
+  // qkv, and the incoming gradient g of the backward kernels, read from textures where the device prefers it
+  const names = kind === "attention" || kind === "attention_head" ? ["qkv"] : ["qkv", "g"];
   return {
     kernel: kind,
-    source: kernelSource(kind, dh, T),
+    source,
+    textured: { ...textured(source, names), bind: names.map((_, k) => k) },
     entry,
     params: params([
       ["u32", lanes],
