@@ -6,7 +6,7 @@ import { params } from "../../gpu/kernels.ts";
 import { type Shape, ShapeError, showShape, sizeOf } from "../node.ts";
 import type { Half, KernelCall } from "../op.ts";
 import { withSecondProduct } from "./_matmul_second.ts";
-import { type OperandFormat, texturedSource } from "../../gpu/operand_textures.ts";
+import { withTextures } from "./_textured.ts";
 
 /** One matmul as the kernels see it: `batch` products of op(A) [M, K] and op(B) [K, N]. */
 export interface MatmulDims {
@@ -134,46 +134,37 @@ export function matmulCall(
   const source = specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB, periods.length, opts);
   // A and B (bindings 0 and 1) from textures; a 16-bit B stays a storage buffer of packed halves
   const names = opts.halfB ? ["a"] : ["a", "b"];
-  return {
-    kernel: vec ? "matmul" : "matmul_scalar",
-    source,
-    textured: { ...textured(source, names), bind: names.map((_, k) => k) },
-    params: params([
-      ["u32", d.M],
-      ["u32", d.N],
-      ["u32", d.K],
-      ["u32", block.lanesX],
-      ["u32", d.strideA],
-      ["u32", d.strideB],
-      ["u32", tilesM],
-      ["u32", slices],
-      ["u32", periods[0] === undefined ? 0 : vec ? periods[0] / 4 : periods[0]],
-      ["u32", periods[1] === undefined ? 0 : vec ? periods[1] / 4 : periods[1]],
-    ]),
-    workgroups: [tilesN, y, Math.ceil(slices / y)],
-    bind: [
-      { in: 0 },
-      { in: 1 },
-      { out: true },
-      ...periods.map((_, k) => ({ in: (K2 === undefined ? 2 : 4) + k })),
-      ...(K2 === undefined ? [] : [{ in: 2 }, { in: 3 }]),
-    ],
-  };
+  return withTextures(
+    {
+      kernel: vec ? "matmul" : "matmul_scalar",
+      source,
+      params: params([
+        ["u32", d.M],
+        ["u32", d.N],
+        ["u32", d.K],
+        ["u32", block.lanesX],
+        ["u32", d.strideA],
+        ["u32", d.strideB],
+        ["u32", tilesM],
+        ["u32", slices],
+        ["u32", periods[0] === undefined ? 0 : vec ? periods[0] / 4 : periods[0]],
+        ["u32", periods[1] === undefined ? 0 : vec ? periods[1] / 4 : periods[1]],
+      ]),
+      workgroups: [tilesN, y, Math.ceil(slices / y)],
+      bind: [
+        { in: 0 },
+        { in: 1 },
+        { out: true },
+        ...periods.map((_, k) => ({ in: (K2 === undefined ? 2 : 4) + k })),
+        ...(K2 === undefined ? [] : [{ in: 2 }, { in: 3 }]),
+      ],
+    },
+    names,
+    names.map((_, k) => k),
+  );
 }
 
 const specialised = new Map<string, string>();
-const texturedCache = new Map<string, { source: string; formats: OperandFormat[] }>();
-
-/** `source` with `names` read from textures (cached by source, so pipelines are shared). */
-function textured(source: string, names: string[]): { source: string; formats: OperandFormat[] } {
-  const key = `${names.join()}\n${source}`;
-  let text = texturedCache.get(key);
-  if (text === undefined) {
-    text = texturedSource(source, names);
-    texturedCache.set(key, text);
-  }
-  return text;
-}
 
 /** The kernel source with its const lines set for this variant (cached, so pipelines are shared). */
 function specialise(

@@ -3,7 +3,7 @@
  * backward (`attention_core_grad`): q, k and v are read in place from qkv, so no head split, transpose,
  * slice or scores tensor is materialised (bench/NOTES.md, lever 4).
  */
-import { type OperandFormat, texturedSource } from "../../gpu/operand_textures.ts";
+import { withTextures } from "./_textured.ts";
 import prefix from "../../../kernels/_attention.wgsl" with { type: "text" };
 import forwardBody from "../../../kernels/attention.wgsl" with { type: "text" };
 import gradBody from "../../../kernels/attention_grad.wgsl" with { type: "text" };
@@ -72,18 +72,6 @@ function headLanes(T: number, dh: number): boolean {
 type Kind = "attention" | "attention_grad" | "attention_head" | "attention_head_grad";
 
 const specialised = new Map<string, string>();
-const texturedCache = new Map<string, { source: string; formats: OperandFormat[] }>();
-
-/** `source` with `names` read from textures (cached, so pipelines are shared). */
-function textured(source: string, names: string[]): { source: string; formats: OperandFormat[] } {
-  const key = `${names.join()}\n${source}`;
-  let out = texturedCache.get(key);
-  if (out === undefined) {
-    out = texturedSource(source, names);
-    texturedCache.set(key, out);
-  }
-  return out;
-}
 
 /** The kernel text with its element type and head width set: vec4s when dh divides by 4, else floats. */
 function kernelSource(kind: Kind, dh: number, T: number): string {
@@ -122,21 +110,24 @@ function laneCall(kind: Kind, entry: string, qkv: Shape, attrs: Attrs, bind: Ker
   const source = kernelSource(kind, dh, T);
   // qkv, and the incoming gradient g of the backward kernels, read from textures where the device prefers it
   const names = kind === "attention" || kind === "attention_head" ? ["qkv"] : ["qkv", "g"];
-  return {
-    kernel: kind,
-    source,
-    textured: { ...textured(source, names), bind: names.map((_, k) => k) },
-    entry,
-    params: params([
-      ["u32", lanes],
-      ["u32", T],
-      ["u32", attrs.heads as number],
-      ["f32", 1 / Math.sqrt(dh)],
-      ["u32", attrs.causal ? 1 : 0],
-    ]),
-    workgroups: grid(lanes, head ? 8 : 64),
-    bind,
-  };
+  return withTextures(
+    {
+      kernel: kind,
+      source,
+      entry,
+      params: params([
+        ["u32", lanes],
+        ["u32", T],
+        ["u32", attrs.heads as number],
+        ["f32", 1 / Math.sqrt(dh)],
+        ["u32", attrs.causal ? 1 : 0],
+      ]),
+      workgroups: grid(lanes, head ? 8 : 64),
+      bind,
+    },
+    names,
+    names.map((_, k) => k),
+  );
 }
 
 defineOps(
