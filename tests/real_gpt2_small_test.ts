@@ -6,6 +6,7 @@
  * gather and the fused loss read the embedding in parts. Without torch the tests are ignored by name,
  * except in CI (CI=true), where they run and fail.
  */
+import { textureReads } from "../src/gpu/operand_textures.ts";
 import assert from "node:assert/strict";
 import { ParamStore } from "../src/compile/param_store.ts";
 import { Program, type Slot } from "../src/compile/program.ts";
@@ -146,13 +147,22 @@ Deno.test({
       };
       return b;
     };
+    // and every operand texture (rgba32float: 16 bytes a texel)
+    const createTexture = device.createTexture.bind(device);
+    device.createTexture = (d: GPUTextureDescriptor) => {
+      const t = createTexture(d);
+      const [w, h] = d.size as number[];
+      live += w * h * 16;
+      return t;
+    };
     let step: TrainStep | undefined;
     try {
       step = await TrainStep.compile(device, m, options);
     } finally {
       device.createBuffer = create;
+      device.createTexture = createTexture;
     }
-    const planned = planStep(m, options.clip).memory.total;
+    const planned = planStep(m, options.clip, undefined, {}, undefined, textureReads(device)).memory.total;
     console.log(
       `GPT-2 small LoRA step at ${B} x ${T}: live GPU buffers ${(live / 2 ** 20).toFixed(2)} MiB, planned ${
         (planned / 2 ** 20).toFixed(2)

@@ -1,3 +1,4 @@
+import { textureReads } from "../src/gpu/operand_textures.ts";
 import assert from "node:assert/strict";
 import "../src/graph/ops/mod.ts";
 import { type Batch, planStep, stepGraph, TrainStep } from "../src/compile/train_step.ts";
@@ -80,7 +81,7 @@ async function train(
   }
   const kernels = step.kernels();
   // what the plan says without a device is what was compiled
-  const planned = planStep(model, 0.05, "f32", { accumulate });
+  const planned = planStep(model, 0.05, "f32", { accumulate }, undefined, textureReads(device));
   assert.deepEqual(step.memory(), planned.memory);
   assert.deepEqual(kernels, planned.kernels);
   step.destroy();

@@ -69,7 +69,7 @@ export function formatPlan(plan: PipelinePlan): string {
         }; ` +
           `GPU memory planned: ${bytes(m.total)} = weights ${bytes(m.weights)} + activations ${
             bytes(m.activations)
-          }`,
+          }` + (m.textures ? ` + operand textures ${bytes(m.textures)}` : ""),
       );
     }
     if (s.kind !== "train") continue;
@@ -94,7 +94,8 @@ export function formatPlan(plan: PipelinePlan): string {
       `GPU memory planned: ${bytes(m.total)} = frozen ${bytes(m.frozen)}${
         m.frozenF16 ? ` (${bytes(m.frozenF16)} of it 16-bit weights)` : ""
       } + trainable state ${bytes(m.trainableState)} ` +
-        `+ activations ${bytes(m.activations)}`,
+        `+ activations ${bytes(m.activations)}` +
+        (m.textures ? ` + operand textures ${bytes(m.textures)}` : ""),
     );
     if (s.accumulation) out.push(accumulationLine(s.accumulation, s.memory!));
     if (s.recomputation) {

@@ -8,6 +8,7 @@ import { type Extremes, extremesOf, flatBuffer } from "./_extremes.ts";
 import { overLimit, planProblem } from "./_plan_limits.ts";
 import type { PlanLimits } from "./limits.ts";
 import { planBuffers } from "./plan.ts";
+import { operandTextureBytes } from "./_texture_plan.ts";
 import { align } from "./program.ts";
 
 /** GPU memory of a forward program over a store of f32 parameters, in bytes. */
@@ -16,7 +17,9 @@ export interface ForwardMemory {
   weights: number;
   /** Planned intermediate buffers and input buffers. */
   activations: number;
-  /** Both. */
+  /** Scratch textures of matmul operands, on adapters that read them so (lavapipe); absent when none. */
+  textures?: number;
+  /** All of it. */
   total: number;
 }
 
@@ -28,6 +31,7 @@ export function planForward(
   model: Pick<ModelGraph, "params">,
   outputs: readonly Node[],
   store = true,
+  textures = false,
 ): { memory: ForwardMemory; extremes: Extremes } {
   const params = [...model.params.values()];
   const plan = planBuffers(outputs, new Set(params));
@@ -47,8 +51,14 @@ export function planForward(
     ? stored(frozen) + stored(trainable)
     : params.reduce((a, p) => a + align(p.size * 4), 0);
   const activations = plan.bytes + leaves.reduce((a, n) => a + align(n.size * 4), 0);
+  const tex = textures ? operandTextureBytes(plan, new Map()) : 0;
   return {
-    memory: { weights, activations, total: weights + activations },
+    memory: {
+      weights,
+      activations,
+      ...(tex > 0 ? { textures: tex } : {}),
+      total: weights + activations + tex,
+    },
     extremes: extremesOf(plan, leaves, flats),
   };
 }
@@ -76,7 +86,7 @@ export function fitBatch(
 ): { batch: number; memory: ForwardMemory } {
   const plan = (b: number) => {
     const f = at(b);
-    return planForward(f.model, f.outputs, f.store ?? true);
+    return planForward(f.model, f.outputs, f.store ?? true, limits.textureOperands ?? false);
   };
   const top = plan(most);
   const over = overLimit(top.extremes, limits);

@@ -2,6 +2,7 @@
  * The device limits a plan is held to: those of the adapter in use, a named profile, or a JSON file of
  * GPUSupportedLimits fields (to plan for a GPU this machine does not have).
  */
+import { textureReads } from "../gpu/operand_textures.ts";
 import { gpu, GpuUnavailableError, limitRecord } from "../gpu/device.ts";
 
 /** The limits that decide whether a step's buffers and dispatches fit a device. */
@@ -14,6 +15,8 @@ export interface PlanLimits {
   maxBufferSize: number;
   /** Workgroups one dispatch may have along each axis. */
   maxComputeWorkgroupsPerDimension: number;
+  /** The device reads matmul operands through scratch textures (src/gpu/operand_textures.ts), which count in memory. */
+  textureOperands?: boolean;
 }
 
 /** The fields of `PlanLimits` a plan checks, in the order they are printed. */
@@ -106,7 +109,8 @@ export function limitsFrom(record: Record<string, unknown>, source: string): Pla
 export async function deviceLimits(): Promise<PlanLimits | undefined> {
   try {
     const g = await gpu();
-    return limitsFrom(limitRecord(g.limits), `device: ${g.adapter.description}`);
+    const limits = limitsFrom(limitRecord(g.limits), `device: ${g.adapter.description}`);
+    return textureReads(g.device) ? { ...limits, textureOperands: true } : limits;
   } catch (e) {
     if (e instanceof GpuUnavailableError) return undefined;
     throw e;

@@ -244,7 +244,14 @@ function planTrain(
     const graph = buildModel(spec.model, sm.build(batch, names.length, true));
     return {
       graph,
-      ...planStep(graph, stage.optimizer.clip ?? 0, frozen.frozenDtype, shape, frozen.stored),
+      ...planStep(
+        graph,
+        stage.optimizer.clip ?? 0,
+        frozen.frozenDtype,
+        shape,
+        frozen.stored,
+        limits.textureOperands ?? false,
+      ),
     };
   };
   let step;

@@ -8,6 +8,24 @@ import { planBuffers } from "./plan.ts";
 import { pipeline } from "../gpu/kernels.ts";
 import { read } from "../gpu/readback.ts";
 import { scoped, size } from "../gpu/errors.ts";
+import {
+  copyToTexture,
+  type OperandFormat,
+  operandTexture,
+  textureBytes,
+  textureReads,
+  textureRows,
+} from "../gpu/operand_textures.ts";
+
+/** A call whose pipeline is made and bindings resolved, waiting for its bind group. */
+interface Pending {
+  call: KernelCall;
+  label: string;
+  pipe: GPUComputePipeline;
+  bound: Slot[];
+  /** Indices into `bound` read from textures, with their formats. */
+  textured: Map<number, OperandFormat>;
+}
 
 /** A fixed place in GPU memory: `bytes` bytes of `buffer` from byte `offset`. */
 export interface Slot {
@@ -26,6 +44,14 @@ export interface Dispatch {
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   workgroups: readonly [number, number, number];
+  /** Operands copied into textures before the dispatch (src/gpu/operand_textures.ts). */
+  copies: readonly TextureCopy[];
+}
+
+/** A binding's bytes copied into a scratch texture. */
+interface TextureCopy {
+  from: Slot;
+  texture: GPUTexture;
 }
 
 /** How to compile a program. */
@@ -36,6 +62,8 @@ export interface ProgramOptions {
   after?: readonly KernelCall[];
   /** Fill every planned buffer with NaN once, so a kernel that skips an element is caught. */
   poison?: boolean;
+  /** Read the operands of calls that offer it from textures; the device's setting when absent. */
+  textures?: boolean;
 }
 
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -50,7 +78,9 @@ export class Program {
     readonly plannedBytes: number,
     /** Bytes of leaf buffers this program created (inputs, consts, unpinned params). */
     readonly leafBytes: number,
-    private readonly owned: readonly GPUBuffer[],
+    /** Bytes of the scratch textures operands are copied into (0 when the program reads none). */
+    readonly textureBytes: number,
+    private readonly owned: readonly (GPUBuffer | GPUTexture)[],
   ) {}
 
   /** Compiles `outputs` and everything they depend on. */
@@ -62,7 +92,7 @@ export class Program {
     const pinned = options.pinned ?? new Map<Node, Slot>();
     const order = topo(outputs);
     const slots = new Map<Node, Slot>();
-    const owned: GPUBuffer[] = [];
+    const owned: (GPUBuffer | GPUTexture)[] = [];
     let leafBytes = 0;
 
     for (const n of order) {
@@ -128,28 +158,17 @@ export class Program {
       });
     }
 
-    const dispatches: Dispatch[] = [];
+    const useTextures = options.textures ?? textureReads(device);
+    const pending: Pending[] = [];
     const record = async (call: KernelCall, label: string, resolve: (ref: BindingRef) => Slot) => {
-      const pipe = await pipeline(device, call.kernel, storageParams(call.kernel, call.source), call.entry);
       const bound = call.bind.map(resolve);
-      const largest = Math.max(0, ...bound.map((s) => align(s.bytes)));
-      const doing = `binding the buffers of kernel ${call.kernel} for ${label} (largest binding ${
-        size(largest)
-      })`;
-      const bindGroup = scoped(device, doing, () => {
-        const uniform = device.createBuffer({ size: align(call.params.byteLength), usage: PARAMS_USAGE });
-        device.queue.writeBuffer(uniform, 0, call.params);
-        owned.push(uniform);
-        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
-        bound.forEach((s, k) => {
-          entries.push({
-            binding: k + 1,
-            resource: { buffer: s.buffer, offset: s.offset, size: align(s.bytes) },
-          });
-        });
-        return device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries, label });
-      });
-      dispatches.push({ kernel: call.kernel, label, pipeline: pipe, bindGroup, workgroups: call.workgroups });
+      // an operand taller than the device's largest texture is read from its buffer
+      const fits = (k: number) => textureRows(align(bound[k].bytes)) <= device.limits.maxTextureDimension2D;
+      const textured = useTextures && call.textured?.bind.every(fits) ? call.textured : undefined;
+      const source = storageParams(call.kernel, textured?.source ?? call.source);
+      const pipe = await pipeline(device, call.kernel, source, call.entry);
+      const formats = new Map(textured?.bind.map((k, j) => [k, textured.formats[j]]));
+      pending.push({ call, label, pipe, bound, textured: formats });
     };
     for (let i = 0; i < ops.length; i++) {
       const n = ops[i];
@@ -182,7 +201,50 @@ export class Program {
         };
       });
     }
-    return new Program(device, dispatches, slots, plannedBytes, leafBytes, owned);
+    // one scratch texture per binding position and format, as tall as the largest operand bound there
+    const key = (k: number, f: OperandFormat) => `${k} ${f}`;
+    const rows = new Map<string, { k: number; format: OperandFormat; rows: number }>();
+    for (const p of pending) {
+      for (const [k, format] of p.textured) {
+        const r = textureRows(align(p.bound[k].bytes));
+        const e = rows.get(key(k, format));
+        if (!e || e.rows < r) rows.set(key(k, format), { k, format, rows: r });
+      }
+    }
+    const textures = new Map<string, GPUTexture>();
+    let texBytes = 0;
+    for (const [name, e] of rows) {
+      const doing = `allocating the ${e.format} operand texture of binding ${e.k + 1} (${
+        size(textureBytes(e.rows))
+      })`;
+      const t = scoped(device, doing, () => operandTexture(device, e.format, e.rows, `operand ${name}`));
+      owned.push(t);
+      textures.set(name, t);
+      texBytes += textureBytes(e.rows);
+    }
+    const dispatches = pending.map(({ call, label, pipe, bound, textured }): Dispatch => {
+      const largest = Math.max(0, ...bound.map((s) => align(s.bytes)));
+      const doing = `binding the buffers of kernel ${call.kernel} for ${label} (largest binding ${
+        size(largest)
+      })`;
+      const bindGroup = scoped(device, doing, () => {
+        const uniform = device.createBuffer({ size: align(call.params.byteLength), usage: PARAMS_USAGE });
+        device.queue.writeBuffer(uniform, 0, call.params);
+        owned.push(uniform);
+        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
+        bound.forEach((s, k) => {
+          const format = textured.get(k);
+          const resource = format
+            ? textures.get(key(k, format))!.createView()
+            : { buffer: s.buffer, offset: s.offset, size: align(s.bytes) };
+          entries.push({ binding: k + 1, resource });
+        });
+        return device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries, label });
+      });
+      const copies = [...textured].map(([k, f]) => ({ from: bound[k], texture: textures.get(key(k, f))! }));
+      return { kernel: call.kernel, label, pipeline: pipe, bindGroup, workgroups: call.workgroups, copies };
+    });
+    return new Program(device, dispatches, slots, plannedBytes, leafBytes, texBytes, owned);
   }
 
   /** Writes a leaf's value (an input each step, or a weight once). */
@@ -205,15 +267,23 @@ export class Program {
     return s;
   }
 
-  /** Records every dispatch into `encoder`, in one compute pass. */
+  /** Records every dispatch into `encoder`: one compute pass, split where operands are copied to textures. */
   encode(encoder: GPUCommandEncoder): void {
-    const pass = encoder.beginComputePass();
+    let pass: GPUComputePassEncoder | undefined;
     for (const d of this.dispatches) {
+      if (d.copies.length > 0) {
+        pass?.end();
+        pass = undefined;
+        for (const c of d.copies) {
+          copyToTexture(encoder, c.from.buffer, c.from.offset, align(c.from.bytes), c.texture);
+        }
+      }
+      pass ??= encoder.beginComputePass();
       pass.setPipeline(d.pipeline);
       pass.setBindGroup(0, d.bindGroup);
       pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
     }
-    pass.end();
+    pass?.end();
   }
 
   /** Runs the program once. */
@@ -227,8 +297,10 @@ export class Program {
 
   /** What a submission of this program is, for error messages. */
   get doing(): string {
-    return `running ${this.dispatches.length} dispatches over ${size(this.plannedBytes + this.leafBytes)} ` +
-      "of planned and input buffers";
+    return `running ${this.dispatches.length} dispatches over ${
+      size(this.plannedBytes + this.leafBytes + this.textureBytes)
+    } ` +
+      "of planned buffers, inputs and operand textures";
   }
 
   /** Reads a node's value back. */
@@ -248,7 +320,7 @@ export class Program {
     return this.dispatches.map((d) => d.kernel);
   }
 
-  /** Frees the buffers this program created (pinned buffers belong to the caller). */
+  /** Frees the buffers and textures this program created (pinned buffers belong to the caller). */
   destroy(): void {
     for (const b of this.owned) b.destroy();
   }

@@ -2,6 +2,7 @@
  * The compiled training step: forward, loss, backward, gradient clipping and AdamW as one fixed list of
  * dispatches over planned buffers, replayed every step with new data. Metrics are summed on the GPU.
  */
+import { operandTextureBytes } from "./_texture_plan.ts";
 import accumulateSource from "../../kernels/accumulate.wgsl" with { type: "text" };
 import { copy } from "../graph/ops/shape.ts";
 import { sumAll } from "../graph/ops/reduce.ts";
@@ -70,17 +71,19 @@ export interface StepShape {
  */
 export function stepMemory(
   bytes: { frozen: number; trainable: number; frozenF16?: number },
-  program: { plannedBytes: number; leafBytes: number },
+  program: { plannedBytes: number; leafBytes: number; textureBytes?: number },
   perTrainable: number,
 ): StepMemory {
   const trainableState = bytes.trainable * perTrainable;
   const activations = program.plannedBytes + program.leafBytes;
+  const textures = program.textureBytes ?? 0;
   return {
     frozen: bytes.frozen,
     ...(bytes.frozenF16 ? { frozenF16: bytes.frozenF16 } : {}),
     trainableState,
     activations,
-    total: bytes.frozen + trainableState + activations,
+    ...(textures > 0 ? { textures } : {}),
+    total: bytes.frozen + trainableState + activations + textures,
   };
 }
 
@@ -94,6 +97,8 @@ export interface StepMemory {
   trainableState: number;
   /** Planned intermediate buffers and input buffers. */
   activations: number;
+  /** Scratch textures matmul operands are copied into, on adapters that read them so (lavapipe); absent when none. */
+  textures?: number;
   /** All of it. */
   total: number;
 }
@@ -144,6 +149,7 @@ export function planStep(
   frozenDtype: FrozenDtype = "f32",
   shape: StepShape = {},
   stored?: StoredDtypes,
+  textures = false,
 ): { memory: StepMemory; kernels: string[]; extremes: StepExtremes } {
   const accumulate = shape.accumulate ?? 1;
   const { outputs } = stepGraph(model, shape);
@@ -176,7 +182,7 @@ export function planStep(
   return {
     memory: stepMemory(
       { frozen, trainable: floats(true) * 4, frozenF16: halves },
-      { plannedBytes: plan.bytes, leafBytes },
+      { plannedBytes: plan.bytes, leafBytes, textureBytes: textures ? operandTextureBytes(plan, half) : 0 },
       // packed steps keep each trainable element's variant (u32) beside its weight, gradient and moments,
       // accumulating steps a micro-batch's gradient
       model.packed !== undefined || accumulate > 1 ? 5 : 4,

@@ -1,5 +1,6 @@
 /** The WebGPU device: acquired once, with the adapter described and software adapters flagged. */
 import { watchDevice } from "./errors.ts";
+import { prefersTextures, setTextureReads } from "./operand_textures.ts";
 
 /** What we know of the adapter in use. */
 export interface AdapterReport {
@@ -55,6 +56,7 @@ async function acquire(): Promise<Gpu> {
   const device = await adapter.requestDevice({ requiredLimits: limitRecord(adapter.limits) });
   // every error and a lost device fail the next read (src/gpu/errors.ts)
   watchDevice(device);
+  setTextureReads(device, prefersTextures(report.description));
   return { device, adapter: report, limits: device.limits };
 }
 

@@ -1,5 +1,6 @@
 /** The op contract: shape rule, float64 reference, gradient rule and GPU lowering, side by side. */
 import { type Attrs, Node, type Shape } from "./node.ts";
+import type { OperandFormat } from "../gpu/operand_textures.ts";
 
 /**
  * Where a kernel binding points: the op's inputs by index, its output, a scratch buffer, or a fixed buffer.
@@ -29,6 +30,11 @@ export interface KernelCall {
   params: ArrayBuffer;
   workgroups: readonly [number, number, number];
   bind: readonly BindingRef[];
+  /**
+   * The same kernel reading the bindings `bind` (indices into `bind`) from rgba32float textures instead of
+   * storage buffers (see src/gpu/operand_textures.ts); a program uses it on adapters where that is faster.
+   */
+  textured?: { source: string; bind: readonly number[]; formats: readonly OperandFormat[] };
 }
 
 /** The GPU form of one op application. */

@@ -3,6 +3,7 @@
  * each chunk's logits [N, chunk] made by the matmul kernels into one scratch buffer, folded into an online
  * log-sum-exp (forward) or turned into their gradient and multiplied out (backward). No [N, vocab] buffer.
  */
+import { withTextures } from "./_textured.ts";
 import common from "../../../kernels/linear_cross_entropy.wgsl" with { type: "text" };
 import statsBody from "../../../kernels/linear_cross_entropy_stats.wgsl" with { type: "text" };
 import gradBody from "../../../kernels/linear_cross_entropy_grad.wgsl" with { type: "text" };
@@ -115,7 +116,8 @@ export function forwardLowering(at: LceLayout, s: LceSizes, half: readonly Half[
       { scratch: 2 },
       { out: true },
     ];
-    calls.push(rowCall("linear_cross_entropy", statsSource, s.N, k.len, bind, withC0(s, k)));
+    const stats = rowCall("linear_cross_entropy", statsSource, s.N, k.len, bind, withC0(s, k));
+    calls.push(withTextures(stats, ["logits"], [0]));
   }
   return { calls, scratch: scratchOf(s, [s.N * 3]) };
 }

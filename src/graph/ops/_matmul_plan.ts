@@ -6,6 +6,7 @@ import { params } from "../../gpu/kernels.ts";
 import { type Shape, ShapeError, showShape, sizeOf } from "../node.ts";
 import type { Half, KernelCall } from "../op.ts";
 import { withSecondProduct } from "./_matmul_second.ts";
+import { withTextures } from "./_textured.ts";
 
 /** One matmul as the kernels see it: `batch` products of op(A) [M, K] and op(B) [K, N]. */
 export interface MatmulDims {
@@ -130,30 +131,37 @@ export function matmulCall(
   if (tilesN > MAX_GROUPS) throw new Error(`matmul: N = ${d.N} needs more than ${MAX_GROUPS} workgroups`);
   const slices = tilesM * d.batch;
   const y = Math.min(slices, MAX_GROUPS);
-  return {
-    kernel: vec ? "matmul" : "matmul_scalar",
-    source: specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB, periods.length, opts),
-    params: params([
-      ["u32", d.M],
-      ["u32", d.N],
-      ["u32", d.K],
-      ["u32", block.lanesX],
-      ["u32", d.strideA],
-      ["u32", d.strideB],
-      ["u32", tilesM],
-      ["u32", slices],
-      ["u32", periods[0] === undefined ? 0 : vec ? periods[0] / 4 : periods[0]],
-      ["u32", periods[1] === undefined ? 0 : vec ? periods[1] / 4 : periods[1]],
-    ]),
-    workgroups: [tilesN, y, Math.ceil(slices / y)],
-    bind: [
-      { in: 0 },
-      { in: 1 },
-      { out: true },
-      ...periods.map((_, k) => ({ in: (K2 === undefined ? 2 : 4) + k })),
-      ...(K2 === undefined ? [] : [{ in: 2 }, { in: 3 }]),
-    ],
-  };
+  const source = specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB, periods.length, opts);
+  // A and B (bindings 0 and 1) from textures; a 16-bit B stays a storage buffer of packed halves
+  const names = opts.halfB ? ["a"] : ["a", "b"];
+  return withTextures(
+    {
+      kernel: vec ? "matmul" : "matmul_scalar",
+      source,
+      params: params([
+        ["u32", d.M],
+        ["u32", d.N],
+        ["u32", d.K],
+        ["u32", block.lanesX],
+        ["u32", d.strideA],
+        ["u32", d.strideB],
+        ["u32", tilesM],
+        ["u32", slices],
+        ["u32", periods[0] === undefined ? 0 : vec ? periods[0] / 4 : periods[0]],
+        ["u32", periods[1] === undefined ? 0 : vec ? periods[1] / 4 : periods[1]],
+      ]),
+      workgroups: [tilesN, y, Math.ceil(slices / y)],
+      bind: [
+        { in: 0 },
+        { in: 1 },
+        { out: true },
+        ...periods.map((_, k) => ({ in: (K2 === undefined ? 2 : 4) + k })),
+        ...(K2 === undefined ? [] : [{ in: 2 }, { in: 3 }]),
+      ],
+    },
+    names,
+    names.map((_, k) => k),
+  );
 }
 
 const specialised = new Map<string, string>();

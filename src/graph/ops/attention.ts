@@ -5,6 +5,7 @@
  * into one window, positions restarting at 0 at each) a causal query t sees keys t - position(t)..t only: the
  * block-diagonal causal mask of its own example.
  */
+import { withTextures } from "./_textured.ts";
 import prefix from "../../../kernels/_attention.wgsl" with { type: "text" };
 import forwardBody from "../../../kernels/attention.wgsl" with { type: "text" };
 import gradBody from "../../../kernels/attention_grad.wgsl" with { type: "text" };
@@ -164,20 +165,27 @@ function laneCall(
   const head = kind === "attention_head" || kind === "attention_head_grad";
   const lanes = B * (attrs.heads as number) * (head ? 1 : T);
   const all = positions === undefined ? bind : [...bind, { in: positions }];
-  return {
-    kernel: kind,
-    source: kernelSource(kind, dh, T, positions === undefined ? undefined : all.length),
-    entry,
-    params: params([
-      ["u32", lanes],
-      ["u32", T],
-      ["u32", attrs.heads as number],
-      ["f32", 1 / Math.sqrt(dh)],
-      ["u32", attrs.causal ? 1 : 0],
-    ]),
-    workgroups: grid(lanes, head ? 8 : 64),
-    bind: all,
-  };
+  const source = kernelSource(kind, dh, T, positions === undefined ? undefined : all.length);
+  // qkv, and the incoming gradient g of the backward kernels, read from textures where the device prefers it
+  const names = kind === "attention" || kind === "attention_head" ? ["qkv"] : ["qkv", "g"];
+  return withTextures(
+    {
+      kernel: kind,
+      source,
+      entry,
+      params: params([
+        ["u32", lanes],
+        ["u32", T],
+        ["u32", attrs.heads as number],
+        ["f32", 1 / Math.sqrt(dh)],
+        ["u32", attrs.causal ? 1 : 0],
+      ]),
+      workgroups: grid(lanes, head ? 8 : 64),
+      bind: all,
+    },
+    names,
+    names.map((_, k) => k),
+  );
 }
 
 defineOps(
