@@ -25,6 +25,9 @@ import { concatFloats } from "./_concat.ts";
 import { learningRate } from "./lr.ts";
 import type { Logger } from "./log.ts";
 import { mixStrategy, stageFrozen } from "../compile/stage_setup.ts";
+import { pretrainedWeights } from "../models/params.ts";
+import { type BaseRef, baseRef, checkBase } from "../models/pretrained/base_ref.ts";
+import { PretrainedError } from "../models/pretrained/errors.ts";
 import { initialWeights, stageAdapterFolder } from "../compile/stage_weights.ts";
 import { stageModel } from "../compile/stage_model.ts";
 import { validationLoss } from "./validation.ts";
@@ -42,7 +45,7 @@ export interface TrainContext {
   stage: TrainStage;
   dir: string;
   domains: DomainCache;
-  /** Final weights of the `from` stage. */
+  /** Final weights of the `from` stage (less a pretrained model's frozen checkpoint weights). */
   start?: Map<string, Float32Array>;
   /** LoRA starting values by LoRA parameter name (a stage that starts from an adapter folder). */
   startLora?: Map<string, Float32Array>;
@@ -52,6 +55,7 @@ export interface TrainContext {
 
 /** The final weights and the summary of a finished stage. */
 export interface TrainResult {
+  /** Every weight but a pretrained model's frozen checkpoint weights (read from the checkpoint instead). */
   weights: Map<string, Float32Array>;
   summary: Record<string, unknown>;
 }
@@ -108,13 +112,23 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
       `${ctx.name}: classifier (${vit.labels} classes) not used: the pipeline's cosine head replaces it`,
     );
   }
+  // a pretrained model's checkpoint weights stream to the GPU a piece at a time and are never held here; the
+  // stage's weight files hold what it changed and name the checkpoint for the rest
+  const source = pretrainedWeights(model);
+  const base = source ? await baseRef(source.dir) : undefined;
   const found = ctx.resume ? await loadCheckpoint(dir, (t) => ctx.log.line(`${ctx.name}: ${t}`)) : undefined;
   if (ctx.resume && !found) {
     ctx.log.line(`${ctx.name}: no checkpoint in ${dir} to resume from; starting at step 0`);
   }
   if (found) {
     const saved = found.checkpoint;
-    step.store.upload(saved.weights);
+    if (saved.base && source) {
+      await checkBase(`${found.path}/weights.safetensors`, saved.base, source.dir).catch((e) => {
+        throw e instanceof PretrainedError ? new StageFailure(`stage ${ctx.name}: ${e.message}`) : e;
+      });
+    }
+    // a checkpoint without a reference holds every weight
+    await step.store.load(saved.weights, saved.base ? source : undefined);
     step.restoreOptimizer(saved.optimizer);
     sampler = Sampler.restore(saved.sampler);
     first = saved.step;
@@ -131,7 +145,7 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
     ctx.log.line(`${ctx.name}: resuming at step ${first} of ${steps}`);
   } else {
     await removeCheckpoints(dir);
-    step.store.upload(initialWeights(ctx, placements, graph.params.keys()));
+    await step.store.load(initialWeights(ctx, placements, graph.params.keys(), source), source);
     await Deno.writeTextFile(metricsPath, "");
     if (gates) await appendJsonl(metricsPath, { type: "gate", step: 0, histogram: histograms(gates, names) });
   }
@@ -209,12 +223,12 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
         validation: lastVal,
         seconds: elapsed(),
       };
-      await checkpoint(ctx, step, sampler, done, shapes, loop);
+      await checkpoint(ctx, step, sampler, done, shapes, loop, base);
     }
   }
 
   const weights = await step.store.download();
-  await writeAtomic(`${dir}/weights.safetensors`, weightsFile(weights, shapes));
+  await writeAtomic(`${dir}/weights.safetensors`, weightsFile(weights, shapes, base));
   if (placements.length) await saveAdapters(ctx, placements, weights, gate?.scale);
   await checkpoint(ctx, step, sampler, steps, shapes, {
     sinceStep: steps,
@@ -223,7 +237,7 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
     loss: lastLoss,
     validation: lastVal,
     seconds: elapsed(),
-  });
+  }, base);
   const epochs = sampler.epochs();
   const summary = {
     stage: ctx.name,
@@ -289,11 +303,13 @@ async function checkpoint(
   at: number,
   shapes: Map<string, readonly number[]>,
   loop: LoopState,
+  base: BaseRef | undefined,
 ): Promise<void> {
   const c: Checkpoint = {
     step: at,
     weights: await step.store.download(),
     shapes,
+    base,
     optimizer: await step.optimizerState(),
     sampler: sampler.state(),
     loop: { ...loop },
