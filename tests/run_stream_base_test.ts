@@ -131,6 +131,7 @@ function spec(dir: string) {
         adapters: [lora(["model.layers.*.self_attn.q_proj", "model.layers.*.self_attn.v_proj"], { rank: 2 })],
         loss: lmLoss(),
         optimizer: adamw({ lr: 1e-2 }),
+        trainable: ["model.norm"],
         steps: 4,
         batch: 2,
         logEvery: 1,
@@ -138,6 +139,18 @@ function spec(dir: string) {
       }),
     )
     .stage("check", evaluate({ from: "tune", tasks: ["validation_loss"] }))
+    .stage(
+      "again",
+      train({
+        from: "tune",
+        mix: temperature(["vi"]),
+        adapters: [lora("model.layers.*.self_attn.q_proj", { rank: 2 })],
+        loss: lmLoss(),
+        optimizer: adamw({ lr: 1e-2 }),
+        steps: 1,
+        batch: 2,
+      }),
+    )
     .build();
 }
 
@@ -183,13 +196,30 @@ Deno.test("a pretrained stage streams its checkpoint a tensor at a time, leaves 
     ) {
       const saved = readSafetensors(await Deno.readFile(`${tune}/${file}`));
       const names = Object.keys(saved.tensors);
-      assert.deepEqual(names.filter((n) => !LORA.test(n)), [], `${file} holds only the LoRA weights`);
-      assert.equal(names.length, 4, names.join(", "));
+      assert.deepEqual(
+        names.filter((n) => !LORA.test(n)),
+        ["model.norm.weight"],
+        `${file}: what tune trains`,
+      );
+      assert.equal(names.length, 5, names.join(", "));
       assert.equal(saved.metadata.mixtune_base, ckpt);
       assert.match(saved.metadata.mixtune_base_sha256, /^[0-9a-f]{64}$/);
     }
-    const checkLoss = (result.stages[1].summary.metrics as Record<string, number>)["validation_loss/vi"];
+    const stage = (name: string) => result.stages.find((r) => r.name === name)!;
+    const checkLoss = (stage("check").summary.metrics as Record<string, number>)["validation_loss/vi"];
     assert.ok(Number.isFinite(checkLoss), `${checkLoss}`);
+    // a stage from tune keeps tune's trained norm (frozen now) with its own LoRA, and streams the rest
+    const tuned = readSafetensors(await Deno.readFile(`${tune}/weights.safetensors`)).tensors;
+    const again = readSafetensors(
+      await Deno.readFile(`${result.root}/${stage("again").dir}/weights.safetensors`),
+    );
+    assert.deepEqual(Object.keys(again.tensors).filter((n) => !LORA.test(n)), ["model.norm.weight"]);
+    assert.deepEqual(again.tensors["model.norm.weight"], tuned["model.norm.weight"]);
+    assert.notDeepEqual(
+      tuned["model.norm.weight"].data,
+      readPretrained(ckpt).weights.get("model.norm.weight"),
+    );
+    assert.equal(again.metadata.mixtune_base, ckpt);
 
     // resumed from the checkpoint of step 2 (a run killed after it): the same bytes as the run not interrupted
     const root = `${out}/b/streamed`;
@@ -210,12 +240,17 @@ Deno.test("a pretrained stage streams its checkpoint a tensor at a time, leaves 
       await metricsWithoutTiming(`${copy}/metrics.jsonl`),
       await metricsWithoutTiming(`${tune}/metrics.jsonl`),
     );
-    assert.deepEqual(
-      await summaryWithoutTiming(`${resumed.root}/${resumed.stages[1].dir}/summary.json`),
-      await summaryWithoutTiming(`${result.root}/${result.stages[1].dir}/summary.json`),
-    );
+    for (const name of ["check", "again"]) {
+      const dir = (r: typeof result) => `${r.root}/${r.stages.find((x) => x.name === name)!.dir}`;
+      assert.deepEqual(
+        await summaryWithoutTiming(`${dir(resumed)}/summary.json`),
+        await summaryWithoutTiming(`${dir(result)}/summary.json`),
+        name,
+      );
+    }
 
-    // a merge reads the weights left out from the checkpoint: the untouched ones as stored, q/v merged
+    // a merge reads the weights left out from the checkpoint: the untouched ones as stored, q/v merged, the
+    // trained norm from the stage
     const quiet = console.log;
     console.log = () => {};
     try {
@@ -227,8 +262,9 @@ Deno.test("a pretrained stage streams its checkpoint a tensor at a time, leaves 
     const after = readPretrained(`${out}/merged`).weights;
     assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort());
     for (const [name, w] of before) {
-      if (/(q_proj|v_proj)\.weight$/.test(name)) assert.notDeepEqual(after.get(name), w, name);
-      else assert.deepEqual(after.get(name), w, name);
+      if (/(q_proj|v_proj)\.weight$|^model\.norm\.weight$/.test(name)) {
+        assert.notDeepEqual(after.get(name), w, name);
+      } else assert.deepEqual(after.get(name), w, name);
     }
 
     // the checkpoint rewritten (its time changed): the stage's files no longer describe a model
