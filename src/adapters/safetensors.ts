@@ -263,7 +263,7 @@ function float32FromLittleEndian(bytes: Uint8Array): Float32Array {
 }
 
 /** Float32 values of little-endian F32, F16 or BF16 bytes; every half and bfloat16 value is exact in f32. */
-function widen(dtype: StoredDtype, bytes: Uint8Array): Float32Array {
+export function widen(dtype: StoredDtype, bytes: Uint8Array): Float32Array {
   if (dtype === "F32") return float32FromLittleEndian(bytes);
   const n = bytes.length / 2;
   const out = new Float32Array(n);

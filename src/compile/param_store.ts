@@ -3,7 +3,8 @@
  * ones in pools of buffers, and frozen ones marked `half` (matmul weights) in 16 bits (f16 or bf16) in pools
  * of their own. A pool is filled up to the device's maxBufferSize (a tensor larger than that is refused by the
  * plan), so a model larger than one buffer is stored whole. Every tensor starts at a 256-byte boundary, as storage
- * bindings require.
+ * bindings require. Frozen weights a caller does not hold stream in from a {@link WeightSource} (a pretrained
+ * checkpoint) piece by piece, and are not held on the host afterwards.
  */
 import { read } from "../gpu/readback.ts";
 import { scoped, size } from "../gpu/errors.ts";
@@ -39,6 +40,23 @@ export interface ParamInfo {
   half?: boolean | Half;
 }
 
+/** A piece of a weight from element `offset` on: float32 values, or 16-bit bits in the store's own type. */
+export interface WeightPiece {
+  offset: number;
+  f32?: Float32Array;
+  bits?: Uint16Array<ArrayBuffer>;
+}
+
+/** Where the values of frozen weights the caller does not hold come from: read a piece at a time. */
+export interface WeightSource {
+  has(name: string): boolean;
+  /** `name`'s pieces; `bits` only when `keep` is the 16-bit type the source stores it in. */
+  pieces(name: string, keep: Half): Iterable<WeightPiece>;
+}
+
+/** Bytes written between waits for the queue, so the writes' staging copies are freed as they go. */
+const FLUSH_BYTES = 64 * 2 ** 20;
+
 /** The buffers and where each parameter lives in them. */
 export class ParamStore {
   readonly entries = new Map<string, ParamEntry>();
@@ -54,6 +72,8 @@ export class ParamStore {
    * upload). Frozen weights never change, so `download` returns these, not their f16 rounding.
    */
   private readonly kept = new Map<string, Float32Array>();
+  /** Parameters streamed from a WeightSource: their values are not on the host, so `download` leaves them out. */
+  private readonly streamed = new Set<string>();
 
   /** `poolBytes`: the most bytes one pool holds (default: the device's maxBufferSize). */
   constructor(
@@ -142,35 +162,105 @@ export class ParamStore {
     for (const e of this.entries.values()) {
       const v = values.get(e.name);
       if (!v) throw new Error(`no value for parameter ${e.name}`);
-      if (v.length !== e.size) {
-        throw new Error(`parameter ${e.name}: ${v.length} values for shape [${e.shape}]`);
-      }
-      const s = this.slot(e.name);
-      if (e.half) {
-        this.device.queue.writeBuffer(
-          s.buffer,
-          s.offset,
-          (e.half === "bf16" ? toBfloat16 : toHalves)(e.name, v),
-        );
-        this.kept.set(e.name, v);
-      } else this.device.queue.writeBuffer(s.buffer, s.offset, v as Float32Array<ArrayBuffer>);
+      this.#write(e, v);
     }
   }
 
-  /** Reads every parameter back. */
+  /**
+   * Uploads the values given, and streams every other parameter from `source` a piece at a time (waiting for
+   * the queue every 64 MiB, so no more than that is staged on the host). Streamed frozen weights are then on
+   * the GPU only: `download` leaves them out.
+   */
+  async load(values: ReadonlyMap<string, Float32Array>, source?: WeightSource): Promise<void> {
+    let written = 0;
+    const wrote = async (bytes: number) => {
+      written += bytes;
+      if (written < FLUSH_BYTES) return;
+      // writes are staged on the host until a submission; let the queue take them and free the copies
+      this.device.queue.submit([]);
+      await this.device.queue.onSubmittedWorkDone();
+      written = 0;
+    };
+    for (const e of this.entries.values()) {
+      const v = values.get(e.name);
+      if (v) {
+        scoped(this.device, `uploading parameter ${e.name}`, () => this.#write(e, v));
+        await wrote(e.size * 4);
+      } else if (source?.has(e.name)) {
+        for (const piece of source.pieces(e.name, e.half)) {
+          scoped(this.device, `uploading parameter ${e.name}`, () => this.#writePiece(e, piece));
+          await wrote((piece.bits?.length ?? 0) * 2 + (piece.f32?.length ?? 0) * 4);
+        }
+        this.kept.delete(e.name);
+        if (!e.trainable) this.streamed.add(e.name);
+      } else throw new Error(`no value for parameter ${e.name}`);
+    }
+  }
+
+  #writePiece(e: ParamEntry, piece: WeightPiece): void {
+    const s = this.slot(e.name);
+    const count = piece.f32?.length ?? 0;
+    if (piece.bits) {
+      if (!e.half) throw new Error(`parameter ${e.name}: 16-bit values for an f32 weight`);
+      checkBits(e.name, e.half, piece.bits, piece.offset, e.size);
+      this.device.queue.writeBuffer(s.buffer, s.offset + piece.offset * 2, piece.bits);
+      return;
+    }
+    if (piece.offset + count > e.size) {
+      throw new Error(
+        `parameter ${e.name}: values up to element ${piece.offset + count} for shape [${e.shape}]`,
+      );
+    }
+    const f32 = piece.f32!;
+    if (e.half) {
+      if (piece.offset % 2 !== 0) {
+        throw new Error(`parameter ${e.name}: a 16-bit piece starts at an odd element`);
+      }
+      const bits = (e.half === "bf16" ? toBfloat16 : toHalves)(e.name, f32, piece.offset);
+      this.device.queue.writeBuffer(s.buffer, s.offset + piece.offset * 2, bits);
+    } else {this.device.queue.writeBuffer(
+        s.buffer,
+        s.offset + piece.offset * 4,
+        f32 as Float32Array<ArrayBuffer>,
+      );}
+  }
+
+  #write(e: ParamEntry, v: Float32Array): void {
+    if (v.length !== e.size) {
+      throw new Error(`parameter ${e.name}: ${v.length} values for shape [${e.shape}]`);
+    }
+    this.streamed.delete(e.name);
+    const s = this.slot(e.name);
+    if (e.half) {
+      this.device.queue.writeBuffer(
+        s.buffer,
+        s.offset,
+        (e.half === "bf16" ? toBfloat16 : toHalves)(e.name, v),
+      );
+      this.kept.set(e.name, v);
+    } else this.device.queue.writeBuffer(s.buffer, s.offset, v as Float32Array<ArrayBuffer>);
+  }
+
+  /** Reads every parameter back but the frozen ones streamed in by `load` (their source still holds them). */
   async download(): Promise<Map<string, Float32Array>> {
-    const [theta, ...frozen] = await Promise.all(
-      [this.theta, ...this.frozen].map((b) => read(this.device, b)),
-    );
+    // only the pools holding a weight to return are read back
+    const wanted = new Set<number>();
+    for (const e of this.entries.values()) {
+      if (!e.trainable && !e.half && !this.streamed.has(e.name)) wanted.add(e.pool);
+    }
+    const theta = await read(this.device, this.theta);
+    const frozen = new Map<number, Float32Array>();
+    for (const k of wanted) frozen.set(k, await read(this.device, this.frozen[k]));
     const out = new Map<string, Float32Array>();
     for (const e of this.entries.values()) {
+      if (this.streamed.has(e.name)) continue;
       if (e.half) {
         const v = this.kept.get(e.name);
         if (!v) throw new Error(`parameter ${e.name} was never uploaded`);
         out.set(e.name, v.slice());
         continue;
       }
-      const src = e.trainable ? theta : frozen[e.pool];
+      const src = e.trainable ? theta : frozen.get(e.pool)!;
       out.set(e.name, src.slice(e.offset, e.offset + e.size));
     }
     return out;
@@ -185,6 +275,29 @@ export class ParamStore {
 
   destroy(): void {
     for (const b of [this.theta, ...this.frozen, ...this.halves]) b.destroy();
+  }
+}
+
+/**
+ * Refuses 16-bit bits (elements `offset` on of a weight of `size`) holding a non-finite value, as toHalves and
+ * toBfloat16 refuse one when they convert.
+ */
+function checkBits(
+  name: string,
+  half: "f16" | "bf16",
+  bits: Uint16Array,
+  offset: number,
+  size: number,
+): void {
+  const n = Math.min(bits.length, size - offset);
+  if (n < 0 || bits.length > n + 1) {
+    throw new Error(`parameter ${name}: values up to element ${offset + bits.length} for ${size} elements`);
+  }
+  const exponent = half === "bf16" ? 0x7f80 : 0x7c00;
+  for (let i = 0; i < n; i++) {
+    if ((bits[i] & exponent) === exponent) {
+      throw new RangeError(`parameter ${name}: element ${offset + i} is not finite`);
+    }
   }
 }
 

@@ -6,7 +6,7 @@ import { peftBase } from "../adapters/base_model.ts";
 import type { AdapterFolder } from "../adapters/adapter_folder.ts";
 import { initAdapters, type Placement } from "../adapters/mod.ts";
 import { loraNames } from "../models/graph.ts";
-import { baseParams, initParams } from "../models/params.ts";
+import { baseParams, ownParams } from "../models/params.ts";
 import type { PipelineSpec, TrainStage } from "../spec/types.ts";
 import { placementSpec, stageTrainable } from "./stage_setup.ts";
 
@@ -19,15 +19,23 @@ export interface StageStart {
   startLora?: Map<string, Float32Array>;
 }
 
-/** Starting values: the `from` stage's weights (or the seeded init) and the seeded adapters. */
+/**
+ * Starting values: the `from` stage's weights (or the seeded init) and the seeded adapters. A pretrained
+ * model's checkpoint weights are left out unless the `from` stage holds them: they stream from `streamed`
+ * (its checkpoint) to the GPU, so every name must be given here or be one `streamed` has.
+ */
 export function initialWeights(
   ctx: StageStart,
   placements: readonly Placement[],
   names: Iterable<string>,
+  streamed?: { has(name: string): boolean },
 ): Map<string, Float32Array> {
-  const base = initParams(ctx.spec.model, ctx.spec.seed);
+  const own = ownParams(ctx.spec.model, ctx.spec.seed);
   const values = new Map<string, Float32Array>();
-  for (const [name, v] of base) values.set(name, ctx.start?.get(name) ?? v);
+  for (const { name } of baseParams(ctx.spec.model)) {
+    const v = ctx.start?.get(name) ?? own.get(name);
+    if (v) values.set(name, v);
+  }
   initAdapters(placements, ctx.spec.seed).forEach((w, i) => {
     const p = placements[i];
     const branches = p.gated ? (["hq", "lq"] as const) : [undefined];
@@ -37,7 +45,9 @@ export function initialWeights(
       values.set(n.B, ctx.startLora?.get(n.B) ?? w.branches[b].b);
     });
   });
-  for (const name of names) if (!values.has(name)) throw new Error(`no initial value for parameter ${name}`);
+  for (const name of names) {
+    if (!values.has(name) && !streamed?.has(name)) throw new Error(`no initial value for parameter ${name}`);
+  }
   return values;
 }
 

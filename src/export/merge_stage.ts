@@ -1,12 +1,13 @@
 /** A trained stage folded into one model: LoRA merged into the base weights, ready for the Hugging Face layout. */
 import { loadAdapterFolder } from "../adapters/adapter_folder.ts";
 import { MergeError, mergeLora } from "../adapters/merge.ts";
-import type { Tensor } from "../adapters/safetensors.ts";
+import { readSafetensors, type Tensor } from "../adapters/safetensors.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { baseParams } from "../models/params.ts";
-import { readPretrained, readPretrainedConfig } from "../models/pretrained/checkpoint.ts";
+import { readPretrainedConfig } from "../models/pretrained/checkpoint.ts";
 import { checkpointLayout } from "../models/pretrained/write.ts";
-import { readWeights } from "../adapters/safetensors.ts";
+import { baseOf, checkBase } from "../models/pretrained/base_ref.ts";
+import { PretrainedWeights } from "../models/pretrained/weights.ts";
 import { mixtuneHfConfig } from "./hf_layout.ts";
 
 /** A merged model: its `config.json` and its tensors. */
@@ -40,7 +41,8 @@ async function readText(path: string): Promise<string> {
 }
 
 /**
- * Merges the train stage in `dir` (a run's stage folder): base weights from `weights.safetensors`, LoRA from
+ * Merges the train stage in `dir` (a run's stage folder): base weights from `weights.safetensors` (and, for
+ * those it leaves in the pretrained checkpoint it names, from that checkpoint, if unchanged), LoRA from
  * `adapter/`. Gated pairs merge only at a fixed `gate` g: W + s (g B1 A1 + (1 - g) B2 A2).
  */
 export async function mergeStage(dir: string, options: { gate?: number } = {}): Promise<MergedModel> {
@@ -67,11 +69,18 @@ export async function mergeStage(dir: string, options: { gate?: number } = {}): 
     }
     throw e;
   }
-  const { weights, shapes } = readWeights(bytes);
+  const saved = readSafetensors(bytes);
+  const ref = baseOf(saved.metadata);
+  let frozen: PretrainedWeights | undefined;
+  if (ref && model.backbone === "pretrained") {
+    await checkBase(`${dir}/weights.safetensors`, ref, model.pretrained);
+    frozen = PretrainedWeights.open(model.pretrained);
+  }
   const tensors: Record<string, Tensor> = {};
   for (const p of baseParams(model)) {
-    const data = weights.get(p.name);
-    const shape = shapes.get(p.name);
+    const own = saved.tensors[p.name];
+    const data = own?.data ?? (frozen?.has(p.name) ? frozen.read(p.name) : undefined);
+    const shape = own?.shape ?? (data ? p.shape : undefined);
     if (!data || !shape) throw new MergeError(`${dir}/weights.safetensors has no tensor "${p.name}"`);
     if (shape.join(",") !== p.shape.join(",")) {
       throw new MergeError(
@@ -107,8 +116,8 @@ export async function mergeStage(dir: string, options: { gate?: number } = {}): 
   const hf = new Map(Object.entries(tensors).map(([k, t]) => [k, t.data]));
   if (arch.family === "vit" && arch.labels > 0) {
     // the stage trained its own head in place of `classifier`: the checkpoint's travels unchanged
-    const base = readPretrained(model.pretrained).weights;
-    for (const name of ["classifier.weight", "classifier.bias"]) hf.set(name, base.get(name)!);
+    const checkpoint = frozen ?? PretrainedWeights.open(model.pretrained);
+    for (const name of ["classifier.weight", "classifier.bias"]) hf.set(name, checkpoint.read(name));
   }
   const layout = checkpointLayout(arch, hf);
   const copies: string[] = [];

@@ -7,7 +7,7 @@ import {
   tokens,
   vocabSize,
 } from "./config.ts";
-import { readPretrained } from "./pretrained/checkpoint.ts";
+import { PretrainedWeights } from "./pretrained/weights.ts";
 import { pretrainedParams } from "./pretrained/graph.ts";
 import { vitParams } from "./pretrained/vit_graph.ts";
 import { normalArray, seedFor } from "./init.ts";
@@ -58,18 +58,29 @@ export function baseParams(config: ModelConfig): ParamInfo[] {
 
 /**
  * Initial values: linear weights N(0, 1/in), embeddings N(0, 0.02), norms 1 and 0, biases 0.
- * Each tensor draws from its own seed derived from its name. A pretrained model's values are its checkpoint's.
+ * Each tensor draws from its own seed derived from its name. A pretrained model's values are its checkpoint's,
+ * all read into memory here: what tests and small tools want; stages stream them instead (ownParams).
  */
 export function initParams(config: ModelConfig, seed: number): Map<string, Float32Array> {
+  const values = ownParams(config, seed);
+  const base = pretrainedWeights(config);
+  if (!base) return values;
+  for (const name of base.names()) values.set(name, base.read(name));
+  return values;
+}
+
+/**
+ * The initial values a stage holds in memory: every parameter of a built-in model; of a pretrained one, only
+ * those its checkpoint lacks (a ViT's cosine head). The checkpoint's weights stream to the GPU from
+ * pretrainedWeights() a tensor at a time.
+ */
+export function ownParams(config: ModelConfig, seed: number): Map<string, Float32Array> {
   const head = pretrainedHead(config);
-  if (head && config.backbone === "pretrained") {
-    const values = new Map(readPretrained(config.pretrained).weights);
-    values.delete("classifier.weight");
-    values.delete("classifier.bias");
+  if (config.backbone === "pretrained") {
+    if (!head) return new Map();
     const [classes, dim] = head.shape;
-    return values.set(head.name, normalArray(classes * dim, 1 / Math.sqrt(dim), seedFor(seed, head.name)));
+    return new Map([[head.name, normalArray(classes * dim, 1 / Math.sqrt(dim), seedFor(seed, head.name))]]);
   }
-  if (config.backbone === "pretrained") return readPretrained(config.pretrained).weights;
   const values = new Map<string, Float32Array>();
   for (const p of baseParams(config)) {
     const n = p.shape.reduce((a, b) => a * b, 1);
@@ -81,6 +92,15 @@ export function initParams(config: ModelConfig, seed: number): Map<string, Float
     } else values.set(p.name, normalArray(n, 0.02, seedFor(seed, p.name)));
   }
   return values;
+}
+
+/**
+ * A pretrained model's checkpoint opened for reading a tensor at a time (headers read and checked), less a
+ * ViT's classifier, which the pipeline's head replaces; undefined for a built-in model.
+ */
+export function pretrainedWeights(config: ModelConfig): PretrainedWeights | undefined {
+  if (config.backbone !== "pretrained") return undefined;
+  return PretrainedWeights.open(config.pretrained).without(["classifier.weight", "classifier.bias"]);
 }
 
 /**

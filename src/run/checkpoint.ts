@@ -2,19 +2,25 @@
  * Checkpoints: weights, Adam moments, and the loop state (step, sampler, metrics so far), written into a
  * temporary folder and renamed into place, so a kill never leaves a half-written checkpoint. Each folder has a
  * `sha256.txt` (the `sha256sum` format) checked on resume; the previous checkpoint is kept as a fallback.
+ * A pretrained model's frozen checkpoint weights are not copied: the weights file names the checkpoint folder
+ * and its fingerprint's digest instead (models/pretrained/base_ref.ts).
  */
 import { readSafetensors, type Tensor, writeSafetensors } from "../adapters/mod.ts";
 import type { SamplerState } from "../data/mod.ts";
 import { exists, parseJson } from "../files.ts";
 // read back by run folders, merges and scripts alike; it lives with the safetensors reader
 import { readWeights } from "../adapters/safetensors.ts";
+import { baseMetadata, baseOf, type BaseRef } from "../models/pretrained/base_ref.ts";
 export { readWeights };
 
 /** Everything needed to continue a stage exactly. */
 export interface Checkpoint {
   step: number;
+  /** Every weight but the pretrained checkpoint's frozen ones, which stay in `base`. */
   weights: Map<string, Float32Array>;
   shapes: Map<string, readonly number[]>;
+  /** The pretrained checkpoint the weights left out are read from. */
+  base?: BaseRef;
   optimizer: { m: Float32Array; v: Float32Array; steps: number };
   sampler: SamplerState;
   /** Per-domain example counts seen so far, and other loop counters. */
@@ -35,7 +41,7 @@ export async function saveCheckpoint(dir: string, c: Checkpoint): Promise<void> 
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
   await Deno.mkdir(tmp, { recursive: true });
   const contents: Record<(typeof FILES)[number], Uint8Array> = {
-    "weights.safetensors": weightsFile(c.weights, c.shapes),
+    "weights.safetensors": weightsFile(c.weights, c.shapes, c.base),
     "optimizer.safetensors": writeSafetensors({
       m: { shape: [c.optimizer.m.length], data: c.optimizer.m },
       v: { shape: [c.optimizer.v.length], data: c.optimizer.v },
@@ -139,12 +145,15 @@ async function readCheckpoint(path: string): Promise<Checkpoint> {
   const state = parseJson<
     { step: number; optimizerSteps: number; sampler: SamplerState; loop: Record<string, unknown> }
   >(await Deno.readTextFile(file), file);
-  const { weights, shapes } = readWeights(await Deno.readFile(`${path}/weights.safetensors`));
+  const saved = readSafetensors(await Deno.readFile(`${path}/weights.safetensors`));
+  const weights = new Map(Object.entries(saved.tensors).map(([n, t]) => [n, t.data]));
+  const shapes = new Map(Object.entries(saved.tensors).map(([n, t]) => [n, t.shape]));
   const opt = readSafetensors(await Deno.readFile(`${path}/optimizer.safetensors`)).tensors;
   return {
     step: state.step,
     weights,
     shapes,
+    base: baseOf(saved.metadata),
     optimizer: { m: opt.m.data, v: opt.v.data, steps: state.optimizerSteps },
     sampler: state.sampler,
     loop: state.loop,
@@ -156,14 +165,15 @@ async function sha256(bytes: Uint8Array): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** A safetensors file of named weights. */
+/** A safetensors file of named weights, naming the pretrained checkpoint `base` that holds the others. */
 export function weightsFile(
   weights: ReadonlyMap<string, Float32Array>,
   shapes: ReadonlyMap<string, readonly number[]>,
+  base?: BaseRef,
 ): Uint8Array {
   const tensors: Record<string, Tensor> = {};
   for (const [name, data] of weights) {
     tensors[name] = { shape: [...(shapes.get(name) ?? [data.length])], data };
   }
-  return writeSafetensors(tensors, { format: "mixtune" });
+  return writeSafetensors(tensors, { format: "mixtune", ...baseMetadata(base) });
 }

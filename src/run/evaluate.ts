@@ -11,6 +11,7 @@ import { classMeans, rank1Accuracy, verificationTar } from "../eval/mod.ts";
 import { ortEmbeddings, vitToOnnx } from "../export/mod.ts";
 import { isCausal, tokens } from "../models/config.ts";
 import { buildModel } from "../models/graph.ts";
+import { pretrainedWeights } from "../models/params.ts";
 import type { EvaluateStage, PipelineSpec, TrainStage } from "../spec/types.ts";
 import type { DomainCache } from "../compile/domains.ts";
 import { onnxInputs } from "./export_stage.ts";
@@ -37,7 +38,7 @@ export interface EvaluateContext {
   name: string;
   stage: EvaluateStage & { recognition?: RecognitionSet[] };
   domains: DomainCache;
-  /** Final weights of the train stage named by `stage.from`. */
+  /** Final weights of the train stage named by `stage.from` (a pretrained model's frozen ones left out). */
   weights: Map<string, Float32Array>;
   /** Examples a forward pass runs at once: the plan's, fitted to the device's limits. */
   batch: number;
@@ -55,7 +56,8 @@ export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, 
     ctx.device,
     [...graph.params.values()].map((p) => ({ name: p.name, shape: p.shape, trainable: p.trainable })),
   );
-  store.upload(ctx.weights);
+  // a pretrained model's checkpoint weights stream in from its folder; the train stage's weights hold the rest
+  await store.load(ctx.weights, pretrainedWeights(spec.model));
   const outputs = [graph.perExample, ...(graph.embedding ? [graph.embedding] : [])];
   const forward = await Forward.compile(ctx.device, store, graph, outputs);
   const onnx = stage.backend === "onnxruntime"

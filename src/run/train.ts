@@ -17,6 +17,9 @@ import type { DomainCache } from "../compile/domains.ts";
 import { appendJsonl, parseJson, writeAtomic } from "../files.ts";
 import type { Logger } from "./log.ts";
 import { initialWeights, stageAdapterFolder } from "../compile/stage_weights.ts";
+import { pretrainedWeights } from "../models/params.ts";
+import { baseRef, checkBase } from "../models/pretrained/base_ref.ts";
+import { PretrainedError } from "../models/pretrained/errors.ts";
 import { StageFailure, TrainLoop } from "./train_loop.ts";
 
 export { StageFailure };
@@ -29,7 +32,7 @@ export interface TrainContext {
   stage: TrainStage;
   dir: string;
   domains: DomainCache;
-  /** Final weights of the `from` stage. */
+  /** Final weights of the `from` stage (less a pretrained model's frozen checkpoint weights). */
   start?: Map<string, Float32Array>;
   /** LoRA starting values by LoRA parameter name (a stage that starts from an adapter folder). */
   startLora?: Map<string, Float32Array>;
@@ -39,6 +42,7 @@ export interface TrainContext {
 
 /** The final weights and the summary of a finished stage. */
 export interface TrainResult {
+  /** Every weight but a pretrained model's frozen checkpoint weights (read from the checkpoint instead). */
   weights: Map<string, Float32Array>;
   summary: Record<string, unknown>;
 }
@@ -55,19 +59,29 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
       `${ctx.name}: classifier (${vit.labels} classes) not used: the pipeline's cosine head replaces it`,
     );
   }
+  // a pretrained model's checkpoint weights stream to the GPU a piece at a time and are never held here; the
+  // stage's weight files hold what it changed and name the checkpoint for the rest
+  const source = pretrainedWeights(spec.model);
+  const base = source ? await baseRef(source.dir) : undefined;
   const found = ctx.resume ? await loadCheckpoint(dir, (t) => ctx.log.line(`${ctx.name}: ${t}`)) : undefined;
   if (ctx.resume && !found) {
     ctx.log.line(`${ctx.name}: no checkpoint in ${dir} to resume from; starting at step 0`);
   }
   if (found) {
     const saved = found.checkpoint;
-    step.store.upload(saved.weights);
+    if (saved.base && source) {
+      await checkBase(`${found.path}/weights.safetensors`, saved.base, source.dir).catch((e) => {
+        throw e instanceof PretrainedError ? new StageFailure(`stage ${ctx.name}: ${e.message}`) : e;
+      });
+    }
+    // a checkpoint without a reference holds every weight
+    await step.store.load(saved.weights, saved.base ? source : undefined);
     loop.restore(saved);
     await truncateMetrics(metricsPath, saved.step);
     ctx.log.line(`${ctx.name}: resuming at step ${saved.step} of ${ctx.stage.steps}`);
   } else {
     await removeCheckpoints(dir);
-    step.store.upload(initialWeights(ctx, placements, loop.graph.params.keys()));
+    await step.store.load(initialWeights(ctx, placements, loop.graph.params.keys(), source), source);
     await Deno.writeTextFile(metricsPath, "");
     const gates = loop.gateLine();
     if (gates) await appendJsonl(metricsPath, gates);
@@ -76,14 +90,14 @@ export async function runTrain(ctx: TrainContext): Promise<TrainResult> {
   await loop.run({
     line: (l) => appendJsonl(metricsPath, l),
     progress: (p) => ctx.log.progress(p),
-    checkpoint: (c) => saveCheckpoint(dir, c),
+    checkpoint: (c) => saveCheckpoint(dir, { ...c, base }),
     failure: (what) => notFinite(ctx.name, what, dir),
   });
 
   const weights = await step.store.download();
-  await writeAtomic(`${dir}/weights.safetensors`, weightsFile(weights, loop.shapes));
+  await writeAtomic(`${dir}/weights.safetensors`, weightsFile(weights, loop.shapes, base));
   if (placements.length) await saveAdapters(ctx, placements, weights, gate?.scale);
-  await saveCheckpoint(dir, await loop.checkpoint());
+  await saveCheckpoint(dir, { ...(await loop.checkpoint()), base });
   const summary = loop.summary();
   loop.destroy();
   return { weights, summary };

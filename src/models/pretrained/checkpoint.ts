@@ -1,19 +1,16 @@
 /**
  * Reads a Hugging Face checkpoint folder: `config.json` and either `model.safetensors` or the shards named by
- * `model.safetensors.index.json`. Weights come back float32 in mixtune's layout, under their Hugging Face
- * names; every problem names the file it is in.
+ * `model.safetensors.index.json`. The files' headers are read and checked first; a weight's bytes are read
+ * only when it is asked for, one tensor at a time (stream.ts), float32 in mixtune's layout, under its
+ * Hugging Face name. Every problem names the file it is in.
  */
 import { files, type SyncFile } from "../../host/files.ts";
-import {
-  readSafetensors,
-  readSafetensorsHeader,
-  SafetensorsError,
-  type StoredDtype,
-} from "../../adapters/safetensors.ts";
+import { readSafetensorsHeader, SafetensorsError, type StoredDtype } from "../../adapters/safetensors.ts";
 import { parseArch, type PretrainedArch } from "./arch.ts";
 import { PretrainedError } from "./errors.ts";
 import { parsePreprocessor } from "./preprocessor.ts";
 import { checkpointTensors, ignoredTensor } from "./tensors.ts";
+import { readTensor } from "./stream.ts";
 
 /** A checkpoint folder, read and checked. */
 export interface Pretrained {
@@ -25,6 +22,27 @@ export interface Pretrained {
   weights: Map<string, Float32Array>;
   /** Stored element type of each weight. */
   dtypes: Map<string, StoredDtype>;
+}
+
+/** Where one weight of a checkpoint lies: its file, stored name and type, and its bytes' position. */
+export interface TensorPlace {
+  file: string;
+  /** Its name in the file (GPT-2's may lack `transformer.`). */
+  stored: string;
+  dtype: StoredDtype;
+  /** Shape as stored ([in, out] for GPT-2's Conv1D weights). */
+  shape: number[];
+  /** Byte offset of its data in the file, and its length. */
+  start: number;
+  bytes: number;
+  /** A GPT-2 Conv1D weight: stored [in, out], used [out, in]. */
+  conv1d: boolean;
+}
+
+/** A checkpoint folder's headers, checked: everything but the weights' values. */
+export interface CheckedPretrained extends Omit<Pretrained, "weights"> {
+  /** Where each weight is, by parameter name. */
+  places: Map<string, TensorPlace>;
 }
 
 const SINGLE = "model.safetensors";
@@ -47,31 +65,31 @@ export function readPretrainedConfig(dir: string): { arch: PretrainedArch; confi
   return { arch, config: config as Record<string, unknown> };
 }
 
-/** Reads and checks a whole checkpoint folder; throws PretrainedError naming the file and the problem. */
+/**
+ * Reads and checks a whole checkpoint folder into float32 arrays, a tensor at a time (never a whole file);
+ * throws PretrainedError naming the file and the problem. Training does not use it: it streams the
+ * weights to the GPU (stream.ts); merges, generation and tests do.
+ */
 export function readPretrained(dir: string): Pretrained {
-  return scan(dir, true) as Pretrained;
+  const { places, ...rest } = checkPretrained(dir);
+  const weights = new Map<string, Float32Array>();
+  for (const [name, place] of places) weights.set(name, readTensor(place));
+  return { ...rest, weights };
 }
 
 /**
- * Checks a checkpoint folder as readPretrained() does (names, shapes, dtypes, file lengths) from the files'
- * headers alone, without reading weights: what validation can afford for large checkpoints.
+ * Checks a checkpoint folder (names, shapes, dtypes, file lengths) from the files' headers alone, without
+ * reading weights, and says where each weight is.
  */
-export function checkPretrained(dir: string): Omit<Pretrained, "weights"> {
-  return scan(dir, false);
-}
-
-function scan(
-  dir: string,
-  load: boolean,
-): Omit<Pretrained, "weights"> & { weights?: Map<string, Float32Array> } {
+export function checkPretrained(dir: string): CheckedPretrained {
   const { arch, config } = readPretrainedConfig(dir);
   const shards = shardFiles(dir);
   const expected = new Map(checkpointTensors(arch).map((t) => [t.name, t]));
-  const weights = new Map<string, Float32Array>();
+  const places = new Map<string, TensorPlace>();
   const dtypes = new Map<string, StoredDtype>();
   const where = new Map<string, string>();
   for (const [file, listed] of shards) {
-    const shard = load ? readShard(file) : readShardHeader(file);
+    const shard = readShardHeader(file);
     const stored = new Set(Object.keys(shard.shapes));
     for (const [name, table] of prefixed(arch, [...stored])) {
       if (listed && !listed.has(name)) {
@@ -100,8 +118,16 @@ function scan(
           }] from config.json`,
         );
       }
-      const data = shard.data?.[name];
-      if (data) weights.set(table, want.conv1d ? transpose2d(data, want.shape[0], want.shape[1]) : data);
+      const at = shard.places[name];
+      places.set(table, {
+        file,
+        stored: name,
+        dtype: at.dtype,
+        shape,
+        start: at.start,
+        bytes: at.bytes,
+        conv1d: want.conv1d,
+      });
       dtypes.set(table, shard.dtypes[name]);
       where.set(table, file);
     }
@@ -117,14 +143,14 @@ function scan(
       throw new PretrainedError(file, `missing tensor "${name}"`);
     }
   }
-  return { dir, arch, config, dtypes, ...(load ? { weights } : {}) };
+  return { dir, arch, config, dtypes, places };
 }
 
-/** A shard's tensor shapes and dtypes by stored name, and their float32 values when read. */
+/** A shard's tensor shapes, dtypes and byte positions by stored name. */
 interface Shard {
   shapes: Record<string, number[]>;
   dtypes: Record<string, StoredDtype>;
-  data?: Record<string, Float32Array>;
+  places: Record<string, { dtype: StoredDtype; start: number; bytes: number }>;
 }
 
 /**
@@ -170,16 +196,6 @@ function shardFiles(dir: string): [string, Set<string> | undefined][] {
   return [...byFile].sort(([a], [b]) => a < b ? -1 : 1).map(([f, names]) => [join(dir, f), names]);
 }
 
-function readShard(file: string): Shard {
-  const contents = safetensors(file, () => readSafetensors(readBytes(file)));
-  const entries = Object.entries(contents.tensors);
-  return {
-    shapes: Object.fromEntries(entries.map(([n, t]) => [n, t.shape])),
-    dtypes: contents.dtypes,
-    data: Object.fromEntries(entries.map(([n, t]) => [n, t.data])),
-  };
-}
-
 function readShardHeader(file: string): Shard {
   let f: SyncFile;
   try {
@@ -208,23 +224,19 @@ function readShardHeader(file: string): Shard {
       const length = Number(new DataView(first.buffer).getBigUint64(0, true));
       return readSafetensorsHeader(length <= size - 8 ? read(8 + length) : first, size);
     });
+    // tensor data starts after the 8-byte length and the header
+    const data = size < 8 ? 8 : 8 + header.headerLength;
     return {
       shapes: Object.fromEntries(header.entries.map((e) => [e.name, e.shape])),
       dtypes: Object.fromEntries(header.entries.map((e) => [e.name, e.dtype])),
+      places: Object.fromEntries(
+        header.entries.map((
+          e,
+        ) => [e.name, { dtype: e.dtype, start: data + e.begin, bytes: e.end - e.begin }]),
+      ),
     };
   } finally {
     f.close();
-  }
-}
-
-function readBytes(file: string): Uint8Array {
-  try {
-    return files().readFileSync(file);
-  } catch (e) {
-    throw new PretrainedError(
-      file,
-      files().notFound(e) ? "file not found" : `cannot read: ${(e as Error).message}`,
-    );
   }
 }
 
@@ -286,11 +298,4 @@ function exists(path: string): boolean {
 
 function join(dir: string, file: string): string {
   return dir.endsWith("/") ? dir + file : `${dir}/${file}`;
-}
-
-/** [rows, cols] row-major to [cols, rows]. */
-function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
-  return out;
 }
