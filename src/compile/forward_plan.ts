@@ -9,11 +9,15 @@ import { overLimit, planProblem } from "./_plan_limits.ts";
 import type { PlanLimits } from "./limits.ts";
 import { planBuffers } from "./plan.ts";
 import { align } from "./program.ts";
+import type { Half } from "../graph/op.ts";
+import { halfBytes } from "./half_weights.ts";
 
-/** GPU memory of a forward program over a store of f32 parameters, in bytes. */
+/** GPU memory of a forward program over a store of parameters, in bytes. */
 export interface ForwardMemory {
-  /** The parameters (frozen and trainable, all f32). */
+  /** The parameters (frozen and trainable). */
   weights: number;
+  /** The part of `weights` held in 16 bits (frozen weights kept as stored, f16 or bf16); absent when none. */
+  weights16?: number;
   /** Planned intermediate buffers and input buffers. */
   activations: number;
   /** Both. */
@@ -22,34 +26,40 @@ export interface ForwardMemory {
 
 /**
  * Memory and extremes of `outputs` of `model`, compiled as `Forward.compile` does (parameters in the flat
- * buffers of a ParamStore) or, with `store` false, as `Program.compile` alone does (a buffer per parameter).
+ * buffers of a ParamStore, the frozen ones in `half` in 16 bits) or, with `store` false, as `Program.compile`
+ * alone does (a buffer per parameter, all f32).
  */
 export function planForward(
   model: Pick<ModelGraph, "params">,
   outputs: readonly Node[],
   store = true,
+  half: ReadonlyMap<Node, Half> = new Map(),
 ): { memory: ForwardMemory; extremes: Extremes } {
   const params = [...model.params.values()];
-  const plan = planBuffers(outputs, new Set(params));
+  const halves = store ? half : new Map<Node, Half>();
+  const plan = planBuffers(outputs, new Set(params), halves);
   const leaves = topo(outputs).filter((n) => n.role === "input" || n.role === "const");
-  const frozen = params.filter((p) => !p.trainable);
+  const frozen = params.filter((p) => !p.trainable && !halves.has(p));
+  const frozen16 = params.filter((p) => halves.has(p));
   const trainable = params.filter((p) => p.trainable);
   const flats = store
     ? [
       flatBuffer("frozen parameters", frozen, 4, false),
+      flatBuffer("frozen 16-bit parameters", frozen16, 2, false),
       flatBuffer("trainable parameters", trainable, 4, false),
     ]
     : params.map((p) => ({ holds: `parameter ${p.name}`, bytes: align(p.size * 4), binding: 0 }));
   // a store allocates at least one aligned block for each flat buffer
   const stored = (ps: readonly Node[]) =>
     Math.max(256, ps.reduce((a, p) => a + Math.ceil(p.size / 64) * 256, 0));
+  const weights16 = frozen16.reduce((a, p) => a + halfBytes(p.size), 0);
   const weights = store
-    ? stored(frozen) + stored(trainable)
+    ? stored(frozen) + weights16 + stored(trainable)
     : params.reduce((a, p) => a + align(p.size * 4), 0);
   const activations = plan.bytes + leaves.reduce((a, n) => a + align(n.size * 4), 0);
   return {
-    memory: { weights, activations, total: weights + activations },
-    extremes: extremesOf(plan, leaves, flats),
+    memory: { weights, ...(weights16 > 0 ? { weights16 } : {}), activations, total: weights + activations },
+    extremes: extremesOf(plan, leaves, flats, halves),
   };
 }
 
@@ -59,6 +69,8 @@ export interface ForwardAt {
   outputs: Node[];
   /** Parameters in a ParamStore's flat buffers (default) or a buffer each. */
   store?: boolean;
+  /** Frozen parameters the store keeps in 16 bits (see halfWeights). */
+  half?: ReadonlyMap<Node, Half>;
 }
 
 /**
@@ -76,7 +88,7 @@ export function fitBatch(
 ): { batch: number; memory: ForwardMemory } {
   const plan = (b: number) => {
     const f = at(b);
-    return planForward(f.model, f.outputs, f.store ?? true);
+    return planForward(f.model, f.outputs, f.store ?? true, f.half);
   };
   const top = plan(most);
   const over = overLimit(top.extremes, limits);
