@@ -13,8 +13,11 @@ import { PIECE_BYTES, pieceRows } from "../src/graph/ops/_binding.ts";
 import type { MatmulBlock } from "../src/graph/ops/_matmul_plan.ts";
 import { randoms, relError, testDevice } from "./_harness.ts";
 
-/** f32 sums of at most 100 products against float64 over the same weights. */
-const TOL = 1e-5;
+/**
+ * f32 sums of at most 100 products against float64 over the same weights, as tests/gpu_matmul_test.ts (the
+ * error is relative to 1e-3 of the largest output near zero, where sums cancel).
+ */
+const TOL = 1e-4;
 const PINNED: MatmulBlock = { gm: 2, gn: 2, lanesX: 2, wg: 8 };
 
 /** The f32 values a weight holds in the store. */
