@@ -17,7 +17,9 @@ import { randoms, testDevice } from "./_harness.ts";
 
 /** The f32 values a 16-bit table holds after upload (the store rounds f32 to nearest even). */
 function stored(half: Exclude<Half, false>, name: string, v: Float32Array): Float32Array {
-  if (half === "f16") return Float32Array.from(new Float16Array(toHalves(name, v).buffer).subarray(0, v.length));
+  if (half === "f16") {
+    return Float32Array.from(new Float16Array(toHalves(name, v).buffer).subarray(0, v.length));
+  }
   const bits = toBfloat16(name, v);
   return new Float32Array(Uint32Array.from(bits.subarray(0, v.length), (b) => b << 16).buffer);
 }
@@ -49,7 +51,12 @@ Deno.test("gather() reads f16 and bf16 tables exactly, indices across piece boun
       const low = opDef("gather").gpu!([[rows, d], [picks.length]], { pieceBytes }, y.shape, [half, false]);
       assert.equal(low.calls.length, Math.ceil(rows / step), `${at}: one call per piece`);
 
-      const store = new ParamStore(device, [{ name: table.name, shape: table.shape, trainable: false, half }]);
+      const store = new ParamStore(device, [{
+        name: table.name,
+        shape: table.shape,
+        trainable: false,
+        half,
+      }]);
       try {
         store.upload(new Map([[table.name, values]]));
         const program = await Program.compile(device, [y], {
@@ -70,7 +77,11 @@ Deno.test("gather() reads f16 and bf16 tables exactly, indices across piece boun
           if (!(v >= 0 && v < rows)) want.fill(0, r * d, (r + 1) * d);
         });
         // bit for bit: signed zeros, subnormals and unwritten (NaN-poisoned) elements all show
-        assert.deepEqual(new Uint32Array(got.buffer, got.byteOffset, got.length), new Uint32Array(want.buffer), at);
+        assert.deepEqual(
+          new Uint32Array(got.buffer, got.byteOffset, got.length),
+          new Uint32Array(want.buffer),
+          at,
+        );
       } finally {
         store.destroy();
       }
@@ -105,7 +116,10 @@ Deno.test("halfWeights() keeps a frozen embedding, tied or not, in 16 bits when 
   assert.deepEqual(names([linearCrossEntropy(h, tied, labels).loss]), ["embed"]);
   // untied: the head and the table
   const head = param("head", [V, D], false);
-  assert.deepEqual(names([linearCrossEntropy(gather(tied, ids), head, labels).loss], "f16"), ["embed", "head"]);
+  assert.deepEqual(names([linearCrossEntropy(gather(tied, ids), head, labels).loss], "f16"), [
+    "embed",
+    "head",
+  ]);
   // a reader that needs f32 (an add of the whole table), or a trainable table, keeps it f32
   assert.deepEqual(names([linearCrossEntropy(h, tied, labels).loss, add(tied, tied)]), []);
   const trained = param("embed", [V, D], true);

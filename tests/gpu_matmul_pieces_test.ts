@@ -23,7 +23,9 @@ const PINNED: MatmulBlock = { gm: 2, gn: 2, lanesX: 2, wg: 8 };
 /** The f32 values a weight holds in the store. */
 function held(half: Half, name: string, v: Float32Array): Float32Array {
   if (!half) return v;
-  if (half === "f16") return Float32Array.from(new Float16Array(toHalves(name, v).buffer).subarray(0, v.length));
+  if (half === "f16") {
+    return Float32Array.from(new Float16Array(toHalves(name, v).buffer).subarray(0, v.length));
+  }
   return new Float32Array(Uint32Array.from(toBfloat16(name, v).subarray(0, v.length), (b) => b << 16).buffer);
 }
 
@@ -75,7 +77,10 @@ Deno.test("matmul() reads a transposed weight over one binding in pieces of rows
       const pinnedSplit = apply("matmul", [a, w], { transB: true, pieceBytes, block: PINNED });
       const whole = apply("matmul", [a, w], { transB: true, block: PINNED });
       const M = ashape.slice(0, -1).reduce((x, y) => x * y, 1);
-      const low = opDef("matmul").gpu!([ashape, [N, K]], { transB: true, pieceBytes }, split.shape, [false, half]);
+      const low = opDef("matmul").gpu!([ashape, [N, K]], { transB: true, pieceBytes }, split.shape, [
+        false,
+        half,
+      ]);
       assert.equal(low.calls.length, Math.ceil(N / rows), `${at}: one call per piece`);
       low.calls.forEach((c, k) => {
         const [wb, cb] = [c.bind[1], c.bind[2]] as { offset: number; size: number }[];
@@ -86,7 +91,14 @@ Deno.test("matmul() reads a transposed weight over one binding in pieces of rows
 
       const av = randoms(M * K, 10 + i);
       const wv = randoms(N * K, 20 + i, -2, 2);
-      const [got, gotPinned, gotWhole] = await run(device, [split, pinnedSplit, whole], w, wv, half, new Map([[a, av]]));
+      const [got, gotPinned, gotWhole] = await run(
+        device,
+        [split, pinnedSplit, whole],
+        w,
+        wv,
+        half,
+        new Map([[a, av]]),
+      );
       const ref = evaluate([split], new Map([[a, av], [w, held(half, w.name, wv)]])).get(split)!;
       const e = relError(got, ref);
       assert.ok(e <= TOL, `${at}: relative error ${e}`); // NaN (an unwritten, poisoned element) fails too

@@ -191,7 +191,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "GPT-2 small: generation plans at its 1,024 positions and its next-token logits equal PyTorch's (float64)",
+  name:
+    "GPT-2 small: generation plans at its 1,024 positions and its next-token logits equal PyTorch's (float64)",
   ignore,
   fn: async () => {
     const { dir, ref } = await gpt2Small();
@@ -199,10 +200,17 @@ Deno.test({
     const arch = pretrained.arch as PretrainedLmArch;
     // the head (the tied 147 MiB embedding) is read in pieces of rows, and only the last position's logits
     // are made: the whole window fits WebGPU's default limits
-    const fit = fitBatch("generation", arch.positions, WEBGPU_DEFAULT_LIMITS, (context) => {
-      const g = generationGraph(arch, context);
-      return { model: g.graph, outputs: [g.logits], store: false };
-    }, false, "context");
+    const fit = fitBatch(
+      "generation",
+      arch.positions,
+      WEBGPU_DEFAULT_LIMITS,
+      (context) => {
+        const g = generationGraph(arch, context);
+        return { model: g.graph, outputs: [g.logits], store: false };
+      },
+      false,
+      "context",
+    );
     assert.equal(fit.batch, 1024);
     const device = await testDevice();
     if (!device) return;
@@ -217,7 +225,9 @@ Deno.test({
     const got = await program.read(logits);
     program.destroy();
     const e = normRelError(got, ref.next);
-    console.log(`GPT-2 small next-token logits against PyTorch float64: relative error ${e.toExponential(1)}`);
+    console.log(
+      `GPT-2 small next-token logits against PyTorch float64: relative error ${e.toExponential(1)}`,
+    );
     assert.ok(e <= TOL, `relative error ${e}`);
     // greedy generation picks PyTorch's most likely token (when it leads the next by a clear margin)
     const order = ref.next.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]);

@@ -3,7 +3,18 @@
  * with the 16-bit bytes, and its validation loss is the one a forward over 16-bit weights computes.
  */
 import assert from "node:assert/strict";
-import { adamw, dictionary, evaluate, lmLoss, lora, pipeline, pretrained, split, temperature, train } from "../mod.ts";
+import {
+  adamw,
+  dictionary,
+  evaluate,
+  lmLoss,
+  lora,
+  pipeline,
+  pretrained,
+  split,
+  temperature,
+  train,
+} from "../mod.ts";
 import { readSafetensors } from "../src/adapters/safetensors.ts";
 import { DomainCache } from "../src/compile/domains.ts";
 import { Forward } from "../src/compile/forward.ts";

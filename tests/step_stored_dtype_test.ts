@@ -87,7 +87,8 @@ Deno.test({
   fn: () => stored("qwen2_f16_tied", "model.layers.1.mlp.down_proj", "F16"),
 });
 Deno.test({
-  name: "frozenDtype stored: a bf16 tied Qwen2's LoRA steps equal the f32 ones bit for bit, embedding in bf16",
+  name:
+    "frozenDtype stored: a bf16 tied Qwen2's LoRA steps equal the f32 ones bit for bit, embedding in bf16",
   ignore,
   fn: () => stored("qwen2_bf16_tied", "model.layers.0.self_attn.q_proj", "BF16"),
 });

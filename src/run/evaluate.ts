@@ -57,7 +57,10 @@ export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, 
   const context = isCausal(spec.model) ? tokens(spec.model) : 0;
   // greedy decoding reads logits [rows, T, vocab] back whole: rows are few enough to keep them near 64 MiB
   const decoding = stage.tasks.includes("exact_match")
-    ? buildModel(spec.model, sm.build(Math.max(1, Math.min(batch, Math.floor(2 ** 24 / (context * vocabOf(graph))))), 1))
+    ? buildModel(
+      spec.model,
+      sm.build(Math.max(1, Math.min(batch, Math.floor(2 ** 24 / (context * vocabOf(graph))))), 1),
+    )
     : undefined;
   // frozen weights as the train stage keeps them (its frozenDtype: by default as the checkpoint stores them)
   const { frozenDtype, stored } = stageFrozen(train, spec.model);

@@ -52,7 +52,9 @@ function gatherCalls(n: number, d: number, rows: number, half: Half, pieceBytes:
       ["u32", k === 0 ? 1 : 0],
     ]),
     workgroups: grid(n, 256),
-    bind: [{ in: 1 }, { in: 0, offset: piece.first * d * bytes, size: piece.rows * d * bytes }, { out: true }],
+    bind: [{ in: 1 }, { in: 0, offset: piece.first * d * bytes, size: piece.rows * d * bytes }, {
+      out: true,
+    }],
   }));
 }
 
@@ -134,7 +136,9 @@ defineOps(
       return y;
     },
     grad: (n, gg) => [null, gather(gg, n.inputs[0])],
-    gpu: ([idx], attrs, out) => ({ calls: gatherGradCalls(out[1], out[0], sizeOf(idx), pieceBytesOf(attrs)) }),
+    gpu: ([idx], attrs, out) => ({
+      calls: gatherGradCalls(out[1], out[0], sizeOf(idx), pieceBytesOf(attrs)),
+    }),
   },
 );
 
