@@ -3,7 +3,7 @@
  * chosen by halfWeights wherever every consumer of the table can read 16 bits.
  */
 import assert from "node:assert/strict";
-import { halfWeights } from "../src/compile/half_weights.ts";
+import { halfWeights, sharedHalfWeights } from "../src/compile/half_weights.ts";
 import { ParamStore } from "../src/compile/param_store.ts";
 import { Program } from "../src/compile/program.ts";
 import { toBfloat16, toHalves } from "../src/compile/_halves.ts";
@@ -124,4 +124,15 @@ Deno.test("halfWeights() keeps a frozen embedding, tied or not, in 16 bits when 
   assert.deepEqual(names([linearCrossEntropy(h, tied, labels).loss, add(tied, tied)]), []);
   const trained = param("embed", [V, D], true);
   assert.deepEqual(names([linearCrossEntropy(gather(trained, ids), trained, labels).loss]), []);
+  // a store that two programs read keeps in 16 bits what both can read, by name
+  const loss = (t: Node) => linearCrossEntropy(gather(t, ids), head, labels).loss;
+  const other = param("embed", [V, D], false);
+  assert.deepEqual([...sharedHalfWeights([[loss(tied)], [loss(other)]], "bf16")].sort(), [["embed", "bf16"], [
+    "head",
+    "bf16",
+  ]]);
+  assert.deepEqual([...sharedHalfWeights([[loss(tied)], [loss(other), add(other, other)]], "bf16")], [[
+    "head",
+    "bf16",
+  ]]);
 });

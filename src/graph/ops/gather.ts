@@ -11,8 +11,12 @@ import { PIECE_BYTES, rowPieces } from "./_binding.ts";
 
 export { PIECE_BYTES, pieceRows } from "./_binding.ts";
 
+const halfSources = new Map<Half, string>();
+
 /** The gather kernel reading its table in 16 bits: two values a 32-bit word, the first in the low half. */
 function halfSource(half: Exclude<Half, false>): string {
+  const cached = halfSources.get(half);
+  if (cached !== undefined) return cached;
   const binding = "var<storage, read> src: array<f32>;";
   const line = /^fn srcAt\(.*$/m;
   if (!source.includes(binding) || !line.test(source)) {
@@ -22,11 +26,11 @@ function halfSource(half: Exclude<Half, false>): string {
     // bf16 is the upper half of an f32: a shift or a mask is the exact value
     ? "let w = src[i / 2u]; return bitcast<f32>(select(w & 0xffff0000u, w << 16u, i % 2u == 0u));"
     : "let v = unpack2x16float(src[i / 2u]); return select(v.y, v.x, i % 2u == 0u);";
-  return source.replace(binding, "var<storage, read> src: array<u32>;")
+  const text = source.replace(binding, "var<storage, read> src: array<u32>;")
     .replace(line, `fn srcAt(i: u32) -> f32 { ${at} }`);
+  halfSources.set(half, text);
+  return text;
 }
-
-const halfSources = new Map<Half, string>();
 
 /**
  * Gather over `table` rows ([rows, d] input 0, f32 or `half`), one call per piece; the first call writes
@@ -34,11 +38,7 @@ const halfSources = new Map<Half, string>();
  */
 function gatherCalls(n: number, d: number, rows: number, half: Half, pieceBytes: number): KernelCall[] {
   const bytes = half ? 2 : 4;
-  let text = source;
-  if (half) {
-    text = halfSources.get(half) ?? halfSource(half);
-    halfSources.set(half, text);
-  }
+  const text = half ? halfSource(half) : source;
   return rowPieces(rows, d, bytes, pieceBytes).map((piece, k) => ({
     kernel: "gather",
     source: text,
