@@ -24,6 +24,9 @@ struct Params {
   // periods of the epilogue's addends (in the output's elements: vec4s here, floats in the scalar twin)
   period0: u32,
   period1: u32,
+  // elements between rows of C: N, or more when a call writes a column range of a wider output (a weight
+  // read in pieces of its rows)
+  ldc: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<vec4f>;
@@ -88,10 +91,10 @@ fn colsAt(batch: u32, n: u32) -> vec4u {
 // Writes the 4x4 block at (m, n) of the output, dropping what lies outside C.
 fn store(batch: u32, m: u32, n: u32, acc: mat4x4f) {
   if (n >= p.N) { return; }
-  let N4 = p.N / 4u;
-  let at = batch * p.M * N4 + m * N4 + n / 4u;
+  let L4 = p.ldc / 4u;
+  let at = batch * p.M * L4 + m * L4 + n / 4u;
   for (var r = 0u; r < 4u; r++) {
-    if (m + r < p.M) { c[at + r * N4] = epilogue(at + r * N4, acc[r]); }
+    if (m + r < p.M) { c[at + r * L4] = epilogue(at + r * L4, acc[r]); }
   }
 }
 

@@ -17,6 +17,9 @@ struct Params {
   // periods of the epilogue's addends (in the output's elements: floats here, vec4s in matmul.wgsl)
   period0: u32,
   period1: u32,
+  // elements between rows of C: N, or more when a call writes a column range of a wider output (a weight
+  // read in pieces of its rows)
+  ldc: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -79,10 +82,10 @@ fn colsAt(batch: u32, n: u32) -> vec4u {
 
 // Writes the 4x4 block at (m, n) of the output, dropping what lies outside C.
 fn store(batch: u32, m: u32, n: u32, acc: mat4x4f) {
-  let at = batch * p.M * p.N + m * p.N + n;
+  let at = batch * p.M * p.ldc + m * p.ldc + n;
   for (var r = 0u; r < 4u; r++) {
     for (var q = 0u; q < 4u; q++) {
-      if (m + r < p.M && n + q < p.N) { c[at + r * p.N + q] = epilogue(at + r * p.N + q, acc[r][q]); }
+      if (m + r < p.M && n + q < p.N) { c[at + r * p.ldc + q] = epilogue(at + r * p.ldc + q, acc[r][q]); }
     }
   }
 }

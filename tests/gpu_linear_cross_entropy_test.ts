@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { toBfloat16 } from "../src/compile/_halves.ts";
 import { ParamStore } from "../src/compile/param_store.ts";
 import { Program } from "../src/compile/program.ts";
 import { evaluate } from "../src/graph/cpu.ts";
@@ -103,42 +104,46 @@ Deno.test("linearCrossEntropy() with a bias and a low-rank term, D = 66 (scalar 
   await check(device, { N: 37, V: 300, D: 66, r: 6, bias: true, chunk: 128, labels }, "bias + low rank");
 });
 
-Deno.test("linearCrossEntropy() reads a weight stored as f16: float64 over the rounded weight", async () => {
+Deno.test("linearCrossEntropy() reads a weight stored as f16 or bf16 in chunks: float64 over the rounded weight", async () => {
   const device = await testDevice();
   if (!device) return;
-  const [N, V, D] = [6, 700, 32];
-  const h = input("h", [N, D]);
-  const W = param("W", [V, D], false);
-  const labels = input("labels", [N]);
-  const { loss } = linearCrossEntropy(h, W, labels, { chunk: 256 });
-  const g = gradients(sumAll(mul(loss, constant(randoms(N, 3), [N], "R"))), [h]).get(h)!;
-  const values = {
-    h: randoms(N * D, 1),
-    W: randoms(V * D, 2),
-    labels: Float32Array.of(0, 699, 256, 255, 1, 512),
-  };
-  const store = new ParamStore(device, [{ name: "W", shape: [V, D], trainable: false, half: true }]);
-  store.upload(new Map([["W", values.W]]));
-  const program = await Program.compile(device, [loss, g], {
-    pinned: new Map([[W, store.slot("W")]]),
-    poison: true,
-  });
-  program.write(h, values.h);
-  program.write(labels, values.labels);
-  program.run();
-  const rounded = Float32Array.from(new Float16Array(values.W));
-  const ref = evaluate(
-    [loss, g],
-    new Map<Node, Float32Array>([[h, values.h], [W, rounded], [labels, values.labels]]),
-  );
-  const errs = [
-    relError(await program.read(loss), ref.get(loss)!),
-    relError(await program.read(g), ref.get(g)!),
-  ];
-  program.destroy();
-  store.destroy();
-  assert.ok(errs[0] <= LOSS_TOL, `loss relative error ${errs[0]}`);
-  assert.ok(errs[1] <= GRAD_TOL, `d hidden relative error ${errs[1]}`);
+  for (const half of ["f16", "bf16"] as const) {
+    const [N, V, D] = [6, 700, 32];
+    const h = input("h", [N, D]);
+    const W = param("W", [V, D], false);
+    const labels = input("labels", [N]);
+    const { loss } = linearCrossEntropy(h, W, labels, { chunk: 256 });
+    const g = gradients(sumAll(mul(loss, constant(randoms(N, 3), [N], "R"))), [h]).get(h)!;
+    const values = {
+      h: randoms(N * D, 1),
+      W: randoms(V * D, 2),
+      labels: Float32Array.of(0, 699, 256, 255, 1, 512),
+    };
+    const store = new ParamStore(device, [{ name: "W", shape: [V, D], trainable: false, half }]);
+    store.upload(new Map([["W", values.W]]));
+    const program = await Program.compile(device, [loss, g], {
+      pinned: new Map([[W, store.slot("W")]]),
+      poison: true,
+    });
+    program.write(h, values.h);
+    program.write(labels, values.labels);
+    program.run();
+    const rounded = half === "f16" ? Float32Array.from(new Float16Array(values.W)) : new Float32Array(
+      Uint32Array.from(toBfloat16("W", values.W).subarray(0, V * D), (b) => b << 16).buffer,
+    );
+    const ref = evaluate(
+      [loss, g],
+      new Map<Node, Float32Array>([[h, values.h], [W, rounded], [labels, values.labels]]),
+    );
+    const errs = [
+      relError(await program.read(loss), ref.get(loss)!),
+      relError(await program.read(g), ref.get(g)!),
+    ];
+    program.destroy();
+    store.destroy();
+    assert.ok(errs[0] <= LOSS_TOL, `${half}: loss relative error ${errs[0]}`);
+    assert.ok(errs[1] <= GRAD_TOL, `${half}: d hidden relative error ${errs[1]}`);
+  }
 });
 
 Deno.test("linearCrossEntropy() ignores label -1: loss exactly 0, not counted, a zero gradient row; a bad label gives NaN", async () => {

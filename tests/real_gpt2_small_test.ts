@@ -3,8 +3,8 @@
  * written by tests/fixtures/real_shapes.py, against the float64 PyTorch reference of
  * tests/fixtures/real_reference.py. Its 147 MiB embedding is over one WebGPU binding (128 MiB), and its
  * 475 MiB of frozen weights over WebGPU's default maxBufferSize (256 MiB): the store pools them and the
- * gather and the fused loss read the embedding in parts. Without torch the tests are ignored by name,
- * except in CI (CI=true), where they run and fail.
+ * gather, the fused loss and generation's output projection read the embedding in parts. Without torch the
+ * tests are ignored by name, except in CI (CI=true), where they run and fail.
  */
 import { textureReads } from "../src/gpu/operand_textures.ts";
 import assert from "node:assert/strict";
@@ -16,6 +16,10 @@ import { gradients } from "../src/graph/grad.ts";
 import { loraNames } from "../src/models/_linear.ts";
 import { buildModel } from "../src/models/graph.ts";
 import { readPretrained } from "../src/models/pretrained/checkpoint.ts";
+import { fitBatch } from "../src/compile/forward_plan.ts";
+import { generate, generationGraph } from "../src/compile/generate.ts";
+import { WEBGPU_DEFAULT_LIMITS } from "../src/compile/limits.ts";
+import type { PretrainedLmArch } from "../src/models/pretrained/arch.ts";
 import { testDevice } from "./_harness.ts";
 import { normRelError, torchStatus } from "./_hf_reference.ts";
 
@@ -32,6 +36,8 @@ interface Reference {
   x: number[];
   labels: number[];
   loss: number;
+  /** The next-token logits after the first row's ids. */
+  next: number[];
   lora: {
     rank: number;
     scale: number;
@@ -191,5 +197,55 @@ Deno.test({
     assert.notDeepEqual(after.get(loraNames(TARGETS[0]).B), Float32Array.from(ref.lora.B[TARGETS[0]]));
     assert.equal(stepGraph(m).gradNodes.size, 4);
     step.destroy();
+  },
+});
+
+Deno.test({
+  name:
+    "GPT-2 small: generation plans at its 1,024 positions and its next-token logits equal PyTorch's (float64)",
+  ignore,
+  fn: async () => {
+    const { dir, ref } = await gpt2Small();
+    const pretrained = await readPretrained(dir);
+    const arch = pretrained.arch as PretrainedLmArch;
+    // the head (the tied 147 MiB embedding) is read in pieces of rows, and only the last position's logits
+    // are made: the whole window fits WebGPU's default limits
+    const fit = fitBatch(
+      "generation",
+      arch.positions,
+      WEBGPU_DEFAULT_LIMITS,
+      (context) => {
+        const g = generationGraph(arch, context);
+        return { model: g.graph, outputs: [g.logits], store: false };
+      },
+      false,
+      "context",
+    );
+    assert.equal(fit.batch, 1024);
+    const device = await testDevice();
+    if (!device) return;
+    // the graph generation runs, at the reference's window: the first row's ids, logits after the last one
+    const { graph, position, logits } = generationGraph(arch, T);
+    assert.deepEqual(logits.shape, [1, 50257]);
+    const program = await Program.compile(device, [logits], { poison: true });
+    for (const [name, node] of graph.params) program.write(node, pretrained.weights.get(name)!);
+    program.write(graph.inputs.x, Float32Array.from(ref.x.slice(0, T)));
+    program.write(position, Float32Array.of(T - 1));
+    program.run();
+    const got = await program.read(logits);
+    program.destroy();
+    const e = normRelError(got, ref.next);
+    console.log(
+      `GPT-2 small next-token logits against PyTorch float64: relative error ${e.toExponential(1)}`,
+    );
+    assert.ok(e <= TOL, `relative error ${e}`);
+    // greedy generation picks PyTorch's most likely token (when it leads the next by a clear margin)
+    const order = ref.next.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]);
+    assert.ok(order[0][0] - order[1][0] > 1e-3, `the top two logits are ${order[0][0]} and ${order[1][0]}`);
+    const ids: number[] = [];
+    const options = { maxNew: 2, sampling: { kind: "greedy" as const }, seed: 0, context: T };
+    for await (const id of generate(device, pretrained, ref.x.slice(0, T), options)) ids.push(id);
+    assert.equal(ids.length, 2);
+    assert.equal(ids[0], order[0][1]);
   },
 });

@@ -68,6 +68,14 @@ Deno.test("--plan passes for GPT-2 small, SmolLM2-135M, Qwen2.5-0.5B and TinyLla
       "qwen2.5-0.5b": "494,032,768",
       "tinyllama-1.1b": "1,100,048,384",
     };
+    // planned MiB of the train and evaluate stages: a bf16 checkpoint's frozen weights all bf16, embeddings
+    // included, in both stages
+    const planned: Record<string, [string, string]> = {
+      "gpt2": ["989.31 MiB", "611.65 MiB"],
+      "smollm2-135m": ["2036.54 MiB", "391.08 MiB"],
+      "qwen2.5-0.5b": ["4539.78 MiB", "1315.21 MiB"],
+      "tinyllama-1.1b": ["6789.13 MiB", "2554.43 MiB"],
+    };
     for (const name of MODELS) {
       const file = `${dir}/${name}.yaml`;
       await Deno.writeTextFile(file, pipelineYaml(dir, name));
@@ -77,19 +85,22 @@ Deno.test("--plan passes for GPT-2 small, SmolLM2-135M, Qwen2.5-0.5B and TinyLla
       assert.ok(r.out.includes(`maxBufferSize 2.00 GiB`), r.out);
       const memory = r.out.split("\n").filter((l) => l.includes("GPU memory planned"));
       assert.equal(memory.length, 2, `${name}: a memory line per stage\n${r.out}`);
+      // the README's table of real sizes
+      assert.ok(memory[0].includes(`GPU memory planned: ${planned[name][0]}`), `${name}: ${memory[0]}`);
+      assert.ok(memory[1].includes(`GPU memory planned: ${planned[name][1]}`), `${name}: ${memory[1]}`);
       assert.match(
         memory[1],
         /^batch \d+ \((the most, up to 128, that fits the limits|every validation example of its largest domain; it fits the limits)\)/,
       );
     }
-    // WebGPU's default limits (256 MiB buffers): GPT-2 small's pools fit, Qwen2.5's 519 MiB embedding does not
+    // WebGPU's default limits (256 MiB buffers): GPT-2 small's pools fit, Qwen2.5's 260 MiB bf16 embedding does not
     const gpt2 = await plan(`${dir}/gpt2.yaml`, "webgpu-default");
     assert.equal(gpt2.code, 0, gpt2.err);
     const qwen = await plan(`${dir}/qwen2.5-0.5b.yaml`, "webgpu-default");
     assert.equal(qwen.code, 2);
     assert.match(
       qwen.err.trim(),
-      /^.*qwen2\.5-0\.5b\.yaml:5:1 model\.dim: the step needs a buffer of 519\.3 MiB \(frozen parameter model\.embed_tokens\.weight\); a buffer is at most 256 MiB \(maxBufferSize of webgpu-default\): use a smaller model$/,
+      /^.*qwen2\.5-0\.5b\.yaml:5:1 model\.dim: the step needs a buffer of 259\.7 MiB \(frozen 16-bit parameter model\.embed_tokens\.weight\); a buffer is at most 256 MiB \(maxBufferSize of webgpu-default\): use a smaller model$/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -1,7 +1,7 @@
 /**
- * frozenDtype "stored" (the default for pretrained models): a bf16 checkpoint's frozen matmul weights stay
- * bf16 on the GPU and an f16 one's f16, exactly, so a LoRA step computes what it computes over f32 copies in
- * less memory. Checkpoints from tests/fixtures/hf_reference.py; without torch the test is ignored by name,
+ * frozenDtype "stored" (the default for pretrained models): a bf16 checkpoint's frozen matmul weights and
+ * embeddings (a tied one is also the output projection) stay bf16 on the GPU and an f16 one's f16, exactly,
+ * so a LoRA step computes what it computes over f32 copies in less memory. Checkpoints from tests/fixtures/hf_reference.py; without torch the test is ignored by name,
  * except in CI (CI=true), where it runs and fails.
  */
 import assert from "node:assert/strict";
@@ -34,8 +34,8 @@ async function stored(name: string, target: string, dtype: string): Promise<void
   const shape = (n: string) => model.params.get(n)!.shape;
   values.set(A, Float32Array.from({ length: shape(A)[0] * shape(A)[1] }, (_, i) => Math.sin(i) * 0.1));
   values.set(up, Float32Array.from({ length: shape(up)[0] * shape(up)[1] }, (_, i) => Math.cos(i) * 0.1));
-  const vocab = model.params.get(name.startsWith("qwen") ? "model.embed_tokens.weight" : "lm_head.weight")!
-    .shape[0];
+  const embed = "model.embed_tokens.weight";
+  const vocab = model.params.get(embed)!.shape[0];
   const ids = Float32Array.from({ length: B * T }, (_, i) => (i * 37 + 11) % vocab);
   const batch = {
     x: ids,
@@ -54,7 +54,8 @@ async function stored(name: string, target: string, dtype: string): Promise<void
         losses.push((await step.drainMetrics()).loss);
       }
       const after = await step.store.download();
-      return { losses, memory: step.memory(), B: after.get(up)! };
+      const embedding = step.store.slot(embed).half ?? false;
+      return { losses, memory: step.memory(), B: after.get(up)!, embedding };
     } finally {
       step.destroy();
     }
@@ -64,9 +65,13 @@ async function stored(name: string, target: string, dtype: string): Promise<void
   // the same values read through another load: the same bits
   assert.deepEqual(kept.losses, f32.losses);
   assert.deepEqual(kept.B, f32.B);
+  // the embedding (tied: the output projection too) is kept in 16 bits: at least its half of the f32 bytes saved
+  const half = model.params.get(embed)!.size * 2;
+  assert.equal(kept.embedding, dtype === "BF16" ? "bf16" : "f16");
+  assert.equal(f32.embedding, false);
   assert.ok(
-    kept.memory.frozenF16! > 0 && kept.memory.frozen < f32.memory.frozen,
-    JSON.stringify(kept.memory),
+    kept.memory.frozenF16! >= half && f32.memory.frozen - kept.memory.frozen >= half,
+    JSON.stringify([kept.memory, f32.memory]),
   );
 }
 
@@ -80,4 +85,10 @@ Deno.test({
     "frozenDtype stored: an f16 Qwen2's (tied) LoRA steps equal the f32 ones bit for bit, with f16 weights",
   ignore,
   fn: () => stored("qwen2_f16_tied", "model.layers.1.mlp.down_proj", "F16"),
+});
+Deno.test({
+  name:
+    "frozenDtype stored: a bf16 tied Qwen2's LoRA steps equal the f32 ones bit for bit, embedding in bf16",
+  ignore,
+  fn: () => stored("qwen2_bf16_tied", "model.layers.0.self_attn.q_proj", "BF16"),
 });

@@ -67,9 +67,10 @@ export function formatPlan(plan: PipelinePlan): string {
         `batch ${s.forward.batch}${
           s.forward.most === undefined ? "" : upTo(s.forward.batch, s.forward.most)
         }; ` +
-          `GPU memory planned: ${bytes(m.total)} = weights ${bytes(m.weights)} + activations ${
-            bytes(m.activations)
-          }` + (m.textures ? ` + operand textures ${bytes(m.textures)}` : ""),
+          `GPU memory planned: ${bytes(m.total)} = weights ${bytes(m.weights)}${
+            m.weights16 ? ` (${bytes(m.weights16)} of it 16-bit)` : ""
+          } + activations ${bytes(m.activations)}` +
+          (m.textures ? ` + operand textures ${bytes(m.textures)}` : ""),
       );
     }
     if (s.kind !== "train") continue;

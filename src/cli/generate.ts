@@ -12,13 +12,12 @@ import { loadTokenizer } from "../data/tokenizer.ts";
 import { applyAdapter } from "../models/pretrained/apply_adapter.ts";
 import { gpu } from "../gpu/device.ts";
 import { type Pretrained, readPretrained } from "../models/pretrained/checkpoint.ts";
-import { buildPretrained } from "../models/pretrained/graph.ts";
 import type { PretrainedLmArch } from "../models/pretrained/arch.ts";
 import { fitBatch } from "../compile/forward_plan.ts";
 import { limitsInUse, limitsLine, type PlanLimits } from "../compile/limits.ts";
 import { PipelineError } from "../spec/problem.ts";
 import { PretrainedError } from "../models/pretrained/errors.ts";
-import { generate } from "../compile/generate.ts";
+import { generate, generationGraph } from "../compile/generate.ts";
 import type { Sampling } from "../models/pretrained/sampling.ts";
 import { byteCodec, type TokenCodec, tokenizerCodec } from "../models/pretrained/tokens.ts";
 import "../graph/ops/mod.ts";
@@ -136,7 +135,7 @@ export async function main(args: string[], write: (text: string) => void = write
 }
 
 /**
- * The longest window of tokens, up to the model's positions, whose forward pass fits `limits` (its logits
+ * The longest window of tokens, up to the model's positions, whose forward pass fits `limits` (its activations
  * grow with it); a shorter one is said on stderr. Throws a PipelineError when not even one token fits.
  */
 function fitContext(model: Pretrained, limits: PlanLimits): number {
@@ -146,8 +145,8 @@ function fitContext(model: Pretrained, limits: PlanLimits): number {
     arch.positions,
     limits,
     (context) => {
-      const g = buildPretrained(arch, { batch: 1, context, domains: 1 });
-      return { model: g, outputs: [g.logits], store: false };
+      const g = generationGraph(arch, context);
+      return { model: g.graph, outputs: [g.logits], store: false };
     },
     false,
     "context",

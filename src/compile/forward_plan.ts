@@ -10,11 +10,15 @@ import type { PlanLimits } from "./limits.ts";
 import { planBuffers } from "./plan.ts";
 import { operandTextureBytes } from "./_texture_plan.ts";
 import { align } from "./program.ts";
+import type { Half } from "../graph/op.ts";
+import { halfBytes } from "./half_weights.ts";
 
-/** GPU memory of a forward program over a store of f32 parameters, in bytes. */
+/** GPU memory of a forward program over a store of parameters, in bytes. */
 export interface ForwardMemory {
-  /** The parameters (frozen and trainable, all f32). */
+  /** The parameters (frozen and trainable). */
   weights: number;
+  /** The part of `weights` held in 16 bits (frozen weights kept as stored, f16 or bf16); absent when none. */
+  weights16?: number;
   /** Planned intermediate buffers and input buffers. */
   activations: number;
   /** Scratch textures of matmul operands, on adapters that read them so (lavapipe); absent when none. */
@@ -25,41 +29,48 @@ export interface ForwardMemory {
 
 /**
  * Memory and extremes of `outputs` of `model`, compiled as `Forward.compile` does (parameters in the flat
- * buffers of a ParamStore) or, with `store` false, as `Program.compile` alone does (a buffer per parameter).
+ * buffers of a ParamStore, the frozen ones in `half` in 16 bits) or, with `store` false, as `Program.compile`
+ * alone does (a buffer per parameter, all f32).
  */
 export function planForward(
   model: Pick<ModelGraph, "params">,
   outputs: readonly Node[],
   store = true,
+  half: ReadonlyMap<Node, Half> = new Map(),
   textures = false,
 ): { memory: ForwardMemory; extremes: Extremes } {
   const params = [...model.params.values()];
-  const plan = planBuffers(outputs, new Set(params));
+  const halves = store ? half : new Map<Node, Half>();
+  const plan = planBuffers(outputs, new Set(params), halves);
   const leaves = topo(outputs).filter((n) => n.role === "input" || n.role === "const");
-  const frozen = params.filter((p) => !p.trainable);
+  const frozen = params.filter((p) => !p.trainable && !halves.has(p));
+  const frozen16 = params.filter((p) => halves.has(p));
   const trainable = params.filter((p) => p.trainable);
   const flats = store
     ? [
       flatBuffer("frozen parameters", frozen, 4, false),
+      flatBuffer("frozen 16-bit parameters", frozen16, 2, false),
       flatBuffer("trainable parameters", trainable, 4, false),
     ]
     : params.map((p) => ({ holds: `parameter ${p.name}`, bytes: align(p.size * 4), binding: 0 }));
   // a store allocates at least one aligned block for each flat buffer
   const stored = (ps: readonly Node[]) =>
     Math.max(256, ps.reduce((a, p) => a + Math.ceil(p.size / 64) * 256, 0));
+  const weights16 = frozen16.reduce((a, p) => a + halfBytes(p.size), 0);
   const weights = store
-    ? stored(frozen) + stored(trainable)
+    ? stored(frozen) + weights16 + stored(trainable)
     : params.reduce((a, p) => a + align(p.size * 4), 0);
   const activations = plan.bytes + leaves.reduce((a, n) => a + align(n.size * 4), 0);
-  const tex = textures ? operandTextureBytes(plan, new Map()) : 0;
+  const tex = textures ? operandTextureBytes(plan, half) : 0;
   return {
     memory: {
       weights,
+      ...(weights16 > 0 ? { weights16 } : {}),
       activations,
       ...(tex > 0 ? { textures: tex } : {}),
       total: weights + activations + tex,
     },
-    extremes: extremesOf(plan, leaves, flats),
+    extremes: extremesOf(plan, leaves, flats, halves),
   };
 }
 
@@ -69,6 +80,8 @@ export interface ForwardAt {
   outputs: Node[];
   /** Parameters in a ParamStore's flat buffers (default) or a buffer each. */
   store?: boolean;
+  /** Frozen parameters the store keeps in 16 bits (see halfWeights). */
+  half?: ReadonlyMap<Node, Half>;
 }
 
 /**
@@ -86,7 +99,7 @@ export function fitBatch(
 ): { batch: number; memory: ForwardMemory } {
   const plan = (b: number) => {
     const f = at(b);
-    return planForward(f.model, f.outputs, f.store ?? true, limits.textureOperands ?? false);
+    return planForward(f.model, f.outputs, f.store ?? true, f.half, limits.textureOperands ?? false);
   };
   const top = plan(most);
   const over = overLimit(top.extremes, limits);

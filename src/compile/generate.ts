@@ -1,9 +1,13 @@
 /** Autoregressive generation with a pretrained causal LM on the GPU, one full forward pass per token. */
 import { Program } from "./program.ts";
 import { Rng } from "../random.ts";
-import type { Node } from "../graph/node.ts";
+import { input, type Node } from "../graph/node.ts";
+import { apply } from "../graph/op.ts";
+import { gather } from "../graph/ops/gather.ts";
+import { reshape } from "../graph/ops/reshape.ts";
 import type { Pretrained } from "../models/pretrained/checkpoint.ts";
-import { buildPretrained } from "../models/pretrained/graph.ts";
+import type { PretrainedLmArch } from "../models/pretrained/arch.ts";
+import { buildPretrained, type PretrainedGraph } from "../models/pretrained/graph.ts";
 import { pickToken, type Sampling } from "../models/pretrained/sampling.ts";
 
 /** Options of `generate`. */
@@ -13,6 +17,37 @@ export interface GenerateOptions {
   seed: number;
   /** Tokens the model sees at once (default: its positions); longer texts keep their last `context` ids. */
   context?: number;
+}
+
+/** The graph generation runs: the model over a window of `T` ids, and the logits [1, V] of one position. */
+export interface GenerationGraph {
+  graph: PretrainedGraph;
+  /** The position whose next-token logits are read (an index into the window, stored as a float) [1]. */
+  position: Node;
+  /** Next-token logits at `position` [1, V]. */
+  logits: Node;
+}
+
+/**
+ * The model over one window of `T` ids with the output projection applied to the hidden row at `position`
+ * only: each token reads V logits back, not T x V, and the logits' memory does not grow with the window
+ * (GPT-2 small's at 1,024 positions would be 196 MiB, over one binding). The head (a matmul, or a matmul
+ * with the bias in its epilogue, over the weight transposed) is taken from the model's whole-logits node;
+ * a head of another form is applied to every row and the row picked from the result.
+ */
+export function generationGraph(arch: PretrainedLmArch, T: number): GenerationGraph {
+  const graph = buildPretrained(arch, { batch: 1, context: T, domains: 1 });
+  const position = input("position", [1]);
+  const whole = graph.logits;
+  const [hidden, ...rest] = whole.inputs;
+  const V = whole.shape[whole.shape.length - 1];
+  const D = hidden.shape[hidden.shape.length - 1];
+  const plainHead = (whole.op === "matmul" || whole.op === "matmul_add") && whole.attrs.transB === true &&
+    hidden.shape.join() === [1, T, D].join() && rest.slice(1).every((b) => b.shape.join() === [V].join());
+  const logits = plainHead
+    ? apply(whole.op, [gather(reshape(hidden, [T, D]), position), ...rest], whole.attrs)
+    : gather(reshape(whole, [T, V]), position);
+  return { graph, position, logits };
 }
 
 /**
@@ -37,8 +72,8 @@ export async function* generate(
     throw new RangeError(`generate: token id ${bad} is outside the vocabulary of ${vocab}`);
   }
   const T = Math.min(options.context ?? arch.positions, arch.positions);
-  const graph = buildPretrained(arch, { batch: 1, context: T, domains: 1 });
-  const program = await Program.compile(device, [graph.logits]);
+  const { graph, position, logits } = generationGraph(arch, T);
+  const program = await Program.compile(device, [logits]);
   try {
     for (const [name, node] of graph.params) program.write(node as Node, model.weights.get(name)!);
     const rng = new Rng(options.seed);
@@ -48,10 +83,9 @@ export async function* generate(
       const x = new Float32Array(T);
       x.set(window);
       program.write(graph.inputs.x, x);
+      program.write(position, Float32Array.of(window.length - 1));
       program.run();
-      const logits = await program.read(graph.logits);
-      const at = window.length - 1;
-      const next = pickToken(logits.subarray(at * vocab, (at + 1) * vocab), options.sampling, rng);
+      const next = pickToken(await program.read(logits), options.sampling, rng);
       ids.push(next);
       yield next;
     }

@@ -1,10 +1,13 @@
-/** Which frozen weights a step may keep in 16 bits: those only ever read as the weight operand of matmuls. */
+/**
+ * Which frozen weights a step may keep in 16 bits: those only ever read where an op can take 16 bits (the
+ * weight operand of matmuls and of the fused LM loss, the table of gather).
+ */
 import { type Node, topo } from "../graph/node.ts";
 import { type Half, opDef } from "../graph/op.ts";
 import type { StoredDtype } from "../adapters/safetensors.ts";
 
 /**
- * How a step stores its frozen matmul weights: f32, f16, bf16, or each as its checkpoint stores it
+ * How a step stores its frozen 2-D weights: f32, f16, bf16, or each as its checkpoint stores it
  * ("stored": bf16 stays bf16, f16 stays f16, exactly; the default for pretrained models).
  */
 export type FrozenDtype = "f32" | "f16" | "bf16" | "stored";
@@ -14,9 +17,10 @@ export type StoredDtypes = ReadonlyMap<string, StoredDtype>;
 
 /**
  * The frozen 2-D weights of the graph of `outputs` that every consumer reads through an input it can take
- * in 16 bits (`halfInputs`: the weight of a matmul, i.e. the linear, attention and MLP projections, and of
- * the fused LM loss), with the format each is kept in. Embeddings read by gather, norms, biases and anything
- * trainable stay f32; empty for "f32", and for "stored" holds the weights stored in 16 bits.
+ * in 16 bits (`halfInputs`: the weight of a matmul, i.e. the linear, attention and MLP projections, of the
+ * fused LM loss, and the table of gather, so embeddings and tied output projections too), with the format
+ * each is kept in. Norms, biases, position tables read by slices or adds, and anything trainable stay f32;
+ * empty for "f32", and for "stored" holds the weights stored in 16 bits.
  */
 export function halfWeights(
   outputs: readonly Node[],
@@ -52,4 +56,21 @@ export function halfWeights(
 /** Bytes the store gives a 16-bit weight of `size` elements: rounded up to 256, like every tensor. */
 export function halfBytes(size: number): number {
   return Math.ceil(size / 128) * 256;
+}
+
+/**
+ * The frozen weights kept in 16 bits by a store that several programs read (an evaluate stage's loss and its
+ * greedy decoding): by name, those every program's graph can read in 16 bits, in the same format.
+ */
+export function sharedHalfWeights(
+  graphs: readonly (readonly Node[])[],
+  dtype: FrozenDtype,
+  stored: StoredDtypes = new Map(),
+): Map<string, Exclude<Half, false>> {
+  const each = graphs.map((outputs) =>
+    new Map([...halfWeights(outputs, dtype, stored)].map(([p, h]) => [p.name, h] as const))
+  );
+  const out = new Map<string, Exclude<Half, false>>();
+  for (const [name, h] of each[0] ?? []) if (each.every((m) => m.get(name) === h)) out.set(name, h);
+  return out;
 }

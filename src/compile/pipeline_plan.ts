@@ -20,6 +20,7 @@ import { checkProbabilities, checkStepLimits, overLimit, planProblem } from "./_
 import { PipelineError } from "../spec/problem.ts";
 import { type PlanLimits, WEBGPU_DEFAULT_LIMITS } from "./limits.ts";
 import { fitBatch, type ForwardMemory } from "./forward_plan.ts";
+import { halfWeights } from "./half_weights.ts";
 
 /** The most examples an evaluate stage runs at once; fewer when the limits call for it. */
 export const EVALUATE_BATCH = 128;
@@ -215,12 +216,15 @@ export function planForwardStage(
   const train = spec.stages[stage.from] as TrainStage;
   const sm = stageModel(spec, stage.from, train, cache);
   const exporting = stage.kind === "export";
+  // an evaluate stage keeps the frozen weights as its train stage does (frozenDtype); an export stage's are f32
+  const frozen = exporting ? undefined : stageFrozen(train, spec.model);
   const at = (batch: number) => {
     const model = buildModel(spec.model, sm.build(batch, 1));
     const outputs = exporting
       ? [model.embedding].filter((n) => n !== undefined)
       : [model.perExample, ...(model.embedding ? [model.embedding] : [])];
-    return { model, outputs };
+    const half = frozen && halfWeights(outputs, frozen.frozenDtype, frozen.stored);
+    return { model, outputs, half };
   };
   if (exporting && at(1).outputs.length === 0) return undefined;
   const what = `stage ${name} (${stage.kind})`;

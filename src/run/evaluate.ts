@@ -16,6 +16,8 @@ import type { EvaluateStage, PipelineSpec, TrainStage } from "../spec/types.ts";
 import type { DomainCache } from "../compile/domains.ts";
 import { onnxInputs } from "./export_stage.ts";
 import { stageModel } from "../compile/stage_model.ts";
+import { stageFrozen } from "../compile/stage_setup.ts";
+import { sharedHalfWeights } from "../compile/half_weights.ts";
 import { embeddings, validationLoss } from "./validation.ts";
 import { concatFloats } from "./_concat.ts";
 import { greedyResponses } from "./greedy.ts";
@@ -52,20 +54,39 @@ export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, 
   const train = spec.stages[trainName] as TrainStage;
   const sm = stageModel(spec, trainName, train, ctx.domains);
   const graph = buildModel(spec.model, sm.build(batch, 1));
+  const outputs = [graph.perExample, ...(graph.embedding ? [graph.embedding] : [])];
+  const context = isCausal(spec.model) ? tokens(spec.model) : 0;
+  // greedy decoding reads logits [rows, T, vocab] back whole: rows are few enough to keep them near 64 MiB
+  const decoding = stage.tasks.includes("exact_match")
+    ? buildModel(
+      spec.model,
+      sm.build(Math.max(1, Math.min(batch, Math.floor(2 ** 24 / (context * vocabOf(graph))))), 1),
+    )
+    : undefined;
+  // frozen weights as the train stage keeps them (its frozenDtype: by default as the checkpoint stores them)
+  const { frozenDtype, stored } = stageFrozen(train, spec.model);
+  const half = sharedHalfWeights(
+    [outputs, ...(decoding ? [[decoding.logits!]] : [])],
+    frozenDtype,
+    stored,
+  );
   const store = new ParamStore(
     ctx.device,
-    [...graph.params.values()].map((p) => ({ name: p.name, shape: p.shape, trainable: p.trainable })),
+    [...graph.params.values()].map((p) => ({
+      name: p.name,
+      shape: p.shape,
+      trainable: p.trainable,
+      half: half.get(p.name) ?? false,
+    })),
   );
   // a pretrained model's checkpoint weights stream in from its folder; the train stage's weights hold the rest
   await store.load(ctx.weights, pretrainedWeights(spec.model));
-  const outputs = [graph.perExample, ...(graph.embedding ? [graph.embedding] : [])];
   const forward = await Forward.compile(ctx.device, store, graph, outputs);
   const onnx = stage.backend === "onnxruntime"
     ? vitToOnnx(...onnxInputs(spec, train, sm.placements, ctx.weights))
     : undefined;
   const metrics: Record<string, number | null> = {};
   const tables: { title: string; columns: string[]; rows: (string | number | null)[][] }[] = [];
-  const context = isCausal(spec.model) ? tokens(spec.model) : 0;
   try {
     const wantLoss = stage.tasks.includes("validation_loss");
     const wantPerplexity = stage.tasks.includes("perplexity");
@@ -89,13 +110,7 @@ export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, 
         rows,
       });
     }
-    if (stage.tasks.includes("exact_match")) {
-      // logits [rows, T, vocab] are read back whole: rows are few enough to keep them near 64 MiB
-      const rows = Math.max(1, Math.min(batch, Math.floor(2 ** 24 / (context * vocabOf(graph)))));
-      tables.push(
-        await exactMatchTable(ctx, buildModel(spec.model, sm.build(rows, 1)), store, context, metrics),
-      );
-    }
+    if (decoding) tables.push(await exactMatchTable(ctx, decoding, store, context, metrics));
     if (stage.tasks.includes("recognition")) {
       const embed = async (d: ImageDomain, part: "train" | "validation") => {
         const images = part === "train" ? d.images : d.validation.images;

@@ -5,3 +5,28 @@
  * device fits all.
  */
 export const PIECE_BYTES = 128 * 2 ** 20;
+
+/** A run of rows of a table bound in parts: rows first.. first + rows. */
+export interface RowPiece {
+  first: number;
+  rows: number;
+}
+
+/**
+ * Rows of a [rows, d] table of `bytes`-byte elements per piece: within `pieceBytes`, a multiple of 256 / bytes
+ * rows so every piece's offset aligns to 256 bytes (64 rows of f32, 128 of f16 or bf16; also 256-byte steps
+ * of an f32 output written a column range per piece).
+ */
+export function pieceRows(rows: number, d: number, bytes: 2 | 4 = 4, pieceBytes = PIECE_BYTES): number {
+  const align = 256 / bytes;
+  const fit = Math.floor(pieceBytes / (bytes * d) / align) * align;
+  return Math.min(rows, Math.max(align, fit));
+}
+
+/** The pieces of a table of `rows` rows of `d` elements (see pieceRows). */
+export function rowPieces(rows: number, d: number, bytes: 2 | 4, pieceBytes = PIECE_BYTES): RowPiece[] {
+  const step = pieceRows(rows, d, bytes, pieceBytes);
+  const out: RowPiece[] = [];
+  for (let first = 0; first < rows; first += step) out.push({ first, rows: Math.min(step, rows - first) });
+  return out;
+}

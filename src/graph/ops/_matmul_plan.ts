@@ -3,6 +3,7 @@ import vecSource from "../../../kernels/matmul.wgsl" with { type: "text" };
 import scalarSource from "../../../kernels/matmul_scalar.wgsl" with { type: "text" };
 import geluGradSource from "../../../kernels/_gelu_grad.wgsl" with { type: "text" };
 import { params } from "../../gpu/kernels.ts";
+import { PIECE_BYTES, rowPieces } from "./_binding.ts";
 import { type Shape, ShapeError, showShape, sizeOf } from "../node.ts";
 import type { Half, KernelCall } from "../op.ts";
 import { withSecondProduct } from "./_matmul_second.ts";
@@ -19,6 +20,8 @@ export interface MatmulDims {
   strideB: number;
   transA: boolean;
   transB: boolean;
+  /** Elements between rows of C (default N): more when a call writes a column range of a wider output. */
+  ldc?: number;
 }
 
 /** A kernel variant: each lane holds a (4 gm) x (4 gn) block of C; `lanesX` of the `wg` lanes lie along N. */
@@ -82,7 +85,7 @@ export function foldBatch(d: MatmulDims): MatmulDims {
 
 /** Whether the vec4 kernel applies: every vec4 it loads or stores lies along a dimension divisible by 4. */
 export function vectorizable(d: MatmulDims): boolean {
-  return d.K % 4 === 0 && d.N % 4 === 0 && (!d.transA || d.M % 4 === 0);
+  return d.K % 4 === 0 && d.N % 4 === 0 && (d.ldc ?? d.N) % 4 === 0 && (!d.transA || d.M % 4 === 0);
 }
 
 /**
@@ -113,6 +116,12 @@ export function matmulCall(
 ): KernelCall {
   const { epi = "add", K2 } = opts;
   const vec = vectorizable(d);
+  const ldc = d.ldc ?? d.N;
+  if (ldc < d.N || (ldc !== d.N && (d.batch !== 1 || periods.length > 0 || K2 !== undefined))) {
+    throw new Error(
+      `matmul: a row stride of C (${ldc}) other than N (${d.N}) needs N <= it, one batch item and no addends`,
+    );
+  }
   if (K2 !== undefined && (!vec || d.batch !== 1 || d.transA || K2 % 4 !== 0)) {
     throw new Error(
       `matmul: a second product needs the vec4 kernel, one batch item, a plain A and K2 % 4 == 0 ` +
@@ -149,6 +158,7 @@ export function matmulCall(
         ["u32", slices],
         ["u32", periods[0] === undefined ? 0 : vec ? periods[0] / 4 : periods[0]],
         ["u32", periods[1] === undefined ? 0 : vec ? periods[1] / 4 : periods[1]],
+        ["u32", ldc],
       ]),
       workgroups: [tilesN, y, Math.ceil(slices / y)],
       bind: [
@@ -162,6 +172,34 @@ export function matmulCall(
     names,
     names.map((_, k) => k),
   );
+}
+
+/**
+ * The calls of a plain product whose weight B, read transposed ([N, K], one matrix for the whole product),
+ * is larger than one binding (`pieceBytes`, default PIECE_BYTES): one call per piece of B's rows, each
+ * writing its range of C's columns (a tied output projection [V, D] making logits [M, V]). Undefined when B
+ * fits one binding or is not such a weight; the caller then makes one call.
+ */
+export function weightPieceCalls(
+  d: MatmulDims,
+  block: MatmulBlock | undefined,
+  halfB: Half,
+  pieceBytes = PIECE_BYTES,
+): KernelCall[] | undefined {
+  const bytes = halfB ? 2 : 4;
+  if (!d.transB || d.batch !== 1 || d.N * d.K * bytes <= pieceBytes) return undefined;
+  // a piece starts at a multiple of 256 / bytes rows: 256-byte offsets into B and into C's f32 rows
+  return rowPieces(d.N, d.K, bytes, pieceBytes).map(({ first, rows }) => {
+    const piece: MatmulDims = { ...d, N: rows, ldc: d.N };
+    return {
+      ...matmulCall(piece, block ?? chooseBlock(piece), [], { halfB }),
+      bind: [
+        { in: 0 },
+        { in: 1, offset: first * d.K * bytes, size: rows * d.K * bytes },
+        { out: true, offset: first * 4, size: ((d.M - 1) * d.N + rows) * 4 },
+      ],
+    };
+  });
 }
 
 const specialised = new Map<string, string>();

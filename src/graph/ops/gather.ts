@@ -1,31 +1,47 @@
-/** Row lookup (embeddings) and its scatter-add backward, summed without atomics so results are reproducible. */
+/**
+ * Row lookup (embeddings) and its scatter-add backward, summed without atomics so results are reproducible.
+ * A frozen table may be stored in 16 bits (f16 or bf16, read exactly); tables over one binding are read and
+ * written in pieces of rows.
+ */
 import source from "../../../kernels/gather.wgsl" with { type: "text" };
 import { grid, params } from "../../gpu/kernels.ts";
-import { type Node, ShapeError, showShape, sizeOf } from "../node.ts";
-import { apply, defineOps, type KernelCall } from "../op.ts";
-import { PIECE_BYTES } from "./_binding.ts";
+import { type Attrs, type Node, ShapeError, showShape, sizeOf } from "../node.ts";
+import { apply, defineOps, type Half, type KernelCall } from "../op.ts";
+import { PIECE_BYTES, rowPieces } from "./_binding.ts";
 
-export { PIECE_BYTES };
+export { PIECE_BYTES, pieceRows } from "./_binding.ts";
 
-/** Rows of a [rows, d] f32 table per piece: within PIECE_BYTES, a multiple of 64 so offsets align to 256 bytes. */
-export function pieceRows(rows: number, d: number): number {
-  const fit = Math.floor(PIECE_BYTES / (4 * d) / 64) * 64;
-  return Math.min(rows, Math.max(64, fit));
+const halfSources = new Map<Half, string>();
+
+/** The gather kernel reading its table in 16 bits: two values a 32-bit word, the first in the low half. */
+function halfSource(half: Exclude<Half, false>): string {
+  const cached = halfSources.get(half);
+  if (cached !== undefined) return cached;
+  const binding = "var<storage, read> src: array<f32>;";
+  const line = /^fn srcAt\(.*$/m;
+  if (!source.includes(binding) || !line.test(source)) {
+    throw new Error(`gather kernel lacks "${binding}" or the line "fn srcAt(...) { return src[i]; }"`);
+  }
+  const at = half === "bf16"
+    // bf16 is the upper half of an f32: a shift or a mask is the exact value
+    ? "let w = src[i / 2u]; return bitcast<f32>(select(w & 0xffff0000u, w << 16u, i % 2u == 0u));"
+    : "let v = unpack2x16float(src[i / 2u]); return select(v.y, v.x, i % 2u == 0u);";
+  const text = source.replace(binding, "var<storage, read> src: array<u32>;")
+    .replace(line, `fn srcAt(i: u32) -> f32 { ${at} }`);
+  halfSources.set(half, text);
+  return text;
 }
 
-/** The pieces [first, first + rows) of a table of `rows` rows of `d` floats. */
-function pieces(rows: number, d: number): { first: number; rows: number }[] {
-  const step = pieceRows(rows, d);
-  const out = [];
-  for (let first = 0; first < rows; first += step) out.push({ first, rows: Math.min(step, rows - first) });
-  return out;
-}
-
-/** Gather over `table` rows ([rows, d] input 0), one call per piece; the first call writes every element. */
-function gatherCalls(n: number, d: number, rows: number): KernelCall[] {
-  return pieces(rows, d).map((piece, k) => ({
+/**
+ * Gather over `table` rows ([rows, d] input 0, f32 or `half`), one call per piece; the first call writes
+ * every element.
+ */
+function gatherCalls(n: number, d: number, rows: number, half: Half, pieceBytes: number): KernelCall[] {
+  const bytes = half ? 2 : 4;
+  const text = half ? halfSource(half) : source;
+  return rowPieces(rows, d, bytes, pieceBytes).map((piece, k) => ({
     kernel: "gather",
-    source,
+    source: text,
     entry: "gather",
     params: params([
       ["u32", n],
@@ -36,13 +52,15 @@ function gatherCalls(n: number, d: number, rows: number): KernelCall[] {
       ["u32", k === 0 ? 1 : 0],
     ]),
     workgroups: grid(n, 256),
-    bind: [{ in: 1 }, { in: 0, offset: piece.first * d * 4, size: piece.rows * d * 4 }, { out: true }],
+    bind: [{ in: 1 }, { in: 0, offset: piece.first * d * bytes, size: piece.rows * d * bytes }, {
+      out: true,
+    }],
   }));
 }
 
 /** The gradient of a [rows, d] table, one call per piece of its rows. */
-function gatherGradCalls(d: number, rows: number, positions: number): KernelCall[] {
-  return pieces(rows, d).map((piece) => ({
+function gatherGradCalls(d: number, rows: number, positions: number, pieceBytes: number): KernelCall[] {
+  return rowPieces(rows, d, 4, pieceBytes).map((piece) => ({
     kernel: "gather",
     source,
     entry: "gather_grad",
@@ -57,6 +75,11 @@ function gatherGradCalls(d: number, rows: number, positions: number): KernelCall
     workgroups: grid(piece.rows * d, 256),
     bind: [{ in: 0 }, { in: 1 }, { out: true, offset: piece.first * d * 4, size: piece.rows * d * 4 }],
   }));
+}
+
+/** The most bytes of the table one call binds: `pieceBytes` in the attributes (tests), else PIECE_BYTES. */
+function pieceBytesOf(attrs: Attrs): number {
+  return (attrs.pieceBytes as number | undefined) ?? PIECE_BYTES;
 }
 
 /** The row an index value names; bad indices are a caller bug, so the reference throws. */
@@ -86,7 +109,11 @@ defineOps(
       return y;
     },
     grad: (n, g) => [gatherGrad(n.inputs[1], g, n.inputs[0].shape[0]), null],
-    gpu: ([[rows, d]], _attrs, out) => ({ calls: gatherCalls(sizeOf(out), d, rows) }),
+    gpu: ([[rows, d]], attrs, out, half) => ({
+      calls: gatherCalls(sizeOf(out), d, rows, half?.[0] ?? false, pieceBytesOf(attrs)),
+    }),
+    // a frozen table (an embedding, tied or not) may be kept in 16 bits; trainable ones are f32
+    halfInputs: [0],
   },
   {
     name: "gather_grad",
@@ -109,7 +136,9 @@ defineOps(
       return y;
     },
     grad: (n, gg) => [null, gather(gg, n.inputs[0])],
-    gpu: ([idx], _attrs, out) => ({ calls: gatherGradCalls(out[1], out[0], sizeOf(idx)) }),
+    gpu: ([idx], attrs, out) => ({
+      calls: gatherGradCalls(out[1], out[0], sizeOf(idx), pieceBytesOf(attrs)),
+    }),
   },
 );
 

@@ -10,6 +10,7 @@ import {
   type MatmulDims,
   matmulDims,
   vectorizable,
+  weightPieceCalls,
 } from "./_matmul_plan.ts";
 import { sum, sumTo } from "./reduce.ts";
 import { reshape } from "./reshape.ts";
@@ -29,8 +30,11 @@ defineOps({
     if (sizeOf(out) === 0) return { calls: [] };
     const d = foldBatch(matmulDims(a, b, attrs.transA === true, attrs.transB === true).dims);
     // `block` pins a kernel variant (tests and the tuning bench); normally the cost model picks one.
-    const block = (attrs.block as MatmulBlock | undefined) ?? chooseBlock(d);
-    return { calls: [matmulCall(d, block, [], { halfB: half?.[1] ?? false })] };
+    const pinned = attrs.block as MatmulBlock | undefined;
+    const halfB = half?.[1] ?? false;
+    // a weight over one binding (a tied output projection) is read in pieces of rows; `pieceBytes`: tests
+    const pieces = weightPieceCalls(d, pinned, halfB, attrs.pieceBytes as number | undefined);
+    return { calls: pieces ?? [matmulCall(d, pinned ?? chooseBlock(d), [], { halfB })] };
   },
   halfInputs: [1],
 });
