@@ -2,6 +2,7 @@
  * An evaluate stage keeps the frozen weights as the train stage it evaluates does (its frozenDtype): planned
  * with the 16-bit bytes, and its validation loss is the one a forward over 16-bit weights computes.
  */
+import { pretrainedWeights } from "../src/models/params.ts";
 import assert from "node:assert/strict";
 import {
   adamw,
@@ -87,7 +88,8 @@ Deno.test("an evaluate stage plans and keeps its frozen weights as its train sta
       const half = halfWeights([graph.perExample], dtype);
       const params = [...graph.params.values()];
       const store = new ParamStore(device, params.map((p) => ({ ...p, half: half.get(p) ?? false })));
-      store.upload(weights);
+      // the stage's file holds what it trained; the checkpoint's frozen weights stream from its folder
+      await store.load(weights, pretrainedWeights(s.model));
       const forward = await Forward.compile(device, store, graph, [graph.perExample]);
       try {
         return await validationLoss(forward, domains.get("vi"), batch, CONTEXT, Infinity);
