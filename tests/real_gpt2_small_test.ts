@@ -153,12 +153,12 @@ Deno.test({
       };
       return b;
     };
-    // and every operand texture (rgba32float: 16 bytes a texel)
+    // and every operand texture (16 bytes a texel in rgba32float, 4 in r32float)
     const createTexture = device.createTexture.bind(device);
     device.createTexture = (d: GPUTextureDescriptor) => {
       const t = createTexture(d);
       const [w, h] = d.size as number[];
-      live += w * h * 16;
+      live += w * h * (d.format === "rgba32float" ? 16 : 4);
       return t;
     };
     let step: TrainStep | undefined;

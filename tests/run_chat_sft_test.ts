@@ -162,7 +162,8 @@ Deno.test({
       const windows = [...textValidationBatches(domain.validation, 32, 64, domain.validationMask)];
       const tuned = await reference({
         config: CONFIG,
-        weights: `${tuneDir}/weights.safetensors`,
+        // the stage's file holds what it trained (LoRA); the frozen base stays in the checkpoint
+        weights: [`${out}/qwen2/model.safetensors`, `${tuneDir}/weights.safetensors`],
         scale: 1,
         batches: windows.map((w) => ({
           x: rows2(w.tokens, w.rows),

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { limitsInUse } from "../src/compile/limits.ts";
 import { planPipeline } from "../src/compile/pipeline_plan.ts";
 import { runPipeline } from "../src/run/pipeline.ts";
 import { testDevice } from "./_harness.ts";
@@ -88,7 +89,8 @@ Deno.test("planPipeline() plans the GPU memory that each train stage's run alloc
   const device = await testDevice();
   if (!device) return;
   const spec = await loadFixture("tiny.yaml");
-  const plan = await planPipeline(spec);
+  // planned for the device the run uses, as the CLI plans (its operand textures count where it reads them)
+  const plan = await planPipeline(spec, { limits: await limitsInUse() });
   const out = await referenceRun();
   for (const stage of ["pretrain", "finetune"]) {
     const summary = JSON.parse(
