@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { textureReads } from "../src/gpu/operand_textures.ts";
 import "../src/graph/ops/mod.ts";
 import { planBuffers } from "../src/compile/plan.ts";
 import { planStep, stepGraph, TrainStep } from "../src/compile/train_step.ts";
@@ -33,7 +34,7 @@ Deno.test("TrainStep.memory() = frozen + activations + 4x trainable floats, and 
   // theta, gradient and both Adam moments; frozen weights are stored once and nothing else.
   assert.equal(mem.trainableState, 4 * trainableBytes);
   assert.equal(mem.frozen, alignedBytes(model, false));
-  assert.equal(mem.total, mem.frozen + mem.trainableState + mem.activations);
+  assert.equal(mem.total, mem.frozen + mem.trainableState + mem.activations + (mem.textures ?? 0));
   // The real moment buffers are laid out like theta: one float per trainable float, none for frozen ones.
   const state = await step.optimizerState();
   assert.equal(state.m.length * 4, trainableBytes);
@@ -42,7 +43,8 @@ Deno.test("TrainStep.memory() = frozen + activations + 4x trainable floats, and 
   const withGrad = [...stepGraph(model).gradNodes.keys()].map((p) => p.name).sort();
   assert.deepEqual(withGrad, [...model.params.values()].filter((p) => p.trainable).map((p) => p.name).sort());
 
-  const plan = planStep(model, options.clip);
+  // planned for this device: its operand textures count where it reads them (lavapipe)
+  const plan = planStep(model, options.clip, "f32", {}, undefined, textureReads(device));
   assert.deepEqual(plan.memory, mem);
   assert.deepEqual(plan.kernels, step.kernels());
   step.destroy();
@@ -56,7 +58,7 @@ Deno.test("planStep() agrees with TrainStep.memory() under full fine-tuning (not
   const mem = step.memory();
   step.destroy();
   assert.equal(mem.trainableState, 4 * alignedBytes(model, true));
-  assert.deepEqual(planStep(model, options.clip).memory, mem);
+  assert.deepEqual(planStep(model, options.clip, "f32", {}, undefined, textureReads(device)).memory, mem);
 });
 
 Deno.test("planStep() trainable state of LoRA is far smaller than full fine-tuning's, frozen weights cost 1x", () => {
