@@ -60,10 +60,8 @@ Deno.test("deno task sweep runs each unique stage once, resumes a killed one, an
     let pid: number | undefined;
     while (pid === undefined) {
       await new Promise((r) => setTimeout(r, 50));
-      pid = await Deno.readTextFile(join(root, killed.id, "lock")).then(
-        (t) => JSON.parse(t).pid,
-        () => undefined,
-      );
+      // the lock file exists (empty) before its owner writes its pid into it: not there yet
+      pid = await Deno.readTextFile(join(root, killed.id, "lock")).then(ownerPid, () => undefined);
     }
     Deno.kill(pid, "SIGKILL");
     const first = await child.output();
@@ -160,3 +158,12 @@ Deno.test("deno task sweep runs each unique stage once, resumes a killed one, an
     await removeOut(out);
   }
 });
+
+function ownerPid(text: string): number | undefined {
+  try {
+    const pid = JSON.parse(text).pid;
+    return Number.isInteger(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
