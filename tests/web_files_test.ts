@@ -1,10 +1,11 @@
 /**
  * The page's files without a browser: MemoryFiles (paths, folders, reads at a position), the reader's files
  * added through OwnFiles, and the data sources reading them: a JSONL file, a text file and a folder of text
- * files added to the page's files load into the same domains as the same files read from disk by the CLI's
+ * files and a folder of Parquet shards added to the page's files load into the same domains as the same files read from disk by the CLI's
  * code, and validation names a file the page lacks as it names one missing on disk.
  */
 import assert from "node:assert/strict";
+import { parquetWriteBuffer } from "hyparquet-writer";
 import { denoFiles } from "../src/host/deno.ts";
 import { useFiles } from "../src/host/files.ts";
 import { DomainCache } from "../src/compile/domains.ts";
@@ -21,11 +22,12 @@ domains:
   mine: { source: { kind: jsonl, path: mine.jsonl }, transforms: [{ kind: split, validation: 0.1 }] }
   notes: { source: { kind: text, path: notes.txt }, transforms: [{ kind: split, validation: 0.1 }] }
   folder: { source: { kind: text, path: texts }, transforms: [{ kind: split, validation: 0.2 }] }
+  table: { source: { kind: parquet, path: pq }, transforms: [{ kind: split, validation: 0.2 }] }
 model: { backbone: lm, context: 16, dim: 16, depth: 1, heads: 2, mlpRatio: 2 }
 stages:
   t:
     kind: train
-    mix: { domains: [mine, notes, folder], strategy: temperature, temperature: 2 }
+    mix: { domains: [mine, notes, folder, table], strategy: temperature, temperature: 2 }
     loss: { kind: lm }
     optimizer: { kind: adamw, lr: 1.0e-3 }
     steps: 2
@@ -50,7 +52,22 @@ function contents(): Record<string, Uint8Array> {
     "texts/b.txt": enc.encode("the second file, read after a.txt\n".repeat(40)),
     "texts/a.txt": enc.encode("the first file of the folder\n".repeat(50)),
     "texts/.hidden": enc.encode("never read"),
+    // a dataset's Parquet shards, read in name order, several row groups each
+    "pq/train-00001-of-00002.parquet": parquet(40, 60),
+    "pq/train-00000-of-00002.parquet": parquet(0, 40),
   };
+}
+
+/** Rows `from` to `to` of a table of texts and numbers, in row groups of 16. */
+function parquet(from: number, to: number): Uint8Array {
+  const rows = Array.from({ length: to - from }, (_, i) => from + i);
+  return new Uint8Array(parquetWriteBuffer({
+    columnData: [
+      { name: "text", data: rows.map((i) => `row ${i}: ${"xyz ".repeat(i % 7)}`), type: "STRING" },
+      { name: "n", data: rows.map((i) => i), type: "INT32" },
+    ],
+    rowGroupSize: 16,
+  }));
 }
 
 /** What `f` throws (undefined when it returns). */
@@ -118,6 +135,8 @@ Deno.test("the reader's files added to the page load into the domains the CLI lo
     const diskSpec = validatePipeline(value, { locations, file: "own.yaml", files: true });
     const disk = new DomainCache(diskSpec);
     await disk.load();
+    // away from the files on disk: the page's reads must come from its memory
+    Deno.chdir(cwd);
 
     // the page's way: the same files picked (a folder's under its relative path), in the page's memory
     const memory = new MemoryFiles();
@@ -137,7 +156,7 @@ Deno.test("the reader's files added to the page load into the domains the CLI lo
     const pageSpec = validatePipeline(value, { locations, file: "own.yaml", files: true });
     const page = new DomainCache(pageSpec);
     await page.load();
-    for (const name of ["mine", "notes", "folder"]) same(page.get(name), disk.get(name), name);
+    for (const name of ["mine", "notes", "folder", "table"]) same(page.get(name), disk.get(name), name);
 
     // another file under the same name changes the digest saved stages are keyed by
     await own.addPicked([new File(['{"text": "other"}\n'], "mine.jsonl")]);

@@ -4,6 +4,7 @@
  * as its `*.parquet` files in name order.
  */
 import { type AsyncBuffer, parquetMetadataAsync, parquetReadObjects } from "hyparquet";
+import { files as hostFiles, type SyncFile } from "../../host/files.ts";
 import { DataError } from "../errors.ts";
 import { inDomain, type Located, type RecordOptions } from "./jsonl.ts";
 import { recordItem } from "./records.ts";
@@ -14,21 +15,23 @@ export function parquetFiles(path: string): string[] {
   return filesAt(path, ".parquet");
 }
 
-/** Random access to an open file, as hyparquet reads it. */
-function fileBuffer(file: Deno.FsFile, byteLength: number, onRead?: (bytes: number) => void): AsyncBuffer {
+/**
+ * Random access to an open file, as hyparquet reads it. The host's files (Deno's, or the page's in memory)
+ * are read synchronously at a position, so the same reader runs under Deno and in a browser.
+ */
+function fileBuffer(file: SyncFile, byteLength: number, onRead?: (bytes: number) => void): AsyncBuffer {
   return {
     byteLength,
-    async slice(start: number, end = byteLength): Promise<ArrayBuffer> {
+    slice(start: number, end = byteLength): Promise<ArrayBuffer> {
       const out = new Uint8Array(end - start);
-      await file.seek(start, Deno.SeekMode.Start);
       let at = 0;
       while (at < out.length) {
-        const n = await file.read(out.subarray(at));
-        if (n === null) throw new Error(`unexpected end of file at byte ${start + at}`);
+        const n = file.readAt(out.subarray(at), start + at);
+        if (n === 0) return Promise.reject(new Error(`unexpected end of file at byte ${start + at}`));
         at += n;
       }
       onRead?.(out.length);
-      return out.buffer;
+      return Promise.resolve(out.buffer);
     },
   };
 }
@@ -40,11 +43,14 @@ export async function* readParquet(
   onRead?: (bytes: number) => void,
 ): AsyncGenerator<Located> {
   for (const name of parquetFiles(path)) {
-    const file = await Deno.open(name).catch((e) => {
-      throw new DataError(`cannot open (${(e as Error).message})`, { file: name });
-    });
+    let file: SyncFile;
     try {
-      const buffer = fileBuffer(file, (await file.stat()).size, onRead);
+      file = hostFiles().openSync(name);
+    } catch (e) {
+      throw new DataError(`cannot open (${(e as Error).message})`, { file: name });
+    }
+    try {
+      const buffer = fileBuffer(file, file.size(), onRead);
       const fail = (e: unknown): never => {
         if (e instanceof DataError) throw e;
         throw new DataError(`is not a Parquet file hyparquet can read (${(e as Error).message})`, {
