@@ -1,7 +1,8 @@
 /**
  * The page in headless Chromium on its WebGPU (SwiftShader here): the quickstart's stages for a few steps
- * give the losses and the adapter of the Deno run with the same seed, to float32 rounding; a broken YAML
- * shows the CLI's message. Skips when Chromium is missing, except under CI=true, where a missing Chromium
+ * give the losses and the adapter of the Deno run with the same seed, to float32 rounding; the reader's own
+ * JSONL, text and Parquet files train and evaluate (an evaluate stage run in the page) as the CLI does; a
+ * broken YAML shows the CLI's message. Skips when Chromium is missing, except under CI=true, where a missing Chromium
  * or a page without a WebGPU adapter fails the test.
  */
 import assert from "node:assert/strict";
@@ -9,6 +10,7 @@ import { fileURLToPath } from "node:url";
 // @ts-types="./_puppeteer.d.ts"
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { unzipSync } from "fflate";
+import { parquetWriteBuffer } from "hyparquet-writer";
 import { readSafetensors } from "../src/adapters/safetensors.ts";
 import { decodePeft } from "../src/adapters/peft.ts";
 import { buildPage } from "../src/web/build.ts";
@@ -267,97 +269,145 @@ Deno.test({
         },
       );
 
-      await t.step("the reader's own JSONL and text files: the CLI's plan and losses", async () => {
-        // a byte-level LM over a JSONL file and a text file, both written here and picked in the page
-        const words = ["mix", "tune", "adapter", "rank", "loss", "step", "batch", "domain", "window", "seed"];
-        const sentence = (i: number) =>
-          Array.from({ length: 6 + (i % 5) }, (_, k) => words[(i * 7 + k * 3) % words.length]).join(" ");
-        const records = Array.from(
-          { length: 300 },
-          (_, i) => JSON.stringify({ text: `${i}: ${sentence(i)}.` }),
-        );
-        await Deno.writeTextFile(`${tmp}/mine.jsonl`, records.join("\n") + "\n");
-        const notes = Array.from({ length: 400 }, (_, i) => sentence(i * 13 + 1)).join("\n") + "\n";
-        await Deno.writeTextFile(`${tmp}/notes.txt`, notes);
-        const yaml = `name: own
+      await t.step(
+        "the reader's own JSONL, text and Parquet files: the CLI's plan, losses and evaluation",
+        async () => {
+          // a byte-level LM over a JSONL file and a text file, both written here and picked in the page
+          const words = [
+            "mix",
+            "tune",
+            "adapter",
+            "rank",
+            "loss",
+            "step",
+            "batch",
+            "domain",
+            "window",
+            "seed",
+          ];
+          const sentence = (i: number) =>
+            Array.from({ length: 6 + (i % 5) }, (_, k) => words[(i * 7 + k * 3) % words.length]).join(" ");
+          const records = Array.from(
+            { length: 300 },
+            (_, i) => JSON.stringify({ text: `${i}: ${sentence(i)}.` }),
+          );
+          await Deno.writeTextFile(`${tmp}/mine.jsonl`, records.join("\n") + "\n");
+          const notes = Array.from({ length: 400 }, (_, i) => sentence(i * 13 + 1)).join("\n") + "\n";
+          await Deno.writeTextFile(`${tmp}/notes.txt`, notes);
+          // a Parquet table, in row groups of 32
+          await Deno.writeFile(
+            `${tmp}/table.parquet`,
+            new Uint8Array(parquetWriteBuffer({
+              columnData: [{
+                name: "text",
+                data: Array.from({ length: 200 }, (_, i) => `${sentence(i * 5 + 2)}!`),
+                type: "STRING",
+              }],
+              rowGroupSize: 32,
+            })),
+          );
+          const yaml = `name: own
 seed: 3
 domains:
   mine: { source: { kind: jsonl, path: mine.jsonl }, transforms: [{ kind: split, validation: 0.1 }] }
   notes: { source: { kind: text, path: notes.txt }, transforms: [{ kind: split, validation: 0.1 }] }
+  table: { source: { kind: parquet, path: table.parquet }, transforms: [{ kind: split, validation: 0.1 }] }
 model: { backbone: lm, context: 32, dim: 32, depth: 1, heads: 2, mlpRatio: 4 }
 stages:
   t2:
     kind: train
-    mix: { domains: [mine, notes], strategy: temperature, temperature: 2 }
+    mix: { domains: [mine, notes, table], strategy: temperature, temperature: 2 }
     loss: { kind: lm }
     optimizer: { kind: adamw, lr: 3.0e-3, warmup: 2 }
     steps: 4
     batch: 16
     logEvery: 2
     validation: { batches: 2 }
+  ev:
+    kind: evaluate
+    from: t2
+    tasks: [validation_loss]
 `;
-        await Deno.writeTextFile(`${tmp}/own.yaml`, yaml);
-        const page = await open(browser, url);
-        await fill(page, { yaml, file: "own.yaml", steps: "", stage: "" });
-        // before the files are added, the plan names the missing one as validation does
-        await page.click("#check");
-        const missing = await settled(page, ["idle"], 120_000);
-        assert.equal(missing.state, "invalid");
-        assert.match(missing.message, /^own\.yaml:4:\d+ domains\.mine\.source\.path: /);
-        const input = await page.$("#add-files");
-        assert.ok(input, "the page has no #add-files input");
-        await input.uploadFile(`${tmp}/mine.jsonl`, `${tmp}/notes.txt`);
-        await page.waitForFunction(
-          () => (globalThis as unknown as { mixtune: PageState }).mixtune.ownFiles.length === 2,
-          { timeout: 60_000, polling: 100 },
-        );
-        assert.deepEqual((await state(page)).ownFiles, ["mine.jsonl", "notes.txt"]);
-        await page.click("#check");
-        await page.waitForFunction(
-          () => (globalThis as unknown as { mixtune: PageState }).mixtune.state === "planned",
-          { timeout: 120_000, polling: 200 },
-        );
-        const planned = await page.$eval("#plan", (e) => e.textContent ?? "");
-        const s0 = await state(page);
-        const { source: _, ...limits } = s0.limits ?? { source: "" };
-        await Deno.writeTextFile(`${tmp}/own_limits.json`, JSON.stringify(limits));
-        const cliPlan = await new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "-A",
-            CLI,
-            "own.yaml",
-            "--plan",
-            "--limits",
-            s0.limits ? "own_limits.json" : "webgpu-default",
-          ],
-          cwd: tmp,
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        assert.equal(cliPlan.code, 0, new TextDecoder().decode(cliPlan.stderr));
-        const body = (plan: string) => plan.trimEnd().split("\n").filter((l) => !l.startsWith("limits:"));
-        assert.deepEqual(body(planned), body(new TextDecoder().decode(cliPlan.stdout)));
-        assert.match(planned, /^mine +\d/m);
-        if (!s0.limits) {
-          console.warn("web browser own-files run skipped: no WebGPU adapter");
+          await Deno.writeTextFile(`${tmp}/own.yaml`, yaml);
+          const page = await open(browser, url);
+          await fill(page, { yaml, file: "own.yaml", steps: "", stage: "" });
+          // before the files are added, the plan names the missing one as validation does
+          await page.click("#check");
+          const missing = await settled(page, ["idle"], 120_000);
+          assert.equal(missing.state, "invalid");
+          assert.match(missing.message, /^own\.yaml:4:\d+ domains\.mine\.source\.path: /);
+          const input = await page.$("#add-files");
+          assert.ok(input, "the page has no #add-files input");
+          await input.uploadFile(`${tmp}/mine.jsonl`, `${tmp}/notes.txt`, `${tmp}/table.parquet`);
+          await page.waitForFunction(
+            () => (globalThis as unknown as { mixtune: PageState }).mixtune.ownFiles.length === 3,
+            { timeout: 60_000, polling: 100 },
+          );
+          assert.deepEqual((await state(page)).ownFiles, ["mine.jsonl", "notes.txt", "table.parquet"]);
+          await page.click("#check");
+          await page.waitForFunction(
+            () => (globalThis as unknown as { mixtune: PageState }).mixtune.state === "planned",
+            { timeout: 120_000, polling: 200 },
+          );
+          const planned = await page.$eval("#plan", (e) => e.textContent ?? "");
+          const s0 = await state(page);
+          const { source: _, ...limits } = s0.limits ?? { source: "" };
+          await Deno.writeTextFile(`${tmp}/own_limits.json`, JSON.stringify(limits));
+          const cliPlan = await new Deno.Command(Deno.execPath(), {
+            args: [
+              "run",
+              "-A",
+              CLI,
+              "own.yaml",
+              "--plan",
+              "--limits",
+              s0.limits ? "own_limits.json" : "webgpu-default",
+            ],
+            cwd: tmp,
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          assert.equal(cliPlan.code, 0, new TextDecoder().decode(cliPlan.stderr));
+          const body = (plan: string) => plan.trimEnd().split("\n").filter((l) => !l.startsWith("limits:"));
+          assert.deepEqual(body(planned), body(new TextDecoder().decode(cliPlan.stdout)));
+          assert.match(planned, /^mine +\d/m);
+          assert.match(planned, /^table +\d/m);
+          if (!s0.limits) {
+            console.warn("web browser own-files run skipped: no WebGPU adapter");
+            await page.close();
+            return;
+          }
+          await page.click("#run");
+          const s = await settled(page, ["planned", "running"]);
+          assert.equal(s.state, "done", s.message);
+          const out = `${tmp}/own_runs`;
+          const run = await cli(["own.yaml", "--out", out], tmp);
+          assert.equal(run.code, 0, run.stderr);
+          const deno = await jsonl(`${await stageDir(`${out}/own`, "t2")}/metrics.jsonl`);
+          sameLines("t2", s.lines.t2, deno);
+          // the evaluate stage ran in the page too: its metrics are the CLI's
+          assert.equal(s.lines.ev, undefined);
+          const evaluated = (await downloadedSummary(page)).stages.find((x) => x.stage === "ev");
+          assert.ok(evaluated, "the page's summary.json has no ev stage");
+          const denoEv = JSON.parse(
+            await Deno.readTextFile(`${await stageDir(`${out}/own`, "ev")}/summary.json`),
+          ).metrics as Record<string, number>;
+          assert.deepEqual(Object.keys(evaluated.metrics).sort(), Object.keys(denoEv).sort());
+          for (const [k, v] of Object.entries(denoEv)) close(evaluated.metrics[k], v, `ev summary ${k}`);
+          console.log(
+            `own files, ev: validation loss Deno ${JSON.stringify(denoEv)}, page ${
+              JSON.stringify(evaluated.metrics)
+            }`,
+          );
+          console.log(
+            `own files, t2 step 4: loss Deno ${
+              deno.find((l) => l.step === 4 && l.type === "train")?.loss
+            }, ` +
+              `page ${s.lines.t2.find((l) => l.step === 4 && l.type === "train")?.loss}`,
+          );
           await page.close();
-          return;
-        }
-        await page.click("#run");
-        const s = await settled(page, ["planned", "running"]);
-        assert.equal(s.state, "done", s.message);
-        const out = `${tmp}/own_runs`;
-        const run = await cli(["own.yaml", "--out", out], tmp);
-        assert.equal(run.code, 0, run.stderr);
-        const deno = await jsonl(`${await stageDir(`${out}/own`, "t2")}/metrics.jsonl`);
-        sameLines("t2", s.lines.t2, deno);
-        console.log(
-          `own files, t2 step 4: loss Deno ${deno.find((l) => l.step === 4 && l.type === "train")?.loss}, ` +
-            `page ${s.lines.t2.find((l) => l.step === 4 && l.type === "train")?.loss}`,
-        );
-        await page.close();
-      });
+        },
+      );
 
       await t.step(
         `the quickstart's pretrain and finetune, ${STEPS} steps each: Deno's losses and adapter`,
@@ -447,14 +497,7 @@ stages:
           }
 
           // summary.json, as the page offers it for download: each stage's final numbers are the Deno run's
-          const summary = JSON.parse(
-            await page.evaluate(async () => {
-              const link = [...(globalThis as unknown as {
-                document: { querySelectorAll(s: string): Iterable<{ download: string; href: string }> };
-              }).document.querySelectorAll("#downloads a")].find((a) => a.download === "summary.json")!;
-              return await (await fetch(link.href)).text();
-            }),
-          ) as { pipeline: string; stages: { stage: string; metrics: Record<string, number> }[] };
+          const summary = await downloadedSummary(page);
           assert.equal(summary.pipeline, "quickstart");
           assert.deepEqual(summary.stages.map((x) => x.stage), ["pretrain", "finetune"]);
           for (const mine of summary.stages) {
@@ -543,3 +586,17 @@ stages:
     }
   },
 });
+
+/** summary.json, as the page offers it for download. */
+async function downloadedSummary(
+  page: Page,
+): Promise<{ pipeline: string; stages: { stage: string; metrics: Record<string, number> }[] }> {
+  return JSON.parse(
+    await page.evaluate(async () => {
+      const link = [...(globalThis as unknown as {
+        document: { querySelectorAll(s: string): Iterable<{ download: string; href: string }> };
+      }).document.querySelectorAll("#downloads a")].find((a) => a.download === "summary.json")!;
+      return await (await fetch(link.href)).text();
+    }),
+  );
+}

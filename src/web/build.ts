@@ -46,9 +46,18 @@ function dictionaryModule(name: string): string {
 export default { aff: await get("data/${name}/index.aff"), dic: await get("data/${name}/index.dic") };`;
 }
 
+// Evaluate and export stages import the onnxruntime path; the page evaluates on WebGPU only, so the native
+// runtime becomes a module that fails when called.
+const ORT_STUB = `const fail = () => { throw new Error("onnxruntime is not available in the browser"); };
+export const InferenceSession = { create: fail };
+export class Tensor { constructor() { fail(); } }
+export default { InferenceSession, Tensor };`;
+
 const nodeStubs: esbuild.Plugin = {
   name: "node-stubs",
   setup(build) {
+    build.onResolve({ filter: /^onnxruntime-node$/ }, (args) => ({ path: args.path, namespace: "ort-stub" }));
+    build.onLoad({ filter: /.*/, namespace: "ort-stub" }, () => ({ contents: ORT_STUB, loader: "js" }));
     build.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: "node-stub" }));
     build.onResolve({ filter: /^pngjs$/ }, (args) => ({ path: args.path, namespace: "png-stub" }));
     build.onLoad({ filter: /.*/, namespace: "node-stub" }, () => ({ contents: NODE_STUB, loader: "js" }));

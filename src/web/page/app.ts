@@ -26,6 +26,7 @@ import { lineChart, type Series } from "./chart.ts";
 import { MemoryFiles } from "./memory_files.ts";
 import { OwnFiles } from "./own_files.ts";
 import { type MetricLine, PageStage, type StageResult } from "./stage.ts";
+import { evaluateInPage, runsInPage } from "./evaluate_stage.ts";
 import { type SavedStage, SavedStages } from "./saved_stages.ts";
 
 const files = new MemoryFiles();
@@ -156,12 +157,17 @@ function checked(): { spec: PipelineSpec; locations: SourceMap; file: string } |
   }
 }
 
-/** The stages to train: the one named in the stage box and those it starts from, or every train stage. */
-function trainOrder(spec: PipelineSpec): string[] {
-  const order = stageOrder(spec).map((s) => s.name).filter((n) => spec.stages[n].kind === "train");
+/**
+ * The stages to run: the one named in the stage box and those it starts from, or every stage the page runs
+ * (train stages, and evaluate stages on WebGPU).
+ */
+function runOrder(spec: PipelineSpec): string[] {
+  const order = stageOrder(spec).map((s) => s.name).filter((n) => runsInPage(spec, n));
   const only = stageBox.value.trim();
   if (only === "") return order;
-  if (spec.stages[only]?.kind !== "train") throw new Error(`stage: no train stage named "${only}"`);
+  if (!spec.stages[only] || !runsInPage(spec, only)) {
+    throw new Error(`stage: no train or evaluate stage named "${only}" that the page runs`);
+  }
   const need = new Set<string>();
   const add = (n: string) => {
     need.add(n);
@@ -210,7 +216,7 @@ async function plan(): Promise<boolean> {
     session = {
       spec,
       plan: p,
-      order: trainOrder(spec),
+      order: runOrder(spec),
       domains: new DomainCache(spec),
       results: new Map(),
       cached: new Set(),
@@ -218,10 +224,10 @@ async function plan(): Promise<boolean> {
     page.lines = {};
     page.seconds = {};
     page.resumed = {};
-    const skipped = Object.keys(spec.stages).filter((n) => spec.stages[n].kind !== "train");
+    const skipped = Object.keys(spec.stages).filter((n) => !runsInPage(spec, n));
     setState(
       "planned",
-      `valid; trains ${session.order.join(", ") || "nothing"}` +
+      `valid; runs ${session.order.join(", ") || "nothing"}` +
         (skipped.length ? ` (${skipped.join(", ")} run only from the CLI)` : ""),
     );
     return true;
@@ -279,6 +285,12 @@ function draw(stage: string): void {
   }
 }
 
+/** An evaluate stage's metrics, under the charts. */
+function showMetrics(stage: string, summary: Record<string, unknown>): void {
+  const metrics = Object.entries((summary.metrics ?? {}) as Record<string, unknown>);
+  $("progress").textContent = `${stage}: ` + metrics.map(([k, v]) => `${k} ${v}`).join(", ");
+}
+
 async function run(): Promise<void> {
   if (page.state !== "stopped" && !(await plan())) return;
   if (!session) return;
@@ -299,13 +311,32 @@ async function run(): Promise<void> {
           // finished before a reload: its lines and result as they were
           session.results.set(name, saved.result);
           session.cached.add(name);
-          showLines(name, saved.lines);
           page.seconds[name] = saved.seconds;
-          page.resumed[name] = saved.lines.at(-1)?.step ?? 0;
+          if (session.spec.stages[name].kind === "train") {
+            showLines(name, saved.lines);
+            page.resumed[name] = saved.lines.at(-1)?.step ?? 0;
+          } else showMetrics(name, saved.result.summary);
           await offerDownloads(session.spec, session.results);
           continue;
         }
         const from = session.spec.stages[name].from;
+        if (session.spec.stages[name].kind === "evaluate") {
+          const trained = session.results.get(from as string)!;
+          const result = await evaluateInPage(
+            device.device,
+            session.spec,
+            session.plan,
+            name,
+            session.domains,
+            trained,
+          );
+          session.results.set(name, result);
+          page.seconds[name] = result.summary.wallSeconds as number;
+          showMetrics(name, result.summary);
+          await store?.put({ key, pipeline: session.spec.name, stage: name, lines: [], seconds: 0, result });
+          await offerDownloads(session.spec, session.results);
+          continue;
+        }
         const start = typeof from === "string" ? session.results.get(from)?.weights : undefined;
         session.current = await PageStage.compile(
           device.device,
@@ -361,8 +392,12 @@ async function offerDownloads(spec: PipelineSpec, results: Map<string, StageResu
   const summary = { pipeline: spec.name, stages: [...results.values()].map((r) => r.summary) };
   const out = [link("summary.json", JSON.stringify(summary, null, 2) + "\n", "application/json")];
   for (const [name, r] of results) {
-    const metrics = (page.lines[name] ?? []).map((l) => JSON.stringify(l) + "\n").join("");
-    out.push(link(`${name}-metrics.jsonl`, metrics, "application/jsonl"));
+    const lines = page.lines[name] ?? [];
+    // an evaluate stage writes no metrics lines, only its summary
+    if (lines.length) {
+      const metrics = lines.map((l) => JSON.stringify(l) + "\n").join("");
+      out.push(link(`${name}-metrics.jsonl`, metrics, "application/jsonl"));
+    }
     if (!r.adapter) continue;
     const dir = `adapters/${name}`;
     await saveAdapterFolder(dir, r.adapter);
