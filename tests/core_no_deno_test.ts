@@ -9,17 +9,20 @@ import { fileURLToPath } from "node:url";
 const CORE = ["dsl", "spec", "compile", "graph", "models", "adapters", "data", "gpu"];
 const EDGES = ["data/sources/"];
 /**
- * Files outside those folders that a page runs too: the training loop the CLI and the page share, and the
- * streaming readers the page reads the reader's own files with.
+ * Files outside those folders that a page runs too: the training loop and the evaluation the CLI and the
+ * page share, and the streaming readers the page reads the reader's own files with.
  */
 const SHARED = [
   "run/train_loop.ts",
   "run/batches.ts",
+  "run/evaluate.ts",
+  "run/greedy.ts",
   "run/validation.ts",
   "run/lr.ts",
   "run/finite.ts",
   "data/sources/_stream.ts",
   "data/sources/jsonl.ts",
+  "data/sources/parquet.ts",
   "data/sources/records.ts",
   "data/sources/text_folder.ts",
 ];
