@@ -12,6 +12,8 @@ import { evaluate } from "../src/graph/cpu.ts";
 import { texturedSource, textureReads } from "../src/gpu/operand_textures.ts";
 import { gpu } from "../src/gpu/device.ts";
 import { randoms, relError, testDevice } from "./_harness.ts";
+import { ParamStore } from "../src/compile/param_store.ts";
+import { param } from "../src/graph/node.ts";
 
 async function run(device: GPUDevice, outputs: Node[], feeds: Map<Node, Float32Array>, textures: boolean) {
   const program = await Program.compile(device, outputs, { poison: true, textures });
@@ -87,9 +89,18 @@ Deno.test("texturedSource() rewrites every read of the named arrays and refuses 
     /fn q_at\(i: u32\) -> f32 \{ return textureLoad\(q, vec2u\(i & 8191u, i >> 13u\), 0\)\.x; \}/,
   );
   assert.throws(() => texturedSource(src, ["b"]), /lacks "var<storage, read> b: array<...>;"/);
+  // packed 16-bit weights: their 32-bit words, two a texel of an rg32uint texture (4,096 a row)
+  const words = texturedSource("var<storage, read> w: array<vec2u>;\nfn k() -> u32 { return w[5u].y; }", [
+    "w",
+  ]);
+  assert.deepEqual(words.formats, ["rg32uint"]);
+  assert.match(words.source, /var w: texture_2d<u32>;/);
+  assert.match(words.source, /textureLoad\(w, vec2u\(i & 4095u, i >> 12u\), 0\)\.xy/);
+  assert.match(words.source, /return w_at\(5u\)\.y;/);
+  assert.deepEqual(texturedSource("var<storage, read> u: array<u32>;", ["u"]).formats, ["r32uint"]);
   assert.throws(
-    () => texturedSource("var<storage, read> u: array<u32>;", ["u"]),
-    /holds u32, not vec4f or f32/,
+    () => texturedSource("var<storage, read> u: array<i32>;", ["u"]),
+    /holds i32, not vec4f, f32, vec2u or u32/,
   );
   assert.throws(
     () => texturedSource(src.replace("a[i + 1u]", "a[b[i]]"), ["a"]),
@@ -123,5 +134,56 @@ Deno.test("attention reading qkv and its gradient from textures gives the storag
       `case ${i}: textures ${tex.bytes} and ${plain.bytes} bytes`,
     );
     outputs.forEach((_, k) => assert.deepEqual(tex.out[k], plain.out[k], `case ${i} output ${k}`));
+  }
+});
+
+Deno.test("matmuls over 16-bit weights read their words from textures with the storage kernels' bits", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  // vec4 shapes (rg32uint textures of word pairs) and odd ones (scalar kernel, r32uint), plain and
+  // transposed weights; A [300, 132] spans several texture rows
+  const cases: { a: number[]; w: number[]; transB: boolean }[] = [
+    { a: [300, 132], w: [132, 68], transB: false },
+    { a: [300, 132], w: [68, 132], transB: true },
+    { a: [67, 131], w: [131, 9], transB: false },
+    { a: [2, 5, 37], w: [41, 37], transB: true },
+  ];
+  for (const half of ["f16", "bf16"] as const) {
+    for (const [i, c] of cases.entries()) {
+      const at = `${half} a [${c.a}] w [${c.w}]${c.transB ? "^T" : ""}`;
+      const a = input("a", c.a);
+      const w = param(`w${i}`, c.w, false);
+      const out = matmul(a, w, { transB: c.transB });
+      const av = randoms(a.size, 50 + i);
+      const wv = randoms(w.size, 60 + i);
+      const read = async (textures: boolean) => {
+        const store = new ParamStore(device, [{ name: w.name, shape: w.shape, trainable: false, half }]);
+        try {
+          store.upload(new Map([[w.name, wv]]));
+          const program = await Program.compile(device, [out], {
+            pinned: new Map([[w, store.slot(w.name)]]),
+            poison: true,
+            textures,
+          });
+          program.write(a, av);
+          program.run();
+          const got = await program.read(out);
+          const bytes = program.textureBytes;
+          program.destroy();
+          return { got, bytes };
+        } finally {
+          store.destroy();
+        }
+      };
+      const plain = await read(false);
+      const tex = await read(true);
+      assert.equal(plain.bytes, 0, at);
+      // both operands textured: A's f32 texture and the weight's words
+      const aRows = Math.ceil(a.size * 4 / 32768);
+      const wRows = Math.ceil(Math.ceil(w.size * 2 / 16) * 16 / 32768);
+      assert.equal(tex.bytes, (aRows + wRows) * 32768, `${at}: operand textures of ${tex.bytes} bytes`);
+      assert.ok(plain.got.every(Number.isFinite), `${at}: storage kernel output not finite`);
+      assert.deepEqual(tex.got, plain.got, `${at}: textured and storage kernels differ`);
+    }
   }
 });

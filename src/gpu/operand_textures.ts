@@ -6,8 +6,11 @@
  * before the dispatch: the value stays in its planned buffer, the texture is a scratch copy.
  */
 
-/** How an operand is held: vec4s in rgba32float texels, or floats in r32float ones. */
-export type OperandFormat = "rgba32float" | "r32float";
+/**
+ * How an operand is held: vec4s in rgba32float texels, floats in r32float ones; packed 16-bit weights as
+ * their 32-bit words, two a texel (rg32uint, for vec2u reads) or one (r32uint).
+ */
+export type OperandFormat = "rgba32float" | "r32float" | "rg32uint" | "r32uint";
 
 /** Bytes of one texture row: element i of a flat operand lives at (i % width, i / width). */
 const ROW_BYTES = 32768;
@@ -18,8 +21,16 @@ export function textureWidth(format: OperandFormat): number {
 }
 
 function texelBytes(format: OperandFormat): number {
-  return format === "rgba32float" ? 16 : 4;
+  return format === "rgba32float" ? 16 : format === "rg32uint" ? 8 : 4;
 }
+
+/** The WGSL type an array holds, the texture format holding it, and what of a texel is its value. */
+const HELD: Record<string, { format: OperandFormat; sample: "f32" | "u32"; part: string }> = {
+  vec4f: { format: "rgba32float", sample: "f32", part: "" },
+  f32: { format: "r32float", sample: "f32", part: ".x" },
+  vec2u: { format: "rg32uint", sample: "u32", part: ".xy" },
+  u32: { format: "r32uint", sample: "u32", part: ".x" },
+};
 
 const enabled = new WeakMap<GPUDevice, boolean>();
 
@@ -91,9 +102,9 @@ export function copyToTexture(
 }
 
 /**
- * `source` with the arrays named in `names` (declared `var<storage, read> NAME: array<T>;`, T vec4f, f32, or
- * an alias of one) read from textures: the declaration becomes a texture_2d<f32> and every `NAME[i]` a
- * textureLoad. Returns the rewritten source and each operand's texture format.
+ * `source` with the arrays named in `names` (declared `var<storage, read> NAME: array<T>;`, T vec4f, f32,
+ * vec2u, u32, or an alias of one) read from textures: the declaration becomes a texture_2d<f32> (or <u32>)
+ * and every `NAME[i]` a textureLoad. Returns the rewritten source and each operand's texture format.
  */
 export function texturedSource(
   source: string,
@@ -107,18 +118,15 @@ export function texturedSource(
     if (!found) throw new Error(`kernel lacks "var<storage, read> ${name}: array<...>;"`);
     const alias = new RegExp(`^alias ${found[1]} = (\\w+);$`, "m").exec(out)?.[1];
     const type = alias ?? found[1];
-    if (type !== "vec4f" && type !== "f32") {
-      throw new Error(`kernel's ${name} holds ${type}, not vec4f or f32`);
-    }
-    const format: OperandFormat = type === "vec4f" ? "rgba32float" : "r32float";
+    const held = HELD[type];
+    if (!held) throw new Error(`kernel's ${name} holds ${type}, not vec4f, f32, vec2u or u32`);
+    const { format, sample, part } = held;
     const width = textureWidth(format);
     const at = `${name}_at`;
     const texel = `textureLoad(${name}, vec2u(i & ${width - 1}u, i >> ${Math.log2(width)}u), 0)`;
     out = out.replace(
       decl,
-      `var ${name}: texture_2d<f32>;\nfn ${at}(i: u32) -> ${type} { return ${
-        type === "f32" ? `${texel}.x` : texel
-      }; }`,
+      `var ${name}: texture_2d<${sample}>;\nfn ${at}(i: u32) -> ${type} { return ${texel}${part}; }`,
     );
     out = out.replace(new RegExp(`\\b${name}\\[([^\\[\\]]+)\\]`, "g"), `${at}($1)`);
     if (new RegExp(`\\b${name}\\[`).test(out)) {

@@ -141,8 +141,8 @@ export function matmulCall(
   const slices = tilesM * d.batch;
   const y = Math.min(slices, MAX_GROUPS);
   const source = specialise(vec ? vecSource : scalarSource, block, d.transA, d.transB, periods.length, opts);
-  // A and B (bindings 0 and 1) from textures; a 16-bit B stays a storage buffer of packed halves
-  const names = opts.halfB ? ["a"] : ["a", "b"];
+  // A and B (bindings 0 and 1) from textures; a 16-bit B as its packed words
+  const names = ["a", "b"];
   return withTextures(
     {
       kernel: vec ? "matmul" : "matmul_scalar",
