@@ -31,7 +31,7 @@ export interface KernelCall {
   workgroups: readonly [number, number, number];
   bind: readonly BindingRef[];
   /**
-   * The same kernel reading the bindings `bind` (indices into `bind`) from rgba32float textures instead of
+   * The same kernel reading the bindings `bind` (indices into `bind`) from textures (`formats`) instead of
    * storage buffers (see src/gpu/operand_textures.ts); a program uses it on adapters where that is faster.
    */
   textured?: { source: string; bind: readonly number[]; formats: readonly OperandFormat[] };
