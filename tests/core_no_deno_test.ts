@@ -9,8 +9,8 @@ import { fileURLToPath } from "node:url";
 const CORE = ["dsl", "spec", "compile", "graph", "models", "adapters", "data", "gpu"];
 const EDGES = ["data/sources/"];
 /**
- * Files outside those folders that a page runs too: the training loop the CLI and the page share, and the
- * streaming readers the page reads the reader's own files with.
+ * Files outside those folders that a page runs too: the training loop the CLI and the page share, the
+ * streaming readers the page reads the reader's own files with, and the image folder reader.
  */
 const SHARED = [
   "run/train_loop.ts",
@@ -22,6 +22,11 @@ const SHARED = [
   "data/sources/jsonl.ts",
   "data/sources/records.ts",
   "data/sources/text_folder.ts",
+  "data/sources/image_folder.ts",
+  "data/sources/_image_decode.ts",
+  "data/sources/_png_read.ts",
+  "data/sources/_png_rgba.ts",
+  "data/sources/_png_adam7.ts",
 ];
 const SRC = fileURLToPath(new URL("../src/", import.meta.url));
 const USE = /\bDeno\s*(\.|\[|\?\.)/;
