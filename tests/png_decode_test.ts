@@ -1,10 +1,12 @@
 // PNG reading (fast-png plus the checks and conversion around it) against pngjs, the decoder it replaced, on
 // PNGs written here byte by byte: every colour type and allowed bit depth, tRNS keys and palette alpha,
-// Adam7, odd widths, all five row filters; and broken files, which must be errors naming the file.
+// Adam7, odd widths, all five row filters; broken files, which must be errors naming the file; and the
+// decoder bundled for the browser, where no Node module may be needed.
 import assert from "node:assert/strict";
 import pngjs from "pngjs";
 import { Buffer } from "node:buffer";
 import { zlibSync } from "fflate";
+import * as esbuild from "esbuild";
 import { decodeImage, toGray } from "../src/data/sources/_image_decode.ts";
 import { readPng } from "../src/data/sources/_png_read.ts";
 
@@ -403,4 +405,35 @@ Deno.test("decodeImage() rejects short image data, bad palettes, unknown critica
   const noHeader = writePng(rgb);
   noHeader[12] = "J".charCodeAt(0);
   rejects(noHeader, "IHDR is not the first chunk");
+});
+
+Deno.test("decodeImage() bundles for the browser without Node's modules and decodes there as here", async () => {
+  const built = await esbuild.build({
+    entryPoints: [new URL("../src/data/sources/_image_decode.ts", import.meta.url).pathname],
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    write: false,
+    logLevel: "silent",
+    plugins: [{
+      name: "no-node",
+      setup(build) {
+        build.onResolve({ filter: /^(node:|(buffer|zlib|stream|util|assert|fs|path)$)/ }, (args) => ({
+          errors: [{ text: `${args.importer} needs ${args.path}` }],
+        }));
+      },
+    }],
+  });
+  await esbuild.stop();
+  const code = built.outputFiles[0].contents;
+  const url = `data:text/javascript;base64,${btoa(Array.from(code, (b) => String.fromCharCode(b)).join(""))}`;
+  const bundled: typeof import("../src/data/sources/_image_decode.ts") = await import(url);
+  for (const { name, spec } of allKinds()) {
+    const bytes = writePng(spec);
+    assert.deepEqual(bundled.decodeImage(bytes, "x.png").pixels, decodeImage(bytes, "x.png").pixels, name);
+  }
+  assert.throws(() => bundled.decodeImage(writePng(SAMPLES[0]).subarray(0, 50), "dir/a.png"), {
+    name: "DataError",
+    message: "dir/a.png: is not a readable PNG image (chunk IDAT runs past the end of the file)",
+  });
 });
