@@ -16,12 +16,16 @@ interface Pass {
   height: number;
 }
 
-const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [
-  0,
-  1,
-  1,
-  2,
-]];
+// Adam7's seven passes: first column and row, column and row steps
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+];
 
 /** The non-empty sub-images the data is stored as: the whole image, or Adam7's passes. */
 function passes(width: number, height: number, interlaced: boolean): Pass[] {

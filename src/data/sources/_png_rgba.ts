@@ -44,7 +44,10 @@ export function pngRgba(png: PngSamples): Uint8Array {
     for (let i = 0; i < n; i++) {
       const color = palette[samples[i]];
       if (!color) throw new Error(`palette index ${samples[i]} is past the ${palette.length} PLTE entries`);
-      out.set([color[0], color[1], color[2], color[3] ?? 255], 4 * i);
+      out[4 * i] = color[0];
+      out[4 * i + 1] = color[1];
+      out[4 * i + 2] = color[2];
+      out[4 * i + 3] = color[3] ?? 255;
     }
     return out;
   }
@@ -63,15 +66,9 @@ export function pngRgba(png: PngSamples): Uint8Array {
       pixel[2] = samples[s + 2];
       pixel[3] = channels === 4 ? samples[s + 3] : max;
     }
-    if (
-      key && pixel[0] === key[0] && (channels === 1 || (pixel[1] === key[1] && pixel[2] === key[2]))
-    ) {
-      pixel[0] =
-        pixel[1] =
-        pixel[2] =
-        pixel[3] =
-          0;
-    }
+    const keyed = key && pixel[0] === key[0] &&
+      (channels === 1 || (pixel[1] === key[1] && pixel[2] === key[2]));
+    if (keyed) pixel.fill(0);
     for (let c = 0; c < 4; c++) {
       out[4 * i + c] = depth === 8 ? pixel[c] : Math.floor((pixel[c] * 255) / max + 0.5);
     }
