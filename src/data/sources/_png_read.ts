@@ -1,10 +1,10 @@
 /**
  * Reads a PNG file to 8-bit RGBA with fast-png (pure JS, so the same code runs under Deno and in the page).
- * fast-png parses the chunks, checks their CRCs and the zlib stream's structure, and unfilters the rows.
- * Made here: the checks it leaves out (IHDR first with an allowed bit depth, no unknown critical chunk,
- * enough image data, and the zlib stream's Adler-32, which fflate skips, so a damaged deflate body that
- * still parses would give wrong pixels), the tRNS colour key of gray and RGB images, and the passes of
- * Adam7 images below 8 bits (see _png_adam7.ts); then _png_rgba.ts makes RGBA as pngjs did.
+ * fast-png parses the chunks, checks the zlib stream's structure and unfilters the rows. Made here: the
+ * checks it leaves out or makes slowly (every chunk's CRC, IHDR first with an allowed bit depth, no unknown
+ * critical chunk, enough image data, and the zlib stream's Adler-32, which fflate skips, so a damaged
+ * deflate body that still parses would give wrong pixels), the tRNS colour key of gray and RGB images, and
+ * the passes of Adam7 images below 8 bits (see _png_adam7.ts); then _png_rgba.ts makes RGBA as pngjs did.
  */
 
 import { decode } from "fast-png";
@@ -38,23 +38,24 @@ const DEPTHS: Record<number, number[]> = {
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 const CRITICAL = new Set(["IHDR", "PLTE", "IDAT", "IEND"]);
 
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+const CRC_TABLE = new Int32Array(256).map((_, n) => {
   let c = n;
   for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
+  return c;
 });
 
 function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+  let c = -1;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
 }
 
 function adler32(bytes: Uint8Array): number {
   let a = 1, b = 0;
-  for (let i = 0; i < bytes.length; i += 4096) {
-    for (const x of bytes.subarray(i, i + 4096)) {
-      a += x;
+  for (let i = 0; i < bytes.length;) {
+    // 4096 bytes keep b below 2^53 between the reductions
+    for (const end = Math.min(i + 4096, bytes.length); i < end; i++) {
+      a += bytes[i];
       b += a;
     }
     a %= 65521;
@@ -67,10 +68,9 @@ const u32 = (bytes: Uint8Array, at: number): number =>
   new DataView(bytes.buffer, bytes.byteOffset).getUint32(at);
 const typeAt = (bytes: Uint8Array, at: number): string => String.fromCharCode(...bytes.subarray(at, at + 4));
 
+/** IHDR's fields; the chunks' CRCs are already checked. */
 function readHeader(bytes: Uint8Array): Header {
-  if (bytes.length < 33 || SIGNATURE.some((b, i) => bytes[i] !== b)) throw new Error("no PNG signature");
   if (typeAt(bytes, 12) !== "IHDR" || u32(bytes, 8) !== 13) throw new Error("IHDR is not the first chunk");
-  if (crc32(bytes.subarray(12, 29)) !== u32(bytes, 29)) throw new Error("CRC mismatch for chunk IHDR");
   const [depth, colourType, interlace] = [bytes[24], bytes[25], bytes[28]];
   const header = {
     width: u32(bytes, 16),
@@ -92,8 +92,9 @@ interface Chunks {
   trns?: [number, number];
 }
 
-/** Walks the chunks to IEND, refusing critical chunks this reader does not know. */
+/** Walks the chunks to IEND checking their CRCs, and refusing critical chunks this reader does not know. */
 function walk(bytes: Uint8Array): Chunks {
+  if (bytes.length < 8 || SIGNATURE.some((b, i) => bytes[i] !== b)) throw new Error("no PNG signature");
   const chunks: Chunks = { idat: [] };
   for (let at = 8;;) {
     if (at + 12 > bytes.length) throw new Error("the file ends before its IEND chunk");
@@ -101,6 +102,9 @@ function walk(bytes: Uint8Array): Chunks {
     const type = typeAt(bytes, at + 4);
     const end = at + 12 + length;
     if (end > bytes.length) throw new Error(`chunk ${type} runs past the end of the file`);
+    if (crc32(bytes.subarray(at + 4, end - 4)) !== u32(bytes, end - 4)) {
+      throw new Error(`CRC mismatch for chunk ${type}`);
+    }
     if (type === "IEND") return chunks;
     if (type === "IDAT") chunks.idat.push(bytes.subarray(at + 8, end - 4));
     else if (type === "tRNS") chunks.trns = [at, end];
@@ -111,11 +115,8 @@ function walk(bytes: Uint8Array): Chunks {
   }
 }
 
-/** The colour key of a gray (1 value) or RGB (3 values) image, its CRC checked. */
+/** The colour key of a gray (1 value) or RGB (3 values) image. */
 function colourKey(bytes: Uint8Array, [start, end]: [number, number], channels: number): number[] {
-  if (crc32(bytes.subarray(start + 4, end - 4)) !== u32(bytes, end - 4)) {
-    throw new Error("CRC mismatch for chunk tRNS");
-  }
   if (end - start - 12 < 2 * channels) {
     throw new Error(`tRNS holds ${end - start - 12} bytes, expected ${2 * channels}`);
   }
@@ -140,7 +141,6 @@ function forFastPng(bytes: Uint8Array, chunks: Chunks, keyed: boolean, subByteAd
     view.setUint32(16, 1);
     view.setUint32(20, 1);
     copy[28] = 0;
-    view.setUint32(29, crc32(copy.subarray(12, 29)));
   }
   return copy;
 }
@@ -153,13 +153,13 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 /** Decodes a PNG to RGBA; anything unreadable is an Error saying what. */
 export function readPng(bytes: Uint8Array): Rgba {
+  const chunks = walk(bytes);
   const header = readHeader(bytes);
   const { width, height, depth, colourType, interlaced } = header;
   const subByteAdam7 = interlaced && depth < 8;
-  const chunks = walk(bytes);
   const keyed = chunks.trns !== undefined && (colourType === 0 || colourType === 2);
   const key = keyed ? colourKey(bytes, chunks.trns!, CHANNELS[colourType]) : undefined;
-  const png = decode(forFastPng(bytes, chunks, keyed, subByteAdam7), { checkCrc: true });
+  const png = decode(forFastPng(bytes, chunks, keyed, subByteAdam7));
   const stream = concat(chunks.idat);
   const data = unzlibSync(stream);
   const needed = dataLength(width, height, CHANNELS[colourType] * depth, interlaced);
