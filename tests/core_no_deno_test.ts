@@ -10,7 +10,7 @@ const CORE = ["dsl", "spec", "compile", "graph", "models", "adapters", "data", "
 const EDGES = ["data/sources/"];
 /**
  * Files outside those folders that a page runs too: the training loop and the evaluation the CLI and the
- * page share, and the streaming readers the page reads the reader's own files with.
+ * page share, the streaming readers the page reads the reader's own files with, and the image folder reader.
  */
 const SHARED = [
   "run/train_loop.ts",
@@ -25,6 +25,11 @@ const SHARED = [
   "data/sources/parquet.ts",
   "data/sources/records.ts",
   "data/sources/text_folder.ts",
+  "data/sources/image_folder.ts",
+  "data/sources/_image_decode.ts",
+  "data/sources/_png_read.ts",
+  "data/sources/_png_rgba.ts",
+  "data/sources/_png_adam7.ts",
 ];
 const SRC = fileURLToPath(new URL("../src/", import.meta.url));
 const USE = /\bDeno\s*(\.|\[|\?\.)/;

@@ -31,10 +31,6 @@ export const basename = fail("node:path basename");
 export const Buffer = { from: fail("node:buffer Buffer") };
 export default {};`;
 
-// pngjs needs Node's streams and zlib; image folders are read only under Deno
-const PNG_STUB = `const fail = () => { throw new Error("PNG decoding is not available in the browser"); };
-export default { PNG: { sync: { read: fail } } };`;
-
 // A dictionary package's main module reads its two hunspell files with node:fs; the page fetches the
 // copies the build puts under data/ (beside the chunks, so relative to the chunk's own URL).
 function dictionaryModule(name: string): string {
@@ -59,13 +55,11 @@ const nodeStubs: esbuild.Plugin = {
     build.onResolve({ filter: /^onnxruntime-node$/ }, (args) => ({ path: args.path, namespace: "ort-stub" }));
     build.onLoad({ filter: /.*/, namespace: "ort-stub" }, () => ({ contents: ORT_STUB, loader: "js" }));
     build.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: "node-stub" }));
-    build.onResolve({ filter: /^pngjs$/ }, (args) => ({ path: args.path, namespace: "png-stub" }));
     build.onLoad({ filter: /.*/, namespace: "node-stub" }, () => ({ contents: NODE_STUB, loader: "js" }));
     build.onLoad({ filter: /[\\/]dictionary-[a-z]+[\\/]index\.js$/ }, (args) => ({
       contents: dictionaryModule(args.path.match(/(dictionary-[a-z]+)[\\/]index\.js$/)![1]),
       loader: "js",
     }));
-    build.onLoad({ filter: /.*/, namespace: "png-stub" }, () => ({ contents: PNG_STUB, loader: "js" }));
   },
 };
 

@@ -1,9 +1,8 @@
 // Decodes PNG and JPEG files to grayscale [0, 1] pixels.
 
 import jpeg from "jpeg-js";
-import pngjs from "pngjs";
-import { Buffer } from "node:buffer";
 import { DataError } from "../errors.ts";
+import { readPng, type Rgba } from "./_png_read.ts";
 
 /** A decoded grayscale image, row-major, values in [0, 1]. */
 export interface GrayImage {
@@ -15,14 +14,8 @@ export interface GrayImage {
 /** The image types {@link decodeImage} reads, by lower-case extension. */
 export const IMAGE_EXTENSIONS: readonly string[] = [".png", ".jpg", ".jpeg"];
 
-interface Rgba {
-  width: number;
-  height: number;
-  data: Uint8Array;
-}
-
 /** ITU-R BT.601 luma of RGBA pixels, composited over black by alpha (transparent = 0, like MNIST's ink on black). */
-function toGray(image: Rgba): GrayImage {
+export function toGray(image: Rgba): GrayImage {
   const n = image.width * image.height;
   const pixels = new Float32Array(n);
   for (let i = 0; i < n; i++) {
@@ -41,7 +34,7 @@ export function decodeImage(bytes: Uint8Array, file: string): GrayImage {
   if (ext === ".png") {
     let image: Rgba;
     try {
-      image = pngjs.PNG.sync.read(Buffer.from(bytes));
+      image = readPng(bytes);
     } catch (e) {
       throw new DataError(`is not a readable PNG image (${(e as Error).message})`, { file });
     }
