@@ -6,6 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { parquetWriteBuffer } from "hyparquet-writer";
+import pngjs from "pngjs";
+import { Buffer } from "node:buffer";
 import { denoFiles } from "../src/host/deno.ts";
 import { useFiles } from "../src/host/files.ts";
 import { DomainCache } from "../src/compile/domains.ts";
@@ -161,6 +163,74 @@ Deno.test("the reader's files added to the page load into the domains the CLI lo
     // another file under the same name changes the digest saved stages are keyed by
     await own.addPicked([new File(['{"text": "other"}\n'], "mine.jsonl")]);
     assert.notEqual(await own.digest(), digest);
+  } finally {
+    useFiles(denoFiles());
+    Deno.chdir(cwd);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A PNG of `side` x `side` RGBA pixels drawn from `seed` (pngjs's encoder; the readers decode with fast-png). */
+function png(side: number, seed: number): Uint8Array {
+  const image = new pngjs.PNG({ width: side, height: side });
+  for (let i = 0; i < image.data.length; i++) image.data[i] = (seed * 97 + i * 31) % 256;
+  return new Uint8Array(pngjs.PNG.sync.write(image as unknown as Buffer));
+}
+
+Deno.test("a picked image folder loads into the page as the CLI loads it from disk", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mixtune_web_images_" });
+  const cwd = Deno.cwd();
+  const yaml = `name: imgs
+seed: 2
+domains:
+  faces: { source: { kind: images, path: people }, transforms: [{ kind: split, validation: 0.25 }] }
+model: { backbone: vit, image: 28, patch: 7, dim: 16, depth: 1, heads: 2, mlpRatio: 2, embedDim: 8, classes: 3 }
+stages:
+  t:
+    kind: train
+    mix: { domains: [faces], strategy: temperature }
+    loss: { kind: cosface, scale: 16, margin: 0.2 }
+    optimizer: { kind: adamw, lr: 1.0e-3 }
+    steps: 2
+    batch: 4
+`;
+  // three classes, images of other sizes than the model's (resized), one class folder deeper in the tree
+  const files: Record<string, Uint8Array> = {};
+  ["ada", "bo", "cy"].forEach((person, c) => {
+    for (let k = 0; k < 4; k++) files[`people/${person}/${k}.png`] = png(20 + 4 * c + k, 10 * c + k);
+  });
+  try {
+    for (const [path, bytes] of Object.entries(files)) {
+      await Deno.mkdir(`${dir}/${path.split("/").slice(0, -1).join("/")}`, { recursive: true });
+      await Deno.writeFile(`${dir}/${path}`, bytes);
+    }
+    const { value, locations } = parseYaml(yaml, "imgs.yaml");
+    Deno.chdir(dir);
+    useFiles(denoFiles());
+    const disk = new DomainCache(validatePipeline(value, { locations, file: "imgs.yaml", files: true }));
+    await disk.load();
+    Deno.chdir(cwd);
+
+    const memory = new MemoryFiles();
+    useFiles(memory);
+    const own = new OwnFiles(memory);
+    const picked = Object.entries(files).map(([path, bytes]) =>
+      Object.assign(new File([bytes as Uint8Array<ArrayBuffer>], path.split("/").at(-1)!), {
+        webkitRelativePath: path,
+      })
+    );
+    await own.addPicked(picked);
+    const page = new DomainCache(validatePipeline(value, { locations, file: "imgs.yaml", files: true }));
+    await page.load();
+    const a = page.get("faces");
+    const b = disk.get("faces");
+    assert.equal(a.kind, "images");
+    assert.equal(b.kind, "images");
+    if (a.kind !== "images" || b.kind !== "images") return;
+    assert.deepEqual([a.images, a.labels, a.side], [b.images, b.labels, b.side]);
+    assert.deepEqual(a.validation, b.validation);
+    assert.equal(a.labels.length + a.validation.labels.length, 12);
+    assert.ok(a.images.some((v) => v > 0), "the images decoded to black");
   } finally {
     useFiles(denoFiles());
     Deno.chdir(cwd);
