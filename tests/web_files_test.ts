@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import pngjs from "pngjs";
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import { denoFiles } from "../src/host/deno.ts";
 import { useFiles } from "../src/host/files.ts";
 import { DomainCache } from "../src/compile/domains.ts";
