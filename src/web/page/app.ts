@@ -321,7 +321,8 @@ async function run(): Promise<void> {
         }
         const from = session.spec.stages[name].from;
         if (session.spec.stages[name].kind === "evaluate") {
-          const trained = session.results.get(from as string)!;
+          const trained = session.results.get(from as string);
+          if (!trained) throw new Error(`stage ${name}: its train stage ${from} has no result in this page`);
           const result = await evaluateInPage(
             device.device,
             session.spec,
@@ -331,9 +332,10 @@ async function run(): Promise<void> {
             trained,
           );
           session.results.set(name, result);
-          page.seconds[name] = result.summary.wallSeconds as number;
+          const seconds = result.summary.wallSeconds as number;
+          page.seconds[name] = seconds;
           showMetrics(name, result.summary);
-          await store?.put({ key, pipeline: session.spec.name, stage: name, lines: [], seconds: 0, result });
+          await store?.put({ key, pipeline: session.spec.name, stage: name, lines: [], seconds, result });
           await offerDownloads(session.spec, session.results);
           continue;
         }
