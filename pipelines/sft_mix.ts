@@ -3,9 +3,11 @@
  * Upweight?" (NAACL 2025) asked of chat data, scored by exact match.
  *
  * `XDG_RUNTIME_DIR=/tmp deno run -A pipelines/sft_mix_data.ts` first writes `runs/sft_mix_data/` (see that
- * file): three chat tasks, add (6,400 training examples), reverse (640) and translit (64), 100 held-out
- * examples each, and `base/`, a Qwen2-shaped chat model (34,208 weights, a byte-level tokenizer, Qwen2's
- * ChatML template) pretrained on text that holds none of the tasks. The environment variable
+ * file): three chat tasks, translit_ru (6,400 training examples: a Russian word -> ISO 9), upper_fr (640: a
+ * French word -> capitals) and translit_el (64: a Greek word -> Latin letters), 100 held-out examples each,
+ * and `base/`, a Qwen2-shaped chat model (2 layers of width 64, a byte-level tokenizer, Qwen2's ChatML
+ * template) pretrained on the three skills in plain text over other words and on chats that echo the user.
+ * The environment variable
  * `SFT_MIX_DATA=DIR` reads another such folder (the README test's).
  *
  * Stages, per seed: three LoRA stages from the base, identical but for the mix of the three tasks: T = 1
@@ -34,8 +36,8 @@ import type { TrainOptions } from "../mod.ts";
 const DATA = dataFolder();
 const BASE = `${DATA}/base`;
 /** Largest first: training examples 6,400, 640, 64; 100 held out of each. */
-export const TASKS = ["add", "reverse", "translit"] as const;
-const SIZES = { add: 6400, reverse: 640, translit: 64 };
+export const TASKS = ["translit_ru", "upper_fr", "translit_el"] as const;
+const SIZES = { translit_ru: 6400, upper_fr: 640, translit_el: 64 };
 const HELD_OUT = 100;
 
 const task = (name: keyof typeof SIZES) =>
@@ -51,9 +53,9 @@ const tune: Omit<TrainOptions<never, string>, "mix"> = {
   ],
   loss: lmLoss(),
   optimizer: adamw({ lr: 1e-2, warmup: 20, decay: "cosine", clip: 1 }),
-  steps: 150,
+  steps: 600,
   batch: 16,
-  evalEvery: 50,
+  evalEvery: 100,
 };
 
 const check = (from: "t1" | "t5" | "cooldown") =>
@@ -66,10 +68,10 @@ const check = (from: "t1" | "t5" | "cooldown") =>
 
 const spec = pipeline("sft_mix")
   .seed(1)
-  .domain("add", ...task("add"))
-  .domain("reverse", ...task("reverse"))
-  .domain("translit", ...task("translit"))
-  .model(pretrained(BASE, { context: 32 }))
+  .domain("translit_ru", ...task("translit_ru"))
+  .domain("upper_fr", ...task("upper_fr"))
+  .domain("translit_el", ...task("translit_el"))
+  .model(pretrained(BASE, { context: 40 }))
   .stage("t1", train({ ...tune, mix: temperature(TASKS, 1) }))
   .stage("t5", train({ ...tune, mix: temperature(TASKS, 5) }))
   .stage("cooldown", train({ ...tune, mix: temperature(TASKS, cooldown(5, 1, 0.5)) }))

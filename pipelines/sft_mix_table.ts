@@ -13,7 +13,7 @@ import { runScript } from "../src/cli/script.ts";
 import { curveTable, pivotTable, readSweepResults } from "../src/sweep/markdown.ts";
 
 // largest first, as in pipelines/sft_mix.ts
-const tasks = ["add", "reverse", "translit"];
+const tasks = ["translit_ru", "upper_fr", "translit_el"];
 const methods = [
   { train: "t1", evaluate: "eval_t1", title: "T = 1", short: "T=1" },
   { train: "t5", evaluate: "eval_t5", title: "T = 5", short: "T=5" },
@@ -34,7 +34,10 @@ if (import.meta.main) {
     console.log(pivotTable(results, {
       rowTitle: "exact match %",
       stages: methods.map((m) => ({ stage: m.evaluate, title: m.title })),
-      columns: tasks.map((t) => ({ title: t, metric: `exact_match/${t}` })),
+      columns: [
+        ...tasks.map((t) => ({ title: t, metric: `exact_match/${t}` })),
+        { title: "mean of the three", of: tasks.map((t) => `exact_match/${t}`) },
+      ],
       scale: 100,
       digits: 1,
     }));
@@ -65,8 +68,8 @@ if (import.meta.main) {
     console.log(curveTable(
       results,
       methods.flatMap((m) => [
-        { title: `translit ${m.short}`, stage: m.train, domain: "translit" },
-        { title: `add ${m.short}`, stage: m.train, domain: "add" },
+        { title: `translit_el ${m.short}`, stage: m.train, domain: "translit_el" },
+        { title: `translit_ru ${m.short}`, stage: m.train, domain: "translit_ru" },
       ]),
       steps,
     ));

@@ -280,9 +280,9 @@ const COMMANDS: { readme: string; run?: () => Promise<void>; why?: string }[] = 
       );
       assert.match(stdout, /sft_mix_data\/base: the pretrained chat model/, stdout);
       await assertFiles(`${OUT}/sft_mix_data`, [
-        "add.jsonl",
-        "reverse.jsonl",
-        "translit.jsonl",
+        "translit_ru.jsonl",
+        "upper_fr.jsonl",
+        "translit_el.jsonl",
         "pretrain.txt",
       ]);
       await assertFiles(`${OUT}/sft_mix_data/base`, [

@@ -186,6 +186,18 @@ Deno.test({
       assert.equal(metrics["exact_match/math"], 0);
       const table = summary.tables.find((t: { title: string }) => /exact match/.test(t.title));
       assert.deepEqual(table.rows, [["math", 3, 0, 0]]);
+      // the responses beside the score: the first three held-out chats' answers (the file's last six are held
+      // out), after the template's empty reasoning block, and what the model generated instead
+      const samples = summary.tables.find((t: { title: string }) => /held-out responses/.test(t.title));
+      assert.deepEqual(samples.columns, ["domain", "reference", "generated", "match"]);
+      const answers = ["The sum of 18 and 4 is 22.", "24", "The sum of 20 and 6 is 26."];
+      assert.equal(samples.rows.length, 3);
+      samples.rows.forEach(([domain, reference, generated, match]: string[], i: number) => {
+        assert.equal(domain, "math");
+        assert.ok(JSON.parse(reference).endsWith(answers[i]), reference);
+        assert.notEqual(JSON.parse(generated), JSON.parse(reference));
+        assert.equal(match, "no");
+      });
     } finally {
       await removeOut(out);
     }

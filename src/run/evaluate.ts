@@ -21,7 +21,7 @@ import { sharedHalfWeights } from "../compile/half_weights.ts";
 import { embeddings, validationLoss } from "./validation.ts";
 import { concatFloats } from "./_concat.ts";
 import { greedyResponses } from "./greedy.ts";
-import { exactMatch, promptAndResponse, stopIds } from "../eval/exact_match.ts";
+import { exactMatch, promptAndResponse, responseText, stopIds } from "../eval/exact_match.ts";
 import { byteTokenizer, loadTokenizer } from "../data/tokenizer.ts";
 import { DataError } from "../data/errors.ts";
 import type { ModelGraph } from "../models/graph.ts";
@@ -110,7 +110,7 @@ export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, 
         rows,
       });
     }
-    if (decoding) tables.push(await exactMatchTable(ctx, decoding, store, context, metrics));
+    if (decoding) tables.push(...await exactMatchTables(ctx, decoding, store, context, metrics));
     if (stage.tasks.includes("recognition")) {
       const embed = async (d: ImageDomain, part: "train" | "validation") => {
         const images = part === "train" ? d.images : d.validation.images;
@@ -159,20 +159,29 @@ export async function runEvaluate(ctx: EvaluateContext): Promise<Record<string, 
   return { stage: ctx.name, from: trainName, backend: stage.backend ?? "webgpu", metrics, tables };
 }
 
-/** Task exact_match: greedy responses to each domain's first held-out examples, scored exactly. */
-async function exactMatchTable(
+/** Responses shown per domain beside the score, so a reader sees how the model fails, not only how often. */
+const SAMPLES = 3;
+
+type Table = { title: string; columns: string[]; rows: (string | number | null)[][] };
+
+/**
+ * Task exact_match: greedy responses to each domain's first held-out examples, scored exactly; and the
+ * first few of them, reference against generated text.
+ */
+async function exactMatchTables(
   ctx: EvaluateContext,
   graph: ModelGraph,
   store: ParamStore,
   context: number,
   metrics: Record<string, number | null>,
-): Promise<{ title: string; columns: string[]; rows: (string | number | null)[][] }> {
+): Promise<Table[]> {
   const { spec, stage } = ctx;
   const maxNew = stage.exactMatch?.maxNewTokens ?? 32;
   const limit = stage.exactMatch?.examples ?? 64;
   if (!graph.logits) throw new Error("exact_match: this model has no next-token logits");
   const forward = await Forward.compile(ctx.device, store, graph, [graph.logits]);
   const rows: (string | number)[][] = [];
+  const samples: string[][] = [];
   try {
     for (const name of stage.domains ?? Object.keys(spec.domains)) {
       const d = ctx.domains.get(name);
@@ -195,18 +204,27 @@ async function exactMatchTable(
         maxNew,
         stops,
       });
-      const hits = pairs.filter((p, i) => exactMatch(generated[i], p.response, stops, tokenizer)).length;
+      const matched = pairs.map((p, i) => exactMatch(generated[i], p.response, stops, tokenizer));
+      const hits = matched.filter(Boolean).length;
       metrics[`exact_match/${name}`] = hits / n;
       rows.push([name, n, hits, round(hits / n)]);
+      for (let i = 0; i < Math.min(SAMPLES, n); i++) {
+        const text = (ids: readonly number[]) => JSON.stringify(responseText(ids, stops, tokenizer));
+        samples.push([name, text(pairs[i].response), text(generated[i]), matched[i] ? "yes" : "no"]);
+      }
     }
   } finally {
     forward.destroy();
   }
-  return {
+  return [{
     title: `${ctx.name}: exact match (greedy, at most ${maxNew} new tokens)`,
     columns: ["domain", "examples", "matched", "exact match"],
     rows,
-  };
+  }, {
+    title: `${ctx.name}: the first ${SAMPLES} held-out responses of each domain`,
+    columns: ["domain", "reference", "generated", "match"],
+    rows: samples,
+  }];
 }
 
 function vocabOf(graph: ModelGraph): number {
