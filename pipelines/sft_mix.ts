@@ -7,13 +7,12 @@
  * French word -> capitals) and translit_el (64: a Greek word -> Latin letters), 100 held-out examples each,
  * and `base/`, a Qwen2-shaped chat model (2 layers of width 64, a byte-level tokenizer, Qwen2's ChatML
  * template) pretrained on the three skills in plain text over other words and on chats that echo the user.
- * The environment variable
- * `SFT_MIX_DATA=DIR` reads another such folder (the README test's).
+ * The environment variable `SFT_MIX_DATA=DIR` reads another such folder (the README test's).
  *
  * Stages, per seed: three LoRA stages from the base, identical but for the mix of the three tasks: T = 1
  * (proportional: 90.1 / 9.0 / 0.9%), T = 5 (49.3 / 31.1 / 19.6%), and Cooldown (T = 5 for the first half,
  * then T = 1); each is evaluated on the held-out examples (response loss, greedy exact match).
- * `deno task sweep pipelines/sft_mix.ts --jobs 2` runs the 3 seeds (16 minutes here, loaded);
+ * `deno task sweep pipelines/sft_mix.ts --jobs 2` runs the 3 seeds (37 minutes here);
  * pipelines/sft_mix_table.ts tabulates them.
  *
  * @module
