@@ -120,15 +120,20 @@ Deno.test("MemoryFiles: normalized paths, folders, reads at a position, not foun
   assert.equal(m.readFileSync("x")[0], 9);
 });
 
+/** Writes each file of `files` (paths relative to `dir`) under `dir`, making its folders. */
+async function writeTree(dir: string, files: Record<string, Uint8Array>): Promise<void> {
+  for (const [path, bytes] of Object.entries(files)) {
+    await Deno.mkdir(`${dir}/${path.split("/").slice(0, -1).join("/")}`, { recursive: true });
+    await Deno.writeFile(`${dir}/${path}`, bytes);
+  }
+}
+
 Deno.test("the reader's files added to the page load into the domains the CLI loads from disk", async () => {
   const dir = await Deno.makeTempDir({ prefix: "mixtune_web_files_" });
   const cwd = Deno.cwd();
   try {
     const files = contents();
-    for (const [path, bytes] of Object.entries(files)) {
-      await Deno.mkdir(`${dir}/${path.split("/").slice(0, -1).join("/")}`, { recursive: true });
-      await Deno.writeFile(`${dir}/${path}`, bytes);
-    }
+    await writeTree(dir, files);
     const { value, locations } = parseYaml(YAML, "own.yaml");
 
     // the CLI's way: Deno's files, paths relative to the working folder
@@ -200,10 +205,7 @@ stages:
     for (let k = 0; k < 4; k++) files[`people/${person}/${k}.png`] = png(20 + 4 * c + k, 10 * c + k);
   });
   try {
-    for (const [path, bytes] of Object.entries(files)) {
-      await Deno.mkdir(`${dir}/${path.split("/").slice(0, -1).join("/")}`, { recursive: true });
-      await Deno.writeFile(`${dir}/${path}`, bytes);
-    }
+    await writeTree(dir, files);
     const { value, locations } = parseYaml(yaml, "imgs.yaml");
     Deno.chdir(dir);
     useFiles(denoFiles());

@@ -208,8 +208,8 @@ async function exactMatchTables(
       const hits = matched.filter(Boolean).length;
       metrics[`exact_match/${name}`] = hits / n;
       rows.push([name, n, hits, round(hits / n)]);
+      const text = (ids: readonly number[]) => JSON.stringify(responseText(ids, stops, tokenizer));
       for (let i = 0; i < Math.min(SAMPLES, n); i++) {
-        const text = (ids: readonly number[]) => JSON.stringify(responseText(ids, stops, tokenizer));
         samples.push([name, text(pairs[i].response), text(generated[i]), matched[i] ? "yes" : "no"]);
       }
     }
