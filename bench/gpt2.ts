@@ -240,20 +240,16 @@ export interface LmStepResult {
   setupMs: number;
 }
 
-/**
- * Compiles the workload's step as a train stage does, loads the checkpoint and the start values, and times
- * `steps` steps after `warmup`, each read back (loss and the non-finite flags: a NaN fails the bench).
- */
-export async function mixtuneLmStep(
+/** Compiles the workload's step as a train stage does (`keepLogits` overriding the stage's rule) and loads the checkpoint's values, the start values and the batch. */
+export async function compileLmStep(
   w: LmWorkload,
   spec: PipelineSpec,
-  opts: { warmup: number; steps: number },
-): Promise<LmStepResult> {
-  const t0 = performance.now();
+  options: { keepLogits?: boolean } = {},
+): Promise<TrainStep> {
   const { device } = await gpu();
   const stage = spec.stages.tune as TrainStage;
   const sm = stageModel(spec, "tune", stage, new DomainCache(spec));
-  const graph = buildModel(spec.model, sm.build(stage.batch, 1, true));
+  const graph = buildModel(spec.model, { ...sm.build(stage.batch, 1, true), ...options });
   const step = await TrainStep.compile(device, graph, {
     beta1: 0.9,
     beta2: 0.999,
@@ -273,6 +269,25 @@ export async function mixtuneLmStep(
       weights: new Float32Array(w.batch).fill(1),
       domains: new Float32Array(w.batch).fill(1),
     });
+    return step;
+  } catch (e) {
+    step.destroy();
+    throw e;
+  }
+}
+
+/**
+ * Times `steps` steps of the compiled workload after `warmup`, each read back (loss and the non-finite
+ * flags: a NaN fails the bench).
+ */
+export async function mixtuneLmStep(
+  w: LmWorkload,
+  spec: PipelineSpec,
+  opts: { warmup: number; steps: number },
+): Promise<LmStepResult> {
+  const t0 = performance.now();
+  const step = await compileLmStep(w, spec);
+  try {
     const setupMs = performance.now() - t0;
     const losses: number[] = [];
     const times: number[] = [];

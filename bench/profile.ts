@@ -6,11 +6,13 @@
  * ~10 ms wait; repeating it in one pass keeps its bind group bound, so costs paid per bind-group switch
  * show only in the whole step's time, printed beside the sum of the parts (bench/NOTES.md, lever 1).
  *
- * Run: XDG_RUNTIME_DIR=/tmp deno run -A bench/profile.ts [--top 25] [--rounds 3] [--json]
+ * Run: XDG_RUNTIME_DIR=/tmp deno run -A bench/profile.ts [--lm gpt2-30m] [--top 25] [--rounds 3] [--json]
+ * (`--lm` profiles a real-shape GPT-2 workload of bench/gpt2.ts instead of the ViT step.)
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
 import type { Dispatch } from "../src/compile/program.ts";
+import { compileLmStep, GPT2_30M, GPT2_SMALL, lmSpec, type LmWorkload, writeLmFiles } from "./gpt2.ts";
 import { workloadStep } from "./mixtune.ts";
 import { WORKLOAD } from "./peers/workload.ts";
 
@@ -105,16 +107,26 @@ if (import.meta.main) {
       top: { type: "string", default: "25" },
       rounds: { type: "string", default: "3" },
       json: { type: "boolean", default: false },
+      lm: { type: "string" },
     },
   });
-  const step = await workloadStep(WORKLOAD);
+  const lms: Record<string, LmWorkload> = { "gpt2-30m": GPT2_30M, "gpt2-small": GPT2_SMALL };
+  const lm = values.lm === undefined ? undefined : lms[values.lm];
+  if (values.lm !== undefined && !lm) {
+    console.error(`--lm: expected one of ${Object.keys(lms).join(", ")}, found ${values.lm}`);
+    Deno.exit(2);
+  }
+  const step = lm
+    ? await compileLmStep(lm, lmSpec(lm, await writeLmFiles(lm)))
+    : await workloadStep(WORKLOAD);
+  const lr = lm ? lm.lr : WORKLOAD.lr;
   const device = step.store.device;
   // Whole steps first, for comparison with the sum of the parts.
   const whole: { ms: number; cpuMs: number }[] = [];
   for (let i = 0; i < 6; i++) {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    step.run(WORKLOAD.lr);
+    step.run(lr);
     await device.queue.onSubmittedWorkDone();
     const c = process.cpuUsage(c0);
     if (i >= 2) whole.push({ ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000 });

@@ -1,7 +1,8 @@
-// This chunk's logits become the loss gradient with respect to them, in place:
+// This chunk's logits turned into the loss gradient with respect to them:
 // g_lse * softmax_j + g_loss * (softmax_j - [j == label]), from the forward's lse and the gradients of its
 // (loss, lse) columns. An ignored row's loss is the constant 0, so only g_lse reaches it; a bad label gives NaN.
-@group(0) @binding(1) var<storage, read_write> logits: array<f32>;
+// One of two headers declares `logits` (binding 1) and `put`: in place, or into a separate output when the
+// logits are kept for later readers.
 @group(0) @binding(2) var<storage, read> labels: array<f32>;
 // the forward's [rows, 3] output and its gradient
 @group(0) @binding(3) var<storage, read> fwd: array<f32>;
@@ -18,6 +19,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let gs = gl + g[row * 3u + 1u];
   for (var j = row_lane(lid); j < p.len; j += ROW_LANES) {
     let d = gs * exp(logits[base + j] - lse) - select(0.0, gl, p.c0 + j == y);
-    logits[base + j] = select(d, bitcast<f32>(p.nan), y == INVALID);
+    put(base + j, select(d, bitcast<f32>(p.nan), y == INVALID));
   }
 }

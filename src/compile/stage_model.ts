@@ -45,6 +45,8 @@ export function stageModel(
     build: (batch, n, training = false) => ({
       batch,
       training,
+      // recomputation makes the logits again anyway: keeping them would only add their memory
+      ...(stage.recompute ? { keepLogits: false } : {}),
       domains: n,
       loss: stage.loss as LossKind,
       lora,

@@ -18,9 +18,15 @@ import type { LinearParts } from "./_linear.ts";
  * (weight [V, D], optional bias, LoRA branches) against next-token labels [B, T]. A label of -1
  * (IGNORE_LABEL) marks a position without a target: it adds no loss and no gradient, and the mean divides
  * by the number of the example's other positions (an example with none gets 0). `chunk`: vocabulary rows
- * per chunk (default: sized to the tokens, see lossChunk).
+ * per chunk (default: sized to the tokens, see lossChunk); `keepLogits`: see linearCrossEntropy (a graph
+ * without a backward passes false: kept logits would only cost memory there).
  */
-export function lmLoss(hidden: Node, head: LinearParts, labels: Node, chunk?: number): Node {
+export function lmLoss(
+  hidden: Node,
+  head: LinearParts,
+  labels: Node,
+  options: { chunk?: number; keepLogits?: boolean } = {},
+): Node {
   const [B, T, D] = hidden.shape;
   const N = B * T;
   const { W, b, branches } = head;
@@ -32,7 +38,8 @@ export function lmLoss(hidden: Node, head: LinearParts, labels: Node, chunk?: nu
   const rows = linearCrossEntropy(reshape(hidden, [N, D]), W, reshape(labels, [N]), {
     bias: b,
     lowRank,
-    chunk,
+    chunk: options.chunk,
+    keepLogits: options.keepLogits,
   });
   const sums = sum(reshape(rows.loss, [B, T]), 1);
   const counts = sum(reshape(rows.counted, [B, T]), 1);

@@ -52,6 +52,11 @@ export interface BuildOptions {
    * kept to compare against.
    */
   lossChunk?: number;
+  /**
+   * LM loss of a training graph: keep the logits from the forward to the backward (default: where
+   * linearCrossEntropy's rule allows; false: make them again). Graphs without `training` never keep them.
+   */
+  keepLogits?: boolean;
   /** Side of the images fed to a pretrained ViT when it differs from image_size (see VitBuildOptions). */
   side?: number;
   /**
@@ -196,7 +201,10 @@ export function buildModel(config: ModelConfig, options: BuildOptions): ModelGra
       throw new Error(`the lm backbone trains with the lm loss, not ${options.loss.kind}`);
     }
     perExample = fusedHead(pack, placements, params) && options.lossChunk !== 0
-      ? lmLoss(h, linearParts(params, placements, gate, dropoutSeed)("lm_head", h), labels, options.lossChunk)
+      ? lmLoss(h, linearParts(params, placements, gate, dropoutSeed)("lm_head", h), labels, {
+        chunk: options.lossChunk,
+        keepLogits: options.training ? options.keepLogits : false,
+      })
       : unfusedLmLoss(linear("lm_head", h), labels, vocabSize(config));
   }
   const weights = input("weights", [B]);

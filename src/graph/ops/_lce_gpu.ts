@@ -1,12 +1,16 @@
 /**
  * GPU lowering of the fused linear cross-entropy: the vocabulary in chunks of `chunk` rows of the weight,
  * each chunk's logits [N, chunk] made by the matmul kernels into one scratch buffer, folded into an online
- * log-sum-exp (forward) or turned into their gradient and multiplied out (backward). No [N, vocab] buffer.
+ * log-sum-exp (forward) or turned into their gradient and multiplied out (backward). No [N, vocab] buffer,
+ * unless the logits are kept: then one node makes every chunk's logits once, into a buffer the forward and
+ * the backward both read, and nothing is made twice.
  */
 import { withTextures } from "./_textured.ts";
 import common from "../../../kernels/linear_cross_entropy.wgsl" with { type: "text" };
 import statsBody from "../../../kernels/linear_cross_entropy_stats.wgsl" with { type: "text" };
 import gradBody from "../../../kernels/linear_cross_entropy_grad.wgsl" with { type: "text" };
+import gradInPlace from "../../../kernels/linear_cross_entropy_grad_in_place.wgsl" with { type: "text" };
+import gradKept from "../../../kernels/linear_cross_entropy_grad_kept.wgsl" with { type: "text" };
 import colsumBody from "../../../kernels/linear_cross_entropy_colsum.wgsl" with { type: "text" };
 import { grid, params } from "../../gpu/kernels.ts";
 import type { Shape } from "../node.ts";
@@ -15,7 +19,8 @@ import { chooseBlock, matmulCall, type MatmulDims } from "./_matmul_plan.ts";
 import { rowCall, rowKernel } from "./_rows.ts";
 
 const statsSource = rowKernel(common + statsBody);
-const gradSource = rowKernel(common + gradBody);
+const gradSource = rowKernel(common + gradInPlace + gradBody);
+const gradKeptSource = rowKernel(common + gradKept + gradBody);
 const colsumSource = common + colsumBody;
 const QUIET_NAN_BITS = 0x7fc00000;
 
@@ -31,6 +36,8 @@ export interface LceLayout {
   /** a [N, r] and b [V, r] of the low-rank term a b^T. */
   a?: number;
   b?: number;
+  /** The kept logits [N * V], chunk after chunk (chunk k's [N, len] block from N * c0). */
+  logits?: number;
 }
 
 /** Sizes of one application: N rows, vocabulary V, width D, low rank r (0 without), chunk rows C. */
@@ -75,8 +82,13 @@ function product(
   return { ...matmulCall(dims, chooseBlock(dims), periods, { halfB }), bind };
 }
 
-/** The calls writing chunk k's logits into scratch 0 (scratch 1 holds the low-rank term when there is one). */
-function logitCalls(at: LceLayout, s: LceSizes, k: Chunk, halfW: Half): KernelCall[] {
+/** Chunk k's block of the kept logits. */
+function keptOf(at: LceLayout, s: LceSizes, k: Chunk): BindingRef {
+  return { in: at.logits!, offset: s.N * k.c0 * 4, size: s.N * k.len * 4 };
+}
+
+/** The calls writing chunk k's logits into `target` (scratch 1 holds the low-rank term when there is one). */
+function logitCalls(at: LceLayout, s: LceSizes, k: Chunk, halfW: Half, target: BindingRef): KernelCall[] {
   const calls: KernelCall[] = [];
   const addends: BindingRef[] = [];
   const periods: number[] = [];
@@ -94,24 +106,49 @@ function logitCalls(at: LceLayout, s: LceSizes, k: Chunk, halfW: Half): KernelCa
   }
   calls.push(product(
     { M: s.N, N: k.len, K: s.D, transA: false, transB: true },
-    [{ in: at.hidden }, rowsOf(at.weight, k, s.D, halfW), { scratch: 0, size: s.N * k.len * 4 }, ...addends],
+    [{ in: at.hidden }, rowsOf(at.weight, k, s.D, halfW), target, ...addends],
     periods,
     halfW,
   ));
   return calls;
 }
 
-function scratchOf(s: LceSizes, extra: number[] = []): number[] {
-  return [s.N * s.C, s.r > 0 ? s.N * s.C : 1, ...extra];
+/** Scratch 0 for a chunk's logits or gradient, 1 for the low-rank term (when logits are made), then `extra`. */
+function scratchOf(s: LceSizes, at: LceLayout, grad: boolean, extra: number[] = []): number[] {
+  const made = at.logits === undefined;
+  return [made || grad ? s.N * s.C : 1, made && s.r > 0 ? s.N * s.C : 1, ...extra];
+}
+
+/** The calls writing chunk k's logits into scratch 0, unless they are kept: their block of the kept buffer. */
+function logitsAt(at: LceLayout, s: LceSizes, k: Chunk, half: readonly Half[]): {
+  calls: KernelCall[];
+  logits: BindingRef;
+} {
+  if (at.logits !== undefined) return { calls: [], logits: keptOf(at, s, k) };
+  const logits = { scratch: 0, size: s.N * k.len * 4 };
+  return { calls: logitCalls(at, s, k, half[at.weight] ?? false, logits), logits };
+}
+
+/** The kept logits [N * V]: every chunk's, each made once into its block. */
+export function logitsLowering(at: LceLayout, s: LceSizes, half: readonly Half[]): Lowering {
+  const calls = chunks(s.V, s.C).flatMap((k) =>
+    logitCalls(at, s, k, half[at.weight] ?? false, {
+      out: true,
+      offset: s.N * k.c0 * 4,
+      size: s.N * k.len * 4,
+    })
+  );
+  return { calls, scratch: [1, s.r > 0 ? s.N * s.C : 1] };
 }
 
 /** Forward: per row (loss, lse, counted) [N, 3]; scratch 2 holds the running (max, sum, label logit). */
 export function forwardLowering(at: LceLayout, s: LceSizes, half: readonly Half[]): Lowering {
   const calls: KernelCall[] = [];
   for (const k of chunks(s.V, s.C)) {
-    calls.push(...logitCalls(at, s, k, half[at.weight] ?? false));
+    const made = logitsAt(at, s, k, half);
+    calls.push(...made.calls);
     const bind: BindingRef[] = [
-      { scratch: 0, size: s.N * k.len * 4 },
+      made.logits,
       { in: at.labels },
       { scratch: 2 },
       { out: true },
@@ -119,18 +156,29 @@ export function forwardLowering(at: LceLayout, s: LceSizes, half: readonly Half[
     const stats = rowCall("linear_cross_entropy", statsSource, s.N, k.len, bind, withC0(s, k));
     calls.push(withTextures(stats, ["logits"], [0]));
   }
-  return { calls, scratch: scratchOf(s, [s.N * 3]) };
+  return { calls, scratch: scratchOf(s, at, false, [s.N * 3]) };
 }
 
-/** The chunk's logits turned into their gradient, in place in scratch 0. */
-function gradCall(at: LceLayout, s: LceSizes, k: Chunk): KernelCall {
-  const bind: BindingRef[] = [
-    { scratch: 0, size: s.N * k.len * 4 },
-    { in: at.labels },
-    { in: at.fwd! },
-    { in: at.g! },
-  ];
-  return rowCall("linear_cross_entropy_grad", gradSource, s.N, k.len, bind, withC0(s, k));
+/**
+ * The chunk's logits (made by `logitsAt`) turned into their gradient in scratch 0: in place, or from the kept
+ * logits (read from a texture where the device prefers them).
+ */
+function gradCalls(at: LceLayout, s: LceSizes, k: Chunk, half: readonly Half[]): KernelCall[] {
+  const made = logitsAt(at, s, k, half);
+  const G = { scratch: 0, size: s.N * k.len * 4 };
+  const bind: BindingRef[] = [made.logits, { in: at.labels }, { in: at.fwd! }, { in: at.g! }];
+  if (at.logits === undefined) {
+    return [...made.calls, rowCall("linear_cross_entropy_grad", gradSource, s.N, k.len, bind, withC0(s, k))];
+  }
+  const call = rowCall(
+    "linear_cross_entropy_grad_kept",
+    gradKeptSource,
+    s.N,
+    k.len,
+    [...bind, G],
+    withC0(s, k),
+  );
+  return [withTextures(call, ["logits"], [0])];
 }
 
 /**
@@ -151,7 +199,7 @@ export function leftLowering(
   const calls: KernelCall[] = [];
   const target = (i: number): BindingRef => (all.length - 1 - i) % 2 === 0 ? { out: true } : { scratch: 2 };
   all.forEach((k, i) => {
-    calls.push(...logitCalls(at, s, k, half[at.weight] ?? false), gradCall(at, s, k));
+    calls.push(...gradCalls(at, s, k, half));
     const G = { scratch: 0, size: s.N * k.len * 4 };
     const d = { M: s.N, N: width, K: k.len, transA: false, transB: false };
     const prev = i === 0 ? [] : [target(i - 1)];
@@ -164,7 +212,7 @@ export function leftLowering(
       ),
     );
   });
-  return { calls, scratch: scratchOf(s, [s.N * width]) };
+  return { calls, scratch: scratchOf(s, at, true, [s.N * width]) };
 }
 
 /** Backward to the right operand: rows c0.. of d weight = G^T hidden (or d b = G^T a); the bias: column sums of G. */
@@ -177,7 +225,7 @@ export function rightLowering(
   const calls: KernelCall[] = [];
   const width = of === "weight" ? s.D : of === "low_rank" ? s.r : 1;
   for (const k of chunks(s.V, s.C)) {
-    calls.push(...logitCalls(at, s, k, half[at.weight] ?? false), gradCall(at, s, k));
+    calls.push(...gradCalls(at, s, k, half));
     const G = { scratch: 0, size: s.N * k.len * 4 };
     const rows: BindingRef = { out: true, offset: k.c0 * width * 4, size: k.len * width * 4 };
     if (of === "bias") {
@@ -194,7 +242,7 @@ export function rightLowering(
     const d = { M: k.len, N: width, K: s.N, transA: true, transB: false };
     calls.push(product(d, [G, { in: left }, rows]));
   }
-  return { calls, scratch: scratchOf(s) };
+  return { calls, scratch: scratchOf(s, at, true) };
 }
 
 /** The uniform fields after rows and len: chunk start, vocabulary, first/last flags, the NaN bits. */

@@ -2,11 +2,19 @@
  * linearCrossEntropy: an output projection and softmax cross-entropy fused and chunked over the vocabulary
  * (the method of Liger Kernel's fused linear cross-entropy and of Cut Cross-Entropy): logits
  * z = hidden W^T + bias + a b^T are made one chunk of vocabulary rows at a time, folded into an online
- * log-sum-exp, and remade chunk by chunk for the backward, so no [N, vocab] buffer exists.
+ * log-sum-exp, and remade chunk by chunk for the backward, so no [N, vocab] buffer exists. Where that buffer
+ * is no larger than the weight (N <= D), the logits are kept instead: made once, read by both passes.
  */
 import { type Attrs, type Node, type Shape, ShapeError, showShape } from "../node.ts";
 import { apply, defineOps } from "../op.ts";
-import { forwardLowering, type LceLayout, leftLowering, rightLowering, sizesOf } from "./_lce_gpu.ts";
+import {
+  forwardLowering,
+  type LceLayout,
+  leftLowering,
+  logitsLowering,
+  rightLowering,
+  sizesOf,
+} from "./_lce_gpu.ts";
 import { PIECE_BYTES } from "./_binding.ts";
 import { reshape } from "./reshape.ts";
 import { slice } from "./shape.ts";
@@ -34,6 +42,7 @@ function layout(attrs: Attrs, backward: boolean): LceLayout {
   if (backward) [at.fwd, at.g] = [3, 4];
   if (attrs.bias === true) at.bias = k++;
   if (attrs.lowRank === true) [at.a, at.b] = [k++, k++];
+  if (attrs.kept === true) at.logits = k++;
   return at;
 }
 
@@ -57,6 +66,11 @@ function checkShapes(shapes: readonly Shape[], attrs: Attrs, backward: boolean):
           `[${W[0]}, r]; ${show}`,
       );
     }
+  }
+  if (at.logits !== undefined && shapes[at.logits].join() !== [h[0] * W[0]].join()) {
+    throw new ShapeError(
+      `linearCrossEntropy: kept logits ${showShape(shapes[at.logits])} must be [${h[0] * W[0]}]; ${show}`,
+    );
   }
   for (const k of [at.fwd, at.g]) {
     if (k !== undefined && shapes[k].join() !== [h[0], 3].join()) {
@@ -146,10 +160,43 @@ function times(
   return out;
 }
 
+/** float64 logits in the kept layout: chunk after chunk, each chunk's [N, len] block row by row. */
+function keptLogits(ins: readonly Float64Array[], shapes: readonly Shape[], attrs: Attrs): Float64Array {
+  const at = layout(attrs, false);
+  const [N] = shapes[at.hidden];
+  const V = shapes[at.weight][0];
+  const z = logits(ins, shapes, at);
+  const out = new Float64Array(N * V);
+  const C = Math.min(chunkOf(attrs), V);
+  for (let c0 = 0; c0 < V; c0 += C) {
+    const len = Math.min(C, V - c0);
+    for (let i = 0; i < N; i++) {
+      for (let j = 0; j < len; j++) out[N * c0 + i * len + j] = z[i * V + c0 + j];
+    }
+  }
+  return out;
+}
+
 const chunkOf = (attrs: Attrs) => attrs.chunk as number;
 const extras = (n: Node) => n.inputs.slice(3);
 
 defineOps(
+  {
+    // the kept logits [N * V] (inputs as the loss's, without the kept logits); no gradient flows through
+    // them: the loss's own rules give its inputs' gradients
+    name: "linear_cross_entropy_logits",
+    shape: (shapes, attrs) => {
+      checkShapes(shapes, attrs, false);
+      return [shapes[0][0] * shapes[1][0]];
+    },
+    cpu: keptLogits,
+    grad: (n) => n.inputs.map(() => null),
+    gpu: (shapes, attrs, _out, half = []) => {
+      const at = layout(attrs, false);
+      return logitsLowering(at, sizesOf(at, shapes, chunkOf(attrs)), half);
+    },
+    halfInputs: [1],
+  },
   {
     name: "linear_cross_entropy",
     shape: (shapes, attrs) => {
@@ -179,6 +226,7 @@ defineOps(
       const out: (Node | null)[] = [left("weight"), right("weight"), null];
       if (n.attrs.bias === true) out.push(right("bias"));
       if (n.attrs.lowRank === true) out.push(left("low_rank"), right("low_rank"));
+      if (n.attrs.kept === true) out.push(null); // the kept logits: a copy of what the rules above differentiate
       return out;
     },
     gpu: (shapes, attrs, _out, half = []) => {
@@ -243,6 +291,11 @@ export interface LinearCrossEntropyOptions {
   lowRank?: { a: Node; b: Node };
   /** Vocabulary rows per chunk, a multiple of 128; default `lossChunk(N, V)`. */
   chunk?: number;
+  /**
+   * Keep the [N, V] logits between the forward and the backward instead of making them again: one product
+   * fewer per chunk for N * V more floats. Default: keep when that is no more than the weight's V * D.
+   */
+  keepLogits?: boolean;
 }
 
 /** Per-row results of `linearCrossEntropy`. */
@@ -255,9 +308,10 @@ export interface LinearCrossEntropy {
 
 /**
  * Per-row cross-entropy of the logits hidden [N, D] W^T (W [V, D]) + bias + a b^T against labels [N]
- * (vocabulary ids stored as floats, or IGNORE_LABEL), without ever holding the [N, V] logits: they are made
- * `chunk` vocabulary rows at a time, forward and backward. Gradients reach hidden, W, bias, a and b. On the
- * GPU a label that is neither an id nor IGNORE_LABEL gives a NaN loss (and NaN gradients).
+ * (vocabulary ids stored as floats, or IGNORE_LABEL), made `chunk` vocabulary rows at a time. Without
+ * `keepLogits` the [N, V] logits are never held: each chunk is made again for the backward. Gradients reach
+ * hidden, W, bias, a and b. On the GPU a label that is neither an id nor IGNORE_LABEL gives a NaN loss (and
+ * NaN gradients).
  * @example
  * ```ts
  * import { input, param } from "../node.ts";
@@ -280,7 +334,10 @@ export function linearCrossEntropy(
     ...(bias ? [bias] : []),
     ...(lowRank ? [lowRank.a, lowRank.b] : []),
   ];
-  const out = apply("linear_cross_entropy", inputs, { chunk, bias: bias !== undefined, lowRank: !!lowRank });
-  const N = hidden.shape[0];
+  const attrs = { chunk, bias: bias !== undefined, lowRank: !!lowRank };
+  const [N, D] = hidden.shape;
+  const kept = options.keepLogits ?? N <= D;
+  if (kept) inputs.push(apply("linear_cross_entropy_logits", [...inputs], attrs));
+  const out = apply("linear_cross_entropy", inputs, { ...attrs, kept });
   return { loss: reshape(slice(out, 1, 0, 1), [N]), counted: reshape(slice(out, 1, 2, 3), [N]) };
 }

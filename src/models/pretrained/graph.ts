@@ -34,6 +34,8 @@ export interface PretrainedBuildOptions {
   training?: boolean;
   /** Vocabulary rows per chunk of the fused LM loss; 0: whole logits (see BuildOptions.lossChunk). */
   lossChunk?: number;
+  /** Keep the LM loss's logits between the passes (see BuildOptions.keepLogits). */
+  keepLogits?: boolean;
   /** Take per-token positions [B, T] as an input (see BuildOptions.positions). */
   positions?: boolean;
 }
@@ -99,7 +101,10 @@ export function buildPretrained(arch: PretrainedLmArch, options: PretrainedBuild
     : linearOp(hidden, head.W, head.b);
   const perExample = options.lossChunk === 0
     ? unfusedLmLoss(logits, labels, arch.vocab)
-    : lmLoss(hidden, head, labels, options.lossChunk);
+    : lmLoss(hidden, head, labels, {
+      chunk: options.lossChunk,
+      keepLogits: options.training ? options.keepLogits : false,
+    });
   const weights = input("weights", [B]);
   const domains = input("domains", [B, options.domains]);
   const loss = scale(sumAll(mul(perExample, weights)), 1 / B);
