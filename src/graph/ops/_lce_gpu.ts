@@ -11,6 +11,7 @@ import statsBody from "../../../kernels/linear_cross_entropy_stats.wgsl" with { 
 import gradBody from "../../../kernels/linear_cross_entropy_grad.wgsl" with { type: "text" };
 import gradInPlace from "../../../kernels/linear_cross_entropy_grad_in_place.wgsl" with { type: "text" };
 import gradKept from "../../../kernels/linear_cross_entropy_grad_kept.wgsl" with { type: "text" };
+import gradVec4Body from "../../../kernels/linear_cross_entropy_grad_vec4.wgsl" with { type: "text" };
 import colsumBody from "../../../kernels/linear_cross_entropy_colsum.wgsl" with { type: "text" };
 import { grid, params } from "../../gpu/kernels.ts";
 import type { Shape } from "../node.ts";
@@ -21,6 +22,7 @@ import { rowCall, rowKernel } from "./_rows.ts";
 const statsSource = rowKernel(common + statsBody);
 const gradSource = rowKernel(common + gradInPlace + gradBody);
 const gradKeptSource = rowKernel(common + gradKept + gradBody);
+const gradVec4Source = common + gradVec4Body;
 const colsumSource = common + colsumBody;
 const QUIET_NAN_BITS = 0x7fc00000;
 
@@ -170,14 +172,15 @@ function gradCalls(at: LceLayout, s: LceSizes, k: Chunk, half: readonly Half[]):
   if (at.logits === undefined) {
     return [...made.calls, rowCall("linear_cross_entropy_grad", gradSource, s.N, k.len, bind, withC0(s, k))];
   }
-  const call = rowCall(
-    "linear_cross_entropy_grad_kept",
-    gradKeptSource,
-    s.N,
-    k.len,
-    [...bind, G],
-    withC0(s, k),
-  );
+  const call: KernelCall = k.len % 4 === 0
+    ? {
+      kernel: "linear_cross_entropy_grad_vec4",
+      source: gradVec4Source,
+      params: params([["u32", s.N], ["u32", k.len], ...withC0(s, k)]),
+      workgroups: grid(s.N * k.len / 4, 64),
+      bind: [...bind, G],
+    }
+    : rowCall("linear_cross_entropy_grad_kept", gradKeptSource, s.N, k.len, [...bind, G], withC0(s, k));
   return [withTextures(call, ["logits"], [0])];
 }
 
