@@ -5,7 +5,9 @@ import { apply, opDef } from "../src/graph/op.ts";
 import { add, mul } from "../src/graph/ops/elementwise.ts";
 import { layerNorm, layerNormDx } from "../src/graph/ops/layer_norm.ts";
 import { sumAll } from "../src/graph/ops/reduce.ts";
-import { gpuVsCpu, gradCheck, randoms, testDevice } from "./_harness.ts";
+import { gpuVsCpu, gradCheck, randoms, relError, testDevice } from "./_harness.ts";
+import { Program } from "../src/compile/program.ts";
+import { evaluate } from "../src/graph/cpu.ts";
 
 /** Reductions: relative error bound against float64. */
 const TOL = 1e-4;
@@ -45,6 +47,46 @@ Deno.test("layerNorm() with rows of 4k up to 256 runs a lane a row on vec4s (wri
   }
   // Rows longer than 256 keep a workgroup a row.
   assert.equal(kernelOf(layerNorm(input("x", [2, 260]), input("g", [260]), input("b", [260]))), "layer_norm");
+});
+
+Deno.test("layerNorm() rows of 4k from 260 to 2,048: a workgroup a row on GPUs, a lane a row on CPU adapters; both match float64", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  const call = (n: Node) => opDef(n.op).gpu!(n.inputs.map((x) => x.shape), n.attrs, n.shape).calls[0];
+  for (const [i, shape] of ([[3, 260], [2, 2, 384], [2, 2048]] as Shape[]).entries()) {
+    const feeds = new Map<Node, Float32Array>();
+    const len = shape[shape.length - 1];
+    const x = fed(feeds, shape, 60 + i, -1, 2);
+    const gamma = fed(feeds, [len], 70 + i, 0.5, 1.5);
+    const beta = fed(feeds, [len], 80 + i);
+    const y = layerNorm(x, gamma, beta);
+    const dx = layerNormDx(x, gamma, y);
+    for (const n of [y, dx]) assert.equal(call(n).onCpu?.kernel, `${n.op}_vec`, `${n.op} ${shape}`);
+    assert.equal(call(y).kernel, "layer_norm");
+    const loss = sumAll(mul(y, constant(randoms(y.size, 97), y.shape, "R")));
+    const g = gradients(loss, [x, gamma, beta]);
+    const outputs = [y, g.get(x)!, g.get(gamma)!, g.get(beta)!];
+    const ref = evaluate(outputs, feeds);
+    for (const textures of [false, true]) {
+      const program = await Program.compile(device, outputs, { poison: true, textures });
+      const kernels = program.dispatches.map((d) => d.kernel);
+      assert.equal(
+        kernels.includes("layer_norm_vec"),
+        textures,
+        `${shape}, CPU variants ${textures}: ${kernels}`,
+      );
+      for (const [n, v] of feeds) program.write(n, v);
+      program.run();
+      const errs = await Promise.all(outputs.map(async (o) => relError(await program.read(o), ref.get(o)!)));
+      program.destroy();
+      assertClose(errs);
+    }
+  }
+  // past 2,048, or not a multiple of 4: a workgroup a row everywhere
+  for (const len of [2052, 262]) {
+    const y = layerNorm(input("x", [2, len]), input("g", [len]), input("b", [len]));
+    assert.equal(call(y).onCpu, undefined, `rows of ${len}`);
+  }
 });
 
 Deno.test("layerNorm() on vec4s keeps its accuracy when the mean is 1000 times the spread", async () => {

@@ -9,7 +9,7 @@ export function operandTextureBytes(plan: BufferPlan, half: ReadonlyMap<Node, Ha
   const rows = new Map<string, number>();
   plan.ops.forEach((n, i) => {
     const low = plan.lowerings[i];
-    for (const call of low?.calls ?? []) {
+    for (const call of (low?.calls ?? []).map((c) => c.onCpu ?? c)) {
       for (const [j, k] of (call.textured?.bind ?? []).entries()) {
         const at = `${k} ${call.textured!.formats[j]}`;
         const ref = call.bind[k];

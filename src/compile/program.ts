@@ -62,7 +62,10 @@ export interface ProgramOptions {
   after?: readonly KernelCall[];
   /** Fill every planned buffer with NaN once, so a kernel that skips an element is caught. */
   poison?: boolean;
-  /** Read the operands of calls that offer it from textures; the device's setting when absent. */
+  /**
+   * Read the operands of calls that offer it from textures, and run calls' `onCpu` variants; the device's
+   * setting when absent (on for CPU adapters).
+   */
   textures?: boolean;
 }
 
@@ -160,7 +163,8 @@ export class Program {
 
     const useTextures = options.textures ?? textureReads(device);
     const pending: Pending[] = [];
-    const record = async (call: KernelCall, label: string, resolve: (ref: BindingRef) => Slot) => {
+    const record = async (offered: KernelCall, label: string, resolve: (ref: BindingRef) => Slot) => {
+      const call = useTextures && offered.onCpu ? offered.onCpu : offered;
       const bound = call.bind.map(resolve);
       // an operand taller than the device's largest texture is read from its buffer
       const fits = (k: number) => textureRows(align(bound[k].bytes)) <= device.limits.maxTextureDimension2D;

@@ -165,7 +165,7 @@ export function planStep(
   const halves = [...half.keys()].reduce((a, p) => a + halfBytes(p.size), 0);
   const frozen32 = Math.max(floats(false), 64) * 4; // the store always allocates at least one aligned block
   const frozen = frozen32 + halves;
-  const kernels = plan.lowerings.flatMap((l) => l?.calls.map((c) => c.kernel) ?? []);
+  const kernels = plan.lowerings.flatMap((l) => l?.calls.map((c) => (textures && c.onCpu || c).kernel) ?? []);
   if (model.packed !== undefined) {
     kernels.push("grad_norm_packed", "grad_norm_packed_total", "adamw_packed", "accumulate_packed");
   } else {

@@ -35,6 +35,12 @@ export interface KernelCall {
    * storage buffers (see src/gpu/operand_textures.ts); a program uses it on adapters where that is faster.
    */
   textured?: { source: string; bind: readonly number[]; formats: readonly OperandFormat[] };
+  /**
+   * The call to run instead on adapters whose lanes are a CPU's SIMD groups (the same adapters that read
+   * textured operands): same bindings, another kernel (a lane per row, where barriers cost coroutine
+   * switches there but keep a GPU busy).
+   */
+  onCpu?: KernelCall;
 }
 
 /** The GPU form of one op application. */

@@ -13,6 +13,13 @@ import { reshape } from "./reshape.ts";
 const source = rowKernel(body);
 const dgammaSource = rowKernel(dgammaBody);
 
+/**
+ * On CPU adapters rows up to this long get a lane each, whatever LANE_MAX_LEN says: there a workgroup's
+ * barriers cost coroutine switches, which a lane walking its row alone avoids (the 30M GPT-2 step's rows of
+ * 384: layer_norm_dx 146.9 -> 41.6 ms in the profile).
+ */
+const CPU_LANE_MAX_LEN = 2048;
+
 /** Rows per partial sum of the gamma gradient: one workgroup each, summed afterwards by `sum`. */
 const DGAMMA_CHUNK = 32;
 
@@ -43,10 +50,7 @@ function layerNormCall(
     };
   }
   const bind = [{ in: 0 }, { in: 1 }, { in: 2 }, { out: true }] as const;
-  if (len % 4 !== 0 || len > LANE_MAX_LEN) {
-    return rowCall(kernel, source, rows, len, bind, [["f32", eps]], entry);
-  }
-  return {
+  const lanes: KernelCall = {
     kernel: `${kernel}_vec`,
     source: writtenOut(len) ? unrolledLayerNorm(len) : vecSource,
     entry,
@@ -54,6 +58,11 @@ function layerNormCall(
     workgroups: grid(rows, LANE_ROWS),
     bind,
   };
+  if (len % 4 !== 0) return rowCall(kernel, source, rows, len, bind, [["f32", eps]], entry);
+  if (len <= LANE_MAX_LEN) return lanes;
+  // longer rows: a workgroup each on a GPU, still a lane each on a CPU adapter (bench/NOTES.md)
+  const group = rowCall(kernel, source, rows, len, bind, [["f32", eps]], entry);
+  return len <= CPU_LANE_MAX_LEN ? { ...group, onCpu: lanes } : group;
 }
 
 /** Throws unless `v` (gamma or beta) has shape [len] for rows of `x`. */
