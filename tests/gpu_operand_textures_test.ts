@@ -106,6 +106,10 @@ Deno.test("texturedSource() rewrites every read of the named arrays and refuses 
     () => texturedSource(src.replace("a[i + 1u]", "a[b[i]]"), ["a"]),
     /indexes a in a form not rewritten/,
   );
+  // a parameter or local named like the array would be rewritten with it: refused
+  for (const other of ["fn m(x: vec4f, a: mat4x4f) -> f32 { return a[0][1]; }", "fn n() { let a = 1; }"]) {
+    assert.throws(() => texturedSource(`${src}\n${other}`, ["a"]), /declares another "a" besides the array/);
+  }
 });
 
 Deno.test("attention reading qkv and its gradient from textures gives the storage kernels' bits", async () => {

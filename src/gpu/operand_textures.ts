@@ -120,6 +120,11 @@ export function texturedSource(
     const type = alias ?? found[1];
     const held = HELD[type];
     if (!held) throw new Error(`kernel's ${name} holds ${type}, not vec4f, f32, vec2u or u32`);
+    // a parameter or local of the same name would have its reads rewritten too, silently: refuse it
+    const other = new RegExp(`(\\b(let|var|const)\\s+${name}\\b)|([(,]\\s*${name}\\s*:)`);
+    if (other.test(out.replace(decl, ""))) {
+      throw new Error(`kernel declares another "${name}" besides the array; the rewrite would replace its reads`);
+    }
     const { format, sample, part } = held;
     const width = textureWidth(format);
     const at = `${name}_at`;
