@@ -123,7 +123,9 @@ export function texturedSource(
     // a parameter or local of the same name would have its reads rewritten too, silently: refuse it
     const other = new RegExp(`(\\b(let|var|const)\\s+${name}\\b)|([(,]\\s*${name}\\s*:)`);
     if (other.test(out.replace(decl, ""))) {
-      throw new Error(`kernel declares another "${name}" besides the array; the rewrite would replace its reads`);
+      throw new Error(
+        `kernel declares another "${name}" besides the array; the rewrite would replace its reads`,
+      );
     }
     const { format, sample, part } = held;
     const width = textureWidth(format);
