@@ -10,6 +10,7 @@ import { mul } from "../src/graph/ops/elementwise.ts";
 import { sumAll } from "../src/graph/ops/reduce.ts";
 import {
   IGNORE_LABEL,
+  KEEP_BYTES,
   linearCrossEntropy,
   type LinearCrossEntropyOptions,
   lossChunk,
@@ -261,7 +262,7 @@ Deno.test("linearCrossEntropy() gives the same bits with the logits kept as made
   }
 });
 
-Deno.test("linearCrossEntropy() keeps the logits when [N, V] is no larger than the weight, and then makes each chunk once", () => {
+Deno.test("linearCrossEntropy() keeps the logits when [N, V] is no larger than the weight and 128 MiB, and then makes each chunk once", () => {
   const products = (N: number, D: number, keepLogits?: boolean) => {
     const h = input("h", [N, D]);
     const W = param("W", [1000, D], false);
@@ -281,6 +282,14 @@ Deno.test("linearCrossEntropy() keeps the logits when [N, V] is no larger than t
   assert.deepEqual(products(65, 64), { kept: false, matmuls: 12 });
   assert.deepEqual(products(65, 64, true), { kept: true, matmuls: 8 });
   assert.deepEqual(products(64, 64, false), { kept: false, matmuls: 12 });
+  // and only within KEEP_BYTES: Qwen2.5's 151,936 ids at 256 tokens of width 896 would take 148.4 MiB
+  const kept = (N: number, V: number, D: number) => {
+    const { loss } = linearCrossEntropy(input("h", [N, D]), param("W", [V, D], false), input("labels", [N]));
+    return topo([loss]).some((n) => n.op === "linear_cross_entropy_logits");
+  };
+  assert.equal(kept(256, 151936, 896), false);
+  assert.equal(kept(1024, 32000, 2048), true, "TinyLlama's 125 MiB at 4 x 256 tokens");
+  assert.equal(256 * 151936 * 4 > KEEP_BYTES && 1024 * 32000 * 4 <= KEEP_BYTES, true);
 });
 
 Deno.test("linearCrossEntropy() refuses a chunk that is not a multiple of 128 and shapes that do not fit", () => {

@@ -23,6 +23,11 @@ import { slice } from "./shape.ts";
 export const IGNORE_LABEL = -1;
 /** Chunks are whole multiples of this many vocabulary rows, so every chunk's binding offset is aligned. */
 export const CHUNK_ALIGN = 128;
+/**
+ * Kept logits ([N, V] f32) stay within this many bytes by default: WebGPU's default binding limit, half its
+ * default buffer limit (a bf16 weight no larger than them in elements is half their bytes).
+ */
+export const KEEP_BYTES = 128 * 1024 * 1024;
 /** The default chunk keeps the logits of one chunk, [N, chunk] floats, within this many bytes. */
 export const CHUNK_BYTES = 16 * 1024 * 1024;
 
@@ -293,7 +298,8 @@ export interface LinearCrossEntropyOptions {
   chunk?: number;
   /**
    * Keep the [N, V] logits between the forward and the backward instead of making them again: one product
-   * fewer per chunk for N * V more floats. Default: keep when that is no more than the weight's V * D.
+   * fewer per chunk for N * V more floats. Default: keep when that is no more than the weight's V * D and
+   * within KEEP_BYTES.
    */
   keepLogits?: boolean;
 }
@@ -336,7 +342,8 @@ export function linearCrossEntropy(
   ];
   const attrs = { chunk, bias: bias !== undefined, lowRank: !!lowRank };
   const [N, D] = hidden.shape;
-  const kept = options.keepLogits ?? N <= D;
+  const V = weight.shape[0];
+  const kept = options.keepLogits ?? (N <= D && N * V * 4 <= KEEP_BYTES);
   if (kept) inputs.push(apply("linear_cross_entropy_logits", [...inputs], attrs));
   const out = apply("linear_cross_entropy", inputs, { ...attrs, kept });
   return { loss: reshape(slice(out, 1, 0, 1), [N]), counted: reshape(slice(out, 1, 2, 3), [N]) };
