@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { constant, input, type Node, type Shape, ShapeError, sizeOf } from "../src/graph/node.ts";
 import { gradients } from "../src/graph/grad.ts";
-import { apply, opDef } from "../src/graph/op.ts";
+import { apply, type KernelCall, opDef } from "../src/graph/op.ts";
 import { add, mul } from "../src/graph/ops/elementwise.ts";
 import { layerNorm, layerNormDx } from "../src/graph/ops/layer_norm.ts";
 import { sumAll } from "../src/graph/ops/reduce.ts";
@@ -18,8 +18,28 @@ function fed(feeds: Map<Node, Float32Array>, shape: Shape, seed: number, lo = -1
   return x;
 }
 
+function callOf(n: Node): KernelCall {
+  return opDef(n.op).gpu!(n.inputs.map((x) => x.shape), n.attrs, n.shape).calls[0];
+}
+
 function kernelOf(n: Node): string {
-  return opDef(n.op).gpu!(n.inputs.map((x) => x.shape), n.attrs, n.shape).calls[0].kernel;
+  return callOf(n).kernel;
+}
+
+/**
+ * x of `shape` and gamma, beta of its row length (seeds `seed`, + 10, + 20), y = layerNorm(x, gamma, beta), and
+ * y with the gradients of sum(y * R) for x, gamma and beta (R from `rSeed`).
+ */
+function layerNormCase(shape: Shape, seed: number, rSeed: number) {
+  const feeds = new Map<Node, Float32Array>();
+  const len = shape[shape.length - 1];
+  const x = fed(feeds, shape, seed, -1, 2);
+  const gamma = fed(feeds, [len], seed + 10, 0.5, 1.5);
+  const beta = fed(feeds, [len], seed + 20);
+  const y = layerNorm(x, gamma, beta);
+  const loss = sumAll(mul(y, constant(randoms(y.size, rSeed), y.shape, "R")));
+  const g = gradients(loss, [x, gamma, beta]);
+  return { feeds, x, gamma, y, outputs: [y, g.get(x)!, g.get(gamma)!, g.get(beta)!] };
 }
 
 function assertClose(errs: number[]): void {
@@ -33,17 +53,10 @@ Deno.test("layerNorm() with rows of 4k up to 256 runs a lane a row on vec4s (wri
   // looped over; [2, 256]: the longest lane-mode row; [1, 4]: one vec4.
   const shapes: Shape[] = [[5, 7, 12], [33, 64], [3, 68], [2, 256], [1, 4]];
   for (const [i, shape] of shapes.entries()) {
-    const feeds = new Map<Node, Float32Array>();
-    const len = shape[shape.length - 1];
-    const x = fed(feeds, shape, 10 + i, -1, 2);
-    const gamma = fed(feeds, [len], 20 + i, 0.5, 1.5);
-    const beta = fed(feeds, [len], 30 + i);
-    const y = layerNorm(x, gamma, beta);
+    const { feeds, x, gamma, y, outputs } = layerNormCase(shape, 10 + i, 99);
     assert.equal(kernelOf(y), "layer_norm_vec");
     assert.equal(kernelOf(layerNormDx(x, gamma, y)), "layer_norm_dx_vec");
-    const loss = sumAll(mul(y, constant(randoms(y.size, 99), y.shape, "R")));
-    const g = gradients(loss, [x, gamma, beta]);
-    assertClose(await gpuVsCpu(device, [y, g.get(x)!, g.get(gamma)!, g.get(beta)!], feeds));
+    assertClose(await gpuVsCpu(device, outputs, feeds));
   }
   // Rows longer than 256 keep a workgroup a row.
   assert.equal(kernelOf(layerNorm(input("x", [2, 260]), input("g", [260]), input("b", [260]))), "layer_norm");
@@ -52,20 +65,12 @@ Deno.test("layerNorm() with rows of 4k up to 256 runs a lane a row on vec4s (wri
 Deno.test("layerNorm() rows of 4k from 260 to 2,048: a workgroup a row on GPUs, a lane a row on CPU adapters; both match float64", async () => {
   const device = await testDevice();
   if (!device) return;
-  const call = (n: Node) => opDef(n.op).gpu!(n.inputs.map((x) => x.shape), n.attrs, n.shape).calls[0];
   for (const [i, shape] of ([[3, 260], [2, 2, 384], [2, 2048]] as Shape[]).entries()) {
-    const feeds = new Map<Node, Float32Array>();
-    const len = shape[shape.length - 1];
-    const x = fed(feeds, shape, 60 + i, -1, 2);
-    const gamma = fed(feeds, [len], 70 + i, 0.5, 1.5);
-    const beta = fed(feeds, [len], 80 + i);
-    const y = layerNorm(x, gamma, beta);
-    const dx = layerNormDx(x, gamma, y);
-    for (const n of [y, dx]) assert.equal(call(n).onCpu?.kernel, `${n.op}_vec`, `${n.op} ${shape}`);
-    assert.equal(call(y).kernel, "layer_norm");
-    const loss = sumAll(mul(y, constant(randoms(y.size, 97), y.shape, "R")));
-    const g = gradients(loss, [x, gamma, beta]);
-    const outputs = [y, g.get(x)!, g.get(gamma)!, g.get(beta)!];
+    const { feeds, x, gamma, y, outputs } = layerNormCase(shape, 60 + i, 97);
+    for (const n of [y, layerNormDx(x, gamma, y)]) {
+      assert.equal(callOf(n).onCpu?.kernel, `${n.op}_vec`, `${n.op} ${shape}`);
+    }
+    assert.equal(kernelOf(y), "layer_norm");
     const ref = evaluate(outputs, feeds);
     for (const textures of [false, true]) {
       const program = await Program.compile(device, outputs, { poison: true, textures });
@@ -85,7 +90,7 @@ Deno.test("layerNorm() rows of 4k from 260 to 2,048: a workgroup a row on GPUs, 
   // past 2,048, or not a multiple of 4: a workgroup a row everywhere
   for (const len of [2052, 262]) {
     const y = layerNorm(input("x", [2, len]), input("g", [len]), input("b", [len]));
-    assert.equal(call(y).onCpu, undefined, `rows of ${len}`);
+    assert.equal(callOf(y).onCpu, undefined, `rows of ${len}`);
   }
 });
 
