@@ -135,6 +135,7 @@ fn main(
   var acc31 = mat4x4f();
   var acc32 = mat4x4f();
   var acc33 = mat4x4f();
+  // shared B offsets: none
   for (var k4 = 0u; k4 < p.K / 4u; k4++) {
     let a0 = loadA(ra0, k4);
     var a1 = mat4x4f();
@@ -142,12 +143,14 @@ fn main(
     var a3 = mat4x4f();
     if (GM > 1u) { a1 = loadA(ra1, k4); }
     if (GM > 2u) { a2 = loadA(ra2, k4); a3 = loadA(ra3, k4); }
+    // B blocks: each lane loads its own (src/graph/ops/_matmul_shared.ts replaces these lines when shared)
     let b0 = loadB(cb0, k4);
     var b1 = mat4x4f();
     var b2 = mat4x4f();
     var b3 = mat4x4f();
     if (GN > 1u) { b1 = loadB(cb1, k4); }
     if (GN > 2u) { b2 = loadB(cb2, k4); b3 = loadB(cb3, k4); }
+    // B blocks: end
     acc00 += b0 * a0;
     if (GN > 1u) { acc01 += b1 * a0; }
     if (GN > 2u) { acc02 += b2 * a0; acc03 += b3 * a0; }

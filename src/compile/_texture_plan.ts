@@ -1,5 +1,5 @@
 /** Bytes of the scratch textures a program on a texture-reading device copies matmul operands into. */
-import type { Half } from "../graph/op.ts";
+import { cpuVariant, type Half } from "../graph/op.ts";
 import type { Node } from "../graph/node.ts";
 import { textureBytes, textureRows } from "../gpu/operand_textures.ts";
 import type { BufferPlan } from "./plan.ts";
@@ -9,7 +9,7 @@ export function operandTextureBytes(plan: BufferPlan, half: ReadonlyMap<Node, Ha
   const rows = new Map<string, number>();
   plan.ops.forEach((n, i) => {
     const low = plan.lowerings[i];
-    for (const call of (low?.calls ?? []).map((c) => c.onCpu ?? c)) {
+    for (const call of (low?.calls ?? []).map(cpuVariant)) {
       for (const [j, k] of (call.textured?.bind ?? []).entries()) {
         const at = `${k} ${call.textured!.formats[j]}`;
         const ref = call.bind[k];

@@ -3,11 +3,12 @@
  * Built once, replayed with new inputs: one encoder, one compute pass, one submit per run.
  */
 import { type Node, showShape, topo } from "../graph/node.ts";
-import { type BindingRef, type Half, type KernelCall, opDef } from "../graph/op.ts";
+import { type BindingRef, cpuVariant, type Half, type KernelCall, opDef } from "../graph/op.ts";
 import { planBuffers } from "./plan.ts";
 import { pipeline } from "../gpu/kernels.ts";
 import { read } from "../gpu/readback.ts";
 import { scoped, size } from "../gpu/errors.ts";
+import { subgroupLanes } from "../gpu/subgroups.ts";
 import {
   copyToTexture,
   type OperandFormat,
@@ -164,7 +165,10 @@ export class Program {
     const useTextures = options.textures ?? textureReads(device);
     const pending: Pending[] = [];
     const record = async (offered: KernelCall, label: string, resolve: (ref: BindingRef) => Slot) => {
-      const call = useTextures && offered.onCpu ? offered.onCpu : offered;
+      const variant = offered.onCpu;
+      const runs = useTextures && variant &&
+        (variant.subgroupSize === undefined || variant.subgroupSize === subgroupLanes(device));
+      const call = runs ? cpuVariant(offered) : offered;
       const bound = call.bind.map(resolve);
       // an operand taller than the device's largest texture is read from its buffer
       const fits = (k: number) => textureRows(align(bound[k].bytes)) <= device.limits.maxTextureDimension2D;

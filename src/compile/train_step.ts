@@ -10,7 +10,7 @@ import { scale } from "../graph/ops/unary.ts";
 import { gradients } from "../graph/grad.ts";
 import { recomputed } from "../graph/recompute.ts";
 import { type Node, sizeOf, topo } from "../graph/node.ts";
-import { opDef } from "../graph/op.ts";
+import { cpuVariant, opDef } from "../graph/op.ts";
 import { grid, params } from "../gpu/kernels.ts";
 import type { ModelGraph } from "../models/graph.ts";
 import { adamwCalls, type AdamwOptions, writeOptimizerState } from "./optimizer.ts";
@@ -165,7 +165,9 @@ export function planStep(
   const halves = [...half.keys()].reduce((a, p) => a + halfBytes(p.size), 0);
   const frozen32 = Math.max(floats(false), 64) * 4; // the store always allocates at least one aligned block
   const frozen = frozen32 + halves;
-  const kernels = plan.lowerings.flatMap((l) => l?.calls.map((c) => (textures && c.onCpu || c).kernel) ?? []);
+  const kernels = plan.lowerings.flatMap((l) =>
+    l?.calls.map((c) => (textures ? cpuVariant(c) : c).kernel) ?? []
+  );
   if (model.packed !== undefined) {
     kernels.push("grad_norm_packed", "grad_norm_packed_total", "adamw_packed", "accumulate_packed");
   } else {

@@ -1,6 +1,7 @@
 /** The WebGPU device: acquired once, with the adapter described and software adapters flagged. */
 import { watchDevice } from "./errors.ts";
 import { prefersTextures, setTextureReads } from "./operand_textures.ts";
+import { fixedSubgroupSize, setSubgroupLanes } from "./subgroups.ts";
 
 /** What we know of the adapter in use. */
 export interface AdapterReport {
@@ -48,16 +49,48 @@ async function acquire(): Promise<Gpu> {
   if (typeof navigator === "undefined" || !("gpu" in navigator)) {
     throw new GpuUnavailableError(`WebGPU is not available in this runtime; ${HOW_TO}`);
   }
-  const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
-  if (!adapter) throw new GpuUnavailableError(`no WebGPU adapter found; ${HOW_TO}`);
+  const adapter = await requestAdapter();
   // Adapter info must be read before requestDevice: some implementations consume the adapter.
   const report = describe(adapter);
-  // the adapter's own limits, not WebGPU's defaults: lavapipe binds 128 MiB but allocates 2 GiB
-  const device = await adapter.requestDevice({ requiredLimits: limitRecord(adapter.limits) });
+  const subgroupSize = fixedSubgroupSize(adapter.info);
+  const device = await requestDevice(adapter, report, subgroupSize !== undefined);
   // every error and a lost device fail the next read (src/gpu/errors.ts)
   watchDevice(device);
   setTextureReads(device, prefersTextures(report.description));
+  setSubgroupLanes(device, device.features.has("subgroups") ? subgroupSize : undefined);
   return { device, adapter: report, limits: device.limits };
+}
+
+async function requestAdapter(): Promise<GPUAdapter> {
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) throw new GpuUnavailableError(`no WebGPU adapter found; ${HOW_TO}`);
+  return adapter;
+}
+
+/**
+ * A device with the adapter's own limits (not WebGPU's defaults: lavapipe binds 128 MiB but allocates 2
+ * GiB) and, where the subgroup size is fixed, subgroups. Deno's lavapipe adapter grants "subgroups" without
+ * listing it among its features, so a refusal is answered by a device without them, from a fresh adapter.
+ */
+async function requestDevice(
+  adapter: GPUAdapter,
+  report: AdapterReport,
+  subgroups: boolean,
+): Promise<GPUDevice> {
+  const requiredLimits = limitRecord(adapter.limits);
+  const wanted = subgroups && (adapter.features.has("subgroups") || prefersTextures(report.description));
+  if (wanted) {
+    try {
+      return await adapter.requestDevice({
+        requiredLimits,
+        requiredFeatures: ["subgroups" as GPUFeatureName],
+      });
+    } catch {
+      const fresh = await requestAdapter();
+      return await fresh.requestDevice({ requiredLimits: limitRecord(fresh.limits) });
+    }
+  }
+  return await adapter.requestDevice({ requiredLimits });
 }
 
 /** Every numeric limit of `limits` by name (GPUSupportedLimits keeps them as prototype getters). */

@@ -41,6 +41,16 @@ export interface KernelCall {
    * switches there but keep a GPU busy).
    */
   onCpu?: KernelCall;
+  /**
+   * Subgroup lanes the kernel needs (it uses subgroup builtins across the whole workgroup); a program runs an
+   * `onCpu` variant that needs them only on a device whose subgroups have exactly that many lanes.
+   */
+  subgroupSize?: number;
+}
+
+/** The call as run where `onCpu` variants apply: the variant, bound as the call is. */
+export function cpuVariant(call: KernelCall): KernelCall {
+  return call.onCpu ? { ...call.onCpu, bind: call.bind } : call;
 }
 
 /** The GPU form of one op application. */

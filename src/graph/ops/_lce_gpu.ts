@@ -16,7 +16,7 @@ import colsumBody from "../../../kernels/linear_cross_entropy_colsum.wgsl" with 
 import { grid, params } from "../../gpu/kernels.ts";
 import type { Shape } from "../node.ts";
 import type { BindingRef, Half, KernelCall, Lowering } from "../op.ts";
-import { chooseBlock, matmulCall, type MatmulDims } from "./_matmul_plan.ts";
+import { type MatmulDims, plannedCall } from "./_matmul_plan.ts";
 import { rowCall, rowKernel } from "./_rows.ts";
 
 const statsSource = rowKernel(common + statsBody);
@@ -81,7 +81,7 @@ function product(
   halfB: Half = false,
 ): KernelCall {
   const dims: MatmulDims = { ...d, batch: 1, strideA: 0, strideB: 0 };
-  return { ...matmulCall(dims, chooseBlock(dims), periods, { halfB }), bind };
+  return { ...plannedCall(dims, periods, { halfB }), bind };
 }
 
 /** Chunk k's block of the kept logits. */

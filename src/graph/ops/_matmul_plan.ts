@@ -7,6 +7,7 @@ import { PIECE_BYTES, rowPieces } from "./_binding.ts";
 import { type Shape, ShapeError, showShape, sizeOf } from "../node.ts";
 import type { Half, KernelCall } from "../op.ts";
 import { withSecondProduct } from "./_matmul_second.ts";
+import { SHARED_LANES, withSharedB } from "./_matmul_shared.ts";
 import { withTextures } from "./_textured.ts";
 
 /** One matmul as the kernels see it: `batch` products of op(A) [M, K] and op(B) [K, N]. */
@@ -24,12 +25,16 @@ export interface MatmulDims {
   ldc?: number;
 }
 
-/** A kernel variant: each lane holds a (4 gm) x (4 gn) block of C; `lanesX` of the `wg` lanes lie along N. */
+/**
+ * A kernel variant: each lane holds a (4 gm) x (4 gn) block of C; `lanesX` of the `wg` lanes lie along N.
+ * `sharedB`: the lanes (all along M) share B's blocks through subgroup broadcasts (_matmul_shared.ts).
+ */
 export interface MatmulBlock {
   gm: 1 | 2 | 4;
   gn: 1 | 2 | 4;
   lanesX: number;
   wg: number;
+  sharedB?: boolean;
 }
 
 /** Sizes of `matmul(a, b)` and its output shape; throws ShapeError (showing both shapes) when they do not fit. */
@@ -131,6 +136,7 @@ export function matmulCall(
   if (periods.length > 2 || periods.some((q) => q < 1 || (vec && q % 4 !== 0))) {
     throw new Error(`matmul: addend periods ${periods} do not fit the ${vec ? "vec4" : "scalar"} kernel`);
   }
+  if (block.sharedB && !vec) throw new Error("matmul: shared B blocks need the vec4 kernel");
   if (epi === "gelu_grad" && periods.length !== 1) {
     throw new Error(`matmul: the gelu_grad epilogue takes one addend (x), found ${periods.length}`);
   }
@@ -147,6 +153,7 @@ export function matmulCall(
     {
       kernel: vec ? "matmul" : "matmul_scalar",
       source,
+      ...(block.sharedB ? { subgroupSize: SHARED_LANES } : {}),
       params: params([
         ["u32", d.M],
         ["u32", d.N],
@@ -175,6 +182,20 @@ export function matmulCall(
 }
 
 /**
+ * The call for `d` with the cost model's block, offering CPU adapters the shared-B variant with its own
+ * block when the vec4 kernel applies.
+ */
+export function plannedCall(
+  d: MatmulDims,
+  periods: readonly number[] = [],
+  opts: { epi?: MatmulEpilogue; K2?: number; halfB?: Half } = {},
+): KernelCall {
+  const call = matmulCall(d, chooseBlock(d), periods, opts);
+  if (!vectorizable(d)) return call;
+  return { ...call, onCpu: matmulCall(d, chooseSharedBlock(d), periods, opts) };
+}
+
+/**
  * The calls of a plain product whose weight B, read transposed ([N, K], one matrix for the whole product),
  * is larger than one binding (`pieceBytes`, default PIECE_BYTES): one call per piece of B's rows, each
  * writing its range of C's columns (a tied output projection [V, D] making logits [M, V]). Undefined when B
@@ -192,7 +213,7 @@ export function weightPieceCalls(
   return rowPieces(d.N, d.K, bytes, pieceBytes).map(({ first, rows }) => {
     const piece: MatmulDims = { ...d, N: rows, ldc: d.N };
     return {
-      ...matmulCall(piece, block ?? chooseBlock(piece), [], { halfB }),
+      ...(block ? matmulCall(piece, block, [], { halfB }) : plannedCall(piece, [], { halfB })),
       bind: [
         { in: 0 },
         { in: 1, offset: first * d.K * bytes, size: rows * d.K * bytes },
@@ -214,10 +235,21 @@ function specialise(
   opts: { epi?: MatmulEpilogue; K2?: number; halfB?: Half } = {},
 ): string {
   const { epi = "add", K2, halfB = false } = opts;
-  const key = [source === vecSource, block.gm, block.gn, block.wg, transA, transB, addends, epi, K2, halfB]
-    .join(
-      ":",
-    );
+  const shared = block.sharedB === true;
+  const key = [
+    source === vecSource,
+    block.gm,
+    block.gn,
+    block.wg,
+    transA,
+    transB,
+    addends,
+    epi,
+    K2,
+    halfB,
+    shared,
+  ]
+    .join(":");
   let text = specialised.get(key);
   if (text === undefined) {
     const set = (name: string, value: string) => (s: string) => {
@@ -231,6 +263,7 @@ function specialise(
       set("WG", `${block.wg}u`),
       set("TRANS_A", `${transA}`),
       set("TRANS_B", `${transB}`),
+      (s: string) => shared ? withSharedB(s, block) : s,
       epilogue(source === vecSource, addends, epi),
       (s: string) => K2 === undefined ? s : withSecondProduct(s, block, K2, 4 + addends),
       halfWeights(source === vecSource, halfB),
@@ -307,7 +340,7 @@ const PARALLEL = Math.max(1, Math.min(16, navigator.hardwareConcurrency ?? 2));
  * bench/matmul_tune.ts on lavapipe (e.g. 512^3: 1.3 us per 4-step of k for a 16x16 lane block, 0.46 us
  * for 8x8, 0.25 us for 4x4).
  */
-const COST = { loadVec: 90, loadScalar: 220, product: 25, perGroup: 500 };
+const COST = { loadVec: 90, loadScalar: 220, product: 25, perGroup: 500, broadcast: 20 };
 /**
  * Register blocks tried. The scalar kernel stops at 8x8 per lane: larger blocks of scalar loads take
  * about a second to compile for little gain on the odd shapes it serves.
@@ -332,6 +365,18 @@ export function chooseBlock(d: MatmulDims): MatmulBlock {
   return best;
 }
 
+/** The shared-B block (all lanes along M) the cost model rates fastest for `d` (vec4 kernel only). */
+export function chooseSharedBlock(d: MatmulDims): MatmulBlock {
+  let best: MatmulBlock = { gm: 1, gn: 1, lanesX: 1, wg: SHARED_LANES, sharedB: true };
+  let bestCost = Infinity;
+  for (const [gm, gn] of BLOCKS.vec) {
+    const block: MatmulBlock = { gm, gn, lanesX: 1, wg: SHARED_LANES, sharedB: true };
+    const cost = estimate(d, block, true);
+    if (cost < bestCost) [best, bestCost] = [block, cost];
+  }
+  return best;
+}
+
 /**
  * Estimated nanoseconds of `d` with `block`: workgroups run `PARALLEL` at a time, plus a tenth of the total
  * work (on a busy machine the threads do not all get a core, so padded tiles still cost). Near-ties go to
@@ -343,7 +388,11 @@ export function estimate(d: MatmulDims, block: MatmulBlock, vec = vectorizable(d
   const groups = Math.ceil(d.M / tile.rows) * Math.ceil(d.N / tile.cols) * d.batch;
   const steps = Math.ceil(d.K / 4);
   const load = vec ? COST.loadVec : COST.loadScalar;
-  const perStep = (block.gm + block.gn) * load + block.gm * block.gn * COST.product;
+  // shared B: a lane loads its share of B's 4 gn vec4s and takes the rest as broadcasts
+  const loadsB = block.sharedB
+    ? (Math.ceil((4 * block.gn) / block.wg) / 4) * load + block.gn * COST.broadcast
+    : block.gn * load;
+  const perStep = block.gm * load + loadsB + block.gm * block.gn * COST.product;
   const perGroup = COST.perGroup + (block.wg / 8) * steps * perStep;
   return (Math.ceil(groups / PARALLEL) + 0.1 * groups) * perGroup * aspect;
 }

@@ -3,12 +3,12 @@ import { type Attrs, type Node, type Shape, ShapeError, showShape, sizeOf } from
 import { apply, defineOps } from "../op.ts";
 import { add, geluDerivative, geluGrad } from "./elementwise.ts";
 import {
-  chooseBlock,
   foldBatch,
   type MatmulBlock,
   matmulCall,
   type MatmulDims,
   matmulDims,
+  plannedCall,
   vectorizable,
   weightPieceCalls,
 } from "./_matmul_plan.ts";
@@ -34,7 +34,9 @@ defineOps({
     const halfB = half?.[1] ?? false;
     // a weight over one binding (a tied output projection) is read in pieces of rows; `pieceBytes`: tests
     const pieces = weightPieceCalls(d, pinned, halfB, attrs.pieceBytes as number | undefined);
-    return { calls: pieces ?? [matmulCall(d, pinned ?? chooseBlock(d), [], { halfB })] };
+    return {
+      calls: pieces ?? [pinned ? matmulCall(d, pinned, [], { halfB }) : plannedCall(d, [], { halfB })],
+    };
   },
   halfInputs: [1],
 });
@@ -65,7 +67,7 @@ defineOps({
     if (sizeOf(out) === 0) return { calls: [] };
     const d = foldBatch(matmulDims(a, b, attrs.transA === true, attrs.transB === true).dims);
     const periods = addends.map((c) => addendPeriod(c, out));
-    return { calls: [matmulCall(d, chooseBlock(d), periods, { halfB: half?.[1] ?? false })] };
+    return { calls: [plannedCall(d, periods, { halfB: half?.[1] ?? false })] };
   },
   halfInputs: [1],
 });
@@ -118,8 +120,9 @@ defineOps({
     }
     const periods = addends.map((c) => addendPeriod(c, out));
     // `block` pins a kernel variant (tests); normally the cost model picks one.
-    const block = (attrs.block as MatmulBlock | undefined) ?? chooseBlock(d);
-    return { calls: [matmulCall(d, block, periods, { K2: d2.K, halfB: half?.[1] ?? false })] };
+    const pinned = attrs.block as MatmulBlock | undefined;
+    const opts = { K2: d2.K, halfB: half?.[1] ?? false };
+    return { calls: [pinned ? matmulCall(d, pinned, periods, opts) : plannedCall(d, periods, opts)] };
   },
   halfInputs: [1],
 });
@@ -185,7 +188,7 @@ defineOps({
     if (sizeOf(out) === 0) return { calls: [] };
     const d = foldBatch(matmulDims(a, b, attrs.transA === true, attrs.transB === true).dims);
     return {
-      calls: [matmulCall(d, chooseBlock(d), [sizeOf(out)], { epi: "gelu_grad", halfB: half?.[1] ?? false })],
+      calls: [plannedCall(d, [sizeOf(out)], { epi: "gelu_grad", halfB: half?.[1] ?? false })],
     };
   },
   halfInputs: [1],
