@@ -15,6 +15,7 @@ import {
   type LinearCrossEntropyOptions,
   lossChunk,
 } from "../src/graph/ops/linear_cross_entropy.ts";
+import { vocabChunks } from "../src/graph/ops/_lce_gpu.ts";
 import { gpuVsCpu, gradCheck, randoms, relError, testDevice } from "./_harness.ts";
 
 /**
@@ -87,17 +88,35 @@ async function check(device: GPUDevice, c: Omit<Case, "keep">, what: string): Pr
   }
 }
 
-Deno.test("linearCrossEntropy() matches float64 at vocabulary 50,257 in 13 chunks of 4,096 (last 1,105), D = 64, 5 rows", async () => {
+Deno.test("linearCrossEntropy() matches float64 at vocabulary 50,257 in 12 chunks of 4,096, then 1,024 and 81, D = 64, 7 rows", async () => {
   const device = await testDevice();
   if (!device) return;
-  // labels at both ends, on both sides of a chunk boundary, in the short last chunk, and ignored
+  // labels at both ends, on both sides of a chunk boundary and of the last split, in the tail, and ignored
   await check(device, {
-    N: 5,
+    N: 7,
     V: 50257,
     D: 64,
     chunk: 4096,
-    labels: [0, 4095, 4096, IGNORE_LABEL, 50256],
+    labels: [0, 4095, 4096, IGNORE_LABEL, 50175, 50176, 50256],
   }, "V 50257 D 64");
+});
+
+Deno.test("the vocabulary's chunks: a last chunk of a length not a multiple of 4 splits at a multiple of 128", () => {
+  const lens = (V: number, C: number) => vocabChunks(V, C).map((k) => k.len);
+  assert.deepEqual(lens(50257, 16384), [16384, 16384, 16384, 1024, 81]);
+  assert.deepEqual(lens(50256, 16384), [16384, 16384, 16384, 1104]);
+  assert.deepEqual(lens(301, 128), [128, 128, 45]);
+  assert.deepEqual(lens(387, 128), [128, 128, 128, 3]);
+  assert.deepEqual(lens(131, 131), [128, 3]);
+  const all = vocabChunks(50257, 16384);
+  assert.deepEqual(all.map((k) => k.c0), [0, 16384, 32768, 49152, 50176]);
+  assert.deepEqual(all.map((k) => [k.first, k.last]), [[true, false], [false, false], [false, false], [
+    false,
+    false,
+  ], [
+    false,
+    true,
+  ]]);
 });
 
 Deno.test("linearCrossEntropy() matches float64 at vocabulary 50,257, D = 768, 3 rows, in 7 chunks of 8,192", async () => {
@@ -236,9 +255,9 @@ Deno.test("linear_cross_entropy gradients (hidden, weight, bias, low-rank a and 
 Deno.test("linearCrossEntropy() gives the same bits with the logits kept as made again (vec4 and scalar gradient kernels)", async () => {
   const device = await testDevice();
   if (!device) return;
-  // chunks of 128, 128 and 44 (vec4 kernel) and, at V = 301, a last chunk of 45 (scalar kernel); the labels
-  // fall in every chunk, one is ignored
-  for (const V of [300, 301]) {
+  // chunks of 128, 128 and 44 (vec4 kernel); at V = 301 a last chunk of 45 (scalar kernel); at V = 387 a
+  // last 131 split into 128 (vec4) and 3 (scalar); the labels fall in every chunk, one is ignored
+  for (const V of [300, 301, 387]) {
     const c = {
       N: 9,
       V,
@@ -246,7 +265,7 @@ Deno.test("linearCrossEntropy() gives the same bits with the logits kept as made
       r: 2,
       bias: true,
       chunk: 128,
-      labels: [0, 127, 128, 255, 256, V - 1, -1, 3, 290],
+      labels: [0, 127, 128, 255, 256, V - 1, -1, 3, V - 4],
     };
     const run = async (keep: boolean) => {
       const { feeds, loss, grads } = build({ ...c, keep }, 20);

@@ -25,6 +25,8 @@ const gradKeptSource = rowKernel(common + gradKept + gradBody);
 const gradVec4Source = common + gradVec4Body;
 const colsumSource = common + colsumBody;
 const QUIET_NAN_BITS = 0x7fc00000;
+/** Chunks are whole multiples of this many vocabulary rows, so every chunk's binding offset is aligned. */
+export const CHUNK_ALIGN = 128;
 
 /** Where an op's inputs sit: hidden, weight and labels first, then the optional bias and low-rank pair. */
 export interface LceLayout {
@@ -52,19 +54,27 @@ export interface LceSizes {
 }
 
 /** One chunk of the vocabulary: ids c0 .. c0 + len - 1. */
-interface Chunk {
+export interface Chunk {
   c0: number;
   len: number;
   first: boolean;
   last: boolean;
 }
 
-function chunks(V: number, C: number): Chunk[] {
-  const out: Chunk[] = [];
+/**
+ * The vocabulary's chunks: C rows each, the last one split when its length is not a multiple of 4 and it is
+ * longer than CHUNK_ALIGN rows: a multiple of CHUNK_ALIGN rows (vec4 products and gradients, aligned bindings),
+ * then the rest (the scalar kernels). 50,257 ids in chunks of 16,384: ... 1,024 and 81.
+ */
+export function vocabChunks(V: number, C: number): Chunk[] {
+  const spans: [number, number][] = [];
   for (let c0 = 0; c0 < V; c0 += C) {
-    out.push({ c0, len: Math.min(C, V - c0), first: c0 === 0, last: c0 + C >= V });
+    const len = Math.min(C, V - c0);
+    const whole = Math.floor(len / CHUNK_ALIGN) * CHUNK_ALIGN;
+    if (len % 4 !== 0 && whole > 0) spans.push([c0, whole], [c0 + whole, len - whole]);
+    else spans.push([c0, len]);
   }
-  return out;
+  return spans.map(([c0, len], i) => ({ c0, len, first: i === 0, last: i === spans.length - 1 }));
 }
 
 /** Rows c0.. of a [V, width] input as a binding; `half` when it is stored in 16 bits. */
@@ -133,7 +143,7 @@ function logitsAt(at: LceLayout, s: LceSizes, k: Chunk, half: readonly Half[]): 
 
 /** The kept logits [N * V]: every chunk's, each made once into its block. */
 export function logitsLowering(at: LceLayout, s: LceSizes, half: readonly Half[]): Lowering {
-  const calls = chunks(s.V, s.C).flatMap((k) =>
+  const calls = vocabChunks(s.V, s.C).flatMap((k) =>
     logitCalls(at, s, k, half[at.weight] ?? false, {
       out: true,
       offset: s.N * k.c0 * 4,
@@ -146,7 +156,7 @@ export function logitsLowering(at: LceLayout, s: LceSizes, half: readonly Half[]
 /** Forward: per row (loss, lse, counted) [N, 3]; scratch 2 holds the running (max, sum, label logit). */
 export function forwardLowering(at: LceLayout, s: LceSizes, half: readonly Half[]): Lowering {
   const calls: KernelCall[] = [];
-  for (const k of chunks(s.V, s.C)) {
+  for (const k of vocabChunks(s.V, s.C)) {
     const made = logitsAt(at, s, k, half);
     calls.push(...made.calls);
     const bind: BindingRef[] = [
@@ -198,7 +208,7 @@ export function leftLowering(
   const right = of === "weight" ? at.weight : at.b!;
   const width = of === "weight" ? s.D : s.r;
   const halfR = of === "weight" && (half[at.weight] ?? false);
-  const all = chunks(s.V, s.C);
+  const all = vocabChunks(s.V, s.C);
   const calls: KernelCall[] = [];
   const target = (i: number): BindingRef => (all.length - 1 - i) % 2 === 0 ? { out: true } : { scratch: 2 };
   all.forEach((k, i) => {
@@ -227,7 +237,7 @@ export function rightLowering(
 ): Lowering {
   const calls: KernelCall[] = [];
   const width = of === "weight" ? s.D : of === "low_rank" ? s.r : 1;
-  for (const k of chunks(s.V, s.C)) {
+  for (const k of vocabChunks(s.V, s.C)) {
     calls.push(...gradCalls(at, s, k, half));
     const G = { scratch: 0, size: s.N * k.len * 4 };
     const rows: BindingRef = { out: true, offset: k.c0 * width * 4, size: k.len * width * 4 };

@@ -8,12 +8,14 @@
 import { type Attrs, type Node, type Shape, ShapeError, showShape } from "../node.ts";
 import { apply, defineOps } from "../op.ts";
 import {
+  CHUNK_ALIGN,
   forwardLowering,
   type LceLayout,
   leftLowering,
   logitsLowering,
   rightLowering,
   sizesOf,
+  vocabChunks,
 } from "./_lce_gpu.ts";
 import { PIECE_BYTES } from "./_binding.ts";
 import { reshape } from "./reshape.ts";
@@ -21,8 +23,7 @@ import { slice } from "./shape.ts";
 
 /** The label value that marks a position without a target: no loss, no gradient, not counted. */
 export const IGNORE_LABEL = -1;
-/** Chunks are whole multiples of this many vocabulary rows, so every chunk's binding offset is aligned. */
-export const CHUNK_ALIGN = 128;
+export { CHUNK_ALIGN };
 /**
  * Kept logits ([N, V] f32) stay within this many bytes by default: WebGPU's default binding limit, half its
  * default buffer limit (a bf16 weight no larger than them in elements is half their bytes).
@@ -172,9 +173,7 @@ function keptLogits(ins: readonly Float64Array[], shapes: readonly Shape[], attr
   const V = shapes[at.weight][0];
   const z = logits(ins, shapes, at);
   const out = new Float64Array(N * V);
-  const C = Math.min(chunkOf(attrs), V);
-  for (let c0 = 0; c0 < V; c0 += C) {
-    const len = Math.min(C, V - c0);
+  for (const { c0, len } of vocabChunks(V, Math.min(chunkOf(attrs), V))) {
     for (let i = 0; i < N; i++) {
       for (let j = 0; j < len; j++) out[N * c0 + i * len + j] = z[i * V + c0 + j];
     }
