@@ -101,6 +101,33 @@ Deno.test("linearCrossEntropy() matches float64 at vocabulary 50,257 in 12 chunk
   }, "V 50257 D 64");
 });
 
+Deno.test("linearCrossEntropy() with 70 rows: the statistics a lane a row on CPU adapters, float64 at V = 50,257 in 16,384s", async () => {
+  const device = await testDevice();
+  if (!device) return;
+  // 64 rows or more: CPU adapters walk each row of a chunk in one lane (no barriers), 16,384 logits long
+  const labels = Array.from({ length: 70 }, (_, i) => (i * 7919 + (i % 3) * 16384) % 50257);
+  labels[5] = IGNORE_LABEL;
+  labels[6] = 50256;
+  labels[7] = 50176;
+  await check(device, { N: 70, V: 50257, D: 64, chunk: 16384, labels }, "N 70 V 50257 D 64");
+  const lanes = opDef("linear_cross_entropy").gpu!(
+    [[70, 64], [50257, 64], [70]],
+    {
+      chunk: 16384,
+      bias: false,
+      lowRank: false,
+    },
+    [70, 3],
+    [],
+  ).calls.filter((c) => c.kernel === "linear_cross_entropy");
+  // the chunks of 16,384 offer the lane form to CPU adapters; the last 81 are short enough to use it anywhere
+  assert.equal(lanes.length, 5);
+  assert.equal(lanes.filter((c) => c.onCpu !== undefined).length, 4);
+  for (const c of lanes) {
+    assert.deepEqual((c.onCpu ?? c).workgroups, [3, 1, 1], "70 rows in workgroups of 32 lanes");
+  }
+});
+
 Deno.test("the vocabulary's chunks: a last chunk of a length not a multiple of 4 splits at a multiple of 128", () => {
   const lens = (V: number, C: number) => vocabChunks(V, C).map((k) => k.len);
   assert.deepEqual(lens(50257, 16384), [16384, 16384, 16384, 1024, 81]);

@@ -17,7 +17,7 @@ import { grid, params } from "../../gpu/kernels.ts";
 import type { Shape } from "../node.ts";
 import type { BindingRef, Half, KernelCall, Lowering } from "../op.ts";
 import { type MatmulDims, plannedCall } from "./_matmul_plan.ts";
-import { rowCall, rowKernel } from "./_rows.ts";
+import { rowCall, rowKernel, withCpuLanes } from "./_rows.ts";
 
 const statsSource = rowKernel(common + statsBody);
 const gradSource = rowKernel(common + gradInPlace + gradBody);
@@ -165,8 +165,13 @@ export function forwardLowering(at: LceLayout, s: LceSizes, half: readonly Half[
       { scratch: 2 },
       { out: true },
     ];
-    const stats = rowCall("linear_cross_entropy", statsSource, s.N, k.len, bind, withC0(s, k));
-    calls.push(withTextures(stats, ["logits"], [0]));
+    // a lane a row on CPU adapters: no barriers, whose coroutine switches cost more than the rows' length
+    const stats = withCpuLanes(
+      rowCall("linear_cross_entropy", statsSource, s.N, k.len, bind, withC0(s, k)),
+      statsSource,
+      s.N,
+    );
+    calls.push(textured(stats));
   }
   return { calls, scratch: scratchOf(s, at, false, [s.N * 3]) };
 }
@@ -256,6 +261,12 @@ export function rightLowering(
     calls.push(product(d, [G, { in: left }, rows]));
   }
   return { calls, scratch: scratchOf(s, at, true) };
+}
+
+/** A stats call (and its CPU variant) reading the logits, binding 0, from a texture where that is faster. */
+function textured(call: KernelCall): KernelCall {
+  const out = withTextures(call, ["logits"], [0]);
+  return call.onCpu ? { ...out, onCpu: withTextures(call.onCpu, ["logits"], [0]) } : out;
 }
 
 /** The uniform fields after rows and len: chunk start, vocabulary, first/last flags, the NaN bits. */
