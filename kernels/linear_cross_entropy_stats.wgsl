@@ -1,7 +1,6 @@
 // Online log-sum-exp over the chunks: folds this chunk's max and sum of exp into the row's running (max,
 // sum) and picks the label's logit when it lies in the chunk. The last chunk writes (loss, lse, counted).
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
-const SUM_BLOCK = 64u;
 @group(0) @binding(2) var<storage, read> labels: array<f32>;
 // [rows, 3]: running max, running sum of exp(z - max), the label's logit
 @group(0) @binding(3) var<storage, read_write> stats: array<f32>;
@@ -16,21 +15,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var m = -BIG;
   for (var j = row_lane(lid); j < p.len; j += ROW_LANES) { m = max(m, logits[base + j]); }
   m = row_max(m, lid);
-  // summed in blocks of SUM_BLOCK terms, each block's sum added to the total: a lane walking a chunk of
-  // 16,384 logits alone (lane mode) would otherwise round each term into a sum of up to all of them
   var s = 0.0;
-  var part = 0.0;
-  var n = 0u;
-  for (var j = row_lane(lid); j < p.len; j += ROW_LANES) {
-    part += exp(logits[base + j] - m);
-    n++;
-    if (n == SUM_BLOCK) {
-      s += part;
-      part = 0.0;
-      n = 0u;
-    }
-  }
-  s = row_sum(s + part, lid);
+  for (var j = row_lane(lid); j < p.len; j += ROW_LANES) { s += exp(logits[base + j] - m); }
+  s = row_sum(s, lid);
   if (row_lane(lid) != 0u) { return; }
   var big = m;
   var sum = s;

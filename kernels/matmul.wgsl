@@ -38,6 +38,8 @@ const GN = 2u;
 const WG = 8u;
 const TRANS_A = false;
 const TRANS_B = false;
+// rewritten by src/graph/ops/_matmul_shared.ts
+const INTERLEAVE = false;
 
 // Output element i (an index into c) plus the addends of a fused `matmul_add`, each read at i % its period
 // (a bias [N] repeats every row, a residual never). The line below is replaced, with the addends'
@@ -108,13 +110,21 @@ fn main(
   if (s >= p.slices) { return; }
   let batch = s / p.tilesM;
   let lanesY = WG / p.lanesX;
-  let m0 = ((s % p.tilesM) * lanesY + lid / p.lanesX) * GM * 4u;
+  // The lane's row blocks: GM consecutive ones, or with INTERLEAVE one every lanesY blocks (block i of lane
+  // l at tile row 4 (l + lanesY i)), so that lanes reading a transposed A fetch adjacent vec4s.
+  let tileRow = (s % p.tilesM) * lanesY * GM * 4u;
+  let laneY = lid / p.lanesX;
+  let m0 = select(tileRow + laneY * GM * 4u, tileRow + laneY * 4u, INTERLEAVE);
+  let mStep = select(4u, 4u * lanesY, INTERLEAVE);
+  let m1 = m0 + mStep;
+  let m2 = m0 + 2u * mStep;
+  let m3 = m0 + 3u * mStep;
   let n0 = (wid.x * p.lanesX + lid % p.lanesX) * GN * 4u;
-  // Lane block: rows m0 + 4i.., columns n0 + 4j.., i < GM, j < GN. Unused blocks are dead code and vanish.
+  // Lane block: rows mi.. mi + 3, columns n0 + 4j.., i < GM, j < GN. Unused blocks are dead code and vanish.
   let ra0 = rowsAt(batch, m0);
-  let ra1 = rowsAt(batch, m0 + 4u);
-  let ra2 = rowsAt(batch, m0 + 8u);
-  let ra3 = rowsAt(batch, m0 + 12u);
+  let ra1 = rowsAt(batch, m1);
+  let ra2 = rowsAt(batch, m2);
+  let ra3 = rowsAt(batch, m3);
   let cb0 = colsAt(batch, n0);
   let cb1 = colsAt(batch, n0 + 4u);
   let cb2 = colsAt(batch, n0 + 8u);
@@ -173,19 +183,19 @@ fn main(
   if (GN > 1u) { store(batch, m0, n0 + 4u, acc01); }
   if (GN > 2u) { store(batch, m0, n0 + 8u, acc02); store(batch, m0, n0 + 12u, acc03); }
   if (GM > 1u) {
-    store(batch, m0 + 4u, n0, acc10);
-    if (GN > 1u) { store(batch, m0 + 4u, n0 + 4u, acc11); }
-    if (GN > 2u) { store(batch, m0 + 4u, n0 + 8u, acc12); store(batch, m0 + 4u, n0 + 12u, acc13); }
+    store(batch, m1, n0, acc10);
+    if (GN > 1u) { store(batch, m1, n0 + 4u, acc11); }
+    if (GN > 2u) { store(batch, m1, n0 + 8u, acc12); store(batch, m1, n0 + 12u, acc13); }
   }
   if (GM > 2u) {
-    store(batch, m0 + 8u, n0, acc20);
-    store(batch, m0 + 12u, n0, acc30);
-    if (GN > 1u) { store(batch, m0 + 8u, n0 + 4u, acc21); store(batch, m0 + 12u, n0 + 4u, acc31); }
+    store(batch, m2, n0, acc20);
+    store(batch, m3, n0, acc30);
+    if (GN > 1u) { store(batch, m2, n0 + 4u, acc21); store(batch, m3, n0 + 4u, acc31); }
     if (GN > 2u) {
-      store(batch, m0 + 8u, n0 + 8u, acc22);
-      store(batch, m0 + 8u, n0 + 12u, acc23);
-      store(batch, m0 + 12u, n0 + 8u, acc32);
-      store(batch, m0 + 12u, n0 + 12u, acc33);
+      store(batch, m2, n0 + 8u, acc22);
+      store(batch, m2, n0 + 12u, acc23);
+      store(batch, m3, n0 + 8u, acc32);
+      store(batch, m3, n0 + 12u, acc33);
     }
   }
 }

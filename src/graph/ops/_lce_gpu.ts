@@ -12,17 +12,19 @@ import gradBody from "../../../kernels/linear_cross_entropy_grad.wgsl" with { ty
 import gradInPlace from "../../../kernels/linear_cross_entropy_grad_in_place.wgsl" with { type: "text" };
 import gradKept from "../../../kernels/linear_cross_entropy_grad_kept.wgsl" with { type: "text" };
 import gradVec4Body from "../../../kernels/linear_cross_entropy_grad_vec4.wgsl" with { type: "text" };
+import gradT4Body from "../../../kernels/linear_cross_entropy_grad_t4.wgsl" with { type: "text" };
 import colsumBody from "../../../kernels/linear_cross_entropy_colsum.wgsl" with { type: "text" };
 import { grid, params } from "../../gpu/kernels.ts";
 import type { Shape } from "../node.ts";
 import type { BindingRef, Half, KernelCall, Lowering } from "../op.ts";
 import { type MatmulDims, plannedCall } from "./_matmul_plan.ts";
-import { rowCall, rowKernel, withCpuLanes } from "./_rows.ts";
+import { rowCall, rowKernel } from "./_rows.ts";
 
 const statsSource = rowKernel(common + statsBody);
 const gradSource = rowKernel(common + gradInPlace + gradBody);
 const gradKeptSource = rowKernel(common + gradKept + gradBody);
 const gradVec4Source = common + gradVec4Body;
+const gradT4Source = common + gradT4Body;
 const colsumSource = common + colsumBody;
 const QUIET_NAN_BITS = 0x7fc00000;
 /** Chunks are whole multiples of this many vocabulary rows, so every chunk's binding offset is aligned. */
@@ -165,27 +167,44 @@ export function forwardLowering(at: LceLayout, s: LceSizes, half: readonly Half[
       { scratch: 2 },
       { out: true },
     ];
-    // a lane a row on CPU adapters: no barriers, whose coroutine switches cost more than the rows' length
-    const stats = withCpuLanes(
-      rowCall("linear_cross_entropy", statsSource, s.N, k.len, bind, withC0(s, k)),
-      statsSource,
-      s.N,
-    );
-    calls.push(textured(stats));
+    const stats = rowCall("linear_cross_entropy", statsSource, s.N, k.len, bind, withC0(s, k));
+    calls.push(withTextures(stats, ["logits"], [0]));
   }
   return { calls, scratch: scratchOf(s, at, false, [s.N * 3]) };
 }
 
+/** Whether chunk k's gradient is written transposed ([len, N]): kept logits, N and len multiples of 4. */
+function transposedGrad(at: LceLayout, s: LceSizes, k: Chunk): boolean {
+  return at.logits !== undefined && s.N % 4 === 0 && k.len % 4 === 0;
+}
+
 /**
  * The chunk's logits (made by `logitsAt`) turned into their gradient in scratch 0: in place, or from the kept
- * logits (read from a texture where the device prefers them).
+ * logits (read from a texture where the device prefers them), written transposed when `transposed` and
+ * `transposedGrad` allow it.
  */
-function gradCalls(at: LceLayout, s: LceSizes, k: Chunk, half: readonly Half[]): KernelCall[] {
+function gradCalls(
+  at: LceLayout,
+  s: LceSizes,
+  k: Chunk,
+  half: readonly Half[],
+  transposed = false,
+): KernelCall[] {
   const made = logitsAt(at, s, k, half);
   const G = { scratch: 0, size: s.N * k.len * 4 };
   const bind: BindingRef[] = [made.logits, { in: at.labels }, { in: at.fwd! }, { in: at.g! }];
   if (at.logits === undefined) {
     return [...made.calls, rowCall("linear_cross_entropy_grad", gradSource, s.N, k.len, bind, withC0(s, k))];
+  }
+  if (transposed && transposedGrad(at, s, k)) {
+    const t4: KernelCall = {
+      kernel: "linear_cross_entropy_grad_t4",
+      source: gradT4Source,
+      params: params([["u32", s.N], ["u32", k.len], ...withC0(s, k)]),
+      workgroups: grid(s.N * k.len / 16, 64),
+      bind: [...bind, G],
+    };
+    return [withTextures(t4, ["logits"], [0])];
   }
   const call: KernelCall = k.len % 4 === 0
     ? {
@@ -217,9 +236,10 @@ export function leftLowering(
   const calls: KernelCall[] = [];
   const target = (i: number): BindingRef => (all.length - 1 - i) % 2 === 0 ? { out: true } : { scratch: 2 };
   all.forEach((k, i) => {
-    calls.push(...gradCalls(at, s, k, half));
+    // a transposed gradient is read as a transposed A: G^T [len, N] along N, adjacent for adjacent lanes
+    calls.push(...gradCalls(at, s, k, half, true));
     const G = { scratch: 0, size: s.N * k.len * 4 };
-    const d = { M: s.N, N: width, K: k.len, transA: false, transB: false };
+    const d = { M: s.N, N: width, K: k.len, transA: transposedGrad(at, s, k), transB: false };
     const prev = i === 0 ? [] : [target(i - 1)];
     calls.push(
       product(
@@ -261,12 +281,6 @@ export function rightLowering(
     calls.push(product(d, [G, { in: left }, rows]));
   }
   return { calls, scratch: scratchOf(s, at, true) };
-}
-
-/** A stats call (and its CPU variant) reading the logits, binding 0, from a texture where that is faster. */
-function textured(call: KernelCall): KernelCall {
-  const out = withTextures(call, ["logits"], [0]);
-  return call.onCpu ? { ...out, onCpu: withTextures(call.onCpu, ["logits"], [0]) } : out;
 }
 
 /** The uniform fields after rows and len: chunk start, vocabulary, first/last flags, the NaN bits. */

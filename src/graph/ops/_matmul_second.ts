@@ -24,7 +24,7 @@ fn loadB2(cols: vec4u, k4: u32) -> mat4x4f {
 }
 `;
   const lines: string[] = [];
-  for (let i = 0; i < block.gm; i++) lines.push(`    let rb${i} = rows2At(m0 + ${4 * i}u, p.M - 1u);`);
+  for (let i = 0; i < block.gm; i++) lines.push(`    let rb${i} = rows2At(m${i}, p.M - 1u);`);
   for (let j = 0; j < block.gn; j++) lines.push(`    let cc${j} = rows2At(n0 + ${4 * j}u, p.N - 1u);`);
   lines.push(`    for (var k4 = 0u; k4 < K2_4; k4++) {`);
   for (let i = 0; i < block.gm; i++) lines.push(`      let x${i} = loadA2(rb${i}, k4);`);

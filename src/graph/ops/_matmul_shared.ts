@@ -13,13 +13,14 @@ export const SHARED_LANES = 8;
 const OFFSETS = /^ {2}\/\/ shared B offsets: none$/m;
 const BLOCKS = /^ {4}\/\/ B blocks: each lane loads its own.*\n(?:.*\n)*? {4}\/\/ B blocks: end$/m;
 const LANE = "@builtin(local_invocation_index) lid: u32,";
+const INTERLEAVE = /^const INTERLEAVE = false;$/m;
 
 /** `source` (the specialised vec4 kernel of `block`, lanes all along M) with B's blocks shared. */
 export function withSharedB(source: string, block: MatmulBlock): string {
   if (block.lanesX !== 1 || block.wg !== SHARED_LANES) {
     throw new Error(`matmul: shared B needs all ${SHARED_LANES} lanes along M (lanesX ${block.lanesX})`);
   }
-  if (!OFFSETS.test(source) || !BLOCKS.test(source) || !source.includes(LANE)) {
+  if (!OFFSETS.test(source) || !BLOCKS.test(source) || !source.includes(LANE) || !INTERLEAVE.test(source)) {
     throw new Error("matmul kernel lacks the shared-B markers");
   }
   // vec4 e (e = 4 j + q) of the lanes' B blocks at k4 = 0 is row q of block j as loadB reads it
@@ -53,7 +54,9 @@ fn orientB(m: mat4x4f) -> mat4x4f {
 
 `;
   const at = source.indexOf("@compute");
+  // a transposed A is read along M: with the lanes' row blocks interleaved, the 8 lanes fetch adjacent vec4s
   return (source.slice(0, at) + helpers + source.slice(at))
+    .replace(INTERLEAVE, "const INTERLEAVE = TRANS_A;")
     .replace(LANE, `${LANE}\n  @builtin(subgroup_invocation_id) sid: u32,`)
     .replace(OFFSETS, offsets.join("\n"))
     .replace(BLOCKS, blocks.join("\n"));

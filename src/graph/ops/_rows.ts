@@ -62,12 +62,3 @@ export function rowCall(
     bind,
   };
 }
-
-/**
- * `call` (a row kernel's workgroup-per-row form) offering CPU adapters its lane-per-row form, for long rows
- * whose count still gives every CPU thread workgroups of lanes (at least two of LANE_ROWS).
- */
-export function withCpuLanes(call: KernelCall, sources: RowSources, rows: number): KernelCall {
-  if (call.source !== sources.group || rows < 2 * LANE_ROWS) return call;
-  return { ...call, onCpu: { ...call, source: sources.lane, workgroups: grid(rows, LANE_ROWS) } };
-}
