@@ -13,6 +13,7 @@ import gradInPlace from "../../../kernels/linear_cross_entropy_grad_in_place.wgs
 import gradKept from "../../../kernels/linear_cross_entropy_grad_kept.wgsl" with { type: "text" };
 import gradVec4Body from "../../../kernels/linear_cross_entropy_grad_vec4.wgsl" with { type: "text" };
 import gradT4Body from "../../../kernels/linear_cross_entropy_grad_t4.wgsl" with { type: "text" };
+import grad4 from "../../../kernels/_lce_grad4.wgsl" with { type: "text" };
 import colsumBody from "../../../kernels/linear_cross_entropy_colsum.wgsl" with { type: "text" };
 import { grid, params } from "../../gpu/kernels.ts";
 import type { Shape } from "../node.ts";
@@ -23,8 +24,8 @@ import { rowCall, rowKernel } from "./_rows.ts";
 const statsSource = rowKernel(common + statsBody);
 const gradSource = rowKernel(common + gradInPlace + gradBody);
 const gradKeptSource = rowKernel(common + gradKept + gradBody);
-const gradVec4Source = common + gradVec4Body;
-const gradT4Source = common + gradT4Body;
+const gradVec4Source = common + grad4 + gradVec4Body;
+const gradT4Source = common + grad4 + gradT4Body;
 const colsumSource = common + colsumBody;
 const QUIET_NAN_BITS = 0x7fc00000;
 /** Chunks are whole multiples of this many vocabulary rows, so every chunk's binding offset is aligned. */

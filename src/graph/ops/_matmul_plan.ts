@@ -338,7 +338,8 @@ const PARALLEL = Math.max(1, Math.min(16, navigator.hardwareConcurrency ?? 2));
  * Cost model in nanoseconds per 8-lane group: loading one 4x4 block of A or B (four vec4 loads, or sixteen
  * scalar ones), one 4x4x4 block product, and a fixed cost per workgroup. Fitted to CPU times per dispatch of
  * bench/matmul_tune.ts on lavapipe (e.g. 512^3: 1.3 us per 4-step of k for a 16x16 lane block, 0.46 us
- * for 8x8, 0.25 us for 4x4).
+ * for 8x8, 0.25 us for 4x4). `broadcast` (one vec4 taken from another lane) is not fitted: set so that the
+ * shared-B picks match the blocks measured fastest on the GPT-2 and ViT shapes (bench/NOTES.md).
  */
 const COST = { loadVec: 90, loadScalar: 220, product: 25, perGroup: 500, broadcast: 20 };
 /**
@@ -353,25 +354,24 @@ const BLOCKS: Record<"vec" | "scalar", [1 | 2 | 4, 1 | 2 | 4][]> = {
 /** The register block and lane layout the cost model rates fastest for `d`. */
 export function chooseBlock(d: MatmulDims): MatmulBlock {
   const vec = vectorizable(d);
-  let best: MatmulBlock = { gm: 1, gn: 1, lanesX: WG, wg: WG };
-  let bestCost = Infinity;
-  for (const [gm, gn] of BLOCKS[vec ? "vec" : "scalar"]) {
-    for (let lanesX = 1; lanesX <= WG; lanesX *= 2) {
-      const block = { gm, gn, lanesX, wg: WG };
-      const cost = estimate(d, block, vec);
-      if (cost < bestCost) [best, bestCost] = [block, cost];
-    }
-  }
-  return best;
+  const blocks = BLOCKS[vec ? "vec" : "scalar"].flatMap(([gm, gn]) =>
+    Array.from({ length: Math.log2(WG) + 1 }, (_, i) => ({ gm, gn, lanesX: 2 ** i, wg: WG }))
+  );
+  return cheapest(d, blocks, vec);
 }
 
 /** The shared-B block (all lanes along M) the cost model rates fastest for `d` (vec4 kernel only). */
 export function chooseSharedBlock(d: MatmulDims): MatmulBlock {
-  let best: MatmulBlock = { gm: 1, gn: 1, lanesX: 1, wg: SHARED_LANES, sharedB: true };
+  const blocks = BLOCKS.vec.map(([gm, gn]) => ({ gm, gn, lanesX: 1, wg: SHARED_LANES, sharedB: true }));
+  return cheapest(d, blocks, true);
+}
+
+/** The first of `blocks` with the lowest estimate. */
+function cheapest(d: MatmulDims, blocks: MatmulBlock[], vec: boolean): MatmulBlock {
+  let best = blocks[0];
   let bestCost = Infinity;
-  for (const [gm, gn] of BLOCKS.vec) {
-    const block: MatmulBlock = { gm, gn, lanesX: 1, wg: SHARED_LANES, sharedB: true };
-    const cost = estimate(d, block, true);
+  for (const block of blocks) {
+    const cost = estimate(d, block, vec);
     if (cost < bestCost) [best, bestCost] = [block, cost];
   }
   return best;
