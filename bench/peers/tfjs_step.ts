@@ -4,6 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
+import { selectBackend } from "../../src/gpu/backend.ts";
 import {
   countParams,
   makeInit,
@@ -60,6 +61,8 @@ export const MATMUL_SHAPES: MatmulShape[] = [
 export async function useTfjsBackend(backend: TfjsBackend): Promise<string | undefined> {
   // Production mode: no debug checks, and no "install tfjs-node" banner in the bench output.
   tf.enableProdMode();
+  // the same native backends as mixtune's device, whichever asks for an adapter first
+  selectBackend();
   const ok = await tf.setBackend(backend);
   if (!ok) {
     throw new Error(`TF.js backend "${backend}" failed to initialise (for webgpu: is navigator.gpu there?)`);

@@ -1,4 +1,5 @@
 /** The WebGPU device: acquired once, with the adapter described and software adapters flagged. */
+import { BACKEND_VAR, type BackendChoice, selectBackend } from "./backend.ts";
 import { watchDevice } from "./errors.ts";
 import { prefersTextures, setTextureReads } from "./operand_textures.ts";
 import { fixedSubgroupSize, setSubgroupLanes } from "./subgroups.ts";
@@ -49,11 +50,12 @@ async function acquire(): Promise<Gpu> {
   if (typeof navigator === "undefined" || !("gpu" in navigator)) {
     throw new GpuUnavailableError(`WebGPU is not available in this runtime; ${HOW_TO}`);
   }
-  const adapter = await requestAdapter();
+  const backend = selectBackend();
+  const adapter = await requestAdapter(backend);
   // Adapter info must be read before requestDevice: some implementations consume the adapter.
   const report = describe(adapter);
   const subgroupSize = fixedSubgroupSize(adapter.info);
-  const device = await requestDevice(adapter, report, subgroupSize !== undefined);
+  const device = await requestDevice(adapter, report, subgroupSize !== undefined, backend);
   // every error and a lost device fail the next read (src/gpu/errors.ts)
   watchDevice(device);
   setTextureReads(device, prefersTextures(report.description));
@@ -61,9 +63,13 @@ async function acquire(): Promise<Gpu> {
   return { device, adapter: report, limits: device.limits };
 }
 
-async function requestAdapter(): Promise<GPUAdapter> {
+async function requestAdapter(backend: BackendChoice): Promise<GPUAdapter> {
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
-  if (!adapter) throw new GpuUnavailableError(`no WebGPU adapter found; ${HOW_TO}`);
+  if (!adapter) {
+    const only = backend.value === undefined ? "" : ` among the ${BACKEND_VAR}=${backend.value} backends` +
+      (backend.setHere ? ` (set here on Linux; set ${BACKEND_VAR} yourself to try others)` : "");
+    throw new GpuUnavailableError(`no WebGPU adapter found${only}; ${HOW_TO}`);
+  }
   return adapter;
 }
 
@@ -76,6 +82,7 @@ async function requestDevice(
   adapter: GPUAdapter,
   report: AdapterReport,
   subgroups: boolean,
+  backend: BackendChoice,
 ): Promise<GPUDevice> {
   const requiredLimits = limitRecord(adapter.limits);
   const wanted = subgroups && (adapter.features.has("subgroups") || prefersTextures(report.description));
@@ -86,7 +93,7 @@ async function requestDevice(
         requiredFeatures: ["subgroups" as GPUFeatureName],
       });
     } catch {
-      const fresh = await requestAdapter();
+      const fresh = await requestAdapter(backend);
       return await fresh.requestDevice({ requiredLimits: limitRecord(fresh.limits) });
     }
   }
