@@ -9,6 +9,7 @@ import { pipeline } from "../gpu/kernels.ts";
 import { read } from "../gpu/readback.ts";
 import { scoped, size } from "../gpu/errors.ts";
 import { subgroupLanes } from "../gpu/subgroups.ts";
+import { loopCap } from "../gpu/loop_cap.ts";
 import {
   copyToTexture,
   type OperandFormat,
@@ -169,6 +170,14 @@ export class Program {
       const runs = useTextures && variant &&
         (variant.subgroupSize === undefined || variant.subgroupSize === subgroupLanes(device));
       const call = runs ? cpuVariant(offered) : offered;
+      const cap = loopCap(device);
+      if (cap !== undefined && call.loops !== undefined && call.loops > cap) {
+        throw new RangeError(
+          `${label}: kernel ${call.kernel} may run ${call.loops} loop iterations in one invocation, and this ` +
+            `adapter stops an invocation's loops after ${cap} (its results would be wrong): use shorter ` +
+            "sequences or narrower heads, or a GPU adapter",
+        );
+      }
       const bound = call.bind.map(resolve);
       // an operand taller than the device's largest texture is read from its buffer
       const fits = (k: number) => textureRows(align(bound[k].bytes)) <= device.limits.maxTextureDimension2D;

@@ -3,6 +3,7 @@ import { BACKEND_VAR, type BackendChoice, selectBackend } from "./backend.ts";
 import { watchDevice } from "./errors.ts";
 import { prefersTextures, setTextureReads } from "./operand_textures.ts";
 import { fixedSubgroupSize, setSubgroupLanes } from "./subgroups.ts";
+import { measureLoopCap, setLoopCap } from "./loop_cap.ts";
 
 /** What we know of the adapter in use. */
 export interface AdapterReport {
@@ -60,6 +61,7 @@ async function acquire(): Promise<Gpu> {
   watchDevice(device);
   setTextureReads(device, prefersTextures(report.description));
   setSubgroupLanes(device, device.features.has("subgroups") ? subgroupSize : undefined);
+  setLoopCap(device, await measureLoopCap(device));
   return { device, adapter: report, limits: device.limits };
 }
 

@@ -46,6 +46,11 @@ export interface KernelCall {
    * `onCpu` variant that needs them only on a device whose subgroups have exactly that many lanes.
    */
   subgroupSize?: number;
+  /**
+   * The most loop iterations one invocation may run, where that grows with the shapes (loops a compiler may
+   * not unroll counted): a program refuses the call on a device that stops loops sooner (src/gpu/loop_cap.ts).
+   */
+  loops?: number;
 }
 
 /** The call as run where `onCpu` variants apply: the variant, bound as the call is. */

@@ -104,6 +104,23 @@ function headLanes(T: number, dh: number): boolean {
   return T <= 32 && T * dh <= 256;
 }
 
+/**
+ * Head-width loops of up to this many elements were unrolled on lavapipe (head width 64 ran right at 2,304
+ * positions, where 128 came back wrong from 1,000): longer ones count an iteration an element, and one to exit.
+ */
+const UNROLLED = 16;
+
+/** The most loop iterations one token lane runs (src/gpu/loop_cap.ts): keys times the work per key. */
+export function laneLoops(entry: string, T: number, dh: number): number {
+  const dhv = dh % 4 === 0 ? dh / 4 : dh;
+  const inner = dhv > UNROLLED ? dhv + 1 : 0;
+  // forward: a score and an accumulation per key; grad_q: three passes over the keys (statistics, P and dP,
+  // dQ) with two scores and two head-width loops; grad_kv: one head-width loop per query
+  if (entry === "grad_q") return T * (3 + 4 * inner) + 2 * inner;
+  if (entry === "grad_kv") return T * (1 + inner) + inner;
+  return T * (1 + 2 * inner) + 2 * inner;
+}
+
 /** The kernels: token lanes (forward, backward) and head lanes (forward, backward, generated per T). */
 type Kind = "attention" | "attention_grad" | "attention_head" | "attention_head_grad";
 
@@ -182,6 +199,7 @@ function laneCall(
       ]),
       workgroups: grid(lanes, head ? 8 : 64),
       bind: all,
+      ...(head ? {} : { loops: laneLoops(entry, T, dh) }),
     },
     names,
     names.map((_, k) => k),
