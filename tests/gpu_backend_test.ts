@@ -60,14 +60,14 @@ Deno.test({
   name: "selectBackend() keeps a backend the user set, and without env permission touches nothing",
   ignore: !LINUX,
   fn: async () => {
-    const choose = `import { selectBackend } from "${ROOT}/src/gpu/backend.ts";
+    const choose = `import { selectBackend } from "${ROOT}/src/host/webgpu_backend.ts";
 console.log(JSON.stringify([selectBackend(), Deno.env.get("DENO_WEBGPU_BACKEND") ?? null]));`;
     const kept = await fresh(choose, { DENO_WEBGPU_BACKEND: "vulkan,gl" });
     assert.deepEqual(JSON.parse(kept.out), [{ value: "vulkan,gl", setHere: false }, "vulkan,gl"]);
     const set = await fresh(choose);
     assert.deepEqual(JSON.parse(set.out), [{ value: "vulkan", setHere: true }, "vulkan"]);
     const bare = await fresh(
-      `import { selectBackend } from "${ROOT}/src/gpu/backend.ts";
+      `import { selectBackend } from "${ROOT}/src/host/webgpu_backend.ts";
 const c = selectBackend();
 console.log(JSON.stringify([c.value ?? null, c.setHere]));`,
       {},

@@ -4,7 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
-import { selectBackend } from "../../src/gpu/backend.ts";
+import { selectBackend } from "../../src/host/webgpu_backend.ts";
 import {
   countParams,
   makeInit,

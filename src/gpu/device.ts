@@ -1,5 +1,5 @@
 /** The WebGPU device: acquired once, with the adapter described and software adapters flagged. */
-import { BACKEND_VAR, type BackendChoice, selectBackend } from "./backend.ts";
+import { BACKEND_VAR, type BackendChoice, selectBackend } from "../host/webgpu_backend.ts";
 import { watchDevice } from "./errors.ts";
 import { prefersTextures, setTextureReads } from "./operand_textures.ts";
 import { fixedSubgroupSize, setSubgroupLanes } from "./subgroups.ts";
