@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { gpu } from "../src/gpu/device.ts";
-import { loopCap, measureLoopCap, PROBE_ITERATIONS, setLoopCap } from "../src/gpu/loop_cap.ts";
+import { loopCap, measureLoopCap, setLoopCap } from "../src/gpu/loop_cap.ts";
 import { Program } from "../src/compile/program.ts";
 import { input, type Node } from "../src/graph/node.ts";
 import { attention, attentionGrad, laneLoops } from "../src/graph/ops/attention.ts";
@@ -12,7 +12,6 @@ Deno.test("a device measures its loop cap when acquired: lavapipe stops an invoc
   const cap = loopCap(device);
   assert.equal(cap, await measureLoopCap(device));
   if ((await gpu()).adapter.software) assert.equal(cap, 65535);
-  else assert.ok(cap === undefined || cap < PROBE_ITERATIONS);
 });
 
 Deno.test("attention's token lanes count their loops: head width 64 is not capped below 21,000 positions", () => {

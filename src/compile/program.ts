@@ -174,8 +174,8 @@ export class Program {
       if (cap !== undefined && call.loops !== undefined && call.loops > cap) {
         throw new RangeError(
           `${label}: kernel ${call.kernel} may run ${call.loops} loop iterations in one invocation, and this ` +
-            `adapter stops an invocation's loops after ${cap} (its results would be wrong): use shorter ` +
-            "sequences or narrower heads, or a GPU adapter",
+            `adapter stops an invocation's loops after ${cap} (its results would be wrong): use smaller ` +
+            "shapes (shorter sequences, narrower heads) or an adapter without this cap",
         );
       }
       const bound = call.bind.map(resolve);
